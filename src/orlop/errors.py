@@ -1,0 +1,202 @@
+"""Every exception Orlop raises, in one tree.
+
+Errors are data: each class carries the numbers a peer needs, and layers
+translate with ``raise ... from`` rather than leaking a lower layer's type.
+
+::
+
+    OrlopError
+    ├── ProtocolError            a peer broke the NATS wire protocol (text = nats-server's -ERR text)
+    ├── ConfigError              invalid configuration file or flags
+    ├── AuthError                credentials refused
+    ├── StoreError               the storage engine refused or failed
+    │   ├── StoreLimitError          a discard-new limit was hit (max_msgs / max_bytes / per subject)
+    │   ├── MsgTooLargeError         message above max_msg_size
+    │   ├── StoreClosedError         the store was closed or deleted
+    │   ├── DiskFullError            the OS refused the write (ENOSPC, EDQUOT)
+    │   └── CorruptStoreError        a record failed its checksum and could not be skipped
+    ├── JetStreamError           a JetStream API error: code, err_code, description (server side)
+    └── ObjectStoreError         the Object Store layer (orlop.objects): seed codes 404/409/413/507
+        ├── BucketNotFound, BucketExists
+        ├── ObjectNotFound
+        ├── ObjectAlreadyExists
+        │   └── RevisionMismatch      a conditional put lost its race
+        ├── ObjectTooLarge
+        ├── StorageLimitExceeded
+        ├── DigestMismatch
+        ├── BadRequest
+        ├── LinkError
+        └── BucketSealed
+
+Object Store errors render the seed's JSON shape through :meth:`ObjectStoreError.to_dict`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthError",
+    "BadRequest",
+    "BucketExists",
+    "BucketNotFound",
+    "BucketSealed",
+    "ConfigError",
+    "CorruptStoreError",
+    "DigestMismatch",
+    "DiskFullError",
+    "JetStreamError",
+    "LinkError",
+    "MsgTooLargeError",
+    "ObjectAlreadyExists",
+    "ObjectNotFound",
+    "ObjectStoreError",
+    "ObjectTooLarge",
+    "OrlopError",
+    "ProtocolError",
+    "RevisionMismatch",
+    "StorageLimitExceeded",
+    "StoreClosedError",
+    "StoreError",
+    "StoreLimitError",
+]
+
+
+class OrlopError(Exception):
+    """Base of every Orlop exception."""
+
+
+class ProtocolError(OrlopError):
+    """A NATS protocol violation.
+
+    ``text`` is exactly what nats-server puts between the quotes of ``-ERR '...'``
+    (for example ``Unknown Protocol Operation``). ``fatal`` says whether the
+    connection must be closed after the error is sent.
+    """
+
+    def __init__(self, text: str, *, fatal: bool = True) -> None:
+        super().__init__(text)
+        self.text = text
+        self.fatal = fatal
+
+
+class ConfigError(OrlopError):
+    """Invalid configuration; the message names the file, line and key where known."""
+
+
+class AuthError(OrlopError):
+    """Credentials were refused (``Authorization Violation``)."""
+
+
+class StoreError(OrlopError):
+    """The storage engine could not do what was asked."""
+
+
+class StoreLimitError(StoreError):
+    """A discard-new limit was hit. ``kind`` is ``"bytes"``, ``"msgs"`` or ``"subject"``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class MsgTooLargeError(StoreError):
+    """The message exceeds the stream's max_msg_size."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed or deleted."""
+
+
+class DiskFullError(StoreError):
+    """The operating system refused a write: no space left (nothing was acknowledged)."""
+
+
+class CorruptStoreError(StoreError):
+    """Stored data failed verification and could not be recovered."""
+
+
+class JetStreamError(OrlopError):
+    """A JetStream API error as nats-server reports it."""
+
+    def __init__(self, code: int, err_code: int, description: str) -> None:
+        super().__init__(f"{description} (code={code}, err_code={err_code})")
+        self.code = code
+        self.err_code = err_code
+        self.description = description
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``error`` object of a JetStream API response (only the three keys clients accept)."""
+        return {"code": self.code, "err_code": self.err_code, "description": self.description}
+
+
+class ObjectStoreError(OrlopError):
+    """Base of the Object Store layer's errors, with the seed's codes.
+
+    Subclasses set ``code``/``err_code``/``default_description``; an instance may
+    carry a more specific ``description``.
+    """
+
+    code: ClassVar[int] = 400
+    err_code: ClassVar[int] = 10400
+    default_description: ClassVar[str] = "bad request"
+
+    def __init__(self, description: str | None = None) -> None:
+        self.description = description or self.default_description
+        super().__init__(self.description)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The seed's error JSON: ``{"error": {"code", "err_code", "description"}}``."""
+        return {
+            "error": {
+                "code": self.code,
+                "err_code": self.err_code,
+                "description": self.description,
+            }
+        }
+
+
+class BadRequest(ObjectStoreError):
+    code, err_code, default_description = 400, 10400, "bad request"
+
+
+class BucketNotFound(ObjectStoreError):
+    code, err_code, default_description = 404, 10059, "bucket not found"
+
+
+class BucketExists(ObjectStoreError):
+    code, err_code, default_description = 409, 10058, "bucket already exists"
+
+
+class BucketSealed(ObjectStoreError):
+    code, err_code, default_description = 409, 10109, "bucket is sealed"
+
+
+class ObjectNotFound(ObjectStoreError):
+    code, err_code, default_description = 404, 10404, "object not found"
+
+
+class ObjectAlreadyExists(ObjectStoreError):
+    code, err_code, default_description = 409, 10409, "object already exists"
+
+
+class RevisionMismatch(ObjectAlreadyExists):
+    """A conditional put (``if_revision`` / ``create_only``) lost its race."""
+
+    default_description = "object revision does not match"
+
+
+class ObjectTooLarge(ObjectStoreError):
+    code, err_code, default_description = 413, 10413, "object too large"
+
+
+class StorageLimitExceeded(ObjectStoreError):
+    code, err_code, default_description = 507, 10507, "storage limit exceeded"
+
+
+class DigestMismatch(ObjectStoreError):
+    code, err_code, default_description = 500, 10500, "object digest does not match"
+
+
+class LinkError(ObjectStoreError):
+    code, err_code, default_description = 400, 10400, "invalid link"

@@ -1,0 +1,63 @@
+"""Server options: the one object the CLI and the config file fill, and the server reads.
+
+Field names follow nats-server's configuration keys where one exists, so a
+reader who knows nats-server knows these. Sizes are bytes, intervals seconds.
+Defaults are those of ``orlop serve`` with no arguments (JetStream on, data in
+``./orlop-data``, monitoring on 8222); the embedding helper and the test
+harness override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions"]
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+
+@dataclass(slots=True)
+class AuthOptions:
+    """Single-user authorization (``authorization { user, password, token }``).
+
+    Empty strings mean "not set". Several users and accounts come with the
+    security work; ``Server`` already routes every connection through an account.
+    """
+
+    user: str = ""
+    password: str = ""
+    token: str = ""
+
+    @property
+    def required(self) -> bool:
+        return bool(self.user or self.token)
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 4222  # -1 picks a free port
+    server_name: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8222  # 0 disables monitoring, -1 picks a free port
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    max_control_line: int = 4096
+    max_connections: int = 64 * 1024
+    max_pending: int = 64 * 1024 * 1024  # outbound bytes buffered per client before slow consumer
+    ping_interval: float = 120.0
+    max_pings_out: int = 2
+    write_deadline: float = 10.0
+    auth: AuthOptions = field(default_factory=AuthOptions)
+    jetstream: bool = True
+    store_dir: str = "./orlop-data"
+    max_memory_store: int = -1  # -1: derive from the machine
+    max_file_store: int = -1
+    sync_always: bool = False
+    sync_interval: float = 120.0
+    ports_file_dir: str = ""
+    exe_name: str = "orlop"  # names the ports file: <exe_name>_<pid>.ports
+    log_file: str = ""
+    debug: bool = False
+    trace: bool = False
+    lame_duck_duration: float = 2.0
+    config_file: str = ""
