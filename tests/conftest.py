@@ -15,7 +15,9 @@ from orlop.testing import KINDS, ServerProcess
 
 
 @pytest.fixture(params=KINDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A running server of each kind, JetStream enabled, monitoring on a free port."""
     proc = ServerProcess(kind=request.param, store_dir=str(tmp_path_factory.mktemp(request.param)))
     proc.start()
