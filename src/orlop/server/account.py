@@ -1,0 +1,211 @@
+"""Accounts: the unit of subject isolation, and the message router inside one.
+
+Every connection belongs to exactly one account and every subscription lives in
+its account's :class:`~orlop.server.sublist.Sublist`; a publish reaches only the
+subscriptions of the publisher's account. In-process services (JetStream) use
+the same router through internal subscriptions, so "is anybody listening" and
+"queue group picks one member" mean the same thing for clients and services.
+
+:meth:`Account.route` is the hot path: it takes the cached match for a subject
+and hands each delivery to the subscriber's connection (which only appends
+bytes to a buffer) or to the internal callback, without awaiting anything.
+Delivery iterates an immutable match, so callbacks may subscribe, unsubscribe
+and publish re-entrantly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from orlop.server.sublist import Sublist
+
+if TYPE_CHECKING:
+    from orlop.server.connection import Connection
+
+__all__ = ["GLOBAL_ACCOUNT", "Account", "InternalCallback", "InternalSub", "Subscription"]
+
+GLOBAL_ACCOUNT = "$G"
+
+InternalCallback = Callable[[str, str, bytes, bytes], None]
+
+
+class Subscription:
+    """A subscription: a client's (``conn`` set) or an internal one (``callback`` set).
+
+    ``max_msgs`` (0 = unlimited) and ``delivered`` implement ``UNSUB sid max``;
+    ``closed`` is set when it is removed, so an in-flight delivery skips it.
+    ``sid_part`` is ``b" <sid> "``, precomputed for MSG frames.
+    """
+
+    __slots__ = (
+        "callback",
+        "closed",
+        "conn",
+        "delivered",
+        "max_msgs",
+        "queue",
+        "sid",
+        "sid_part",
+        "subject",
+    )
+
+    def __init__(
+        self,
+        subject: str,
+        queue: str,
+        sid: str,
+        conn: Connection | None = None,
+        callback: InternalCallback | None = None,
+    ) -> None:
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid
+        self.sid_part = b" " + sid.encode() + b" "
+        self.conn = conn
+        self.callback = callback
+        self.max_msgs = 0
+        self.delivered = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        owner = f"cid={self.conn.cid}" if self.conn is not None else "internal"
+        return f"<Subscription {self.subject!r} queue={self.queue!r} sid={self.sid} {owner}>"
+
+
+class InternalSub(Subscription):
+    """A subscription owned by an in-process service; see :meth:`Account.subscribe_internal`."""
+
+    __slots__ = ()
+
+
+class Account:
+    """One account: its sublist, its connections and its interest listeners.
+
+    ``server`` is the owning :class:`~orlop.server.server.Server` (or None for an
+    account used without a server, e.g. in unit tests).
+    """
+
+    def __init__(self, name: str, server: Any = None) -> None:
+        self.name = name
+        self.server = server
+        self.sublist: Sublist[Subscription] = Sublist()
+        self.clients: dict[int, Connection] = {}
+        self._interest_listeners: list[Callable[[str], None]] = []
+        self._isid = 0
+        self.in_msgs = 0
+        self.in_bytes = 0
+
+    def __repr__(self) -> str:
+        return f"<Account {self.name} subs={self.sublist.count()} clients={len(self.clients)}>"
+
+    # -- the contract for in-process services ---------------------------------------------
+
+    def subscribe_internal(self, subject: str, callback: InternalCallback, queue: str = "") -> InternalSub:
+        """Subscribe an in-process ``callback(subject, reply, hdr, payload)`` to ``subject``.
+
+        The callback runs synchronously inside the publisher's dispatch and must not
+        block; it may publish and (un)subscribe. Raises ValueError for an invalid subject.
+        """
+        from orlop.subjects import is_valid_subject
+
+        if not is_valid_subject(subject):
+            raise ValueError(f"invalid subject {subject!r}")
+        self._isid += 1
+        sub = InternalSub(subject, queue, f"$I{self._isid}", None, callback)
+        self.sublist.insert(sub)
+        return sub
+
+    def unsubscribe_internal(self, sub: InternalSub) -> None:
+        """Remove an internal subscription; removing it twice is harmless."""
+        sub.closed = True
+        self.sublist.remove(sub)
+
+    def publish(self, subject: str, reply: str, hdr: bytes, payload: bytes) -> int:
+        """Deliver a message from inside the server; returns the number of deliveries."""
+        return self.route(subject, reply, hdr, payload, None)
+
+    def has_interest(self, subject: str) -> bool:
+        """True when any subscription (client or internal) matches ``subject``."""
+        return bool(self.sublist.match(subject))
+
+    def add_interest_listener(self, fn: Callable[[str], None]) -> None:
+        """Call ``fn(sub_subject)`` after every client SUB/UNSUB and for each sub of a closed client."""
+        self._interest_listeners.append(fn)
+
+    def remove_interest_listener(self, fn: Callable[[str], None]) -> None:
+        if fn in self._interest_listeners:
+            self._interest_listeners.remove(fn)
+
+    # -- used by connections ----------------------------------------------------------------
+
+    def add_client_sub(self, sub: Subscription) -> None:
+        self.sublist.insert(sub)
+        self.notify_interest(sub.subject)
+
+    def remove_client_sub(self, sub: Subscription, notify: bool = True) -> None:
+        sub.closed = True
+        if self.sublist.remove(sub) and notify:
+            self.notify_interest(sub.subject)
+
+    def notify_interest(self, subject: str) -> None:
+        for fn in tuple(self._interest_listeners):
+            fn(subject)
+
+    def route(
+        self, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Connection | None
+    ) -> int:
+        """Deliver to every matching subscription; one member per queue group.
+
+        A publisher whose connection has ``echo`` off does not receive its own
+        message. Returns the number of deliveries.
+        """
+        m = self.sublist.match(subject)
+        if not m:
+            return 0
+        skip = publisher if publisher is not None and not publisher.echo else None
+        n = 0
+        for sub in m.plain:
+            if sub.closed or (skip is not None and sub.conn is skip):
+                continue
+            n += self._deliver(sub, subject, reply, hdr, payload, publisher)
+        for group in m.groups:
+            sub = self._pick(group, skip)
+            if sub is not None:
+                n += self._deliver(sub, subject, reply, hdr, payload, publisher)
+        return n
+
+    @staticmethod
+    def _pick(group: tuple[Subscription, ...], skip: Connection | None) -> Subscription | None:
+        size = len(group)
+        if size == 1:
+            sub = group[0]
+            return None if sub.closed or (skip is not None and sub.conn is skip) else sub
+        start = random.randrange(size)
+        for i in range(size):
+            sub = group[(start + i) % size]
+            if not sub.closed and (skip is None or sub.conn is not skip):
+                return sub
+        return None
+
+    @staticmethod
+    def _deliver(
+        sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Connection | None
+    ) -> int:
+        if sub.max_msgs:
+            sub.delivered += 1
+            if sub.delivered >= sub.max_msgs:
+                sub.closed = True  # no more deliveries, even from this same match
+                conn = sub.conn
+                if conn is not None:
+                    conn.auto_unsubscribe(sub)
+        conn = sub.conn
+        if conn is None:
+            assert sub.callback is not None
+            sub.callback(subject, reply, hdr, payload)
+            return 1
+        conn.send_msg(sub, subject, reply, hdr, payload)
+        if conn.write_paused and publisher is not None and publisher is not conn:
+            publisher.block_on(conn)
+        return 1
