@@ -163,16 +163,15 @@ def build_options(
         # nats-server's defaults: JetStream and monitoring only when asked for.
         options.jetstream = False
         options.http_port = 0
-    http_host_set = False
     if args.config:
         from orlop.server.config import load_config, options_from_config
 
         conf = load_config(args.config)
         options = options_from_config(conf, options)
         options.config_file = os.path.abspath(args.config)
-        http_host_set = any(k in conf for k in ("http", "monitor_port", "http_host"))
+    http_follows_host = options.http_host == options.host
     _apply_flags(options, args)
-    if args.host is not None and not http_host_set:
+    if http_follows_host:
         options.http_host = options.host  # nats-server: monitoring binds the client host by default
     _check(options)
     return options, args
@@ -224,6 +223,7 @@ def _banner(options: ServerOptions) -> str:
 
 def serve(argv: list[str], prog: str = "orlop") -> int:
     """``orlop serve [nats-server flags]``: run until SIGTERM/SIGINT; return the exit code."""
+    configure_logging(ServerOptions())  # so configuration warnings are formatted like the rest
     options, args = build_options(argv, exe_name=prog)
     if args.test_config:
         print(f"{prog}: configuration file {args.config or '(none)'} is valid")
