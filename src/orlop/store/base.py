@@ -12,7 +12,7 @@ and expiry runs only when :meth:`StreamStore.expire` is called, so tests drive
 max_age and TTL without sleeping.
 
 Both engines (``MemoryStore`` and ``FileStore``) pass the same conformance
-suite, ``tests/store/test_conformance.py``.
+suite, ``tests/store/test_store_conformance.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,6 @@
+"""Stream storage engines: one interface (:class:`StreamStore`), a memory and a file engine."""
+
+from orlop.store.base import StoredMsg, StoreLimits, StreamState, StreamStore, wall_clock
+from orlop.store.memory import MemoryStore
+
+__all__ = ["MemoryStore", "StoreLimits", "StoredMsg", "StreamState", "StreamStore", "wall_clock"]
