@@ -85,8 +85,9 @@ class StoredMsg:
 class StreamState:
     """Counters of a store, as STREAM.INFO reports them.
 
-    With no messages, ``first_seq`` is ``last_seq + 1`` (nats-server's convention)
-    and the timestamps are 0.
+    With no messages, ``first_seq`` is ``last_seq + 1`` (nats-server's convention),
+    ``first_ts`` is 0 and ``last_ts`` keeps the time of the last message ever stored
+    (as nats-server's purge does). ``deleted`` lists the interior gaps, ascending.
     """
 
     msgs: int = 0
@@ -169,8 +170,11 @@ class StreamStore(ABC):
 
         ``filter_subject`` restricts to matching subjects (``""`` = all).
         ``up_to_seq`` removes only messages with seq < up_to_seq.
-        ``keep`` keeps the newest ``keep`` messages (per subject when a filter is given,
-        as nats-server does for ``{"filter", "keep"}``).
+        ``keep`` keeps the newest ``keep`` messages matching the filter, counted over all
+        matching subjects together, not per subject (nats-server's ``PurgeEx``).
+        Without a filter, ``keep`` removes every seq below ``last_seq - keep + 1`` (so
+        interior gaps count against it, as in nats-server), and ``up_to_seq`` beyond the
+        last sequence empties the store and makes ``up_to_seq`` the next sequence.
         A purge of everything with no seq keeps the sequence counter (first_seq = last_seq + 1).
         """
 

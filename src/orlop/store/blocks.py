@@ -1,0 +1,246 @@
+"""The block files of one FileStore: naming, fds, recovery scan, rewrite and deletion.
+
+Kept apart from :mod:`orlop.store.file` so that the store itself reads as
+stream semantics over "append a record / read a record", while everything about
+files — which fd is open, how a torn tail is cut off, how a block is replaced
+atomically — lives here. Block ``n`` is the file ``%010d.blk``; a higher index
+always holds higher message seqs, which recovery relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orlop.store.core import msg_size
+from orlop.store.records import T_FLOOR, T_MSG, T_SKIP, T_TOMBS, BlockScan, ScannedRecord, encode, unpack_seqs
+
+__all__ = ["Block", "BlockSet", "Recovery"]
+
+VERIFY_TAIL = 1 << 20  # bytes at the end of each block checksummed at open
+_MAX_OPEN = 128
+
+
+@dataclass(eq=False, slots=True)
+class Block:
+    """Bookkeeping of one block file. ``min_seq..max_seq`` bounds the message records it holds."""
+
+    index: int
+    path: Path
+    size: int = 0
+    live: int = 0
+    live_bytes: int = 0
+    min_seq: int = 0
+    max_seq: int = 0
+    tombs: set[int] = field(default_factory=set)
+    has_meta: bool = False
+    dirty: bool = False
+
+    def note_msg(self, seq: int, length: int) -> None:
+        """A message record of ``length`` bytes for ``seq`` was appended."""
+        if self.min_seq == 0:
+            self.min_seq = seq
+        self.max_seq = seq
+        self.live += 1
+        self.live_bytes += length
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What the recovery scan found. ``msgs`` rows: (seq, subject, ts, size, ttl, (block, offset, length))."""
+
+    msgs: list[tuple[int, str, int, int, int, tuple[int, int, int]]] = field(default_factory=list)
+    tombs: set[int] = field(default_factory=set)
+    floor: int = 0
+    last: int = 0
+    last_ts: int = 0
+    reads: int = 0
+    bytes_read: int = 0
+
+    def note_last(self, last: int, ts: int) -> None:
+        if last >= self.last:
+            self.last, self.last_ts = last, ts
+
+
+class BlockSet:
+    """The ordered block files of a directory, with a small cache of open fds."""
+
+    def __init__(self, directory: Path, block_size: int, log: logging.Logger) -> None:
+        self.directory = directory
+        self.block_size = block_size
+        self.log = log
+        directory.mkdir(parents=True, exist_ok=True)
+        self.by_index: dict[int, Block] = {}
+        self._fds: dict[int, int] = {}
+        self._ranges: tuple[tuple[int, int], list[int], list[Block]] | None = None
+
+    @property
+    def newest(self) -> Block | None:
+        """The block appends go to (None before the first append)."""
+        return self.by_index[next(reversed(self.by_index))] if self.by_index else None
+
+    def _path(self, index: int) -> Path:
+        return self.directory / f"{index:010d}.blk"
+
+    def _create(self) -> Block:
+        newest = self.newest
+        index = 1 if newest is None else newest.index + 1
+        blk = Block(index, self._path(index))
+        fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._fds[index] = fd
+        self.by_index[index] = blk
+        self._ranges = None
+        return blk
+
+    def writable(self, need: int) -> Block:
+        """The newest block, or a new one when ``need`` more bytes would overflow it."""
+        blk = self.newest
+        if blk is None or (need and blk.size and blk.size + need > self.block_size):
+            blk = self._create()
+        return blk
+
+    def fd(self, blk: Block) -> int:
+        """An open read/write fd of ``blk``, from the cache."""
+        fd = self._fds.get(blk.index)
+        if fd is None:
+            if len(self._fds) >= _MAX_OPEN:
+                newest = self.newest
+                for index in [i for i in self._fds if newest is None or i != newest.index][: _MAX_OPEN // 2]:
+                    os.close(self._fds.pop(index))
+            fd = os.open(blk.path, os.O_RDWR)
+            self._fds[blk.index] = fd
+        return fd
+
+    def block_for_seq(self, seq: int) -> Block | None:
+        """The block whose message range covers ``seq``, if it still exists."""
+        newest = self.newest
+        key = (len(self.by_index), 0 if newest is None else newest.min_seq)
+        if self._ranges is None or self._ranges[0] != key:
+            blocks = [b for b in self.by_index.values() if b.min_seq]
+            self._ranges = (key, [b.min_seq for b in blocks], blocks)
+        _, starts, blocks = self._ranges
+        i = bisect_right(starts, seq) - 1
+        if i < 0 or blocks[i].max_seq < seq:
+            return None
+        return blocks[i]
+
+    # ----------------------------------------------------------------- recovery
+
+    def recover(self) -> Recovery:
+        """Scan every block file; cut torn tails, skip corrupt records (both logged)."""
+        for tmp in self.directory.glob("*.tmp"):
+            tmp.unlink()
+        rec = Recovery()
+        indexes = sorted(int(p.stem) for p in self.directory.glob("*.blk") if p.stem.isdigit())
+        for index in indexes:
+            blk = Block(index, self._path(index))
+            self.by_index[index] = blk
+            self._recover_block(blk, rec)
+        self._ranges = None
+        return rec
+
+    def _recover_block(self, blk: Block, rec: Recovery) -> None:
+        fd = self.fd(blk)
+        scan = BlockScan(fd, os.fstat(fd).st_size, VERIFY_TAIL)
+        records = list(scan)
+        rec.reads += scan.reads
+        rec.bytes_read += scan.bytes_read
+        end = scan.end
+        for i, r in enumerate(records):
+            if not r.ok and i == len(records) - 1 and scan.error is None:
+                end = r.offset
+                self.log.warning("torn record at the tail of %s (offset %d); truncated", blk.path, r.offset)
+                break
+            if not r.ok:
+                self.log.warning("corrupt record in %s at offset %d (seq %d); skipped",
+                                 blk.path, r.offset, r.header[7])
+                continue
+            self._apply(blk, r, rec)
+        if scan.error is not None:
+            self.log.warning("%s in %s at offset %d; truncated", scan.error, blk.path, scan.end)
+        if end < scan.size:
+            os.ftruncate(fd, end)
+        blk.size = end
+
+    @staticmethod
+    def _apply(blk: Block, r: ScannedRecord, rec: Recovery) -> None:
+        _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
+        if rtype == T_MSG:
+            subject = sys.intern(r.subject.decode())
+            rec.msgs.append((seq, subject, ts, msg_size(slen, hlen, dlen), ttl, (blk.index, r.offset, total)))
+            if blk.min_seq == 0:
+                blk.min_seq = seq
+            blk.max_seq = max(blk.max_seq, seq)
+            rec.note_last(seq, ts)
+        elif rtype == T_TOMBS:
+            seqs = unpack_seqs(r.body)
+            rec.tombs.update(seqs)
+            blk.tombs.update(seqs)
+        elif rtype in (T_FLOOR, T_SKIP):
+            blk.has_meta = True
+            rec.note_last(seq - 1, ts)
+            if rtype == T_FLOOR:
+                rec.floor = max(rec.floor, seq)
+
+    # ----------------------------------------------------------------- mutation
+
+    def reset(self, floor: int, last_ts: int) -> None:
+        """Replace every block by one holding only a floor record (a purge of everything)."""
+        old = list(self.by_index.values())
+        blk = self._create()
+        parts, total = encode(T_FLOOR, floor, last_ts)
+        fd = self._fds[blk.index]
+        os.write(fd, b"".join(parts))
+        os.fsync(fd)
+        blk.size, blk.has_meta = total, True
+        for b in old:
+            self.delete(b)
+
+    def delete(self, blk: Block) -> None:
+        """Close and unlink a block file."""
+        fd = self._fds.pop(blk.index, None)
+        if fd is not None:
+            os.close(fd)
+        self.by_index.pop(blk.index, None)
+        self._ranges = None
+        blk.path.unlink(missing_ok=True)
+
+    def replace(self, blk: Block, buffers: list[bytes]) -> list[int]:
+        """Atomically replace ``blk``'s file by ``buffers`` concatenated; returns each buffer's offset."""
+        tmp = blk.path.with_suffix(".tmp")
+        offsets, pos = [], 0
+        for b in buffers:
+            offsets.append(pos)
+            pos += len(b)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"".join(buffers))
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, blk.path)
+        old = self._fds.pop(blk.index, None)
+        if old is not None:
+            os.close(old)
+        self._fds[blk.index] = fd
+        blk.size, blk.dirty = pos, False
+        return offsets
+
+    def sync(self) -> None:
+        """fsync every block written since the last sync."""
+        for blk in self.by_index.values():
+            if blk.dirty:
+                os.fsync(self.fd(blk))
+                blk.dirty = False
+
+    def close(self) -> None:
+        """Close every fd."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
