@@ -1,0 +1,48 @@
+"""A client process of its own, so its peak RSS measures one object get and nothing else.
+
+``python -m bench.objects_child CLIENT URL BUCKET NAME DEST [--no-uvloop]`` downloads
+the object into DEST with the named client (see :mod:`bench.objclients`) and prints
+one JSON line: ``{"maxrss_mib", "seconds", "bytes"}``. ``maxrss`` is the kernel's
+high-water mark for the process (``getrusage``), so no sample can miss a spike; it
+includes the interpreter and imports, which is what a user's process pays too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from bench.common import MIB, run_loop
+from bench.objclients import open_client
+
+
+async def _download(client_kind: str, url: str, bucket: str, name: str, dest: Path) -> float:
+    client = await open_client(client_kind, url)
+    try:
+        start = time.perf_counter()
+        await client.download(bucket, name, dest)
+        return time.perf_counter() - start
+    finally:
+        await client.close()
+
+
+def main(argv: list[str]) -> int:
+    """Download one object and print the JSON line; exit status 2 on bad arguments."""
+    if len(argv) < 5:
+        print(__doc__, file=sys.stderr)
+        return 2
+    client_kind, url, bucket, name, dest = argv[:5]
+    use_uvloop = "--no-uvloop" not in argv[5:]
+    seconds = run_loop(lambda: _download(client_kind, url, bucket, name, Path(dest)), use_uvloop)
+    maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    size = os.path.getsize(dest)
+    print(json.dumps({"maxrss_mib": maxrss_kib * 1024 / MIB, "seconds": seconds, "bytes": size}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
