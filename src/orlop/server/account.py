@@ -171,9 +171,9 @@ class Account:
                 continue
             n += self._deliver(sub, subject, reply, hdr, payload, publisher)
         for group in m.groups:
-            sub = self._pick(group, skip)
-            if sub is not None:
-                n += self._deliver(sub, subject, reply, hdr, payload, publisher)
+            member = self._pick(group, skip)
+            if member is not None:
+                n += self._deliver(member, subject, reply, hdr, payload, publisher)
         return n
 
     @staticmethod

@@ -1,0 +1,469 @@
+"""One client connection: an ``asyncio.Protocol`` that feeds the sans-IO parser and dispatches.
+
+Why this shape (throughput is the point of this module):
+
+* ``data_received`` feeds the whole buffer to :class:`orlop.protocol.ServerParser`
+  and handles every complete op before returning; nothing here awaits.
+* Outbound frames are appended to ``self.out`` and written with a single
+  ``transport.write`` per loop tick: the server keeps one list of dirty
+  connections and one ``call_soon`` flush for all of them.
+* MSG/HMSG frames are built with one ``%`` format from precomputed pieces
+  (``Subscription.sid_part``); payloads up to 32 KiB are joined into the frame,
+  larger ones are queued as separate pieces so only the final join copies them.
+* Back-pressure: when a subscriber's transport is above its high-water mark,
+  the producers that delivered to it stop reading (like nats-server's stall
+  gate) until it drains or for at most ``STALL_MAX`` seconds; a subscriber whose
+  pending bytes exceed ``max_pending`` is cut without a word, as nats-server does.
+
+Behaviour copied from nats-server (observed on the wire): CONNECT defaults
+``verbose``/``pedantic``/``echo`` to true; ``+OK`` precedes a verbose PUB's
+deliveries; only fatal errors close; a duplicate SUB sid is ignored; HPUB from a
+client that did not negotiate headers closes it silently; a slow consumer is
+closed without ``-ERR``; ``UNSUB`` of an unknown sid is fine.
+
+Attributes read by monitoring: ``cid, host, port, name, lang, version, account,
+start_time_ns, last_activity_ns, in_msgs, out_msgs, in_bytes, out_bytes,
+pending_bytes, subscriptions`` (sid -> Subscription with ``.subject``/``.queue``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from orlop.errors import ProtocolError
+from orlop.protocol import ServerParser, ops
+from orlop.protocol.parser import ERR_PARSER
+from orlop.server.account import Subscription
+from orlop.subjects import is_valid_publish, is_valid_subject
+
+if TYPE_CHECKING:
+    from orlop.server.account import Account
+    from orlop.server.server import Server
+
+__all__ = ["STALL_MAX", "Connection"]
+
+log = logging.getLogger("orlop.server")
+
+STALL_MAX = 0.05  # longest a producer is held while a subscriber drains (seconds)
+_JOIN_MAX = 32 * 1024
+_OK = b"+OK\r\n"
+_PING = b"PING\r\n"
+_PONG = b"PONG\r\n"
+_CRLF = b"\r\n"
+
+_Pub, _Sub, _Unsub, _Ping, _Pong, _Connect = ops.Pub, ops.Sub, ops.Unsub, ops.Ping, ops.Pong, ops.Connect
+
+
+def err_frame(text: str) -> bytes:
+    return b"-ERR '" + text.encode() + b"'\r\n"
+
+
+def _pedantic_ok(subject: str) -> bool:
+    if not is_valid_publish(subject):
+        return False
+    return "*" not in subject and ">" not in subject
+
+
+class Connection(asyncio.Protocol):
+    """A client connection; created by the listener, owned by :class:`Server`."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        opts = server.options
+        self.parser = ServerParser(max_payload=opts.max_payload, max_control_line=opts.max_control_line)
+        self.account: Account = server.default_account
+        self.cid = 0
+        self.host = ""
+        self.port = 0
+        self.name = ""
+        self.lang = ""
+        self.version = ""
+        self.start_time_ns = time.time_ns()
+        self.last_activity_ns = self.start_time_ns
+        self.in_msgs = self.out_msgs = self.in_bytes = self.out_bytes = 0
+        self.subscriptions: dict[str, Subscription] = {}
+        # CONNECT options, nats-server's defaults before CONNECT.
+        self.verbose = self.pedantic = self.echo = True
+        self.headers = self.no_responders = False
+        self.connected = False
+        self.awaiting_auth = opts.auth.required
+        self.closing = False
+        self.close_reason = ""
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+        self.out_size = 0
+        self.tbuf = 0  # transport buffer size at the last flush
+        self.max_pending = opts.max_pending
+        self.dirty = False
+        self.write_paused = False
+        self.read_paused = False
+        self.blocked: list[Connection] = []
+        self.pings_out = 0
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def __repr__(self) -> str:
+        return f"<Connection cid={self.cid} {self.host}:{self.port} {self.name!r}>"
+
+    @property
+    def pending_bytes(self) -> int:
+        t = self.transport
+        buffered = t.get_write_buffer_size() if t is not None and not t.is_closing() else 0
+        return self.out_size + buffered
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        server = self.server
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.host, self.port = str(peer[0]), int(peer[1])
+        high = max(64 * 1024, min(self.max_pending // 4, 4 * 1024 * 1024))
+        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self.cid = server.next_cid()
+        self._send(server.info_frame(self))
+        if server.closing:
+            self.close("Server Shutdown")
+            return
+        if len(server.clients) >= server.options.max_connections:
+            self._fatal("maximum connections exceeded")
+            return
+        server.add_client(self)
+        loop = server.loop
+        if self.awaiting_auth:
+            self._timers["auth"] = loop.call_later(server.auth_timeout, self._auth_timeout)
+        self._timers["ping"] = loop.call_later(server.options.ping_interval, self._ping_tick)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_activity_ns = time.time_ns()
+        parser = self.parser
+        try:
+            batch = parser.feed(data)
+        except ProtocolError as e:
+            self._dispatch(parser.partial)
+            if not self.closing:
+                self._protocol_error(e)
+            return
+        self._dispatch(batch)
+
+    def _dispatch(self, batch: list[Any]) -> None:
+        for op in batch:
+            if type(op) is _Pub:
+                self._on_pub(op)
+            else:
+                self._on_other(op)
+            if self.closing:
+                return
+
+    def _protocol_error(self, e: ProtocolError) -> None:
+        if e.text == ERR_PARSER:
+            self.close("Protocol Violation")  # nats-server closes these without -ERR
+        elif e.fatal:
+            self._fatal(e.text)
+        else:
+            self._send(err_frame(e.text))
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cleanup("Client Closed" if exc is None else "Read Error")
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_blocked()
+
+    # -- ops -------------------------------------------------------------------------------
+
+    def _on_pub(self, op: ops.Pub) -> None:
+        if self.awaiting_auth:
+            self._fatal("Authorization Violation")
+            return
+        subject, hdr = op.subject, op.hdr
+        if hdr and not self.headers:
+            self.close("Protocol Violation")  # nats-server: HPUB without headers support
+            return
+        if self.pedantic and not _pedantic_ok(subject):
+            self._send(err_frame("Invalid Publish Subject"))
+            return
+        if self.verbose:
+            self._send(_OK)
+        size = len(op.payload) + len(hdr)
+        self.in_msgs += 1
+        self.in_bytes += size
+        server = self.server
+        server.in_msgs += 1
+        server.in_bytes += size
+        reply = op.reply
+        n = self.account.route(subject, reply, hdr, op.payload, self)
+        if not n and reply and self.no_responders:
+            self._no_responders(subject, reply)
+
+    def _on_other(self, op: Any) -> None:
+        t = type(op)
+        if t is _Connect:
+            self._on_connect(op.options)
+            return
+        if self.awaiting_auth:
+            self._fatal("Authorization Violation")
+        elif t is _Ping:
+            self._send(_PONG)
+        elif t is _Pong:
+            self.pings_out = 0
+        elif t is _Sub:
+            self._on_sub(op)
+        elif t is _Unsub:
+            self._on_unsub(op)
+        else:
+            self._fatal("Unknown Protocol Operation")
+
+    def _on_connect(self, o: dict[str, Any]) -> None:
+        if self.awaiting_auth:
+            if not self._check_auth(o):
+                self._fatal("Authorization Violation")
+                return
+            self.awaiting_auth = False
+            self._cancel_timer("auth")
+        self.verbose = bool(o.get("verbose", True))
+        self.pedantic = bool(o.get("pedantic", True))
+        self.echo = bool(o.get("echo", True))
+        self.headers = bool(o.get("headers", False))
+        self.no_responders = bool(o.get("no_responders", False))
+        if self.no_responders and not self.headers:
+            self._fatal("no responders requires headers support")
+            return
+        self.name = str(o.get("name") or "")
+        self.lang = str(o.get("lang") or "")
+        self.version = str(o.get("version") or "")
+        self.connected = True
+        if self.verbose:
+            self._send(_OK)
+
+    def _check_auth(self, o: dict[str, Any]) -> bool:
+        auth = self.server.options.auth
+        if auth.token:
+            return _same(o.get("auth_token"), auth.token)
+        return _same(o.get("user"), auth.user) & _same(o.get("pass", ""), auth.password)
+
+    def _on_sub(self, op: ops.Sub) -> None:
+        subject, queue, sid = op.subject, op.queue, op.sid
+        if not is_valid_subject(subject) or (queue and not _valid_queue(queue)):
+            self._send(err_frame("Invalid Subject"))
+            return
+        if sid not in self.subscriptions:  # nats-server ignores a duplicate sid
+            sub = Subscription(subject, queue, sid, self)
+            self.subscriptions[sid] = sub
+            self.account.add_client_sub(sub)
+        if self.verbose:
+            self._send(_OK)
+
+    def _on_unsub(self, op: ops.Unsub) -> None:
+        sub = self.subscriptions.get(op.sid)
+        if sub is not None:
+            if op.max_msgs > 0 and sub.delivered < op.max_msgs:
+                sub.max_msgs = op.max_msgs
+            else:
+                del self.subscriptions[op.sid]
+                self.account.remove_client_sub(sub)
+        if self.verbose:
+            self._send(_OK)
+
+    def auto_unsubscribe(self, sub: Subscription) -> None:
+        """Called by routing when ``sub`` reached its ``UNSUB`` maximum."""
+        if self.subscriptions.get(sub.sid) is sub:
+            del self.subscriptions[sub.sid]
+        self.account.remove_client_sub(sub)
+
+    def _no_responders(self, subject: str, reply: str) -> None:
+        """Send the 503 status to the publisher's own subscription matching ``reply``."""
+        for sub in self.account.sublist.match(reply).plain:
+            if sub.conn is self and not sub.closed:
+                hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject.encode() + b"\r\n\r\n"
+                self.send_msg(sub, reply, "", hdr, b"")
+                return
+        for group in self.account.sublist.match(reply).groups:
+            for sub in group:
+                if sub.conn is self and not sub.closed:
+                    hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject.encode() + b"\r\n\r\n"
+                    self.send_msg(sub, reply, "", hdr, b"")
+                    return
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def send_msg(self, sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+        """Queue a MSG (or HMSG when ``hdr`` and the client negotiated headers) for ``sub``."""
+        if self.closing:
+            return
+        plen = len(payload)
+        rpart = reply.encode() + b" " if reply else b""
+        if hdr and self.headers:
+            hlen = len(hdr)
+            head = b"HMSG %s%s%s%d %d\r\n" % (subject.encode(), sub.sid_part, rpart, hlen, hlen + plen)
+            body = hdr + payload if plen < _JOIN_MAX else None
+            self.out_bytes += hlen + plen
+        else:
+            head = b"MSG %s%s%s%d\r\n" % (subject.encode(), sub.sid_part, rpart, plen)
+            body = payload if plen < _JOIN_MAX else None
+            self.out_bytes += plen
+        if body is not None:
+            frame = head + body + _CRLF
+            self.out.append(frame)
+            self.out_size += len(frame)
+        else:
+            if hdr and self.headers:
+                self.out += (head, hdr, payload, _CRLF)
+            else:
+                self.out += (head, payload, _CRLF)
+            self.out_size += len(head) + plen + 2 + (len(hdr) if hdr and self.headers else 0)
+        self.out_msgs += 1
+        server = self.server
+        server.out_msgs += 1
+        server.out_bytes += plen
+        if not self.dirty:
+            self.dirty = True
+            server.mark_dirty(self)
+        if self.out_size + self.tbuf > self.max_pending:
+            self._slow_consumer()
+
+    def _send(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.out.append(data)
+        self.out_size += len(data)
+        if not self.dirty:
+            self.dirty = True
+            self.server.mark_dirty(self)
+
+    def flush(self) -> None:
+        """Write everything queued (called once per loop tick by the server)."""
+        self.dirty = False
+        out = self.out
+        t = self.transport
+        if not out or t is None or t.is_closing():
+            return
+        self.out = []
+        self.out_size = 0
+        t.write(out[0] if len(out) == 1 else b"".join(out))
+        self.tbuf = t.get_write_buffer_size()
+        if self.tbuf > self.max_pending:
+            self._slow_consumer()
+
+    def block_on(self, peer: Connection) -> None:
+        """Stop reading from this producer until ``peer`` drains (at most STALL_MAX seconds)."""
+        t = self.transport
+        if self.read_paused or self.closing or t is None:
+            return
+        t.pause_reading()
+        self.read_paused = True
+        peer.blocked.append(self)
+        self._timers["stall"] = self.server.loop.call_later(STALL_MAX, self.unblock)
+
+    def unblock(self) -> None:
+        self._cancel_timer("stall")
+        if self.read_paused:
+            self.read_paused = False
+            t = self.transport
+            if t is not None and not self.closing:
+                t.resume_reading()
+
+    def _release_blocked(self) -> None:
+        blocked, self.blocked = self.blocked, []
+        for producer in blocked:
+            producer.unblock()
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def _auth_timeout(self) -> None:
+        self._timers.pop("auth", None)
+        if self.awaiting_auth:
+            self._fatal("Authentication Timeout")
+
+    def _ping_tick(self) -> None:
+        server = self.server
+        if self.closing:
+            return
+        interval = server.options.ping_interval
+        if time.time_ns() - self.last_activity_ns < interval * 1e9:
+            pass  # traffic within the interval proves the client alive; nats-server skips the ping too
+        elif self.pings_out + 1 > server.options.max_pings_out:
+            self._fatal("Stale Connection")
+            return
+        else:
+            self.pings_out += 1
+            self._send(_PING)
+        self._timers["ping"] = server.loop.call_later(interval, self._ping_tick)
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def _fatal(self, text: str) -> None:
+        """Send ``-ERR '<text>'`` and close after it is flushed."""
+        self._send(err_frame(text))
+        self.close(text)
+
+    def _slow_consumer(self) -> None:
+        log.info("%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
+                 self.host, self.port, self.cid, self.max_pending)
+        self.server.slow_consumers += 1
+        self.out = []
+        self.out_size = 0
+        t = self.transport
+        self._cleanup("Slow Consumer (Pending Bytes)")
+        if t is not None:
+            t.abort()
+
+    def close(self, reason: str = "Client Closed") -> None:
+        """Flush what is queued, then close the transport and forget the client."""
+        if self.closing:
+            return
+        t = self.transport
+        if t is not None and self.out and not t.is_closing():
+            t.write(b"".join(self.out))
+        self.out = []
+        self.out_size = 0
+        self._cleanup(reason)
+        if t is not None:
+            t.close()
+
+    def _cleanup(self, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.close_reason = reason
+        for name in list(self._timers):
+            self._cancel_timer(name)
+        self._release_blocked()
+        self.unblock()
+        subs = list(self.subscriptions.values())
+        self.subscriptions.clear()
+        account = self.account
+        for sub in subs:
+            account.remove_client_sub(sub, notify=False)
+        for subject in {s.subject for s in subs}:
+            account.notify_interest(subject)
+        self.server.remove_client(self)
+
+
+def _same(given: Any, want: str) -> bool:
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode(), want.encode())
+
+
+def _valid_queue(queue: str) -> bool:
+    return not any(c in queue for c in " \t\r\n")

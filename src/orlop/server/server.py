@@ -1,0 +1,280 @@
+"""The server: lifecycle, accounts, the client listener and the once-per-tick flush.
+
+Why this shape: the server object is the one place that owns process-wide state
+(accounts, the client table, counters, the listener, JetStream, monitoring) and
+the lifecycle order, while connections (``connection.py``) own socket details
+and accounts (``account.py``) own routing. Start order: bind the listener
+without serving, start JetStream (so its API subscriptions exist before any
+client can publish), start monitoring, serve, write the ports file. Shutdown
+reverses it: stop accepting, flush and close clients, shut JetStream down, stop
+monitoring, remove the ports file.
+
+Outbound writes are batched: connections call :meth:`Server.mark_dirty` when
+they queue bytes, and one ``loop.call_soon`` per tick flushes every dirty
+connection with a single ``transport.write`` each.
+
+Attributes read by monitoring (``orlop.server.monitor``): ``server_id``,
+``name``, ``version`` (the nats-server version claimed, ``NATS_VERSION``),
+``start_time_ns``, counters ``in_msgs, out_msgs, in_bytes, out_bytes,
+slow_consumers, total_connections``, ``clients`` (cid -> Connection),
+``accounts`` (name -> Account), ``options``, ``port``, ``monitor_port``,
+``url``, ``jetstream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orlop.server.account import GLOBAL_ACCOUNT, Account
+from orlop.server.connection import Connection
+from orlop.server.options import ServerOptions
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.service import JetStreamService
+    from orlop.server.monitor import MonitorServer
+
+__all__ = ["AUTH_TIMEOUT", "NATS_VERSION", "Server"]
+
+log = logging.getLogger("orlop.server")
+
+NATS_VERSION = "2.11.0"  # the nats-server version whose client-visible behaviour we implement
+AUTH_TIMEOUT = 2.0  # nats-server's default auth timeout (seconds)
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_server_id() -> str:
+    """A 56-character id shaped like nats-server's (an 'N' and base32 characters)."""
+    return "N" + "".join(secrets.choice(_B32) for _ in range(55))
+
+
+class Server:
+    """A NATS server on one listener. ``start()`` binds and serves; ``shutdown()`` stops.
+
+    ``options.port == -1`` (or 0) binds a free port; the bound one is ``self.port``.
+    """
+
+    def __init__(self, options: ServerOptions | None = None) -> None:
+        self.options = options if options is not None else ServerOptions()
+        self.server_id = new_server_id()
+        self.name = self.options.server_name or self.server_id
+        self.version = NATS_VERSION
+        self.start_time_ns = time.time_ns()
+        self.accounts: dict[str, Account] = {}
+        self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
+        self.jetstream: JetStreamService | None = None
+        self.monitor: MonitorServer | None = None
+        self.clients: dict[int, Connection] = {}
+        self.in_msgs = self.out_msgs = self.in_bytes = self.out_bytes = 0
+        self.slow_consumers = 0
+        self.total_connections = 0
+        self.port = 0
+        self.monitor_port = 0
+        self.url = ""
+        self.closing = False
+        self.started = False
+        self.auth_timeout = AUTH_TIMEOUT
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Server | None = None
+        self._ports_file: Path | None = None
+        self._cid = 0
+        self._dirty: list[Connection] = []
+        self._flush_scheduled = False
+        self._info_prefix = b""
+
+    def __repr__(self) -> str:
+        return f"<Server {self.name} {self.url or 'not started'} clients={len(self.clients)}>"
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop the server was started on (RuntimeError before ``start()``)."""
+        if self._loop is None:
+            raise RuntimeError("server not started")
+        return self._loop
+
+    def lookup_account(self, name: str) -> Account:
+        """The account called ``name``, created on first use."""
+        acc = self.accounts.get(name)
+        if acc is None:
+            acc = self.accounts[name] = Account(name, self)
+        return acc
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind, start JetStream and monitoring, serve clients and write the ports file.
+
+        Raises OSError when the port cannot be bound; whatever started is stopped again.
+        """
+        if self.started:
+            raise RuntimeError("server already started")
+        self.started = True
+        self._loop = asyncio.get_running_loop()
+        opts = self.options
+        self._listener = await self._loop.create_server(
+            lambda: Connection(self),
+            opts.host,
+            0 if opts.port in (-1, 0) else opts.port,
+            reuse_address=True,
+            start_serving=False,
+            backlog=1024,
+        )
+        try:
+            self.port = int(self._listener.sockets[0].getsockname()[1])
+            self.url = f"nats://{_client_host(opts.host)}:{self.port}"
+            self._info_prefix = self._build_info_prefix()
+            await self._start_services()
+            await self._listener.start_serving()
+            self._write_ports_file()
+        except BaseException:
+            await self.shutdown()
+            raise
+        log.info("Listening for client connections on %s:%d", opts.host, self.port)
+        log.info("Server is ready")
+
+    async def _start_services(self) -> None:
+        opts = self.options
+        if opts.jetstream:
+            from orlop.server.jetstream.service import JetStreamService
+
+            self.jetstream = JetStreamService(self)
+            await self.jetstream.start()
+        if opts.http_port != 0:
+            from orlop.server.monitor import MonitorServer
+
+            self.monitor = MonitorServer(self)
+            self.monitor_port = await self.monitor.start(
+                opts.http_host, 0 if opts.http_port == -1 else opts.http_port
+            )
+
+    async def shutdown(self) -> None:
+        """Stop accepting, flush and close every client, stop JetStream and monitoring.
+
+        Safe to call more than once and after a failed ``start()``.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        if self._listener is not None:
+            self._listener.close()
+        conns = list(self.clients.values())
+        for conn in conns:
+            conn.close("Server Shutdown")
+        await self._wait_closed(conns, timeout=2.0)
+        try:
+            if self.jetstream is not None:
+                await self.jetstream.shutdown()
+        finally:
+            if self.monitor is not None:
+                await self.monitor.close()
+            self._remove_ports_file()
+        log.info("Server Exiting..")
+
+    @staticmethod
+    async def _wait_closed(conns: list[Connection], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while any(c.transport is not None for c in conns) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def next_cid(self) -> int:
+        self._cid += 1
+        return self._cid
+
+    def add_client(self, conn: Connection) -> None:
+        self.clients[conn.cid] = conn
+        conn.account.clients[conn.cid] = conn
+        self.total_connections += 1
+
+    def remove_client(self, conn: Connection) -> None:
+        self.clients.pop(conn.cid, None)
+        conn.account.clients.pop(conn.cid, None)
+
+    def mark_dirty(self, conn: Connection) -> None:
+        """Schedule ``conn.flush()`` for the end of this loop tick (one callback for all)."""
+        self._dirty.append(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_dirty)
+
+    def _flush_dirty(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush()
+
+    # -- INFO ------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """The INFO fields common to every client (nats-server's names and meanings)."""
+        opts = self.options
+        info: dict[str, Any] = {
+            "server_id": self.server_id,
+            "server_name": self.name,
+            "version": self.version,
+            "proto": 1,
+            "host": opts.host,
+            "port": self.port,
+            "headers": True,
+            "max_payload": opts.max_payload,
+        }
+        if opts.auth.required:
+            info["auth_required"] = True
+        if opts.jetstream:
+            info["jetstream"] = True
+        return info
+
+    def _build_info_prefix(self) -> bytes:
+        body = json.dumps(self.info(), separators=(",", ":"))
+        return b"INFO " + body[:-1].encode() + b","
+
+    def info_frame(self, conn: Connection) -> bytes:
+        """The INFO line sent to ``conn`` on accept (with its client id, ip and nonce)."""
+        extra: dict[str, Any] = {"client_id": conn.cid, "client_ip": conn.host}
+        if self.options.auth.required:
+            extra["nonce"] = secrets.token_urlsafe(8)
+        tail = json.dumps(extra, separators=(",", ":"))[1:]
+        return self._info_prefix + tail.encode() + b" \r\n"
+
+    # -- ports file ------------------------------------------------------------------------
+
+    def ports(self) -> dict[str, list[str]]:
+        """The ports file body: ``{"nats": [url], "monitoring": [url]}`` (monitoring when on)."""
+        body = {"nats": [self.url]}
+        if self.monitor is not None:
+            host = _client_host(self.options.http_host)
+            body["monitoring"] = [f"http://{host}:{self.monitor_port}"]
+        return body
+
+    def _write_ports_file(self) -> None:
+        opts = self.options
+        if not opts.ports_file_dir:
+            return
+        path = Path(opts.ports_file_dir) / f"{opts.exe_name}_{os.getpid()}.ports"
+        tmp = path.with_suffix(".ports.tmp")
+        tmp.write_text(json.dumps(self.ports(), separators=(",", ":")))
+        os.replace(tmp, path)
+        self._ports_file = path
+
+    def _remove_ports_file(self) -> None:
+        if self._ports_file is not None:
+            self._ports_file.unlink(missing_ok=True)
+            self._ports_file = None
+
+
+def _client_host(host: str) -> str:
+    """The address a local client dials for a listener bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    if ":" in host:
+        return f"[{host}]"
+    return host
