@@ -247,7 +247,7 @@ class MonitorServer:
             "server_id": s.server_id, "server_name": s.name or s.server_id, "version": s.version,
             "proto": 1, "host": o.host, "port": self._listen_port(),
             "max_connections": o.max_connections, "ping_interval": int(o.ping_interval * _NS),
-            "ping_max": o.max_pings_out, "http_host": o.http_host, "http_port": self.port,
+            "ping_max": o.max_pings_out, "http_host": o.http_host, "http_port": o.http_port,
             "http_base_path": "", "https_port": 0,
             "max_control_line": o.max_control_line, "max_payload": o.max_payload,
             "max_pending": o.max_pending, "cluster": {}, "gateway": {}, "leaf": {}, "mqtt": {},
