@@ -7,6 +7,7 @@ is pushed into slow-consumer handling, and the figure is the end-to-end rate fro
 first publish to the last delivery. With 128 B messages the client's per-message cost
 dominates on both sides; with 128 KiB the server's byte handling shows.
 
+The servers run without JetStream (same flags for both): this is the core data path.
 Request/reply uses a nats-py responder and a requester, first one request at a time
 (latency-bound), then with many requests outstanding (throughput-bound).
 """
@@ -103,7 +104,7 @@ async def _measure(settings: Settings) -> list[Row]:
     small_n = 50_000 if q else 300_000
     big_n = 800 if q else 4_000
     req_n = 1_000 if q else 5_000
-    with both_servers(settings.kinds) as servers:
+    with both_servers(settings.kinds, jetstream=False) as servers:
         runs = settings.runs
         small = await compare_servers(servers, runs, lambda u: lambda: pub_sub_rate(u, 128, small_n))
         big = await compare_servers(servers, runs, lambda u: lambda: pub_sub_rate(u, 128 * 1024, big_n))

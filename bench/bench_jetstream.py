@@ -158,13 +158,26 @@ async def small_publish(url: str, count: int, sequential: int) -> dict[str, floa
     return {"pipelined": count / pipelined_s, "sequential": sequential / sequential_s}
 
 
-async def _stream_messages(url: str) -> int:
-    nc = await nats.connect(url, max_reconnect_attempts=0)
-    try:
-        info = await nc.jetstream(timeout=30).stream_info(STREAM)
-        return int(info.state.messages)
-    finally:
-        await nc.close()
+async def _wait_for_messages(url: str, count: int, deadline: float) -> None:
+    """Poll STREAM.INFO until it shows ``count`` messages; RuntimeError at ``deadline``.
+
+    Connection errors while the server finishes starting are expected and retried.
+    """
+    last = "no answer"
+    while time.perf_counter() < deadline:
+        try:
+            nc = await nats.connect(url, max_reconnect_attempts=0, connect_timeout=2)
+            try:
+                info = await nc.jetstream(timeout=30).stream_info(STREAM)
+            finally:
+                await nc.close()
+            if info.state.messages == count:
+                return
+            last = f"{info.state.messages} messages"
+        except Exception as exc:  # retried until the deadline: the server may still be recovering
+            last = repr(exc)
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"after restart STREAM.INFO never showed {count} messages (last: {last})")
 
 
 async def big_stream(kind: str, total_mib: int) -> dict[str, float]:
@@ -182,13 +195,7 @@ async def big_stream(kind: str, total_mib: int) -> dict[str, float]:
         srv.stop(timeout=60)
         start = time.perf_counter()
         srv.start(timeout=120)
-        while True:
-            got, _ = await attempt(f"{kind} restart", lambda: _stream_messages(srv.url), timeout=30)
-            if got == count:
-                break
-            if time.perf_counter() - start > 120:
-                raise RuntimeError(f"after restart STREAM.INFO shows {got} of {count} messages")
-            await asyncio.sleep(0.01)
+        await _wait_for_messages(srv.url, count, deadline=start + 120)
         restart_s = time.perf_counter() - start
     return {**figures, "rss_mib": rss.peak_mib, "restart_s": restart_s}
 

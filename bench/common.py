@@ -219,13 +219,13 @@ async def attempt(label: str, measure: Callable[[], Awaitable[T]], timeout: floa
 
 @contextlib.contextmanager
 def running_server(
-    kind: str, extra_args: list[str] | None = None, *, monitor: bool = False
+    kind: str, extra_args: list[str] | None = None, *, monitor: bool = False, jetstream: bool = True
 ) -> Iterator[ServerProcess]:
     """Start a server of ``kind`` in its own temporary directory; always kill and clean it up.
 
     Raises RuntimeError (with the server log) when it does not start.
     """
-    proc = ServerProcess(kind=kind, extra_args=list(extra_args or []), monitor=monitor)
+    proc = ServerProcess(kind=kind, extra_args=list(extra_args or []), monitor=monitor, jetstream=jetstream)
     try:
         proc.start(timeout=30.0)
         yield proc
@@ -278,7 +278,11 @@ class RssSampler:
 
 @contextlib.contextmanager
 def both_servers(
-    kinds: tuple[str, ...], extra_args: list[str] | None = None, *, monitor: bool = False
+    kinds: tuple[str, ...],
+    extra_args: list[str] | None = None,
+    *,
+    monitor: bool = False,
+    jetstream: bool = True,
 ) -> Iterator[dict[str, ServerProcess | str]]:
     """Start one server of each kind; a kind that fails to start maps to its error text.
 
@@ -289,7 +293,9 @@ def both_servers(
         out: dict[str, ServerProcess | str] = {}
         for kind in kinds:
             try:
-                out[kind] = stack.enter_context(running_server(kind, extra_args, monitor=monitor))
+                out[kind] = stack.enter_context(
+                    running_server(kind, extra_args, monitor=monitor, jetstream=jetstream)
+                )
             except RuntimeError as exc:
                 first = str(exc).splitlines()[0] if str(exc) else "did not start"
                 print(f"[{kind}] server failed to start: {exc}", file=sys.stderr)
