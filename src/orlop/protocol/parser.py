@@ -268,6 +268,8 @@ class ServerParser(BaseParser):
                 start = end + 1
                 stop = start + size
                 if stop + 2 > n:
+                    if stop < n and buf[stop] != 13:
+                        raise _unknown()
                     self._wait(buf, pos, stop + 2 - pos)
                     return pos
                 if buf[stop] != 13 or buf[stop + 1] != 10:
@@ -330,6 +332,8 @@ class ServerParser(BaseParser):
         start = end + 1
         stop = start + total
         if stop + 2 > len(buf):
+            if stop < len(buf) and buf[stop] != 13:
+                raise _unknown()
             self._wait(buf, pos, stop + 2 - pos)
             return -pos - 1
         if buf[stop : stop + 2] != b"\r\n":
@@ -387,6 +391,8 @@ class ClientParser(BaseParser):
                 start = end + 1
                 stop = start + size
                 if stop + 2 > n:
+                    if stop < n and buf[stop] != 13:
+                        raise _unknown()
                     self._wait(buf, pos, stop + 2 - pos)
                     return pos
                 if buf[stop] != 13 or buf[stop + 1] != 10:
@@ -442,6 +448,8 @@ class ClientParser(BaseParser):
         start = end + 1
         stop = start + total
         if stop + 2 > len(buf):
+            if stop < len(buf) and buf[stop] != 13:
+                raise _unknown()
             self._wait(buf, pos, stop + 2 - pos)
             return -pos - 1
         if buf[stop : stop + 2] != b"\r\n":
