@@ -9,6 +9,7 @@ always holds higher message seqs, which recovery relies on.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from orlop.store.records import T_FLOOR, T_MSG, T_SKIP, T_TOMBS, BlockScan, Scan
 
 __all__ = ["Block", "BlockSet", "Recovery"]
 
-VERIFY_TAIL = 1 << 20  # bytes at the end of each block checksummed at open
+VERIFY_TAIL = 1 << 20  # bytes at the end of the newest block checksummed at open
 _MAX_OPEN = 128
 
 
@@ -139,13 +140,15 @@ class BlockSet:
         for index in indexes:
             blk = Block(index, self._path(index))
             self.by_index[index] = blk
-            self._recover_block(blk, rec)
+            # Only the newest block can have a torn tail after a crash; older ones were
+            # complete before it was started, so their last record alone is checked.
+            self._recover_block(blk, rec, VERIFY_TAIL if index == indexes[-1] else 1)
         self._ranges = None
         return rec
 
-    def _recover_block(self, blk: Block, rec: Recovery) -> None:
+    def _recover_block(self, blk: Block, rec: Recovery, verify_tail: int) -> None:
         fd = self.fd(blk)
-        scan = BlockScan(fd, os.fstat(fd).st_size, VERIFY_TAIL)
+        scan = BlockScan(fd, os.fstat(fd).st_size, verify_tail)
         records = list(scan)
         rec.reads += scan.reads
         rec.bytes_read += scan.bytes_read
@@ -189,16 +192,34 @@ class BlockSet:
     # ----------------------------------------------------------------- mutation
 
     def reset(self, floor: int, last_ts: int) -> None:
-        """Replace every block by one holding only a floor record (a purge of everything)."""
+        """Replace every block by one holding only a floor record (a purge of everything).
+
+        The new block is written before the old ones go, so a crash in between
+        keeps the sequence counter; on a full disk the old blocks go first to make
+        room. Raises OSError when even that cannot be written.
+        """
         old = list(self.by_index.values())
-        blk = self._create()
         parts, total = encode(T_FLOOR, floor, last_ts)
-        fd = self._fds[blk.index]
-        os.write(fd, b"".join(parts))
-        os.fsync(fd)
+        record = b"".join(parts)
+        blk = self._create()
+        try:
+            self._write_synced(blk, record)
+        except OSError:
+            self.delete(blk)
+            for b in old:
+                self.delete(b)
+            blk = self._create()
+            self._write_synced(blk, record)
+            old = []
         blk.size, blk.has_meta = total, True
         for b in old:
             self.delete(b)
+
+    def _write_synced(self, blk: Block, record: bytes) -> None:
+        fd = self._fds[blk.index]
+        if os.pwrite(fd, record, 0) != len(record):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
 
     def delete(self, blk: Block) -> None:
         """Close and unlink a block file."""

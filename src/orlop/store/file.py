@@ -185,25 +185,16 @@ class FileStore(IndexedStore):
 
     def _persist_removal(self, removed: list[tuple[int, Entry]], floor: int) -> None:
         if not self._msgs:
-            self._blocks.reset(floor, self._last_ts)
+            try:
+                self._blocks.reset(floor, self._last_ts)
+            except OSError as exc:
+                if exc.errno in _DISK_FULL:
+                    raise DiskFullError(f"cannot write to {self.directory}: {exc.strerror}") from exc
+                raise
             self._persisted_floor = floor
             return
-        parts: list[bytes] = []
-        total = 0
-        if floor > self._persisted_floor:
-            p, n = encode(T_FLOOR, floor, self._last_ts)
-            parts += p
-            total += n
-        tomb = [seq for seq, _ in removed if seq >= floor]
-        if tomb:
-            p, n = encode(T_TOMBS, 0, self._last_ts, body=pack_seqs(tomb))
-            parts += p
-            total += n
-        if parts:
-            blk, _ = self._write(parts, total, new_block_ok=False)
-            blk.tombs.update(tomb)
-            blk.has_meta = blk.has_meta or floor > self._persisted_floor
-            self._persisted_floor = max(self._persisted_floor, floor)
+        # Dead blocks go first: that frees space even on a full disk, and a crash
+        # before the records below are written loses nothing (those messages were removed).
         touched: dict[int, Block] = {}
         for _, entry in removed:
             bidx, _, length = _loc(entry)
@@ -213,6 +204,27 @@ class FileStore(IndexedStore):
                 b.live_bytes -= length
                 touched[bidx] = b
         self._reclaim(list(touched.values()))
+        self._write_removal_records(removed, floor)
+
+    def _write_removal_records(self, removed: list[tuple[int, Entry]], floor: int) -> None:
+        """Floor record (when it moved) and tombstones for removed seqs whose block still exists."""
+        parts: list[bytes] = []
+        total = 0
+        new_floor = floor > self._persisted_floor
+        if new_floor:
+            p, n = encode(T_FLOOR, floor, self._last_ts)
+            parts += p
+            total += n
+        tomb = [seq for seq, _ in removed if seq >= floor and self._blocks.block_for_seq(seq) is not None]
+        if tomb:
+            p, n = encode(T_TOMBS, 0, self._last_ts, body=pack_seqs(tomb))
+            parts += p
+            total += n
+        if parts:
+            blk, _ = self._write(parts, total, new_block_ok=False)
+            blk.tombs.update(tomb)
+            blk.has_meta = blk.has_meta or new_floor
+            self._persisted_floor = max(self._persisted_floor, floor)
 
     def _persist_skip(self, next_seq: int) -> None:
         parts, total = encode(T_SKIP, next_seq, self._last_ts)
@@ -230,9 +242,9 @@ class FileStore(IndexedStore):
         """Delete blocks with nothing live; rewrite blocks that are mostly dead."""
         newest = self._blocks.newest
         for blk in blocks:
-            if blk is newest or blk.index not in self._blocks.by_index:
+            if blk.index not in self._blocks.by_index:
                 continue
-            if blk.live == 0:
+            if blk.live == 0 and blk is not newest:
                 self._carry_meta(blk)
                 self._blocks.delete(blk)
             elif blk.size > 4096 and blk.live_bytes * 2 < blk.size:
@@ -262,9 +274,8 @@ class FileStore(IndexedStore):
 
     def _carry_meta(self, blk: Block) -> None:
         """Re-write what a dying block knows about other blocks into the newest block."""
+        # Always carry floor and skip: the dying block may hold the highest seq ever written.
         tombs = self._needed_tombs(blk)
-        if not tombs and not blk.has_meta:
-            return
         parts, total = self._meta_records(tombs)
         newest, _ = self._write(parts, total, new_block_ok=False)
         newest.tombs.update(tombs)
@@ -283,13 +294,14 @@ class FileStore(IndexedStore):
             if len(raw) == length and verify(raw):
                 moved.append((entry, raw))
         tombs = self._needed_tombs(blk)
-        meta, _ = self._meta_records(tombs) if (tombs or blk.has_meta) else ([], 0)
+        meta, _ = self._meta_records(tombs)  # keeps last_seq even if the newest records go
         offsets = self._blocks.replace(blk, [raw for _, raw in moved] + meta)
         for (entry, raw), offset in zip(moved, offsets, strict=False):
             entry.loc = (blk.index, offset, len(raw))
         blk.live = len(moved)
         blk.live_bytes = sum(len(raw) for _, raw in moved)
         blk.tombs = set(tombs)
+        blk.has_meta = True
         self._log.info("compacted block %d of %s to %d bytes", blk.index, self.directory, blk.size)
 
     def compact(self) -> None:

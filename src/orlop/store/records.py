@@ -54,7 +54,7 @@ HEADER_SIZE = HEADER.size
 T_MSG, T_TOMBS, T_SKIP, T_FLOOR = 1, 2, 3, 4
 F_SNAPPY = 1
 _MAX_SUBJECT = 0xFFFF
-_SMALL_READ, _BIG_READ = 1024, 65536
+_SMALL_READ, _BIG_READ = 512, 65536
 
 Header = tuple[int, int, int, int, int, int, int, int, int, int]
 """crc, total, type, flags, subject_len, hdr_len, data_len, seq, ts, ttl."""

@@ -1,0 +1,328 @@
+"""FileStore-only behaviour: recovery, corruption, compaction, IO economy, durability, full disk."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orlop.errors import DiskFullError
+from orlop.store import FileStore, StoreLimits
+from orlop.store.records import HEADER_SIZE
+from orlop.store.testing import FakeClock
+
+KIB = 1024
+
+
+def blocks(d: Path) -> list[Path]:
+    return sorted(d.glob("*.blk"))
+
+
+def disk_bytes(d: Path) -> int:
+    return sum(p.stat().st_size for p in d.iterdir())
+
+
+def record_len(subject: str, hdr: bytes, data: bytes) -> int:
+    return HEADER_SIZE + len(subject) + len(hdr) + len(data)
+
+
+def test_restart_keeps_messages_tombstones_and_sequence(tmp_path: Path) -> None:
+    clock = FakeClock()
+    s = FileStore(tmp_path, StoreLimits(), clock=clock, block_size=4 * KIB)
+    for i in range(100):
+        s.store_msg(f"sub.{i % 7}", b"NATS/1.0\r\nI: %d\r\n\r\n" % i, bytes([i]) * 300)
+    for seq in (5, 50, 51, 99):
+        assert s.remove(seq)
+    s.purge("sub.3")
+    before = s.state()
+    subjects = s.subjects()
+    assert len(blocks(tmp_path)) > 5
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), clock=clock, block_size=4 * KIB)
+    assert s.state() == before
+    assert s.subjects() == subjects
+    for seq in (5, 50, 51, 99, 4):
+        assert s.load(seq) is None
+    m = s.load(7)
+    assert m is not None and m.data == bytes([6]) * 300 and m.hdr == b"NATS/1.0\r\nI: 6\r\n\r\n"
+    assert s.store_msg("new", b"", b"").seq == 101
+    s.close()
+
+
+def test_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = FileStore(tmp_path, StoreLimits())
+    for i in range(10):
+        s.store_msg("t", b"", b"%d" % i * 100)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    good = blk.stat().st_size - record_len("t", b"", b"9" * 100)
+    with open(blk, "r+b") as f:
+        f.truncate(good + 30)  # the last record is cut in the middle of its payload
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits())
+    assert any("truncated" in r.getMessage() for r in caplog.records)
+    assert blk.stat().st_size == good
+    st = s.state()
+    assert (st.msgs, st.last_seq) == (9, 9)
+    assert s.load(10) is None
+    assert s.store_msg("t", b"", b"after").seq == 10
+    s.close()
+    s = FileStore(tmp_path, StoreLimits())
+    assert s.load(10).data == b"after"  # type: ignore[union-attr]
+    s.close()
+
+
+def test_torn_tail_with_bad_checksum_is_truncated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = FileStore(tmp_path, StoreLimits())
+    for _ in range(3):
+        s.store_msg("t", b"", b"x" * 50)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    with open(blk, "r+b") as f:
+        f.seek(-5, os.SEEK_END)
+        f.write(b"\0\0\0\0\0")  # payload bytes never reached the disk
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits())
+    assert any("torn" in r.getMessage() for r in caplog.records)
+    assert s.state().msgs == 2
+    s.close()
+
+
+def flip(path: Path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def test_corrupt_record_found_at_open_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = FileStore(tmp_path, StoreLimits())
+    for i in range(5):
+        s.store_msg("c", b"", bytes([65 + i]) * 100)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    rec = record_len("c", b"", b"A" * 100)
+    flip(blk, 2 * rec + HEADER_SIZE + 10)  # payload of seq 3
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits())
+    assert any("corrupt" in r.getMessage() for r in caplog.records)
+    assert s.load(3) is None
+    assert [m.seq for m in (s.load_next("c", 1), s.load_next("c", 3)) if m] == [1, 4]
+    st = s.state()
+    assert (st.msgs, st.last_seq, st.deleted) == (4, 5, [3])
+    s.close()
+
+
+def test_corrupt_record_found_on_load_is_never_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = FileStore(tmp_path, StoreLimits())
+    payload = b"p" * (64 * KIB)
+    for _ in range(40):  # 2.5 MiB: the first records are outside the tail checksummed at open
+        s.store_msg("big", b"", payload)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    flip(blk, record_len("big", b"", payload) + HEADER_SIZE + 1000)  # payload of seq 2
+    s = FileStore(tmp_path, StoreLimits())
+    removed: list[int] = []
+    s.set_remove_callback(lambda seq, subj: removed.append(seq))
+    with caplog.at_level(logging.WARNING):
+        assert s.load(2) is None
+    assert any("corrupt" in r.getMessage() for r in caplog.records)
+    assert removed == [2]
+    nxt = s.load_next("big", 2)
+    assert nxt is not None and nxt.seq == 3 and nxt.data == payload
+    s.close()
+    s = FileStore(tmp_path, StoreLimits())
+    assert s.load(2) is None and s.state().deleted == [2]
+    s.close()
+
+
+def test_invalid_header_truncates_rest_of_block(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    s = FileStore(tmp_path, StoreLimits())
+    for _ in range(4):
+        s.store_msg("h", b"", b"z" * 10)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    rec = record_len("h", b"", b"z" * 10)
+    flip(blk, 2 * rec + 8)  # record type byte of seq 3
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits())
+    assert blk.stat().st_size == 2 * rec
+    assert s.state().last_seq == 2
+    assert caplog.records
+    s.close()
+
+
+def test_compaction_gives_space_back(tmp_path: Path) -> None:
+    s = FileStore(tmp_path, StoreLimits(), block_size=64 * KIB)
+    for i in range(300):
+        s.store_msg("keep" if i % 10 == 0 else "drop", b"", b"d" * KIB)
+    full = disk_bytes(tmp_path)
+    assert full > 300 * KIB
+    assert s.purge("drop") == 270
+    after = disk_bytes(tmp_path)
+    assert after < full * 0.25
+    assert after == s.disk_usage()
+    state, subjects = s.state(), s.subjects()
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), block_size=64 * KIB)
+    assert (s.state(), s.subjects()) == (state, subjects)
+    assert all(s.load(seq).data == b"d" * KIB for seq in range(1, 301, 10))  # type: ignore[union-attr]
+    s.close()
+
+
+def test_dead_blocks_are_deleted_and_tombstones_carried(tmp_path: Path) -> None:
+    s = FileStore(tmp_path, StoreLimits(), block_size=2 * KIB)
+    for i in range(60):
+        s.store_msg(f"s.{i}", b"", b"v" * 200)
+    n_blocks = len(blocks(tmp_path))
+    for seq in range(2, 60):  # everything but seq 1 and 60: middle blocks die
+        s.remove(seq)
+    assert len(blocks(tmp_path)) < n_blocks / 2
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), block_size=2 * KIB)
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq, st.num_deleted) == (2, 1, 60, 58)
+    assert s.subjects() == {"s.0": 1, "s.59": 1}
+    s.close()
+
+
+def test_purge_everything_then_restart(tmp_path: Path) -> None:
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * KIB)
+    for _ in range(50):
+        s.store_msg("a", b"", b"q" * 500)
+    assert s.purge() == 50
+    assert disk_bytes(tmp_path) < 200
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * KIB)
+    st = s.state()
+    assert (st.msgs, st.bytes, st.first_seq, st.last_seq) == (0, 0, 51, 50)
+    assert s.store_msg("a", b"", b"").seq == 51
+    s.close()
+
+
+def test_filtered_reads_never_read_chunk_payloads(tmp_path: Path) -> None:
+    """Listing an object bucket's meta messages reads only the meta records."""
+    s = FileStore(tmp_path, StoreLimits())
+    chunk = os.urandom(128 * KIB)
+    meta_len = 0
+    for obj in range(8):
+        for _ in range(16):
+            s.store_msg(f"$O.bkt.C.nuid{obj}", b"", chunk)
+        meta = b'{"name": "object-%d", "size": 2097152}' % obj
+        s.store_msg(f"$O.bkt.M.b2JqZWN0LT{obj}", b"", meta)
+        meta_len += record_len(f"$O.bkt.M.b2JqZWN0LT{obj}", b"", meta)
+    s.close()
+    s = FileStore(tmp_path, StoreLimits())
+    total = 8 * 16 * len(chunk)
+    assert s.bytes_read < total / 8, "recovery must read headers, not payloads"
+    reads0, bytes0 = s.read_calls, s.bytes_read
+    assert len(s.last_seqs_per_subject("$O.bkt.M.>")) == 8
+    assert s.num_pending(1, "$O.bkt.M.>") == 8
+    assert s.load_last("$O.bkt.M.>") is not None
+    listed = []
+    seq = 0
+    while (m := s.load_next("$O.bkt.M.>", seq + 1)) is not None:
+        listed.append(m.data)
+        seq = m.seq
+    assert len(listed) == 8
+    assert s.read_calls - reads0 == 9
+    last_meta = record_len("$O.bkt.M.b2JqZWN0LT7", b"", b'{"name": "object-7", "size": 2097152}')
+    assert s.bytes_read - bytes0 == meta_len + last_meta
+    s.close()
+
+
+def test_compressed_records_are_smaller_on_disk(tmp_path: Path) -> None:
+    plain = FileStore(tmp_path / "plain", StoreLimits())
+    packed = FileStore(tmp_path / "s2", StoreLimits(compression="s2"))
+    data = b"0123456789abcdef" * 8192
+    for s in (plain, packed):
+        s.store_msg("x", b"", data)
+        assert s.state().bytes == len(data) + 17
+    assert packed.disk_usage() < plain.disk_usage() / 5
+    packed.close()
+    packed = FileStore(tmp_path / "s2", StoreLimits(compression="s2"))
+    assert packed.load(1).data == data  # type: ignore[union-attr]
+    plain.close()
+    packed.close()
+
+
+def test_sync_always_and_sync(tmp_path: Path) -> None:
+    s = FileStore(tmp_path, StoreLimits(), sync_always=True)
+    s.store_msg("a", b"", b"1")
+    s.sync()
+    s.flush()
+    s.close()
+    assert FileStore(tmp_path, StoreLimits()).load(1).data == b"1"  # type: ignore[union-attr]
+
+
+def test_destroy_removes_directory(tmp_path: Path) -> None:
+    d = tmp_path / "stream"
+    s = FileStore(d, StoreLimits())
+    s.store_msg("a", b"", b"1")
+    s.destroy()
+    assert not d.exists()
+
+
+def test_killed_process_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """Every store_msg that returned is on disk even when the process is killed with SIGKILL."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from orlop.store import FileStore, StoreLimits
+        s = FileStore({str(tmp_path)!r}, StoreLimits(), block_size=256 * 1024)
+        for i in range(500):
+            s.store_msg("k.%d" % (i % 5), b"", b"v%d" % i * 50)
+        s.remove(7)
+        sys.stdout.write("done\\n"); sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and proc.stdout == "done\n"
+    s = FileStore(tmp_path, StoreLimits())
+    st = s.state()
+    assert (st.msgs, st.last_seq, st.deleted) == (499, 500, [7])
+    assert s.load(500).data == b"v499" * 50  # type: ignore[union-attr]
+    s.close()
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs mount (this sandbox runs tests as root and allows it)."""
+    d = tmp_path / "tiny"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], check=True)
+    yield d
+    subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def test_full_disk_raises_and_store_stays_usable(tiny_fs: Path) -> None:
+    s = FileStore(tiny_fs / "st", StoreLimits(), block_size=256 * KIB)
+    payload = b"f" * (100 * KIB)
+    stored = 0
+    with pytest.raises(DiskFullError):
+        for _ in range(100):
+            s.store_msg("f", b"", payload)
+            stored += 1
+    assert 10 < stored < 25
+    st = s.state()
+    assert (st.msgs, st.last_seq) == (stored, stored)
+    assert s.disk_usage() == stored * record_len("f", b"", payload)  # partial record truncated away
+    assert all(s.load(q).data == payload for q in range(1, stored + 1))  # type: ignore[union-attr]
+    with pytest.raises(DiskFullError):
+        s.store_msg("f", b"", payload)
+    s.purge(up_to_seq=stored)  # drop all but the newest: the dead block(s) give space back
+    assert s.store_msg("f", b"", b"small").seq == stored + 1
+    s.close()
+    s = FileStore(tiny_fs / "st", StoreLimits(), block_size=256 * KIB)
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq) == (2, stored, stored + 1)
+    s.close()
