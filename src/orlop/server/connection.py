@@ -103,6 +103,7 @@ class Connection(asyncio.Protocol):
         self.read_paused = False
         self.blocked: list[Connection] = []
         self.pings_out = 0
+        self._in_msgs_at_ping = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def __repr__(self) -> str:
@@ -394,8 +395,8 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         interval = server.options.ping_interval
-        if time.time_ns() - self.last_activity_ns < interval * 1e9:
-            pass  # traffic within the interval proves the client alive; nats-server skips the ping too
+        if self.in_msgs != self._in_msgs_at_ping:
+            self._in_msgs_at_ping = self.in_msgs  # publishes since the last tick prove it alive
         elif self.pings_out + 1 > server.options.max_pings_out:
             self._fatal("Stale Connection")
             return
