@@ -26,7 +26,8 @@ translate with ``raise ... from`` rather than leaking a lower layer's type.
         ├── DigestMismatch
         ├── BadRequest
         ├── LinkError
-        └── BucketSealed
+        ├── BucketSealed
+        └── ObjectStoreUnavailable   no answer from JetStream (timeout, no responders)
 
 Object Store errors render the seed's JSON shape through :meth:`ObjectStoreError.to_dict`.
 """
@@ -51,6 +52,7 @@ __all__ = [
     "ObjectAlreadyExists",
     "ObjectNotFound",
     "ObjectStoreError",
+    "ObjectStoreUnavailable",
     "ObjectTooLarge",
     "OrlopError",
     "ProtocolError",
@@ -200,3 +202,9 @@ class DigestMismatch(ObjectStoreError):
 
 class LinkError(ObjectStoreError):
     code, err_code, default_description = 400, 10400, "invalid link"
+
+
+class ObjectStoreUnavailable(ObjectStoreError):
+    """The JetStream service did not answer (timeout, no responders, connection lost)."""
+
+    code, err_code, default_description = 503, 10503, "object store unavailable"

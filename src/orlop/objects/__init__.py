@@ -1,0 +1,32 @@
+"""orlop.objects: the NATS JetStream Object Store (ADR-20) over nats-py's public API.
+
+Async API here, the blocking twin in :mod:`orlop.objects.sync` (same names).
+Works against any JetStream server (Orlop's own or nats-server); buckets and
+objects are wire-compatible with the official Go, JavaScript and Python
+clients, plus versions, range reads, conditional writes, per-object
+compression and TTL built from standard JetStream features.
+
+Errors are the :mod:`orlop.errors` Object Store tree (BucketNotFound,
+ObjectNotFound, ObjectAlreadyExists > RevisionMismatch, ObjectTooLarge,
+StorageLimitExceeded, DigestMismatch, BadRequest, LinkError, BucketSealed,
+ObjectStoreUnavailable), each with ``code``/``err_code``/``description`` and
+``to_dict()``.
+"""
+
+from orlop.objects.bucket import Bucket, BucketStatus
+from orlop.objects.client import ObjectStoreClient, connect, stream_config
+from orlop.objects.meta import ObjectInfo, ObjectLink
+from orlop.objects.reader import ObjectReader
+from orlop.objects.watch import ObjectWatcher
+
+__all__ = [
+    "Bucket",
+    "BucketStatus",
+    "ObjectInfo",
+    "ObjectLink",
+    "ObjectReader",
+    "ObjectStoreClient",
+    "ObjectWatcher",
+    "connect",
+    "stream_config",
+]

@@ -1,0 +1,240 @@
+"""ObjectStoreClient: buckets on one nats-py connection, and ``connect()``.
+
+Buckets are created with exactly the stream configuration nats.go sends
+(ADR-20: ``OBJ_<bucket>``, subjects ``$O.<bucket>.C.>`` / ``$O.<bucket>.M.>``,
+discard new, rollup headers and direct get allowed), so the official clients
+see an ordinary bucket. Orlop-only settings go into the stream's metadata
+(``orlop.history``, ``orlop.max_object_size``) where every Orlop client
+reads them. ``allow_msg_ttl`` is set when the server is 2.11 or later, which
+is what per-object TTLs need.
+
+``connect(url, **nats_options)`` is both awaitable and an async context
+manager; a client made from an existing connection (``ObjectStoreClient(nc)``)
+never closes that connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+
+from orlop.errors import BadRequest, BucketExists, BucketNotFound, JetStreamError
+from orlop.objects.bucket import Bucket, _translated
+from orlop.objects.meta import validate_bucket_name
+from orlop.objects.wire import Wire
+
+__all__ = ["ObjectStoreClient", "connect", "stream_config"]
+
+
+def _ns(seconds: Any, what: str) -> int:
+    if seconds is None:
+        return 0
+    value = seconds.total_seconds() if hasattr(seconds, "total_seconds") else seconds
+    if not isinstance(value, int | float) or value < 0:
+        raise BadRequest(f"{what} must be a non-negative number of seconds")
+    return int(value * 1_000_000_000)
+
+
+def _int_opt(value: Any, what: str, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise BadRequest(f"{what} must be an integer >= {minimum}")
+    return value
+
+
+def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> dict[str, Any]:
+    """The STREAM.CREATE body for a bucket, in nats.go's key order; BadRequest on invalid options."""
+    validate_bucket_name(bucket)
+    storage = opts.get("storage") or "file"
+    if storage not in ("file", "memory"):
+        raise BadRequest("storage must be 'file' or 'memory'")
+    history = _int_opt(opts.get("history", 1) or 1, "history", 1)
+    if history > 64:
+        raise BadRequest("history must be at most 64")
+    max_object_size = _int_opt(opts.get("max_object_size") or 0, "max_object_size", 0)
+    max_bytes = opts.get("max_bytes")
+    max_bytes = -1 if max_bytes in (None, 0, -1) else _int_opt(max_bytes, "max_bytes", 1)
+    metadata = opts.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise BadRequest("metadata must be a dict of str -> str")
+    metadata = dict(metadata)
+    if history > 1:
+        metadata["orlop.history"] = str(history)
+    if max_object_size:
+        metadata["orlop.max_object_size"] = str(max_object_size)
+    cfg: dict[str, Any] = {"name": f"OBJ_{bucket}"}
+    if opts.get("description"):
+        cfg["description"] = str(opts["description"])
+    cfg.update(
+        subjects=[f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"],
+        retention="limits",
+        max_consumers=0,
+        max_msgs=0,
+        max_bytes=max_bytes,
+        discard="new",
+        max_age=_ns(opts.get("ttl"), "ttl"),
+        max_msgs_per_subject=0,
+        storage=storage,
+        num_replicas=_int_opt(opts.get("num_replicas") or 1, "num_replicas", 1),
+    )
+    placement = opts.get("placement")
+    if placement:
+        if not isinstance(placement, dict) or set(placement) - {"cluster", "tags"}:
+            raise BadRequest("placement must be {'cluster': str, 'tags': [str]}")
+        cfg["placement"] = {k: v for k, v in placement.items() if v}
+    compression = opts.get("compression")
+    cfg.update(
+        allow_rollup_hdrs=True,
+        compression="s2" if compression in (True, "s2") else "none",
+        allow_direct=True,
+        mirror_direct=False,
+        consumer_limits={},
+    )
+    if metadata:
+        cfg["metadata"] = metadata
+    if allow_msg_ttl:
+        cfg["allow_msg_ttl"] = True
+    return cfg
+
+
+class ObjectStoreClient:
+    """Object Store buckets over a connected nats-py client.
+
+    ``timeout`` bounds each JetStream request and each PubAck wait.
+    """
+
+    def __init__(
+        self, nc: NATS, *, timeout: float = 5.0, api_prefix: str = "$JS.API", owns_connection: bool = False
+    ) -> None:
+        self.nc = nc
+        self.wire = Wire(nc, api_prefix=api_prefix, timeout=timeout)
+        self._owns = owns_connection
+
+    def _server_has_ttl(self) -> bool:
+        try:
+            version = self.nc.connected_server_version
+            return (int(version.major), int(version.minor)) >= (2, 11)
+        except Exception:
+            return False
+
+    @_translated
+    async def create_bucket(self, bucket: str, *, exist_ok: bool = False, **options: Any) -> Bucket:
+        """Create a bucket. Options: description, max_object_size, storage ("file"/"memory"),
+        num_replicas, ttl (seconds), max_bytes, compression (bool/"s2"), placement, metadata, history.
+
+        Raises BucketExists (unless ``exist_ok``: then the existing bucket is opened), BadRequest.
+        """
+        known = {
+            "description",
+            "max_object_size",
+            "storage",
+            "num_replicas",
+            "ttl",
+            "max_bytes",
+            "compression",
+            "placement",
+            "metadata",
+            "history",
+        }
+        if set(options) - known:
+            raise BadRequest(f"unknown bucket option(s): {', '.join(sorted(set(options) - known))}")
+        ttl_ok = self._server_has_ttl()
+        cfg = stream_config(bucket, allow_msg_ttl=ttl_ok, **options)
+        # nats-server answers an identical re-create with success (and omits did_create), so look first.
+        try:
+            existing = await self.wire.request(f"STREAM.INFO.{cfg['name']}")
+        except JetStreamError as e:
+            if e.err_code != 10059:
+                raise
+        else:
+            if exist_ok:
+                return Bucket(self, bucket, existing)
+            raise BucketExists(f"bucket {bucket!r} already exists")
+        try:
+            resp = await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
+        except JetStreamError as e:
+            if e.err_code == 10058:
+                if exist_ok:
+                    return await self.bucket(bucket)
+                raise BucketExists(f"bucket {bucket!r} already exists") from e
+            if not ttl_ok or e.err_code == 10074:
+                raise
+            cfg.pop("allow_msg_ttl", None)  # a server that does not know the field
+            resp = await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
+        return Bucket(self, bucket, resp)
+
+    @_translated
+    async def bucket(self, bucket: str) -> Bucket:
+        """Open an existing bucket; BucketNotFound."""
+        validate_bucket_name(bucket)
+        try:
+            return Bucket(self, bucket, await self.wire.request(f"STREAM.INFO.OBJ_{bucket}"))
+        except JetStreamError as e:
+            if e.err_code == 10059:
+                raise BucketNotFound(f"bucket {bucket!r} not found") from e
+            raise
+
+    @_translated
+    async def delete_bucket(self, bucket: str) -> None:
+        """Delete a bucket and every object in it; BucketNotFound."""
+        validate_bucket_name(bucket)
+        await self.wire.request(f"STREAM.DELETE.OBJ_{bucket}")
+
+    @_translated
+    async def buckets(self) -> list[str]:
+        """Names of all object store buckets, sorted."""
+        names: list[str] = []
+        offset = 0
+        while True:
+            resp = await self.wire.request("STREAM.NAMES", {"offset": offset, "subject": "$O.*.C.>"})
+            batch = resp.get("streams") or []
+            names += [n[4:] for n in batch if n.startswith("OBJ_")]
+            offset += len(batch)
+            if not batch or offset >= int(resp.get("total", 0)):
+                return sorted(names)
+
+    async def close(self) -> None:
+        """Finish background cleanups; close the connection if this client opened it."""
+        await self.wire.drain_background()
+        if self._owns and not self.nc.is_closed:
+            await self.nc.close()
+
+    async def __aenter__(self) -> ObjectStoreClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Connect:
+    """What :func:`connect` returns: ``await`` it or use it with ``async with``."""
+
+    def __init__(self, url: str | list[str], timeout: float, options: dict[str, Any]) -> None:
+        self._url, self._timeout, self._options = url, timeout, options
+        self._client: ObjectStoreClient | None = None
+
+    async def _open(self) -> ObjectStoreClient:
+        nc = await nats.connect(self._url, **self._options)
+        return ObjectStoreClient(nc, timeout=self._timeout, owns_connection=True)
+
+    def __await__(self) -> Generator[Any, None, ObjectStoreClient]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> ObjectStoreClient:
+        self._client = await self._open()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def connect(
+    url: str | list[str] = "nats://127.0.0.1:4222", *, request_timeout: float = 5.0, **nats_options: Any
+) -> _Connect:
+    """Connect to a NATS server (options go to ``nats.connect``); await it or ``async with`` it."""
+    return _Connect(url, request_timeout, nats_options)

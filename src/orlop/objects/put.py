@@ -1,0 +1,326 @@
+"""Writing objects: pipelined chunk publishes, then one conditional meta publish.
+
+Sequence (ADR-20 plus what the official clients leave out):
+
+1. Validate everything that can be validated before a byte is written: name,
+   headers (``{key: str | [str]}``), metadata, compression, TTL support, chunk
+   size (must fit ``max_payload`` with the chunk's headers and framing), known
+   size against the bucket's ``orlop.max_object_size``, and for conditional
+   puts the current revision.
+2. Publish chunks to a fresh ``$O.<bucket>.C.<nuid>`` with up to ``window``
+   PubAcks outstanding (memory = window x chunk size, whatever the object
+   size), hashing the stored bytes on the way. The lookup of the current meta
+   runs concurrently for unconditional puts, so a small put costs two round trips.
+3. Publish the meta with ``Nats-Expected-Last-Subject-Sequence`` = the revision
+   we looked up (0 = none). Conditional puts fail with RevisionMismatch /
+   ObjectAlreadyExists when it moved; unconditional puts re-read and retry, so
+   a racing writer never leaves the replaced object's chunks orphaned.
+   ``Nats-Rollup: sub`` is added unless the bucket keeps history.
+4. On success purge the replaced revision's chunks (no-history buckets) or
+   prune revisions beyond the history depth (:mod:`.versions`).
+
+Any failure or cancellation after the first chunk waits for the in-flight
+PubAcks and purges the new chunk subject, so nothing partial stays behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from nats.nuid import NUID
+
+from orlop.errors import (
+    BadRequest,
+    JetStreamError,
+    LinkError,
+    ObjectAlreadyExists,
+    ObjectTooLarge,
+    RevisionMismatch,
+)
+from orlop.jsapi.timefmt import format_ts
+from orlop.objects.compression import (
+    COMPRESSION_HEADER,
+    ORIGINAL_SIZE_HEADER,
+    check_codec,
+    compress_chunk,
+    framing_overhead,
+)
+from orlop.objects.errors import from_jetstream
+from orlop.objects.meta import (
+    DEFAULT_CHUNK_SIZE,
+    ObjectInfo,
+    ObjectLink,
+    chunk_subject,
+    digest_string,
+    meta_subject,
+    normalize_headers,
+    normalize_metadata,
+    validate_object_name,
+)
+
+if TYPE_CHECKING:
+    from orlop.objects.bucket import Bucket
+
+__all__ = ["iter_chunks", "known_size", "put_object"]
+
+_nuid = NUID()
+_WINDOW_BYTES = 16 * 1024 * 1024
+_META_RETRIES = 8
+
+
+def known_size(data: Any) -> int | None:
+    """Byte size of a put source when it can be known without reading it."""
+    if isinstance(data, str):
+        return len(data.encode("utf-8"))
+    if isinstance(data, bytes | bytearray | memoryview):
+        return memoryview(data).nbytes
+    if isinstance(data, os.PathLike):
+        return os.stat(data).st_size
+    if hasattr(data, "fileno") and hasattr(data, "tell"):
+        try:
+            return int(os.fstat(data.fileno()).st_size - data.tell())
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+async def _pieces(data: Any, size: int) -> AsyncIterator[bytes]:
+    """Whatever the source yields, as bytes pieces of any length."""
+    if hasattr(data, "read"):
+        while True:
+            piece = data.read(size)
+            if asyncio.iscoroutine(piece):
+                piece = await piece
+            if not piece:
+                return
+            yield piece
+    elif hasattr(data, "__aiter__"):
+        async for piece in data:
+            yield piece
+    elif isinstance(data, Iterable):
+        for piece in data:
+            yield piece
+    else:
+        raise BadRequest(
+            f"cannot put a {type(data).__name__}: give bytes, str, a path, a file or an iterator"
+        )
+
+
+async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
+    """The source cut into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data).cast("B")
+        for i in range(0, len(view), size):
+            yield bytes(view[i : i + size])
+        return
+    if isinstance(data, os.PathLike):
+        with open(data, "rb") as f:
+            async for chunk in iter_chunks(f, size):
+                yield chunk
+        return
+    buf = bytearray()
+    async for piece in _pieces(data, size):
+        if not isinstance(piece, bytes | bytearray | memoryview):
+            raise BadRequest(f"the put source yielded a {type(piece).__name__}, not bytes")
+        if not buf and len(piece) == size:
+            yield bytes(piece)
+            continue
+        buf += piece
+        start = 0
+        while len(buf) - start >= size:
+            yield bytes(buf[start : start + size])
+            start += size
+        del buf[:start]
+    if buf:
+        yield bytes(buf)
+
+
+def _ttl_seconds(bucket: Bucket, ttl: Any) -> int | None:
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if hasattr(ttl, "total_seconds") else ttl
+    if not isinstance(seconds, int | float) or seconds < 1:
+        raise BadRequest("ttl must be at least 1 second")
+    if not bucket.allow_msg_ttl:
+        raise BadRequest("per-object ttl needs a bucket with allow_msg_ttl (nats-server 2.11 or later)")
+    return int(seconds)
+
+
+def _chunk_size(
+    bucket: Bucket, requested: Any, codec: str | None, chunk_headers: dict[str, str] | None
+) -> int:
+    """The chunk size to use; BadRequest when an explicit one cannot fit ``max_payload``."""
+    room = 0
+    if chunk_headers:
+        room = len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in chunk_headers.items())
+    limit = bucket.max_payload - room
+    if requested is None:
+        size = DEFAULT_CHUNK_SIZE
+        while size + (framing_overhead(size) if codec else 0) > limit:
+            size //= 2
+        return size
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise BadRequest("chunk_size must be a positive integer")
+    if requested + (framing_overhead(requested) if codec else 0) > limit:
+        raise BadRequest(f"chunk_size {requested} exceeds the server's max_payload {bucket.max_payload}")
+    return requested
+
+
+async def _settle(bucket: Bucket, inflight: collections.deque[asyncio.Future[int]]) -> None:
+    """Wait for every outstanding PubAck (success or not) so a purge catches all chunks."""
+    while inflight:
+        fut = inflight.popleft()
+        try:
+            await bucket.wire.ack(fut)
+        except BaseException:
+            continue
+
+
+async def _publish_chunks(
+    bucket: Bucket, subject: str, data: Any, chunk: int, codec: str | None, headers: dict[str, str] | None
+) -> tuple[int, int, int, Any]:
+    """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256)``."""
+    sha = hashlib.sha256()
+    window = max(4, min(256, _WINDOW_BYTES // chunk))
+    inflight: collections.deque[asyncio.Future[int]] = collections.deque()
+    wire, limit = bucket.wire, bucket.max_object_size
+    stored = original = count = 0
+    try:
+        async for piece in iter_chunks(data, chunk):
+            original += len(piece)
+            if limit and original > limit:
+                raise ObjectTooLarge(f"object exceeds the bucket's max_object_size {limit}")
+            payload = compress_chunk(piece) if codec else piece
+            sha.update(payload)
+            stored += len(payload)
+            count += 1
+            inflight.append(await wire.publish_nowait(subject, payload, headers))
+            if len(inflight) >= window:
+                await wire.ack(inflight.popleft())
+        while inflight:
+            await wire.ack(inflight.popleft())
+    except BaseException:
+        await asyncio.shield(_settle(bucket, inflight))
+        raise
+    return stored, original, count, sha
+
+
+def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if bucket.history <= 1:
+        headers["Nats-Rollup"] = "sub"
+    headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
+    if ttl:
+        headers["Nats-TTL"] = str(ttl)
+    return headers
+
+
+async def publish_meta(
+    bucket: Bucket, info: ObjectInfo, *, expected: int | None, ttl: int | None = None
+) -> tuple[int, ObjectInfo | None]:
+    """Publish a meta revision; returns ``(revision, replaced info or None)``.
+
+    ``expected`` None = unconditional: the current revision is read and the
+    publish retried until it lands on exactly the revision it replaces.
+    Otherwise the publish fails with RevisionMismatch when the current revision
+    is not ``expected`` (0 = no message on the subject).
+    """
+    subject = meta_subject(bucket.name, info.name)
+    old = None
+    want = expected
+    for _ in range(_META_RETRIES):
+        if expected is None:
+            old = await bucket.latest(info.name)
+            want = old.revision if old else 0
+        assert want is not None
+        try:
+            seq = await bucket.wire.publish(subject, info.to_json(), _meta_headers(bucket, want, ttl))
+            return seq, old
+        except JetStreamError as e:
+            if e.err_code not in (10071, 10164) or expected is not None:
+                raise
+    raise RevisionMismatch("the object kept changing while it was being written")
+
+
+async def _check_condition(
+    bucket: Bucket, name: str, if_revision: int | None, create_only: bool
+) -> tuple[int, ObjectInfo | None]:
+    """``(expected revision, current info)`` for a conditional put; raises before anything is written."""
+    current = await bucket.latest(name)
+    if create_only:
+        if current is not None and not current.deleted:
+            raise ObjectAlreadyExists(f"object {name!r} already exists")
+        return (current.revision if current else 0), current
+    if current is None or current.revision != if_revision:
+        have = current.revision if current else 0
+        raise RevisionMismatch(f"object {name!r} is at revision {have}, not {if_revision}")
+    return int(if_revision), current
+
+
+async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> ObjectInfo:
+    """Store ``data`` under ``name``; see :meth:`orlop.objects.Bucket.put` for the options."""
+    validate_object_name(name)
+    if isinstance(data, ObjectInfo | ObjectLink):
+        raise LinkError("links cannot be put: use add_link or add_bucket_link")
+    headers = normalize_headers(opts.get("headers"))
+    metadata = normalize_metadata(opts.get("metadata"))
+    description = opts.get("description") or ""
+    if not isinstance(description, str):
+        raise BadRequest("description must be a string")
+    codec = check_codec(opts.get("compression"))
+    ttl = _ttl_seconds(bucket, opts.get("ttl"))
+    chunk_headers = {"Nats-TTL": str(ttl)} if ttl else None
+    chunk = _chunk_size(bucket, opts.get("chunk_size"), codec, chunk_headers)
+    if_revision, create_only = opts.get("if_revision"), bool(opts.get("create_only"))
+    if if_revision is not None and create_only:
+        raise BadRequest("if_revision and create_only cannot be combined")
+    size = known_size(data)
+    if size is not None and bucket.max_object_size and size > bucket.max_object_size:
+        raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {bucket.max_object_size}")
+    conditional = create_only or if_revision is not None
+    expected, current = None, None
+    if conditional:
+        expected, current = await _check_condition(bucket, name, if_revision, create_only)
+    nuid = _nuid.next().decode()
+    subject = chunk_subject(bucket.name, nuid)
+    try:
+        stored, original, count, sha = await _publish_chunks(
+            bucket, subject, data, chunk, codec, chunk_headers
+        )
+        if codec:
+            headers[COMPRESSION_HEADER] = [codec]
+            headers[ORIGINAL_SIZE_HEADER] = [str(original)]
+        info = ObjectInfo(
+            name=name,
+            bucket=bucket.name,
+            nuid=nuid,
+            size=stored,
+            chunks=count,
+            digest=digest_string(sha),
+            description=description,
+            headers=headers,
+            metadata=metadata,
+            max_chunk_size=chunk,
+            mtime=format_ts(time.time_ns()),
+            ttl=ttl,
+        )
+        seq, old = await publish_meta(bucket, info, expected=expected, ttl=ttl)
+    except BaseException as e:
+        await asyncio.shield(bucket.purge_subject_quietly(subject))
+        if isinstance(e, JetStreamError):
+            err = from_jetstream(e)
+            if create_only and isinstance(err, RevisionMismatch):
+                err = ObjectAlreadyExists(f"object {name!r} was created concurrently")
+            raise err from e
+        raise
+    info.revision, info.modified_ns = seq, time.time_ns()
+    await bucket.after_write(info, old or current)
+    return info

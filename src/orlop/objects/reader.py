@@ -1,0 +1,269 @@
+"""Reading objects: a seekable async reader that fetches only the chunks it needs.
+
+Layout facts we rely on (ADR-20): chunk *i* is the *i*-th message on the
+object's chunk subject, and every chunk but the last holds exactly
+``options.max_chunk_size`` logical bytes. So offset -> chunk index is
+arithmetic; the hard part is chunk index -> stream sequence without reading
+the chunks before it. A consumer created at start sequence *s* reports
+``num_pending`` (matching messages at or after *s*), which gives the index of
+the first chunk at or after *s* without any data moving. We guess *s* from
+the meta's revision (chunks usually sit just before their meta), correct the
+guess by the index error (each correction provably never overshoots), and
+then either
+
+* stream with an ordered push consumer from there (long or open-ended reads:
+  flow control answered as data is consumed, see :mod:`.consumer`), or
+* fetch exactly the needed chunks with pipelined ``STREAM.MSG.GET
+  {"next_by_subj": subject, "seq": s}`` requests (short ranges), guessing
+  consecutive sequences and falling back where the guess was wrong.
+
+``bytes_fetched`` counts every chunk payload that reached us, so tests can
+prove that a range read moved only what it needed.
+
+Integrity: while chunks are consumed in order from chunk 0 the SHA-256 of the
+stored bytes is accumulated and compared with the meta digest when the last
+chunk arrives (DigestMismatch). Every chunk but the last must decode to the
+chunk size, and missing chunks raise ObjectNotFound instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound
+from orlop.objects.compression import decompress_chunk
+from orlop.objects.consumer import PushStream
+from orlop.objects.meta import DEFAULT_CHUNK_SIZE, ObjectInfo, chunk_subject, digest_bytes
+from orlop.objects.wire import Wire, parse_msg_get
+
+__all__ = ["ObjectReader"]
+
+_EXACT_MAX_CHUNKS = 16  # ranges up to this many chunks use exact fetches, longer ones stream
+_PIPELINE = 16
+_PROBES = 6
+
+
+class ObjectReader:
+    """A file-like async reader over one object revision (``read``/``seek``/``tell``, async iteration).
+
+    Raises DigestMismatch when a sequential read from the start does not match
+    the stored digest or a chunk has the wrong size, ObjectNotFound when chunks
+    are missing (for example purged by a concurrent overwrite).
+    """
+
+    def __init__(self, wire: Wire, stream: str, info: ObjectInfo) -> None:
+        self.wire = wire
+        self.stream = stream
+        self.info = info
+        self.size = info.original_size
+        self.chunk_size = info.max_chunk_size or (
+            info.original_size if info.chunks <= 1 else DEFAULT_CHUNK_SIZE
+        )
+        self.bytes_fetched = 0
+        self._subject = chunk_subject(info.bucket, info.nuid)
+        self._codec = info.compression
+        self._pos = 0
+        self._cur: bytes = b""
+        self._cur_index = -1
+        self._pre: dict[int, bytes] = {}
+        self._push: PushStream | None = None
+        self._push_next = 0
+        self._sha = hashlib.sha256()
+        self._hashed = 0
+        self._verify = bool(info.digest) and digest_bytes(info.digest) is not None
+        self._fixed_chunks = info.max_chunk_size is not None or info.chunks <= 1
+        self._cur_start = 0
+
+    # -- file API ---------------------------------------------------------
+    def tell(self) -> int:
+        return self._pos
+
+    async def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the read position (``whence`` 0 start, 1 current, 2 end); no data moves."""
+        base = {0: 0, 1: self._pos, 2: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes from the position (all the rest when ``n < 0``); b"" at the end."""
+        remaining = self.size - self._pos
+        want = remaining if n is None or n < 0 else min(n, remaining)
+        parts: list[bytes] = []
+        while want > 0:
+            piece = await self._take(want)
+            parts.append(piece)
+            want -= len(piece)
+        return b"".join(parts)
+
+    async def readinto(self, buf: Any) -> int:
+        data = await self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def __aiter__(self) -> ObjectReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The rest of the current chunk (whole decoded chunks when reading from a chunk boundary)."""
+        if self._pos >= self.size:
+            raise StopAsyncIteration
+        return await self._take(self.size - self._pos)
+
+    async def aclose(self) -> None:
+        if self._push is not None:
+            await self._push.close()
+            self._push = None
+
+    close = aclose
+
+    async def __aenter__(self) -> ObjectReader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- chunk plumbing ---------------------------------------------------
+    async def _take(self, want: int) -> bytes:
+        index, off = self._locate(self._pos)
+        if index != self._cur_index:
+            await self._load(index, want + off)
+        piece = self._cur[off : off + want]
+        if not piece:
+            raise ObjectNotFound("object data is shorter than its meta says")
+        self._pos += len(piece)
+        return piece
+
+    def _locate(self, pos: int) -> tuple[int, int]:
+        if self._fixed_chunks:
+            return divmod(pos, self.chunk_size)
+        # No chunk size in the meta (rare foreign objects): only forward reads are possible.
+        if self._cur_index >= 0 and pos >= self._cur_start:
+            rel = pos - self._cur_start
+            if rel < len(self._cur):
+                return self._cur_index, rel
+            if rel == len(self._cur):
+                return self._cur_index + 1, 0
+        if pos == 0:
+            return 0, 0
+        raise BadRequest("the object's meta has no chunk size: it can only be read sequentially")
+
+    async def _load(self, index: int, span: int) -> None:
+        if index in self._pre:
+            self._accept(index, self._pre.pop(index))
+            return
+        if self._push is None or self._push_next > index:
+            last = (index * self.chunk_size + span - 1) // self.chunk_size if self._fixed_chunks else index
+            count = min(last, self.info.chunks - 1) - index + 1
+            if self._fixed_chunks and 0 < count <= _EXACT_MAX_CHUNKS and span < self.size:
+                await self._fetch_exact(index, count)
+                self._accept(index, self._pre.pop(index))
+                return
+            await self._start_stream(index)
+        assert self._push is not None
+        while self._push_next <= index:
+            d = await self._push.next()
+            if d is None:
+                raise ObjectNotFound("object data is missing (chunks purged?)")
+            i = self._push_next
+            self._push_next += 1
+            self.bytes_fetched += len(d.data)
+            self._accept(i, d.data, keep=i == index)
+
+    def _accept(self, index: int, stored: bytes, keep: bool = True) -> None:
+        """Hash (in order only), decode and size-check one stored chunk (already counted)."""
+        if self._verify and index == self._hashed:
+            self._sha.update(stored)
+            self._hashed += 1
+            if self._hashed == self.info.chunks and self._sha.digest() != digest_bytes(self.info.digest):
+                raise DigestMismatch(f"object {self.info.name!r} does not match its digest")
+        elif self._verify and index > self._hashed:
+            self._verify = False
+        if not keep:
+            return
+        data = decompress_chunk(stored) if self._codec else stored
+        if self._fixed_chunks and index < self.info.chunks - 1 and len(data) != self.chunk_size:
+            raise DigestMismatch(f"chunk {index} has {len(data)} bytes, expected {self.chunk_size}")
+        if not self._fixed_chunks:
+            self._cur_start = self._cur_start + len(self._cur) if index == self._cur_index + 1 > 0 else 0
+        self._cur, self._cur_index = data, index
+
+    # -- locating chunk i ---------------------------------------------------
+    async def _probe(self, index: int, *, keep: bool) -> tuple[PushStream | None, int, int]:
+        """A consumer start sequence whose first chunk has index <= ``index`` (as close as found).
+
+        Returns ``(consumer or None, start_seq, first_index)``; the consumer is kept
+        (created, not attached) only when ``keep``.
+        """
+        chunks = self.info.chunks
+        if index == 0:
+            return None, 1, 0
+        guess = max(1, self.info.revision - chunks + index)
+        for attempt in range(_PROBES):
+            ps = PushStream(
+                self.wire, self.stream, self._subject, deliver_policy="by_start_sequence", start_seq=guess
+            )
+            first = chunks - await ps.create()
+            if first == index or (first < index and attempt == _PROBES - 1):
+                if not keep:
+                    await ps.discard()
+                return (ps if keep else None), guess, first
+            await ps.discard()
+            guess = max(1, guess - (first - index)) if first > index else guess + (index - first)
+        return None, 1, 0
+
+    async def _start_stream(self, index: int) -> None:
+        if self._push is not None:
+            await self._push.close()
+            self._push = None
+        ps, _, first = await self._probe(index, keep=True)
+        if ps is None:
+            ps, first = PushStream(self.wire, self.stream, self._subject, deliver_policy="all"), 0
+            pending = await ps.create()
+            if pending < self.info.chunks:
+                await ps.discard()
+                raise ObjectNotFound("object data is missing (chunks purged?)")
+        await ps.attach()
+        self._push, self._push_next = ps, first
+
+    async def _get_next(self, seq: int) -> tuple[int, bytes]:
+        resp = await self.wire.request(
+            f"STREAM.MSG.GET.{self.stream}", {"next_by_subj": self._subject, "seq": seq}
+        )
+        _, got, _, data, _ = parse_msg_get(resp)
+        return got, data
+
+    async def _fetch_exact(self, index: int, count: int) -> None:
+        """Fetch chunks ``index .. index+count-1`` into the prefetch map with pipelined MSG.GETs."""
+        _, start, first = await self._probe(index, keep=False)
+        try:
+            seq, data = await self._get_next(start)
+        except JetStreamError as e:
+            raise ObjectNotFound("object data is missing (chunks purged?)") from e
+        i = first
+        self._stash(i, index, data)
+        while i < index + count - 1:
+            batch = min(_PIPELINE, index + count - 1 - i)
+            guesses = [seq + 1 + j for j in range(batch)]
+            results = await asyncio.gather(*(self._get_next(g) for g in guesses), return_exceptions=True)
+            for j, res in enumerate(results):
+                if isinstance(res, BaseException):
+                    if j == 0:
+                        raise ObjectNotFound("object data is missing (chunks purged?)") from res
+                    break
+                seq, data = res
+                i += 1
+                self._stash(i, index, data)
+                if seq != guesses[j]:
+                    break
+            for res in results[j + 1 :]:
+                if not isinstance(res, BaseException):
+                    self.bytes_fetched += len(res[1])
+
+    def _stash(self, i: int, index: int, data: bytes) -> None:
+        self.bytes_fetched += len(data)
+        if i < index:
+            self._accept(i, data, keep=False)
+        else:
+            self._pre[i] = data

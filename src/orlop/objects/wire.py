@@ -1,0 +1,170 @@
+"""JetStream requests and pipelined publishes over nats-py's public API only.
+
+nats-py's JetStream layer parses responses into dataclasses that drop fields
+and reach into private attributes; we speak the JSON API directly with
+``nc.request`` and keep our own reply mux for publishes (one wildcard
+subscription ``<inbox>.*``, one future per message), which is what lets a put
+keep many chunks in flight. Errors surface as :class:`orlop.errors.JetStreamError`
+(the server's own code/err_code/description); the public layer translates them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Coroutine
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from orlop.errors import JetStreamError, ObjectStoreUnavailable
+
+__all__ = ["Wire", "parse_msg_get"]
+
+# Published with no stream behind the subject (nats-py maps no-responders status 503).
+_NO_STREAM = JetStreamError(404, 10059, "stream not found")
+
+
+def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
+    err = resp.get("error")
+    if not err:
+        return None
+    return JetStreamError(
+        int(err.get("code", 500)), int(err.get("err_code", 0)), str(err.get("description", ""))
+    )
+
+
+def parse_msg_get(resp: dict[str, Any]) -> tuple[str, int, bytes, bytes, str]:
+    """``(subject, seq, hdrs, data, time)`` of a STREAM.MSG.GET response's message."""
+    import base64
+
+    m = resp["message"]
+    hdrs = base64.b64decode(m["hdrs"]) if m.get("hdrs") else b""
+    data = base64.b64decode(m["data"]) if m.get("data") else b""
+    return m["subject"], int(m["seq"]), hdrs, data, str(m.get("time", ""))
+
+
+class Wire:
+    """Request/response and acknowledged publishes on one nats-py connection.
+
+    ``timeout`` bounds every single request and every single PubAck wait (per
+    chunk, never per transfer).
+    """
+
+    def __init__(self, nc: NATS, *, api_prefix: str = "$JS.API", timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.api_prefix = api_prefix
+        self.timeout = timeout
+        self._mux: str | None = None
+        self._mux_lock = asyncio.Lock()
+        self._futures: dict[str, asyncio.Future[int]] = {}
+        self._next = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- JSON API ---------------------------------------------------------
+    async def request(
+        self, api: str, body: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Call ``$JS.API.<api>``; returns the JSON response, raises JetStreamError on an error reply.
+
+        Transport failures raise ObjectStoreUnavailable.
+        """
+        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        try:
+            msg = await self.nc.request(f"{self.api_prefix}.{api}", payload, timeout=timeout or self.timeout)
+        except nats.errors.NoRespondersError as e:
+            raise ObjectStoreUnavailable("JetStream is not enabled (no responders)") from e
+        except (TimeoutError, nats.errors.TimeoutError) as e:
+            raise ObjectStoreUnavailable(f"JetStream request {api} timed out") from e
+        except nats.errors.Error as e:
+            raise ObjectStoreUnavailable(f"JetStream request {api} failed: {e}") from e
+        try:
+            resp = json.loads(msg.data)
+        except ValueError as e:
+            raise ObjectStoreUnavailable(f"invalid JSON in the answer to {api}") from e
+        err = _error_of(resp)
+        if err is not None:
+            raise err
+        return resp  # type: ignore[no-any-return]
+
+    # -- acknowledged publishes -------------------------------------------
+    async def _ensure_mux(self) -> str:
+        if self._mux is None:
+            async with self._mux_lock:
+                if self._mux is None:
+                    prefix = self.nc.new_inbox()
+                    await self.nc.subscribe(prefix + ".*", cb=self._on_ack)
+                    self._mux = prefix
+        return self._mux
+
+    async def _on_ack(self, msg: Msg) -> None:
+        token = msg.subject.rpartition(".")[2]
+        fut = self._futures.pop(token, None)
+        if fut is None or fut.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            fut.set_exception(_NO_STREAM)
+            return
+        try:
+            resp = json.loads(msg.data)
+        except ValueError:
+            fut.set_exception(ObjectStoreUnavailable("invalid PubAck"))
+            return
+        err = _error_of(resp)
+        if err is not None:
+            fut.set_exception(err)
+        else:
+            fut.set_result(int(resp.get("seq", 0)))
+
+    async def publish_nowait(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> asyncio.Future[int]:
+        """Publish into a stream; the returned future resolves to the stored sequence.
+
+        The future fails with JetStreamError (server refusal) and never resolves
+        when the server does not answer: await it through :meth:`ack`.
+        """
+        prefix = self._mux or await self._ensure_mux()
+        self._next += 1
+        token = str(self._next)
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._futures[token] = fut
+        try:
+            await self.nc.publish(subject, payload, reply=f"{prefix}.{token}", headers=headers)
+        except BaseException:
+            self._futures.pop(token, None)
+            raise
+        fut.token = token  # type: ignore[attr-defined]
+        return fut
+
+    async def ack(self, fut: asyncio.Future[int], timeout: float | None = None) -> int:
+        """The sequence of a publish; ObjectStoreUnavailable when no PubAck arrives in time."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout or self.timeout)
+        except TimeoutError as e:
+            self._futures.pop(getattr(fut, "token", ""), None)
+            fut.cancel()
+            raise ObjectStoreUnavailable("no PubAck from the server in time") from e
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> int:
+        """Publish and wait for the PubAck; returns the stream sequence."""
+        return await self.ack(await self.publish_nowait(subject, payload, headers))
+
+    # -- background work ----------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run fire-and-forget cleanup (consumer deletes); errors are swallowed, close() waits."""
+
+        async def quiet() -> None:
+            with contextlib.suppress(Exception):
+                await coro
+
+        task = asyncio.get_running_loop().create_task(quiet())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain_background(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
