@@ -1,0 +1,23 @@
+"""JetStream inside the Orlop server: streams, consumers and the ``$JS.API`` service.
+
+The service (:class:`JetStreamService`) owns one :class:`AccountJetStream` per
+account; requests are dispatched by :mod:`.api` to handler modules named
+``*_api``; each stream's messages enter through :mod:`.publish`.
+"""
+
+from __future__ import annotations
+
+from orlop.server.jetstream.account_js import AccountJetStream, AccountLimits
+from orlop.server.jetstream.api import ApiRequest, api
+from orlop.server.jetstream.service import JetStreamService
+from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream
+
+__all__ = [
+    "STREAM_OPEN_HOOKS",
+    "AccountJetStream",
+    "AccountLimits",
+    "ApiRequest",
+    "JetStreamService",
+    "Stream",
+    "api",
+]

@@ -1,0 +1,75 @@
+"""JetStream advisories on ``$JS.EVENT.ADVISORY.>``, published only when someone listens.
+
+Advisories cost a JSON encode and a publish per API call; checking
+``account.has_interest`` first keeps the API path cheap when (as usual)
+nobody subscribes. Shapes follow nats-server's ``io.nats.jetstream.advisory.v1.*``
+events: every advisory has ``type``, ``id`` (a fresh NUID-like token),
+``timestamp`` (RFC3339Nano) and the event's own fields.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from typing import TYPE_CHECKING, Any
+
+from orlop.jsapi.timefmt import format_ts
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.account_js import AccountJetStream
+    from orlop.server.jetstream.api import ApiRequest
+
+__all__ = ["ADVISORY_PREFIX", "Advisories", "new_id"]
+
+ADVISORY_PREFIX = "$JS.EVENT.ADVISORY."
+API_AUDIT_SUBJECT = ADVISORY_PREFIX + "API"
+API_AUDIT_TYPE = "io.nats.jetstream.advisory.v1.api_audit"
+STREAM_ACTION_TYPE = "io.nats.jetstream.advisory.v1.stream_action"
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(n: int = 22) -> str:
+    """A random base62 token (NUID length by default)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+class Advisories:
+    """Publishes advisories through each account's ``publish``; ``server_name`` names the origin."""
+
+    def __init__(self, server_name: str, server_id: str) -> None:
+        self.server_name = server_name
+        self.server_id = server_id
+
+    def _publish(self, js: AccountJetStream, subject: str, body: dict[str, Any]) -> None:
+        js.account.publish(subject, "", b"", json.dumps(body, separators=(",", ":")).encode())
+
+    def _base(self, js: AccountJetStream, kind: str) -> dict[str, Any]:
+        return {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
+
+    def api_audit(self, js: AccountJetStream, req: ApiRequest, response: bytes) -> None:
+        """``$JS.EVENT.ADVISORY.API``: the request subject and body and the response text."""
+        if not js.account.has_interest(API_AUDIT_SUBJECT):
+            return
+        body = self._base(js, API_AUDIT_TYPE)
+        body.update(
+            {
+                "server": self.server_name,
+                "client": {"acc": js.name, "server": self.server_name},
+                "subject": req.subject,
+                "request": req.body.decode("utf-8", "replace"),
+                "response": response.decode("utf-8", "replace"),
+                "domain": "",
+            }
+        )
+        self._publish(js, API_AUDIT_SUBJECT, body)
+
+    def stream_action(self, js: AccountJetStream, action: str, stream: str, template: str = "") -> None:
+        """``$JS.EVENT.ADVISORY.STREAM.<CREATED|DELETED|MODIFIED>.<stream>``."""
+        subject = f"{ADVISORY_PREFIX}STREAM.{action.upper()}.{stream}"
+        if not js.account.has_interest(subject):
+            return
+        body = self._base(js, STREAM_ACTION_TYPE)
+        body.update({"stream": stream, "action": action, "domain": ""})
+        self._publish(js, subject, body)

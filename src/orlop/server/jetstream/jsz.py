@@ -1,0 +1,105 @@
+"""The /jsz monitoring body in nats-server's ``JSInfo`` shape.
+
+Totals cover every account; ``?accounts=true`` adds ``account_details``,
+``?streams=true`` (with accounts) adds each account's ``stream_detail`` and
+``?consumers=true`` their consumer names, ``?config=true`` the stream configs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orlop.jsapi.timefmt import format_ts
+from orlop.server.jetstream.stream import state_dict
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.account_js import AccountJetStream
+    from orlop.server.jetstream.service import JetStreamService
+
+__all__ = ["build_jsz"]
+
+
+def _flag(query: dict[str, Any], key: str) -> bool:
+    return str(query.get(key, "")).lower() in ("1", "true", "yes", "on")
+
+
+def _config(svc: JetStreamService) -> dict[str, Any]:
+    o = svc.options
+    return {
+        "max_memory": o.max_memory_store,
+        "max_storage": o.max_file_store,
+        "store_dir": str(svc.store_root),
+        "sync_interval": int(o.sync_interval * 1_000_000_000),
+        "sync_always": bool(o.sync_always),
+        "compress_ok": True,
+    }
+
+
+def _stream_detail(js: AccountJetStream, query: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for st in sorted(js.streams.values(), key=lambda s: s.name):
+        d: dict[str, Any] = {"name": st.name, "created": format_ts(st.created)}
+        if _flag(query, "config"):
+            d["config"] = st.config
+        d["state"] = state_dict(st)
+        if _flag(query, "consumers"):
+            d["consumer_detail"] = [{"stream_name": st.name, "name": n} for n in sorted(st.consumers)]
+        out.append(d)
+    return out
+
+
+def _account_detail(svc: JetStreamService, js: AccountJetStream, query: dict[str, Any]) -> dict[str, Any]:
+    mem, fil = js.usage()
+    rmem, rfil = js.reserved()
+    d: dict[str, Any] = {
+        "name": js.name,
+        "id": js.name,
+        "memory": mem,
+        "storage": fil,
+        "reserved_memory": rmem,
+        "reserved_storage": rfil,
+        "accounts": 1,
+        "ha_assets": 0,
+        "api": {"level": svc.api_level, "total": js.api_total, "errors": js.api_errors},
+    }
+    if _flag(query, "streams") or _flag(query, "consumers") or _flag(query, "config"):
+        d["stream_detail"] = _stream_detail(js, query)
+    return d
+
+
+def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
+    """The /jsz response for ``query`` (the URL's query parameters)."""
+    accounts = list(svc.accounts.values())
+    acc_filter = query.get("acc") or ""
+    if acc_filter:
+        accounts = [a for a in accounts if a.name == acc_filter]
+    mem = fil = rmem = rfil = msgs = nbytes = streams = consumers = 0
+    for js in accounts:
+        m, f = js.usage()
+        rm, rf = js.reserved()
+        mem, fil, rmem, rfil = mem + m, fil + f, rmem + rm, rfil + rf
+        streams += len(js.streams)
+        consumers += js.consumer_count()
+        for st in js.streams.values():
+            s = st.store.state()
+            msgs += s.msgs
+            nbytes += s.bytes
+    out: dict[str, Any] = {
+        "server_id": svc.server_id,
+        "now": format_ts(svc.clock()),
+        "config": _config(svc),
+        "memory": mem,
+        "storage": fil,
+        "reserved_memory": rmem,
+        "reserved_storage": rfil,
+        "accounts": len(accounts),
+        "ha_assets": 0,
+        "api": {"level": svc.api_level, "total": svc.api_total, "errors": svc.api_errors},
+        "streams": streams,
+        "consumers": consumers,
+        "messages": msgs,
+        "bytes": nbytes,
+    }
+    if _flag(query, "accounts") or acc_filter:
+        out["account_details"] = [_account_detail(svc, js, query) for js in accounts]
+    return out

@@ -1,0 +1,253 @@
+"""The publish path: a message on a stream subject becomes a stored message and a PubAck.
+
+This runs once per published message, so it is shaped for speed: each stream
+has its own internal subscription whose callback is bound to the stream (the
+account's sublist and its match cache do the subject -> stream lookup), a
+message without headers skips every header check, the success PubAck is a
+precomputed prefix plus the sequence, and nothing is JSON-encoded unless an
+error must be reported.
+
+Header semantics follow nats-server's ``processJetStreamMsg``: sealed ->
+10109; ``Nats-Expected-Stream`` -> 10060; ``Nats-TTL`` (ADR-43) -> 10166/10165;
+``Nats-Msg-Id`` duplicates within ``duplicate_window`` -> the original sequence
+with ``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
+``-Last-Subject-Sequence`` -> 10071, ``-Last-Msg-Id`` -> 10070;
+``Nats-Rollup`` -> 10111; size -> 10054; store refusals -> 10077 with the
+store's text. Nothing is acknowledged unless the store accepted the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from orlop.errors import JetStreamError, MsgTooLargeError, StoreError
+from orlop.jsapi.errors import Err, js_error
+from orlop.protocol import headers
+from orlop.server.jetstream.api import encode
+from orlop.server.jetstream.ttl import parse_ttl
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.stream import Stream
+
+__all__ = ["Dedup", "attach", "detach", "process"]
+
+log = logging.getLogger("orlop.jetstream")
+
+MSG_ID = "Nats-Msg-Id"
+EXPECTED_STREAM = "Nats-Expected-Stream"
+EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence"
+EXPECTED_LAST_SUBJ_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_LAST_SUBJ_SEQ_SUBJ = "Nats-Expected-Last-Subject-Sequence-Subject"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+ROLLUP = "Nats-Rollup"
+TTL = "Nats-TTL"
+CLIENT_INFO = "Nats-Client-Info"
+
+
+class Dedup:
+    """Msg-ids seen within the duplicate window: id -> (seq, ts), oldest first."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def prune(self, cutoff: int) -> None:
+        ids = self.ids
+        while ids:
+            _, (_, ts) = next(iter(ids.items()))
+            if ts >= cutoff:
+                break
+            ids.popitem(last=False)
+
+    def add(self, msg_id: str, seq: int, ts: int) -> None:
+        self.ids[msg_id] = (seq, ts)
+        self.ids.move_to_end(msg_id)
+
+
+def _dedup(st: Stream) -> Dedup:
+    """The stream's dedup table, rebuilt from the newest stored messages on first use."""
+    if st.dedup is None:
+        d = Dedup()
+        state = st.store.state()
+        cutoff = st.js.clock() - st.config["duplicate_window"]
+        found: list[tuple[str, int, int]] = []
+        seq = state.last_seq
+        while seq >= state.first_seq and seq > 0:
+            m = st.store.load(seq)
+            seq -= 1
+            if m is None:
+                continue
+            if m.ts < cutoff:
+                break
+            mid = headers.get(m.hdr, MSG_ID) if m.hdr else None
+            if mid:
+                found.append((mid, m.seq, m.ts))
+        for mid, s, ts in reversed(found):
+            d.add(mid, s, ts)
+        st.dedup = d
+    dd: Dedup = st.dedup
+    return dd
+
+
+def attach(st: Stream) -> None:
+    """Subscribe the stream's subjects so publishes reach :func:`process`."""
+    name = st.name.encode()
+    st.puback_prefix = b'{"stream":"' + name + b'","seq":'
+
+    def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+        process(st, subject, reply, hdr, payload)
+
+    for subj in st.config["subjects"]:
+        st.subs.append(st.account.subscribe_internal(subj, on_msg))
+
+
+def detach(st: Stream) -> None:
+    """Drop the stream's subject subscriptions."""
+    for sub in st.subs:
+        st.account.unsubscribe_internal(sub)
+    st.subs.clear()
+
+
+def _ack_error(st: Stream, reply: str, exc: JetStreamError) -> None:
+    if reply:
+        body = {"error": exc.to_dict(), "stream": st.name, "seq": 0}
+        st.account.publish(reply, "", b"", encode(body))
+
+
+def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+    """Store one published message and answer ``reply`` (when set) with a PubAck."""
+    try:
+        if st.config["sealed"]:
+            raise js_error(Err.STREAM_SEALED)
+        ttl_ns = 0
+        rollup = ""
+        msg_id = ""
+        if hdr:
+            if b"Nats-" in hdr:
+                checked = _check_headers(st, subject, hdr)
+                if checked is None:
+                    return _ack_duplicate(st, reply, hdr)
+                ttl_ns, rollup, msg_id = checked
+                if CLIENT_INFO.encode() in hdr:
+                    hdr = headers.remove(hdr, [CLIENT_INFO])
+            if hdr == b"NATS/1.0\r\n\r\n":
+                hdr = b""
+        limit = st.config["max_msg_size"]
+        if 0 <= limit < len(hdr) + len(payload):
+            raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+        try:
+            msg = st.store.store_msg(subject, hdr, payload, ttl_ns=ttl_ns)
+        except MsgTooLargeError as exc:
+            raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM) from exc
+        except StoreError as exc:
+            log.warning("stream %s: store failed: %s", st.name, exc)
+            raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
+    except JetStreamError as exc:
+        _ack_error(st, reply, exc)
+        return None
+    if msg_id:
+        _dedup(st).add(msg_id, msg.seq, msg.ts)
+        st.last_msg_id = msg_id
+    if rollup:
+        _rollup(st, rollup, subject, msg.seq)
+    if reply:
+        st.account.publish(reply, "", b"", st.puback_prefix + str(msg.seq).encode() + b"}")
+    st.stored(msg)
+    return None
+
+
+def _ack_duplicate(st: Stream, reply: str, hdr: bytes) -> None:
+    if reply:
+        seq = st.dedup.ids[headers.get(hdr, MSG_ID) or ""][0] if st.dedup else 0
+        body = st.puback_prefix + str(seq).encode() + b',"duplicate": true}'
+        st.account.publish(reply, "", b"", body)
+
+
+def _rollup(st: Stream, rollup: str, subject: str, seq: int) -> None:
+    try:
+        if rollup == "sub":
+            st.store.purge(subject, up_to_seq=seq)
+        else:
+            st.store.purge("", up_to_seq=seq)
+    except StoreError:
+        log.exception("stream %s: rollup purge failed", st.name)
+
+
+def _check_headers(st: Stream, subject: str, hdr: bytes) -> tuple[int, str, str] | None:
+    """Apply the Nats-* publish headers. Returns (ttl_ns, rollup, msg_id), or None for a duplicate.
+
+    Raises JetStreamError for a refused message.
+    """
+    cfg = st.config
+    get = headers.get
+    expected = get(hdr, EXPECTED_STREAM)
+    if expected and expected != st.name:
+        raise js_error(Err.STREAM_NOT_MATCH)
+    ttl_ns = _ttl(st, get(hdr, TTL))
+    msg_id = get(hdr, MSG_ID) or ""
+    if msg_id:
+        dd = _dedup(st)
+        dd.prune(st.js.clock() - cfg["duplicate_window"])
+        if msg_id in dd.ids:
+            return None
+    _check_expected(st, subject, hdr)
+    rollup = (get(hdr, ROLLUP) or "").lower()
+    if rollup:
+        if not cfg["allow_rollup_hdrs"] or cfg["deny_purge"]:
+            raise js_error(Err.STREAM_ROLLUP_FAILED, err="rollup not permitted")
+        if rollup not in ("sub", "all"):
+            raise js_error(Err.STREAM_ROLLUP_FAILED, err=f'rollup value invalid: "{rollup}"')
+    return ttl_ns, rollup, msg_id
+
+
+def _ttl(st: Stream, value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        ttl = parse_ttl(value)
+    except ValueError:
+        ttl = None
+    if ttl == 0:
+        return 0
+    if not st.config["allow_msg_ttl"]:
+        raise js_error(Err.MESSAGE_TTL_DISABLED)
+    if ttl is None:
+        raise js_error(Err.MESSAGE_TTL_INVALID)
+    return ttl
+
+
+def _seq_header(value: str | None) -> int | None:
+    """nats-server parses these with a lenient uint parse: garbage reads as 0."""
+    if value is None:
+        return None
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 0
+
+
+def _check_expected(st: Stream, subject: str, hdr: bytes) -> None:
+    get = headers.get
+    seq = _seq_header(get(hdr, EXPECTED_LAST_SEQ))
+    if seq is not None:
+        last = st.store.state().last_seq
+        if seq != last:
+            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=last)
+    seq = _seq_header(get(hdr, EXPECTED_LAST_SUBJ_SEQ))
+    if seq is not None:
+        subj = get(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ) or subject
+        if subj == subject:
+            actual = st.store.last_seq_for_subject(subj)
+        else:
+            last_msg = st.store.load_last(subj)
+            actual = last_msg.seq if last_msg else 0
+        if seq != actual:
+            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=actual)
+    elif get(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ):
+        raise js_error(Err.STREAM_EXPECTED_LAST_SEQ_PER_SUBJECT_INVALID)
+    last_id = get(hdr, EXPECTED_LAST_MSG_ID)
+    if last_id and last_id != st.last_msg_id:
+        raise js_error(Err.STREAM_WRONG_LAST_MSG_ID, id=st.last_msg_id)

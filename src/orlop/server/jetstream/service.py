@@ -1,0 +1,122 @@
+"""The JetStream service: accounts, recovery, background sync, /jsz.
+
+The server creates one :class:`JetStreamService` when JetStream is enabled.
+``start`` enables JetStream on every account (subscribing ``$JS.API.>`` and
+recovering the account's streams from ``<store_dir>/jetstream/<account>``),
+then runs one background task that fsyncs file stores every
+``options.sync_interval`` seconds. Everything else happens in response to
+messages, synchronously, inside the publisher's dispatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from orlop.server.jetstream.account_js import AccountJetStream
+from orlop.server.jetstream.advisories import Advisories, new_id
+from orlop.server.jetstream.api import load_handlers
+from orlop.store.base import Clock, wall_clock
+
+__all__ = ["API_LEVEL", "JetStreamService"]
+
+log = logging.getLogger("orlop.jetstream")
+
+API_LEVEL = 1
+"""JetStream API level of nats-server 2.11 (per-message TTL, batched direct get), which we claim."""
+DEFAULT_VERSION = "2.11.0"
+
+
+class JetStreamService:
+    """JetStream for a whole server. ``clock`` returns Unix ns and drives every expiry.
+
+    ``strict`` refuses unknown request fields as nats-server 2.12+ does by default.
+    """
+
+    def __init__(self, server: Any, clock: Clock = wall_clock, *, strict: bool = True) -> None:
+        self.server = server
+        self.options = server.options
+        self.clock = clock
+        self.store_root = Path(self.options.store_dir) / "jetstream"
+        self.accounts: dict[str, AccountJetStream] = {}
+        name = getattr(server, "name", "") or self.options.server_name or "orlop"
+        self.server_id: str = getattr(server, "server_id", "") or new_id(56).upper()
+        self.server_name: str = name
+        self.advisories = Advisories(name, self.server_id)
+        self.version: str = getattr(server, "version", "") or DEFAULT_VERSION
+        self.api_level = API_LEVEL
+        self.strict = strict
+        self._sync_task: asyncio.Task[None] | None = None
+        self.started = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Enable every existing account and recover its streams; start background sync."""
+        load_handlers()
+        self.store_root.mkdir(parents=True, exist_ok=True)
+        for account in list(self.server.accounts.values()):
+            self.enable_account(account)
+        self.started = True
+        if self.options.sync_interval > 0:
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    def enable_account(self, account: Any) -> AccountJetStream:
+        """JetStream for ``account`` (idempotent): API subscription plus recovered streams."""
+        js = self.accounts.get(account.name)
+        if js is not None:
+            return js
+        load_handlers()
+        js = AccountJetStream(self, account)
+        self.accounts[account.name] = js
+        js.recover()
+        js.subscribe_api()
+        return js
+
+    async def shutdown(self) -> None:
+        """Stop background work, then flush and close every store."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+            self._sync_task = None
+        for js in self.accounts.values():
+            js.close()
+        self.started = False
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.sync_interval)
+            self.sync_all()
+
+    def sync_all(self) -> None:
+        """fsync every file store (errors are logged, never raised: the loop must go on)."""
+        for js in self.accounts.values():
+            for st in list(js.streams.values()):
+                try:
+                    st.store.sync()
+                except Exception:  # a failing disk must not stop the other streams
+                    log.exception("sync of stream %s failed", st.name)
+
+    def expire_all(self) -> int:
+        """Run expiry on every stream now (tests with a fake clock call this); returns removals."""
+        return sum(st.expire() for js in self.accounts.values() for st in list(js.streams.values()))
+
+    # --- monitoring -----------------------------------------------------------------------
+
+    @property
+    def api_total(self) -> int:
+        return sum(js.api_total for js in self.accounts.values())
+
+    @property
+    def api_errors(self) -> int:
+        return sum(js.api_errors for js in self.accounts.values())
+
+    def jsz(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The /jsz body (nats-server's JSInfo shape)."""
+        from orlop.server.jetstream.jsz import build_jsz
+
+        return build_jsz(self, query)

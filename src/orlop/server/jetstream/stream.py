@@ -1,0 +1,286 @@
+"""A stream: config, store, consumers, and the glue between them.
+
+The stream owns its store and its consumers. It is the only place that fans
+store events out to consumers: after each stored message it calls
+``consumer.on_stored(msg)``; the store's single remove callback becomes
+``consumer.on_removed(seq, subject)`` for each consumer; stop/delete call
+``consumer.stop(delete_state)``. Consumers see the stream through the
+attributes listed in docs/internals.md (``name``, ``config``, ``store``,
+``account``, ``js``, ``dir``, ``consumers``).
+
+Modules that keep per-stream state elsewhere (consumers, recovered from
+``<dir>/obs``) register a function in :data:`STREAM_OPEN_HOOKS`; it runs for
+every stream after creation or recovery, before the stream takes messages.
+
+Expiry (max_age, per-message TTL) runs on a loop timer armed from
+``store.next_expiry()`` against the injected clock; :meth:`Stream.expire`
+runs it on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from orlop.errors import StoreError
+from orlop.store.base import StoredMsg, StoreLimits, StreamStore
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.account_js import AccountJetStream
+
+__all__ = [
+    "STREAM_OPEN_HOOKS",
+    "ConsumerLike",
+    "Stream",
+    "info_dict",
+    "open_store",
+    "state_dict",
+    "store_limits",
+]
+
+
+class ConsumerLike(Protocol):
+    """What a stream needs from a consumer."""
+
+    def on_stored(self, msg: StoredMsg) -> None: ...
+
+    def on_removed(self, seq: int, subject: str) -> None: ...
+
+    def stop(self, delete_state: bool) -> None: ...
+
+
+STREAM_OPEN_HOOKS: list[Callable[[Stream, bool], None]] = []
+"""``fn(stream, recovered)`` runs after a stream is created (False) or recovered from disk (True)."""
+
+
+def store_limits(config: dict[str, Any]) -> StoreLimits:
+    """The store limits a normalised stream config asks for."""
+    return StoreLimits(
+        max_msgs=config["max_msgs"],
+        max_bytes=config["max_bytes"],
+        max_age_ns=config["max_age"],
+        max_msgs_per_subject=config["max_msgs_per_subject"],
+        max_msg_size=config["max_msg_size"],
+        discard=config["discard"],
+        discard_new_per_subject=bool(config.get("discard_new_per_subject", False)),
+        compression=config.get("compression", "none"),
+    )
+
+
+def open_store(config: dict[str, Any], sdir: Path | None, js: AccountJetStream) -> StreamStore:
+    """Open (or create) the store of a stream: memory, or files under ``<sdir>/msgs``."""
+    limits = store_limits(config)
+    if config["storage"] == "memory" or sdir is None:
+        from orlop.store.memory import MemoryStore
+
+        return MemoryStore(limits, clock=js.clock)
+    from orlop.store.file import FileStore
+
+    return FileStore(sdir / "msgs", limits, clock=js.clock, sync_always=bool(js.service.options.sync_always))
+
+
+class Stream:
+    """One stream of one account.
+
+    ``config`` is the normalised config dict (as STREAM.INFO echoes it); ``created``
+    Unix ns; ``dir`` the stream directory (memory streams keep only ``meta.json`` there).
+    """
+
+    def __init__(
+        self,
+        js: AccountJetStream,
+        config: dict[str, Any],
+        store: StreamStore,
+        *,
+        created: int,
+        dir: Path | None,
+    ) -> None:
+        self.js = js
+        self.account = js.account
+        self.name: str = config["name"]
+        self.config = config
+        self.store = store
+        self.created = created
+        self.dir = dir
+        self.consumers: dict[str, Any] = {}
+        self.closed = False
+        self.subs: list[Any] = []  # subject subscriptions (publish.attach)
+        self.direct_subs: list[Any] = []  # direct-get subscriptions (direct.attach)
+        self.dedup: Any = None  # publish.Dedup, created on the first Nats-Msg-Id
+        self.last_msg_id = ""  # Nats-Expected-Last-Msg-Id compares with this
+        self.puback_prefix = b""  # set by publish.attach
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0
+        self._expired: set[str] | None = None  # subjects removed by the running expire()
+        self._markers: set[int] = set()  # sequences of delete markers (their expiry leaves no marker)
+        store.set_remove_callback(self._removed)
+
+    # --- fan-out to consumers ----------------------------------------------------------------
+
+    def stored(self, msg: StoredMsg) -> None:
+        """Tell every consumer about a newly stored message and arm expiry if needed."""
+        for c in list(self.consumers.values()):
+            c.on_stored(msg)
+        if msg.ttl_ns > 0 or self.config["max_age"]:
+            self.arm_expiry()
+
+    def _removed(self, seq: int, subject: str) -> None:
+        if self._expired is not None and seq not in self._markers:
+            self._expired.add(subject)
+        self._markers.discard(seq)
+        for c in list(self.consumers.values()):
+            c.on_removed(seq, subject)
+
+    def stop_consumers(self, delete_state: bool) -> None:
+        """Stop every consumer (deleting their state when the stream is deleted)."""
+        for c in list(self.consumers.values()):
+            c.stop(delete_state)
+        if delete_state:
+            self.consumers.clear()
+
+    # --- expiry ----------------------------------------------------------------------------
+
+    def expire(self) -> int:
+        """Remove what has expired at the clock's now; re-arm the timer. Returns removals."""
+        if self.closed:
+            return 0
+        self._expired = set()
+        try:
+            n = self.store.expire(self.js.clock())
+            expired, self._expired = self._expired, None
+            self._place_markers(expired)
+        finally:
+            self._expired = None
+            self._timer = None
+            self._timer_at = 0
+        self.arm_expiry()
+        return n
+
+    def _place_markers(self, subjects: set[str]) -> None:
+        """ADR-43 subject delete markers for subjects that expiry left empty."""
+        ttl = self.config.get("subject_delete_marker_ttl", 0)
+        if ttl <= 0:
+            return
+        from orlop.server.jetstream.ttl import format_ttl
+
+        hdr = (
+            f"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {format_ttl(ttl)}\r\n"
+            "Nats-Rollup: sub\r\n\r\n"
+        ).encode()
+        for subject in sorted(subjects):
+            if self.store.last_seq_for_subject(subject):
+                continue
+            try:
+                msg = self.store.store_msg(subject, hdr, b"", ttl_ns=ttl)
+            except StoreError:
+                continue
+            self._markers.add(msg.seq)
+            self.stored(msg)
+
+    def arm_expiry(self) -> None:
+        """Schedule :meth:`expire` at the store's next expiry (earlier timers win)."""
+        if self.closed:
+            return
+        nxt = self.store.next_expiry()
+        if nxt is None or (self._timer is not None and self._timer_at <= nxt):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, (nxt - self.js.clock()) / 1e9)
+        self._timer_at = nxt
+        self._timer = loop.call_later(delay, self.expire)
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def write_meta(self) -> None:
+        """Persist config + created time to ``<dir>/meta.json`` atomically (write, fsync, rename)."""
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"config": self.config, "created": self.created}, separators=(",", ":")).encode()
+        tmp = self.dir / "meta.json.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / "meta.json")
+
+    def close(self) -> None:
+        """Stop consumers, unsubscribe, cancel timers and close the store (data stays)."""
+        self._shutdown(delete=False)
+
+    def delete(self) -> None:
+        """Stop and delete consumers, unsubscribe, and destroy the store and directory."""
+        self._shutdown(delete=True)
+
+    def _shutdown(self, delete: bool) -> None:
+        if self.closed:
+            return
+        self.stop_consumers(delete)
+        self.closed = True
+        for sub in self.subs:
+            self.account.unsubscribe_internal(sub)
+        self.subs.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if delete:
+            self.store.destroy()
+            if self.dir is not None:
+                _rmtree(self.dir)
+        else:
+            self.store.close()
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def state_dict(st: Stream, *, subjects_filter: str = "", deleted_details: bool = False) -> dict[str, Any]:
+    """The ``state`` object of STREAM.INFO (nats-server's StreamState, omitempty keys dropped)."""
+    from orlop.jsapi.timefmt import format_ts
+
+    s = st.store.state()
+    first_seq = s.first_seq if (s.msgs or s.last_seq) else 0
+    out: dict[str, Any] = {
+        "messages": s.msgs,
+        "bytes": s.bytes,
+        "first_seq": first_seq,
+        "first_ts": format_ts(s.first_ts if s.msgs else 0),
+        "last_seq": s.last_seq,
+        "last_ts": format_ts(s.last_ts),
+    }
+    if s.num_subjects:
+        out["num_subjects"] = s.num_subjects
+    if subjects_filter:
+        subjects = st.store.subjects(subjects_filter)
+        if subjects:
+            out["subjects"] = dict(sorted(subjects.items()))
+    if s.num_deleted:
+        out["num_deleted"] = s.num_deleted
+        if deleted_details:
+            out["deleted"] = list(s.deleted)
+    out["consumer_count"] = len(st.consumers)
+    return out
+
+
+def info_dict(st: Stream, **state_args: Any) -> dict[str, Any]:
+    """``config``, ``created``, ``state`` and ``ts`` as STREAM.INFO/CREATE/LIST write them."""
+    from orlop.jsapi.timefmt import format_ts
+
+    return {
+        "config": st.config,
+        "created": format_ts(st.created),
+        "state": state_dict(st, **state_args),
+        "ts": format_ts(st.js.clock()),
+    }
