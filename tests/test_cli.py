@@ -115,6 +115,10 @@ def test_multi_call_name_uses_nats_server_defaults() -> None:
     assert o.exe_name == "nats-server" and not o.jetstream and o.http_port == 0
 
 
+def test_port_zero_means_the_default_port_as_nats_server() -> None:
+    assert build_options(["-p", "0"])[0].port == 4222
+
+
 def test_invalid_port_is_rejected() -> None:
     with pytest.raises(ConfigError, match="invalid port"):
         build_options(["-p", "70000"])

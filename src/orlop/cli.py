@@ -195,6 +195,8 @@ def _apply_flags(options: ServerOptions, args: argparse.Namespace) -> None:
 
 
 def _check(options: ServerOptions) -> None:
+    if options.port == 0:
+        options.port = 4222  # nats-server: port 0 means the default port; -1 means a free one
     for label, port in (("port", options.port), ("http_port", options.http_port)):
         if port < -1 or port > 65535:
             raise ConfigError(f"invalid {label} {port}: must be -1 (random), 0..65535")
