@@ -15,6 +15,7 @@ and publish re-entrantly.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["GLOBAL_ACCOUNT", "Account", "InternalCallback", "InternalSub", "Subscription"]
 
 GLOBAL_ACCOUNT = "$G"
+
+log = logging.getLogger("orlop.server")
 
 InternalCallback = Callable[[str, str, bytes, bytes], None]
 
@@ -203,7 +206,10 @@ class Account:
         conn = sub.conn
         if conn is None:
             assert sub.callback is not None
-            sub.callback(subject, reply, hdr, payload)
+            try:
+                sub.callback(subject, reply, hdr, payload)
+            except Exception:  # a failing service must not break the publisher's connection
+                log.exception("internal subscription %r failed on %r", sub.subject, subject)
             return 1
         conn.send_msg(sub, subject, reply, hdr, payload)
         if conn.write_paused and publisher is not None and publisher is not conn:

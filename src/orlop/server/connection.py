@@ -152,6 +152,10 @@ class Connection(asyncio.Protocol):
             if not self.closing:
                 self._protocol_error(e)
             return
+        except Exception:  # a bug must cost one client, never the server
+            log.exception("cid:%d - parser failed; closing the connection", self.cid)
+            self.close("Internal Error")
+            return
         self._dispatch(batch)
 
     def _dispatch(self, batch: list[Any]) -> None:
