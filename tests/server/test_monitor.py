@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -211,3 +212,34 @@ async def test_jsz_when_jetstream_is_off(kind: str, server_factory: type[ServerP
     assert body["streams"] == 0
     varz = await get_json(proc, "/varz")
     assert not varz.get("jetstream", {}).get("config")
+
+
+# --- Orlop's HTTP handling: robustness (Orlop only: the parser is ours) ---------------------------
+
+
+def _raw(monitor_url: str, request: bytes) -> bytes:
+    host, port = monitor_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_monitor_http_edge_cases(orlop_server: ServerProcess) -> None:
+    url = orlop_server.monitor_url
+    head = await asyncio.to_thread(_raw, url, b"HEAD /varz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")  # headers, no body
+    assert b"Content-Type: application/json" in head
+    post = await asyncio.to_thread(_raw, url, b"POST /varz HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    assert post.startswith(b"HTTP/1.1 405 ")
+    junk = await asyncio.to_thread(_raw, url, b"\x00\x01garbage\r\n\r\n")
+    assert junk.startswith(b"HTTP/1.1 400 ")
+    bad_sort = await asyncio.to_thread(_raw, url, b"GET /connz?sort=nonsense HTTP/1.1\r\n\r\n")
+    assert bad_sort.startswith(b"HTTP/1.1 400 ") and b"Invalid sorting option" in bad_sort
+    ok = await asyncio.to_thread(_raw, url, b"GET /healthz?x=1 HTTP/1.0\r\n\r\n")
+    status, body = ok.split(b"\r\n", 1)[0], ok.split(b"\r\n\r\n", 1)[1]
+    assert status == b"HTTP/1.1 200 OK" and json.loads(body) == {"status": "ok"}
+    length = int(re.search(rb"Content-Length: (\d+)", ok).group(1))  # type: ignore[union-attr]
+    assert length == len(body)
