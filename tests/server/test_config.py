@@ -336,6 +336,17 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     assert "PORT_VAR" not in text  # used as a variable: not a stray key
 
 
+@pytest.mark.parametrize("text", [
+    "accounts { A { users: [{user: a, password: b}] } }",
+    "tls { cert_file: x.pem }",
+    "authorization { users: [{user: a, password: b}] }",
+    "authorization { user: a, password: b, permissions: { publish: x } }",
+])
+def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
+        options_from_config(parse_config(text), ServerOptions())
+
+
 # --- both servers read the same file -------------------------------------------------------------
 
 

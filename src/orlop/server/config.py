@@ -4,10 +4,11 @@ Two steps, two modules: :mod:`orlop.server.confparse` reads the syntax into dict
 (every value typed the way nats-server types it); this module maps the keys Orlop
 understands onto :class:`ServerOptions`, with nats-server's key names and aliases,
 matched case-insensitively as nats-server does. A key that nats-server knows but
-Orlop does not implement (``cluster``, ``tls``, ``accounts``...) or a key nobody
-knows is logged as a warning and ignored, so a real nats-server file still starts
-Orlop; a key we do implement with a value of the wrong type is a ConfigError naming
-the file and line.
+Orlop does not implement (``cluster``, ``websocket``...) or a key nobody knows is
+logged as a warning and ignored, so a real nats-server file still starts Orlop. Security
+settings Orlop lacks (``accounts``, ``tls``, ``authorization.users``...) are errors
+instead: ignoring them would start a server more open than the file asks for. A key we
+do implement with a value of the wrong type is a ConfigError naming the file and line.
 
 Intervals accept an integer (seconds) or a Go duration string (``"2m"``, ``"1h30m"``,
 ``"500ms"``); note that an *unquoted* ``2m`` is the integer 2,000,000 in nats-server's
@@ -33,14 +34,18 @@ log = logging.getLogger("orlop.server.config")
 
 # nats-server keys Orlop accepts but does not act on: one warning, no error.
 _UNSUPPORTED = frozenset({
-    "cluster", "gateway", "leafnodes", "leaf", "websocket", "mqtt", "tls", "accounts", "system_account",
-    "operator", "operators", "resolver", "resolver_preload", "https", "https_port", "logtime", "logtime_utc",
-    "syslog", "remote_syslog", "pid_file", "max_traced_msg_len", "logfile_size_limit", "log_size_limit",
-    "connect_error_reports", "reconnect_error_reports", "no_auth_user", "client_advertise",
-    "no_header_support",
-    "disable_sublist_cache", "no_sublist_cache", "http_base_path", "trusted", "trusted_keys",
-    "max_subscriptions", "max_subs", "prof_port", "server_tags", "default_js_domain", "mappings",
+    "cluster", "gateway", "leafnodes", "leaf", "websocket", "mqtt", "system_account",
+    "https", "https_port", "logtime", "logtime_utc", "syslog", "remote_syslog", "pid_file",
+    "max_traced_msg_len", "logfile_size_limit", "log_size_limit", "connect_error_reports",
+    "reconnect_error_reports", "client_advertise", "no_header_support", "disable_sublist_cache",
+    "no_sublist_cache", "http_base_path", "max_subscriptions", "max_subs", "prof_port", "server_tags",
+    "default_js_domain", "mappings",
 })
+# Security settings Orlop does not implement: ignoring them would run a server more open than
+# the file asks for, so they are errors.
+_REFUSED = frozenset({"accounts", "operator", "operators", "resolver", "resolver_preload", "tls",
+                      "trusted", "trusted_keys", "no_auth_user"})
+_REFUSED_AUTH = frozenset({"users", "permissions", "default_permissions", "auth_callout", "nkeys"})
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
                    "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -214,6 +219,9 @@ def _set_auth(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
             o.auth.password = _str(block, sub)
         elif low == "token":
             o.auth.token = _str(block, sub)
+        elif low in _REFUSED_AUTH:
+            raise ConfigError(f"{_where(block, sub)}: authorization.{sub} is not supported by Orlop "
+                              "(only a single user/password or a token); refusing to start less secure")
         else:
             log.warning("%s: authorization.%s is not supported by Orlop; ignored", _where(block, sub), sub)
 
@@ -296,6 +304,9 @@ def options_from_config(conf: Mapping[str, Any], options: ServerOptions) -> Serv
             handler(conf, key, options)
             if low in ("http", "monitor"):
                 http_host_given = http_host_given or _host_port(conf, key)[0] != ""
+        elif low in _REFUSED:
+            raise ConfigError(f"{_where(conf, key)}: {key!r} is not supported by Orlop; refusing to start "
+                              "without the security it configures")
         elif low in _UNSUPPORTED:
             log.warning("%s: %r is not supported by Orlop; ignored", _where(conf, key), key)
         elif key not in used:
