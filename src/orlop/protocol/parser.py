@@ -41,6 +41,8 @@ closes the connection.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from orlop.errors import ProtocolError
@@ -117,13 +119,16 @@ class BaseParser:
     """Buffering, limits and error state shared by both roles.
 
     Subclasses implement :meth:`_parse`, which consumes complete ops from ``buf`` starting
-    at offset 0 and returns the offset where unfinished input starts (after calling
-    :meth:`_wait` if that input needs a known number of bytes).
+    at offset ``pos`` and returns the offset where unfinished input starts, after calling
+    :meth:`_wait` when that input is a frame whose control line is complete.
     """
 
     __slots__ = (
+        "_body",
+        "_build",
         "_error",
         "_have",
+        "_hdr_len",
         "_max_control_line",
         "_max_payload",
         "_need",
@@ -133,16 +138,22 @@ class BaseParser:
     )
 
     def __init__(self, *, max_payload: int, max_control_line: int) -> None:
-        if max_payload < 0 or max_control_line <= 0:
-            raise ValueError("max_payload must be >= 0 and max_control_line > 0")
+        if not 0 <= max_payload < 10**_MAX_SIZE_DIGITS or max_control_line <= 0:
+            raise ValueError("max_payload must be in 0..999999999 and max_control_line > 0")
         self._max_payload = max_payload
         self._max_control_line = max_control_line
         self._rest = b""
-        self._parts: list[bytes] = []
-        self._need = 0
-        self._have = 0
         self._error: ProtocolError | None = None
         self.partial: list[Op] = []
+        self._reset_wait()
+
+    def _reset_wait(self) -> None:
+        self._parts: list[bytes | memoryview] = []
+        self._need = 0  # bytes the waiting frame needs, counted from the start of _parts[0]
+        self._have = 0
+        self._body = 0  # offset of the frame's header/payload bytes in the same count
+        self._hdr_len = 0
+        self._build: Callable[[bytes, bytes], Op] = partial(Pub, "", "")
 
     @property
     def buffered(self) -> int:
@@ -159,42 +170,95 @@ class BaseParser:
             raise self._error
         if type(data) is not bytes:
             data = bytes(data)
-        if self._need:
-            self._parts.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return []
-            buf = b"".join(self._parts)
-            self._parts = []
-            self._need = self._have = 0
-        elif self._rest:
-            buf = self._rest + data
-            self._rest = b""
-        else:
-            buf = data
         out: list[Op] = []
         try:
-            pos = self._parse(buf, out)
+            pos = 0
+            if self._need:
+                self._parts.append(data)
+                self._have += len(data)
+                if self._have < self._need:
+                    if self._have == self._need - 1:
+                        self._check_cr()
+                    return out
+                buf, pos = self._complete(out)
+            elif self._rest:
+                buf = self._rest + data
+                self._rest = b""
+            else:
+                buf = data
+            pos = self._parse(buf, pos, out)
             if not self._need and pos < len(buf):
                 self._keep_line(buf, pos)
         except ProtocolError as exc:
             self._error = exc
             self.partial = out
             self._rest = b""
-            self._parts = []
-            self._need = self._have = 0
+            self._reset_wait()
             raise
         return out
 
-    def _parse(self, buf: bytes, out: list[Op]) -> int:
+    def _parse(self, buf: bytes, pos: int, out: list[Op]) -> int:
         raise TypeError("BaseParser is abstract")  # pragma: no cover
 
-    def _wait(self, buf: bytes, pos: int, need: int) -> None:
-        """Keep ``buf[pos:]``, an op that is complete once ``need`` bytes have arrived."""
-        rest = buf[pos:]
-        self._parts = [rest]
-        self._have = len(rest)
+    def _wait(
+        self,
+        buf: bytes,
+        pos: int,
+        body: int,
+        hdr_len: int,
+        need: int,
+        build: Callable[[bytes, bytes], Op],
+    ) -> None:
+        """Keep the frame at ``buf[pos:]``: its bytes start ``body`` bytes in, it is complete
+        once ``need`` bytes are there, and ``build(hdr, payload)`` makes its op.
+
+        A memoryview avoids copying the partial payload; it pins at most one read.
+        """
+        self._parts = [memoryview(buf)[pos:] if pos else buf]
+        self._have = len(buf) - pos
         self._need = need
+        self._body = body
+        self._hdr_len = hdr_len
+        self._build = build
+
+    def _take(self, start: int, stop: int) -> bytes:
+        """Bytes ``start:stop`` of the waiting input, copied once."""
+        views: list[bytes | memoryview] = []
+        offset = 0
+        for part in self._parts:
+            end = offset + len(part)
+            if end > start and offset < stop:
+                lo, hi = max(start - offset, 0), min(stop - offset, len(part))
+                views.append(part if lo == 0 and hi == len(part) else part[lo:hi])
+            offset = end
+            if offset >= stop:
+                break
+        if len(views) == 1 and type(views[0]) is bytes:
+            return views[0]
+        return b"".join(views)
+
+    def _check_cr(self) -> None:
+        """With one byte missing, refuse a frame whose payload is not followed by CR already."""
+        if self._take(self._need - 2, self._need - 1) != b"\r":
+            raise _unknown()
+
+    def _complete(self, out: list[Op]) -> tuple[bytes, int]:
+        """Append the waiting frame's op; return where the input after it is."""
+        stop = self._need - 2
+        if self._take(stop, stop + 2) != b"\r\n":
+            raise _unknown()
+        split = self._body + self._hdr_len
+        hdr = self._take(self._body, split) if self._hdr_len else b""
+        payload = self._take(split, stop)
+        out.append(self._build(hdr, payload))
+        last = self._parts[-1]
+        after = self._need - (self._have - len(last))  # offset of the rest inside the last part
+        if after >= 0 and type(last) is bytes:
+            rest, pos = last, after
+        else:
+            rest, pos = self._take(self._need, self._have), 0
+        self._reset_wait()
+        return rest, pos
 
     def _keep_line(self, buf: bytes, pos: int) -> None:
         """Keep an unfinished control line, refusing one already over the limit."""
@@ -234,15 +298,16 @@ class ServerParser(BaseParser):
     ) -> None:
         super().__init__(max_payload=max_payload, max_control_line=max_control_line)
 
-    def _parse(self, buf: bytes, out: list[Op]) -> int:
-        # The hot loop: one iteration per op; PUB is parsed inline (see module docstring).
+    def _parse(self, buf: bytes, pos: int, out: list[Op]) -> int:
+        # The hot loop, one iteration per op. A PUB whose frame is complete and valid is
+        # built inline; anything else (other ops, errors, a frame cut by the end of the
+        # buffer, non-UTF-8 subjects) goes to _general, which re-reads the line slowly.
         append = out.append
         find = buf.find
         startswith = buf.startswith
         n = len(buf)
         mcl = self._max_control_line
         maxp = self._max_payload
-        pos = 0
         while pos < n:
             end = find(b"\n", pos)
             if end < 0:
@@ -251,32 +316,18 @@ class ServerParser(BaseParser):
                 self._check_line(buf[pos:end])
             if startswith(b"PUB ", pos):
                 args = buf[pos + 4 : end].split()
-                if len(args) == 2:
-                    subject, size_raw = args
-                    reply = ""
-                elif len(args) == 3:
-                    subject, reply_raw, size_raw = args
-                    reply = _text(reply_raw)
-                else:
-                    raise _bad_args()
-                if size_raw.isdigit() and len(size_raw) <= _MAX_SIZE_DIGITS:
-                    size = int(size_raw)
-                else:
-                    raise _bad_args()
-                if size > maxp:
-                    raise ProtocolError(ERR_MAX_PAYLOAD, fatal=True)
-                start = end + 1
-                stop = start + size
-                if stop + 2 > n:
-                    if stop < n and buf[stop] != 13:
-                        raise _unknown()
-                    self._wait(buf, pos, stop + 2 - pos)
-                    return pos
-                if buf[stop] != 13 or buf[stop + 1] != 10:
-                    raise _unknown()
-                append(Pub(_text(subject), reply, b"", buf[start:stop]))
-                pos = stop + 2
-                continue
+                nargs = len(args)
+                if (nargs == 2 or nargs == 3) and args[-1].isdigit():
+                    size = int(args[-1])
+                    stop = end + 1 + size
+                    if size <= maxp and stop + 2 <= n and buf[stop] == 13 and buf[stop + 1] == 10:
+                        try:
+                            reply = args[1].decode() if nargs == 3 else ""
+                            append(Pub(args[0].decode(), reply, b"", buf[end + 1 : stop]))
+                            pos = stop + 2
+                            continue
+                        except UnicodeDecodeError:
+                            pass
             pos = self._general(buf, pos, end, out)
             if pos < 0:
                 return -pos - 1
@@ -334,12 +385,12 @@ class ServerParser(BaseParser):
         if stop + 2 > len(buf):
             if stop < len(buf) and buf[stop] != 13:
                 raise _unknown()
-            self._wait(buf, pos, stop + 2 - pos)
+            self._wait(buf, pos, start - pos, hdr_len, stop + 2 - pos, partial(Pub, subject, reply))
             return -pos - 1
         if buf[stop : stop + 2] != b"\r\n":
             raise _unknown()
         split = start + hdr_len
-        out.append(Pub(subject, reply, buf[start:split], buf[split:stop]))
+        out.append(Pub(subject, reply, buf[start:split] if hdr_len else b"", buf[split:stop]))
         return stop + 2
 
 
@@ -358,7 +409,7 @@ class ClientParser(BaseParser):
     ) -> None:
         super().__init__(max_payload=max_payload, max_control_line=max_control_line)
 
-    def _parse(self, buf: bytes, out: list[Op]) -> int:
+    def _parse(self, buf: bytes, pos: int, out: list[Op]) -> int:
         # Mirror of ServerParser._parse with MSG as the inline op.
         append = out.append
         find = buf.find
@@ -366,7 +417,6 @@ class ClientParser(BaseParser):
         n = len(buf)
         mcl = self._max_control_line
         maxp = self._max_payload
-        pos = 0
         while pos < n:
             end = find(b"\n", pos)
             if end < 0:
@@ -375,31 +425,18 @@ class ClientParser(BaseParser):
                 self._check_line(buf[pos:end])
             if startswith(b"MSG ", pos):
                 args = buf[pos + 4 : end].split()
-                if len(args) == 3:
-                    subject, sid, size_raw = args
-                    reply = ""
-                elif len(args) == 4:
-                    subject, sid, reply_raw, size_raw = args
-                    reply = _text(reply_raw)
-                else:
-                    raise _bad_args()
-                size = _size(size_raw)
-                if size < 0:
-                    raise _bad_args()
-                if size > maxp:
-                    raise ProtocolError(ERR_MAX_PAYLOAD, fatal=True)
-                start = end + 1
-                stop = start + size
-                if stop + 2 > n:
-                    if stop < n and buf[stop] != 13:
-                        raise _unknown()
-                    self._wait(buf, pos, stop + 2 - pos)
-                    return pos
-                if buf[stop] != 13 or buf[stop + 1] != 10:
-                    raise _unknown()
-                append(Msg(_text(subject), _text(sid), reply, b"", buf[start:stop]))
-                pos = stop + 2
-                continue
+                nargs = len(args)
+                if (nargs == 3 or nargs == 4) and args[-1].isdigit():
+                    size = int(args[-1])
+                    stop = end + 1 + size
+                    if size <= maxp and stop + 2 <= n and buf[stop] == 13 and buf[stop + 1] == 10:
+                        try:
+                            reply = args[2].decode() if nargs == 4 else ""
+                            append(Msg(args[0].decode(), args[1].decode(), reply, b"", buf[end + 1 : stop]))
+                            pos = stop + 2
+                            continue
+                        except UnicodeDecodeError:
+                            pass
             pos = self._general(buf, pos, end, out)
             if pos < 0:
                 return -pos - 1
@@ -450,12 +487,12 @@ class ClientParser(BaseParser):
         if stop + 2 > len(buf):
             if stop < len(buf) and buf[stop] != 13:
                 raise _unknown()
-            self._wait(buf, pos, stop + 2 - pos)
+            self._wait(buf, pos, start - pos, hdr_len, stop + 2 - pos, partial(Msg, subject, sid, reply))
             return -pos - 1
         if buf[stop : stop + 2] != b"\r\n":
             raise _unknown()
         split = start + hdr_len
-        out.append(Msg(subject, sid, reply, buf[start:split], buf[split:stop]))
+        out.append(Msg(subject, sid, reply, buf[start:split] if hdr_len else b"", buf[split:stop]))
         return stop + 2
 
 
