@@ -1,0 +1,165 @@
+"""Objects cross three clients: orlop.objects, nats-py's object store, and Node's ``js.views.os``.
+
+Each test puts with one client and reads with the others, through each server (the
+``server`` fixture), comparing bytes and ADR-20 digests (``SHA-256=`` + padded URL-safe
+base64). A failure message names the server, the client and the step. Objects are small
+except one ~5 MiB object (41 chunks of 128 KiB) so chunking is exercised on every path.
+The Node steps run in one process per test (``tests/node/interop_objects.mjs``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.js.errors import LinkIsABucketError, ObjectNotFoundError
+
+from orlop.errors import ObjectNotFound
+from orlop.objects import connect
+from orlop.testing import ServerProcess
+
+BIG = 5 * 1024 * 1024 + 123
+
+
+def adr20_digest(data: bytes) -> str:
+    """The digest every client writes into ObjectInfo for ``data``."""
+    return "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.fixture
+async def js(server: ServerProcess) -> AsyncIterator[Any]:
+    """A nats-py JetStream context on the test's server."""
+    nc = await nats.connect(server.url)
+    try:
+        yield nc.jetstream(timeout=20)
+    finally:
+        await nc.close()
+
+
+def _node_ok(results: list[dict[str, Any]], where: str) -> dict[tuple[str, str], Any]:
+    """Node step results keyed by (op, name); fails naming the first step that failed."""
+    for r in results:
+        assert r["ok"], f"{where}: Node step {r['op']} {r.get('name')!r} failed: {r.get('error')}"
+    return {(r["op"], r.get("name") or ""): r["value"] for r in results}
+
+
+async def test_orlop_objects_read_by_nats_py_and_node(
+    server: ServerProcess, js: Any, run_node_steps: Any
+) -> None:
+    where = f"[{server.kind}] put by orlop.objects"
+    objects = {
+        "hello.txt": b"hello, interop\n",
+        "empty": b"",
+        "dir/big.bin": os.urandom(BIG),
+        "text.txt": "grüße aus Python".encode(),
+    }
+    async with connect(server.url) as client:
+        bucket = await client.create_bucket("fromorlop")
+        for name, data in objects.items():
+            source: bytes | str = data.decode() if name == "text.txt" else data
+            info = await bucket.put(name, source)
+            assert info.digest == adr20_digest(data), f"{where}: digest returned by put of {name}"
+            assert info.size == len(data), f"{where}: size returned by put of {name}"
+
+    store = await js.object_store("fromorlop")
+    for name, data in objects.items():
+        result = await store.get(name)
+        assert bytes(result.data) == data, f"{where}, read by nats-py: bytes of {name}"
+        assert result.info.digest == adr20_digest(data), f"{where}, read by nats-py: digest of {name}"
+        assert result.info.size == len(data), f"{where}, read by nats-py: size of {name}"
+
+    steps = [{"op": op, "bucket": "fromorlop", "name": n} for n in objects for op in ("get", "info")]
+    got = _node_ok(await run_node_steps(server.url, steps), f"{where}, read by Node")
+    for name, data in objects.items():
+        assert got["get", name] == {
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }, f"{where}, read by Node: bytes of {name}"
+        assert got["info", name]["digest"] == adr20_digest(data), f"{where}, read by Node: digest of {name}"
+        assert got["info", name]["chunks"] == -(-len(data) // (128 * 1024)), f"{where}: chunks of {name}"
+
+
+async def test_nats_py_and_node_objects_read_by_orlop(
+    server: ServerProcess, js: Any, run_node_steps: Any, tmp_path: Path
+) -> None:
+    where = f"[{server.kind}]"
+    store = await js.create_object_store("foreign")
+    py_big, py_small = os.urandom(BIG), b"put by nats-py"
+    await store.put("py-big.bin", py_big)
+    await store.put("py-small", py_small)
+    node_data = os.urandom(300 * 1024 + 7)
+    (tmp_path / "node.bin").write_bytes(node_data)
+    steps = [
+        {"op": "put", "bucket": "foreign", "name": "node.bin", "file": str(tmp_path / "node.bin")},
+        {"op": "link", "bucket": "foreign", "name": "node-link", "target": "py-big.bin"},
+    ]
+    _node_ok(await run_node_steps(server.url, steps), f"{where} Node put/link")
+
+    async with connect(server.url) as client:
+        bucket = await client.bucket("foreign")
+        for name, data, who in (
+            ("py-big.bin", py_big, "nats-py"),
+            ("py-small", py_small, "nats-py"),
+            ("node.bin", node_data, "Node"),
+        ):
+            step = f"{where} put by {who}, read by orlop.objects"
+            assert await bucket.get_bytes(name) == data, f"{step}: get_bytes({name!r})"
+            assert (await bucket.info(name)).digest == adr20_digest(data), f"{step}: info({name!r}).digest"
+        part = await bucket.read_range("node.bin", 131_000, 2_000)
+        assert part == node_data[131_000:133_000], (
+            f"{where} Node object, orlop.objects read_range across chunks"
+        )
+        linked = await bucket.get_bytes("node-link")
+        assert linked == py_big, f"{where} Node link to a nats-py object, read by orlop.objects"
+
+
+async def test_links_and_deletes_across_clients(server: ServerProcess, js: Any, run_node_steps: Any) -> None:
+    where = f"[{server.kind}]"
+    a, b, c = b"object a" * 100, b"object b", b"object c"
+    async with connect(server.url) as client:
+        bucket = await client.create_bucket("shared")
+        await client.create_bucket("other")
+        info_a = await bucket.put("a", a)
+        await bucket.put("b", b)
+        await bucket.put("c", c)
+        await bucket.add_link("a-link", info_a)
+        await bucket.add_bucket_link("other-link", await client.bucket("other"))
+        await bucket.delete("c")
+
+        store = await js.object_store("shared")
+        linked = await store.get("a-link")
+        assert bytes(linked.data) == a, f"{where} orlop.objects link, followed by nats-py"
+        with pytest.raises(ObjectNotFoundError):
+            await store.get_info("c")
+        with pytest.raises(LinkIsABucketError):
+            await store.get("other-link")
+
+        steps = [
+            {"op": "get", "bucket": "shared", "name": "a-link"},
+            {"op": "info", "bucket": "shared", "name": "other-link"},
+            {"op": "get", "bucket": "shared", "name": "c"},
+            {"op": "info", "bucket": "shared", "name": "c"},
+            {"op": "delete", "bucket": "shared", "name": "b"},
+        ]
+        got = _node_ok(await run_node_steps(server.url, steps), f"{where} Node")
+        assert got["get", "a-link"] == {"size": len(a), "sha256": hashlib.sha256(a).hexdigest()}, (
+            f"{where} orlop.objects link, followed by Node"
+        )
+        assert got["info", "other-link"]["options"]["link"] == {"bucket": "other"}, (
+            f"{where} orlop.objects bucket link, seen by Node"
+        )
+        assert got["get", "c"] is None, f"{where} orlop.objects delete, Node get returns null"
+        assert got["info", "c"]["deleted"] is True, f"{where} orlop.objects delete, Node info"
+
+        with pytest.raises(ObjectNotFound):
+            await bucket.info("b")
+        with pytest.raises(ObjectNotFound):
+            await bucket.get_bytes("b")
+    with pytest.raises(ObjectNotFoundError):
+        await store.get_info("b")
