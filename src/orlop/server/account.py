@@ -129,6 +129,26 @@ class Account:
         """Deliver a message from inside the server; returns the number of deliveries."""
         return self.route(subject, reply, hdr, payload, None)
 
+    def publish_as(self, subject: str, shown: str, reply: str, hdr: bytes, payload: bytes) -> int:
+        """Route by ``subject`` while receivers see ``shown`` as the message subject.
+
+        JetStream consumers deliver a stored message to a deliver subject (or a pull
+        request's inbox) under the message's own subject, as nats-server does. Queue
+        groups are honoured; returns the number of deliveries.
+        """
+        m = self.sublist.match(subject)
+        if not m:
+            return 0
+        n = 0
+        for sub in m.plain:
+            if not sub.closed:
+                n += self._deliver(sub, shown, reply, hdr, payload, None)
+        for group in m.groups:
+            member = self._pick(group, None)
+            if member is not None:
+                n += self._deliver(member, shown, reply, hdr, payload, None)
+        return n
+
     def has_interest(self, subject: str) -> bool:
         """True when any subscription (client or internal) matches ``subject``."""
         return bool(self.sublist.match(subject))
