@@ -152,6 +152,13 @@ def test_bad_flag_exits_1_with_a_message() -> None:
     assert out.returncode == 1 and "invalid int value" in out.stderr
 
 
+def test_subcommands_can_be_named_lazily() -> None:
+    from orlop.cli import Subcommand, serve
+
+    assert Subcommand("serve", "", "orlop.cli:serve").resolve() is serve
+    assert Subcommand("serve", "", serve).resolve() is serve
+
+
 def test_unknown_command_exits_1() -> None:
     out = run_cli("frobnicate")
     assert out.returncode == 1 and "unknown command" in out.stderr

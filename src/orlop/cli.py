@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib
 import logging
 import os
 import sys
@@ -61,11 +62,22 @@ class _Parser(argparse.ArgumentParser):
 
 @dataclass(frozen=True, slots=True)
 class Subcommand:
-    """One ``orlop <name>`` command: ``run(argv, prog)`` returns the exit code."""
+    """One ``orlop <name>`` command: ``run(argv, prog)`` returns the exit code.
+
+    ``run`` is a function, or a ``"package.module:function"`` string imported only when
+    the command is invoked (how commands with heavy dependencies join the table).
+    """
 
     name: str
     help: str
-    run: Callable[[list[str], str], int]
+    run: Callable[[list[str], str], int] | str
+
+    def resolve(self) -> Callable[[list[str], str], int]:
+        if not isinstance(self.run, str):
+            return self.run
+        module_name, _, attr = self.run.partition(":")
+        fn: Callable[[list[str], str], int] = getattr(importlib.import_module(module_name), attr)
+        return fn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = SUBCOMMANDS.get(args[0])
         if command is None:
             raise UsageError(f"unknown command {args[0]!r} (see 'orlop --help')")
-        return command.run(args[1:], "orlop")
+        return command.resolve()(args[1:], "orlop")
     except UsageError as exc:
         print(f"orlop: error: {exc}", file=sys.stderr)
         return 1
