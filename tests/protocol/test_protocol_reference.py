@@ -58,6 +58,8 @@ CASES = [
     b"PUB foo -5\r\n",
     b"PUB foo +5\r\nhello\r\n",
     b"PUB foo 1234567890\r\n",
+    b"PUB foo 0000000001\r\nx\r\n",
+    b"PUB foo 000000001\r\nx\r\n",
     b"HPUB foo 10 5\r\n",
     b"HPUB foo x 5\r\n",
     b"SUB foo\r\n",

@@ -199,6 +199,7 @@ def test_unknown_protocol_operation(data: bytes) -> None:
         b"PUB foo x\r\n",
         b"PUB foo 1_0\r\n",
         b"PUB foo 1234567890\r\n",  # parseSize allows at most 9 digits
+        b"PUB foo 0000000001\r\nx\r\n",  # ... even with leading zeros
         b"HPUB foo\r\n",
         b"HPUB foo 5\r\n",
         b"HPUB foo 10 5\r\n",  # #hdr > #total

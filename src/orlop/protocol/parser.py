@@ -11,8 +11,10 @@ fully general path that also handles mixed-case op names, tabs and odd spacing.
 
 Unfinished input is kept between calls: a partial control line is kept as one ``bytes``;
 a frame whose control line is complete but whose payload is not is kept as a list of
-chunks plus the byte count it needs, so a 1 MiB payload arriving in 64 KiB reads is joined
-once instead of being re-copied on every read. A control line is limited to
+chunks (the first a memoryview into the read where the frame started) plus the byte count
+it needs. When the last chunk arrives, header and payload are copied once out of the
+chunks, so a 1 MiB payload arriving in 64 KiB reads is copied once, not on every read, and
+parsing goes on inside that last chunk without copying it. A control line is limited to
 ``max_control_line`` bytes of arguments even before its line end arrives, so the buffer
 never grows beyond ``max_control_line + max_payload`` plus a few bytes.
 
@@ -317,7 +319,7 @@ class ServerParser(BaseParser):
             if startswith(b"PUB ", pos):
                 args = buf[pos + 4 : end].split()
                 nargs = len(args)
-                if (nargs == 2 or nargs == 3) and args[-1].isdigit():
+                if (nargs == 2 or nargs == 3) and args[-1].isdigit() and len(args[-1]) <= _MAX_SIZE_DIGITS:
                     size = int(args[-1])
                     stop = end + 1 + size
                     if size <= maxp and stop + 2 <= n and buf[stop] == 13 and buf[stop + 1] == 10:
@@ -426,7 +428,7 @@ class ClientParser(BaseParser):
             if startswith(b"MSG ", pos):
                 args = buf[pos + 4 : end].split()
                 nargs = len(args)
-                if (nargs == 3 or nargs == 4) and args[-1].isdigit():
+                if (nargs == 3 or nargs == 4) and args[-1].isdigit() and len(args[-1]) <= _MAX_SIZE_DIGITS:
                     size = int(args[-1])
                     stop = end + 1 + size
                     if size <= maxp and stop + 2 <= n and buf[stop] == 13 and buf[stop + 1] == 10:
