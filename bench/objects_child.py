@@ -3,8 +3,11 @@
 ``python -m bench.objects_child CLIENT URL BUCKET NAME DEST [--no-uvloop]`` downloads
 the object into DEST with the named client (see :mod:`bench.objclients`) and prints
 one JSON line: ``{"maxrss_mib", "seconds", "bytes"}``. ``maxrss`` is the kernel's
-high-water mark for the process (``getrusage``), so no sample can miss a spike; it
-includes the interpreter and imports, which is what a user's process pays too.
+high-water mark of this process's memory (``VmHWM`` in ``/proc/self/status``), so no
+sample can miss a spike; it includes the interpreter and imports, which is what a
+user's process pays too. ``getrusage``'s ``ru_maxrss`` is not used on Linux: it keeps
+the *parent's* peak across fork+exec, so a child of the (big) benchmark process would
+report the benchmark's memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,17 @@ from pathlib import Path
 
 from bench.common import MIB, run_loop
 from bench.objclients import open_client
+
+
+def _peak_rss_kib() -> int:
+    """Peak RSS of this process image in KiB (VmHWM; ru_maxrss where /proc is absent)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 async def _download(client_kind: str, url: str, bucket: str, name: str, dest: Path) -> float:
@@ -38,7 +52,7 @@ def main(argv: list[str]) -> int:
     client_kind, url, bucket, name, dest = argv[:5]
     use_uvloop = "--no-uvloop" not in argv[5:]
     seconds = run_loop(lambda: _download(client_kind, url, bucket, name, Path(dest)), use_uvloop)
-    maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    maxrss_kib = _peak_rss_kib()
     size = os.path.getsize(dest)
     print(json.dumps({"maxrss_mib": maxrss_kib * 1024 / MIB, "seconds": seconds, "bytes": size}))
     return 0
