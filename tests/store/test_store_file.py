@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from orlop.errors import DiskFullError
@@ -325,4 +326,57 @@ def test_full_disk_raises_and_store_stays_usable(tiny_fs: Path) -> None:
     s = FileStore(tiny_fs / "st", StoreLimits(), block_size=256 * KIB)
     st = s.state()
     assert (st.msgs, st.first_seq, st.last_seq) == (2, stored, stored + 1)
+    s.close()
+
+
+def test_file_size_limit_is_treated_like_a_full_disk(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE (SIGXFSZ ignored) makes write fail with EFBIG mid-record: same contract as ENOSPC."""
+    script = textwrap.dedent(f"""
+        import resource, signal
+        from orlop.errors import DiskFullError
+        from orlop.store import FileStore, StoreLimits
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, 300 * 1024))
+        s = FileStore({str(tmp_path)!r}, StoreLimits())
+        n = 0
+        try:
+            while True:
+                s.store_msg("f", b"", b"e" * 70000)
+                n += 1
+        except DiskFullError:
+            pass
+        s.remove(1)
+        print(n, s.state().msgs, s.disk_usage())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    stored, msgs, usage = map(int, proc.stdout.split())
+    rec = record_len("f", b"", b"e" * 70000)
+    assert (stored, msgs) == (4, 3)
+    assert usage <= 300 * 1024 and usage >= stored * rec
+    s = FileStore(tmp_path, StoreLimits())
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq) == (3, 2, 4)
+    assert s.load(4).data == b"e" * 70000  # type: ignore[union-attr]
+    s.close()
+
+
+def test_index_holds_no_payloads(tmp_path: Path) -> None:
+    """Writing and reading back 256 MiB barely moves RSS: payloads stay on disk."""
+    proc = psutil.Process()
+    s = FileStore(tmp_path, StoreLimits())
+    chunk = os.urandom(128 * KIB)
+    s.store_msg("warm", b"", chunk)
+    s.load(1)
+    base = proc.memory_info().rss
+    for i in range(2048):
+        s.store_msg(f"$O.b.C.{i // 64}", b"", chunk)
+    seq = 0
+    while (m := s.load_next(">", seq + 1)) is not None:
+        seq = m.seq
+    s.close()
+    s = FileStore(tmp_path, StoreLimits())
+    assert s.state().msgs == 2049
+    grown = proc.memory_info().rss - base
+    assert grown < 32 * 1024 * KIB, f"RSS grew by {grown} bytes"
     s.close()

@@ -35,7 +35,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import cramjam
 
@@ -137,8 +137,11 @@ class FileStore(IndexedStore):
         """
         if self._closed:
             raise StoreClosedError("store is closed")
-        blk = self._blocks.writable(total if new_block_ok else 0)
-        fd = self._blocks.fd(blk)
+        try:
+            blk = self._blocks.writable(total if new_block_ok else 0)
+            fd = self._blocks.fd(blk)
+        except OSError as exc:
+            self._reraise(exc)
         start = blk.size
         try:
             written = os.pwritev(fd, parts, start)
@@ -146,17 +149,23 @@ class FileStore(IndexedStore):
                 rest = b"".join(parts)[written:]
                 while rest:
                     n = os.pwrite(fd, rest, start + total - len(rest))
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, "no progress writing a record")
                     rest = rest[n:]
             if self._sync_always:
                 os.fsync(fd)
         except OSError as exc:
             self._truncate_quietly(fd, start)
-            if exc.errno in _DISK_FULL:
-                raise DiskFullError(f"cannot write to {self.directory}: {exc.strerror}") from exc
-            raise
+            self._reraise(exc)
         blk.size = start + total
         blk.dirty = True
         return blk, start
+
+    def _reraise(self, exc: OSError) -> NoReturn:
+        """Raise DiskFullError for the "no space" errnos, else ``exc`` itself."""
+        if exc.errno in _DISK_FULL:
+            raise DiskFullError(f"cannot write to {self.directory}: {exc.strerror}") from exc
+        raise exc
 
     def _truncate_quietly(self, fd: int, size: int) -> None:
         try:
@@ -188,9 +197,7 @@ class FileStore(IndexedStore):
             try:
                 self._blocks.reset(floor, self._last_ts)
             except OSError as exc:
-                if exc.errno in _DISK_FULL:
-                    raise DiskFullError(f"cannot write to {self.directory}: {exc.strerror}") from exc
-                raise
+                self._reraise(exc)
             self._persisted_floor = floor
             return
         # Dead blocks go first: that frees space even on a full disk, and a crash
