@@ -175,3 +175,11 @@ def test_client_limits() -> None:
 def test_err_text_without_quotes_is_kept() -> None:
     assert ClientParser().feed(b"-ERR Stale Connection\r\n") == [Err("Stale Connection")]
     assert ClientParser().feed(encode.err("Slow Consumer")) == [Err("Slow Consumer")]
+
+
+def test_non_utf8_tokens_are_written_back_byte_for_byte() -> None:
+    subject = b"a.\xff".decode("utf-8", "surrogateescape")
+    data = encode.msg(subject, "1", subject, b"", b"p")
+    assert data == b"MSG a.\xff 1 a.\xff 1\r\np\r\n"
+    (op,) = ClientParser().feed(data)
+    assert op == Msg(subject, "1", subject, b"", b"p")

@@ -49,20 +49,22 @@ def err(text: str) -> bytes:
 def msg(subject: str, sid: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
     """One delivery: ``MSG`` when ``hdr`` is empty, else ``HMSG`` (``#total`` = hdr + payload).
 
-    ``reply == ""`` means no reply subject.
+    ``reply == ""`` means no reply subject. One ``bytes`` format per call: the payload is
+    copied once, and there are no intermediate strings.
     """
+    try:
+        s, i = subject.encode(), sid.encode()
+        r = reply.encode() if reply else b""
+    except UnicodeEncodeError:
+        s, i, r = _bytes(subject), _bytes(sid), _bytes(reply)
     if hdr:
         hlen = len(hdr)
-        if reply:
-            line = f"HMSG {subject} {sid} {reply} {hlen} {hlen + len(payload)}\r\n"
-        else:
-            line = f"HMSG {subject} {sid} {hlen} {hlen + len(payload)}\r\n"
-        return b"".join((_bytes(line), hdr, payload, b"\r\n"))
-    if reply:
-        line = f"MSG {subject} {sid} {reply} {len(payload)}\r\n"
-    else:
-        line = f"MSG {subject} {sid} {len(payload)}\r\n"
-    return b"".join((_bytes(line), payload, b"\r\n"))
+        if r:
+            return b"HMSG %b %b %b %d %d\r\n%b%b\r\n" % (s, i, r, hlen, hlen + len(payload), hdr, payload)
+        return b"HMSG %b %b %d %d\r\n%b%b\r\n" % (s, i, hlen, hlen + len(payload), hdr, payload)
+    if r:
+        return b"MSG %b %b %b %d\r\n%b\r\n" % (s, i, r, len(payload), payload)
+    return b"MSG %b %b %d\r\n%b\r\n" % (s, i, len(payload), payload)
 
 
 def pub(subject: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
