@@ -185,15 +185,20 @@ class Account:
         message. Returns the number of deliveries.
         """
         m = self.sublist.match(subject)
-        if not m:
+        plain, groups = m.plain, m.groups
+        if not plain and not groups:
             return 0
         skip = publisher if publisher is not None and not publisher.echo else None
         n = 0
-        for sub in m.plain:
-            if sub.closed or (skip is not None and sub.conn is skip):
-                continue
-            n += self._deliver(sub, subject, reply, hdr, payload, publisher)
-        for group in m.groups:
+        for sub in plain:
+            conn = sub.conn
+            if conn is None or sub.max_msgs or (publisher is not None and conn.write_paused):
+                if not sub.closed and (skip is None or conn is not skip):
+                    n += self._deliver(sub, subject, reply, hdr, payload, publisher)
+            elif conn is not skip and not sub.closed:
+                conn.send_msg(sub, subject, reply, hdr, payload)  # the common case, inline
+                n += 1
+        for group in groups:
             member = self._pick(group, skip)
             if member is not None:
                 n += self._deliver(member, subject, reply, hdr, payload, publisher)

@@ -90,6 +90,7 @@ class Connection(asyncio.Protocol):
         self.verbose = self.pedantic = self.echo = True
         self.headers = self.no_responders = False
         self.connected = False
+        self.fast_pub = False  # see _dispatch
         self.awaiting_auth = opts.auth.required
         self.closing = False
         self.close_reason = ""
@@ -159,7 +160,19 @@ class Connection(asyncio.Protocol):
         self._dispatch(batch)
 
     def _dispatch(self, batch: list[Any]) -> None:
+        # The hot loop: a plain PUB from a non-verbose, non-pedantic, authenticated client
+        # that negotiated headers is routed inline; everything else takes _on_pub/_on_other.
+        route = self.account.route
         for op in batch:
+            if type(op) is _Pub and self.fast_pub:
+                payload, hdr, reply = op.payload, op.hdr, op.reply
+                self.in_msgs += 1
+                self.in_bytes += len(payload) + len(hdr)
+                if not route(op.subject, reply, hdr, payload, self) and reply and self.no_responders:
+                    self._no_responders(op.subject, reply)
+                if self.closing:
+                    return
+                continue
             if type(op) is _Pub:
                 self._on_pub(op)
             else:
@@ -204,12 +217,8 @@ class Connection(asyncio.Protocol):
             return
         if self.verbose:
             self._send(_OK)
-        size = len(op.payload) + len(hdr)
         self.in_msgs += 1
-        self.in_bytes += size
-        server = self.server
-        server.in_msgs += 1
-        server.in_bytes += size
+        self.in_bytes += len(op.payload) + len(hdr)
         reply = op.reply
         n = self.account.route(subject, reply, hdr, op.payload, self)
         if not n and reply and self.no_responders:
@@ -252,6 +261,7 @@ class Connection(asyncio.Protocol):
         self.lang = str(o.get("lang") or "")
         self.version = str(o.get("version") or "")
         self.connected = True
+        self.fast_pub = self.headers and not (self.verbose or self.pedantic or self.awaiting_auth)
         if self.verbose:
             self._send(_OK)
 
@@ -311,33 +321,47 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         plen = len(payload)
-        rpart = reply.encode() + b" " if reply else b""
         if hdr and self.headers:
-            hlen = len(hdr)
-            head = b"HMSG %s%s%s%d %d\r\n" % (subject.encode(), sub.sid_part, rpart, hlen, hlen + plen)
-            body = hdr + payload if plen < _JOIN_MAX else None
-            self.out_bytes += hlen + plen
-        else:
+            self._send_hmsg(sub, subject, reply, hdr, payload)
+            return
+        if plen < _JOIN_MAX:  # one allocation for the whole frame
+            if reply:
+                frame = b"MSG %s%s%s %d\r\n%s\r\n" % (
+                    subject.encode(), sub.sid_part, reply.encode(), plen, payload
+                )
+            else:
+                frame = b"MSG %s%s%d\r\n%s\r\n" % (subject.encode(), sub.sid_part, plen, payload)
+            self.out.append(frame)
+            self.out_size += len(frame)
+        else:  # big payloads are copied once, by the flush's join
+            rpart = reply.encode() + b" " if reply else b""
             head = b"MSG %s%s%s%d\r\n" % (subject.encode(), sub.sid_part, rpart, plen)
-            body = payload if plen < _JOIN_MAX else None
-            self.out_bytes += plen
-        if body is not None:
-            frame = head + body + _CRLF
+            self.out += (head, payload, _CRLF)
+            self.out_size += len(head) + plen + 2
+        self.out_msgs += 1
+        self.out_bytes += plen
+        if not self.dirty:
+            self.dirty = True
+            self.server.mark_dirty(self)
+        if self.out_size + self.tbuf > self.max_pending:
+            self._slow_consumer()
+
+    def _send_hmsg(self, sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+        hlen, plen = len(hdr), len(payload)
+        rpart = reply.encode() + b" " if reply else b""
+        head = b"HMSG %s%s%s%d %d\r\n" % (subject.encode(), sub.sid_part, rpart, hlen, hlen + plen)
+        if plen < _JOIN_MAX:
+            frame = head + hdr + payload + _CRLF
             self.out.append(frame)
             self.out_size += len(frame)
         else:
-            if hdr and self.headers:
-                self.out += (head, hdr, payload, _CRLF)
-            else:
-                self.out += (head, payload, _CRLF)
-            self.out_size += len(head) + plen + 2 + (len(hdr) if hdr and self.headers else 0)
+            self.out += (head, hdr, payload, _CRLF)
+            self.out_size += len(head) + hlen + plen + 2
         self.out_msgs += 1
-        server = self.server
-        server.out_msgs += 1
-        server.out_bytes += plen
+        self.out_bytes += hlen + plen
         if not self.dirty:
             self.dirty = True
-            server.mark_dirty(self)
+            self.server.mark_dirty(self)
         if self.out_size + self.tbuf > self.max_pending:
             self._slow_consumer()
 

@@ -54,6 +54,26 @@ def new_server_id() -> str:
     return "N" + "".join(secrets.choice(_B32) for _ in range(55))
 
 
+class _Total:
+    """A server-wide counter: closed clients' share plus the sum over live clients.
+
+    Setting it (a monitoring reset) adjusts the closed clients' share.
+    """
+
+    def __init__(self, index: int, attr: str) -> None:
+        self.index = index
+        self.attr = attr
+
+    def __get__(self, server: Server, owner: type | None = None) -> int:
+        attr = self.attr
+        live: int = sum(getattr(c, attr) for c in server.clients.values())
+        return server._retired[self.index] + live
+
+    def __set__(self, server: Server, value: int) -> None:
+        attr = self.attr
+        server._retired[self.index] = value - sum(getattr(c, attr) for c in server.clients.values())
+
+
 class Server:
     """A NATS server on one listener. ``start()`` binds and serves; ``shutdown()`` stops.
 
@@ -71,7 +91,7 @@ class Server:
         self.jetstream: JetStreamService | None = None
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
-        self.in_msgs = self.out_msgs = self.in_bytes = self.out_bytes = 0
+        self._retired = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
         self.slow_consumers = 0
         self.total_connections = 0
         self.port = 0
@@ -194,8 +214,19 @@ class Server:
         self.total_connections += 1
 
     def remove_client(self, conn: Connection) -> None:
-        self.clients.pop(conn.cid, None)
+        if self.clients.pop(conn.cid, None) is not None:
+            r = self._retired
+            r[0] += conn.in_msgs
+            r[1] += conn.out_msgs
+            r[2] += conn.in_bytes
+            r[3] += conn.out_bytes
         conn.account.clients.pop(conn.cid, None)
+
+    # Totals are summed on demand (see _Total) so the hot path updates only per-connection counters.
+    in_msgs = _Total(0, "in_msgs")
+    out_msgs = _Total(1, "out_msgs")
+    in_bytes = _Total(2, "in_bytes")
+    out_bytes = _Total(3, "out_bytes")
 
     def mark_dirty(self, conn: Connection) -> None:
         """Schedule ``conn.flush()`` for the end of this loop tick (one callback for all)."""

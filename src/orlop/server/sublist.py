@@ -131,14 +131,19 @@ class Sublist(Generic[S]):
         self._wild_count = 0
         self._count = 0
         self._cache: dict[str, Match[S]] = {}
-        self.matches = 0
         self.cache_hits = 0
+        self.misses = 0
         self.inserts = 0
         self.removes = 0
 
     def count(self) -> int:
         """Number of subscriptions held."""
         return self._count
+
+    @property
+    def matches(self) -> int:
+        """Number of ``match`` calls (cache hits + misses)."""
+        return self.cache_hits + self.misses
 
     def cache_count(self) -> int:
         return len(self._cache)
@@ -238,11 +243,11 @@ class Sublist(Generic[S]):
 
     def match(self, subject: str) -> Match[S]:
         """Every subscription whose pattern matches the published ``subject``."""
-        self.matches += 1
         res = self._cache.get(subject)
         if res is not None:
             self.cache_hits += 1
             return res
+        self.misses += 1
         res = self._compute(subject)
         cache = self._cache
         if len(cache) >= CACHE_MAX:
