@@ -27,7 +27,7 @@ import heapq
 import sys
 from abc import abstractmethod
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from orlop.errors import MsgTooLargeError, StoreClosedError, StoreLimitError
 from orlop.store.base import Clock, RemoveCallback, StoredMsg, StoreLimits, StreamState, StreamStore
@@ -119,23 +119,18 @@ class IndexedStore(StreamStore):
         if entry.ttl > 0:
             heapq.heappush(self._ttl_heap, (entry.ts + entry.ttl, seq))
 
-    def _unlink(self, seq: int) -> Entry | None:
-        entry = self._msgs.pop(seq, None)
-        if entry is None:
-            return None
-        lst = self._subj[entry.subject]
-        if len(lst) == 1:
-            del self._subj[entry.subject]
-        elif lst[0] == seq:
-            del lst[0]
+    def _unsubject(self, subject: str, gone: list[int]) -> None:
+        """Take the ascending ``gone`` seqs out of ``subject``'s list, in one pass."""
+        lst = self._subj[subject]
+        if len(gone) == len(lst):
+            del self._subj[subject]
+        elif len(gone) == 1:
+            del lst[bisect_left(lst, gone[0])]
+        elif lst[: len(gone)] == gone:
+            del lst[: len(gone)]
         else:
-            del lst[bisect_left(lst, seq)]
-        self._bytes -= entry.size
-        if seq == self._first:
-            self._advance_first()
-        else:
-            self._dmap.add(seq)
-        return entry
+            drop = set(gone)
+            lst[:] = [q for q in lst if q not in drop]
 
     def _advance_first(self) -> None:
         """Move ``_first`` to the lowest live seq after the old first was removed."""
@@ -143,7 +138,7 @@ class IndexedStore(StreamStore):
             self._first = self._last + 1
             self._dmap.clear()
             return
-        s = self._first + 1
+        s = self._first
         for _ in range(_SCAN_LIMIT):
             if s in self._msgs:
                 break
@@ -155,15 +150,42 @@ class IndexedStore(StreamStore):
             self._dmap = {d for d in self._dmap if d > s}
         self._first = s
 
+    def _oldest(self) -> Iterator[tuple[int, Entry]]:
+        """Live messages in seq order from the first, by seq walk while gaps are short.
+
+        (Walking the dict from its start would skip every slot freed by past
+        removals until the dict next resizes.) Do not remove while iterating.
+        """
+        msgs, s, misses = self._msgs, self._first, 0
+        while s <= self._last:
+            entry = msgs.get(s)
+            if entry is not None:
+                misses = 0
+                yield s, entry
+            else:
+                misses += 1
+                if misses > _SCAN_LIMIT:
+                    yield from ((q, e) for q, e in msgs.items() if q > s)
+                    return
+            s += 1
+
     def _drop(self, seqs: Iterable[int]) -> int:
-        """Remove ``seqs`` (those still live), persist, then report through the callback."""
+        """Remove ``seqs`` (ascending; those still live), persist, then report through the callback."""
         removed: list[tuple[int, Entry]] = []
+        by_subject: dict[str, list[int]] = {}
         for seq in seqs:
-            entry = self._unlink(seq)
+            entry = self._msgs.pop(seq, None)
             if entry is not None:
                 removed.append((seq, entry))
+                by_subject.setdefault(entry.subject, []).append(seq)
+                self._bytes -= entry.size
         if not removed:
             return 0
+        for subject, gone in by_subject.items():
+            self._unsubject(subject, gone)
+        self._dmap.update(seq for seq, _ in removed)
+        if self._first not in self._msgs:
+            self._advance_first()
         self._persist_removal(removed, self._first)
         cb = self._cb
         if cb is not None:
@@ -246,7 +268,7 @@ class IndexedStore(StreamStore):
         if not over(msgs, nbytes):
             return
         victims: list[int] = []
-        for seq, entry in self._msgs.items():
+        for seq, entry in self._oldest():
             if not over(msgs, nbytes):
                 break
             victims.append(seq)
@@ -397,7 +419,7 @@ class IndexedStore(StreamStore):
             self.skip_msgs(seq)
             return count
         victims: list[int] = []
-        for s in self._msgs:
+        for s, _ in self._oldest():
             if s >= seq:
                 break
             victims.append(s)
@@ -411,7 +433,7 @@ class IndexedStore(StreamStore):
         max_age = self._limits.max_age_ns
         if max_age > 0:
             cutoff = now - max_age
-            for seq, entry in self._msgs.items():
+            for seq, entry in self._oldest():
                 if entry.ttl == -1:
                     continue
                 if entry.ts > cutoff:
@@ -431,7 +453,7 @@ class IndexedStore(StreamStore):
             heapq.heappop(heap)
         best = heap[0][0] if heap else None
         if self._limits.max_age_ns > 0:
-            for entry in self._msgs.values():
+            for _, entry in self._oldest():
                 if entry.ttl != -1:
                     at = entry.ts + self._limits.max_age_ns
                     best = at if best is None else min(best, at)
