@@ -28,6 +28,7 @@ API_AUDIT_TYPE = "io.nats.jetstream.advisory.v1.api_audit"
 STREAM_ACTION_TYPE = "io.nats.jetstream.advisory.v1.stream_action"
 
 _ALPHABET = string.ascii_letters + string.digits
+_VERBS = {"create": "CREATED", "modify": "UPDATED", "delete": "DELETED"}
 
 
 def new_id(n: int = 22) -> str:
@@ -53,23 +54,22 @@ class Advisories:
         if not js.account.has_interest(API_AUDIT_SUBJECT):
             return
         body = self._base(js, API_AUDIT_TYPE)
-        body.update(
-            {
-                "server": self.server_name,
-                "client": {"acc": js.name, "server": self.server_name},
-                "subject": req.subject,
-                "request": req.body.decode("utf-8", "replace"),
-                "response": response.decode("utf-8", "replace"),
-                "domain": "",
-            }
-        )
+        body["server"] = self.server_name
+        body["client"] = {"acc": js.name, "server": self.server_name, "kind": "Client"}
+        body["subject"] = req.subject
+        if req.body:
+            body["request"] = req.body.decode("utf-8", "replace")
+        body["response"] = response.decode("utf-8", "replace")
         self._publish(js, API_AUDIT_SUBJECT, body)
 
-    def stream_action(self, js: AccountJetStream, action: str, stream: str, template: str = "") -> None:
-        """``$JS.EVENT.ADVISORY.STREAM.<CREATED|DELETED|MODIFIED>.<stream>``."""
-        subject = f"{ADVISORY_PREFIX}STREAM.{action.upper()}.{stream}"
+    def stream_action(self, js: AccountJetStream, action: str, stream: str) -> None:
+        """``$JS.EVENT.ADVISORY.STREAM.<CREATED|UPDATED|DELETED>.<stream>``.
+
+        ``action`` is nats-server's word: ``create``, ``modify`` or ``delete``.
+        """
+        subject = f"{ADVISORY_PREFIX}STREAM.{_VERBS[action]}.{stream}"
         if not js.account.has_interest(subject):
             return
         body = self._base(js, STREAM_ACTION_TYPE)
-        body.update({"stream": stream, "action": action, "domain": ""})
+        body.update({"stream": stream, "action": action})
         self._publish(js, subject, body)

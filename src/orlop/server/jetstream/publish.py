@@ -150,7 +150,7 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         return None
     if msg_id:
         _dedup(st).add(msg_id, msg.seq, msg.ts)
-        st.last_msg_id = msg_id
+    st.last_msg_id = msg_id  # nats-server tracks the id of the last stored message, "" when none
     if rollup:
         _rollup(st, rollup, subject, msg.seq)
     if reply:

@@ -1,0 +1,560 @@
+"""A JetStream consumer: position, pending acks, redelivery, and the delivery pump.
+
+This module holds what push and pull consumers share; :mod:`.consumer_push`
+and :mod:`.consumer_pull` add how a message leaves the server. The shape
+follows nats-server's ``consumer.go`` without its locks and goroutines: the
+stream calls :meth:`Consumer.on_stored` / :meth:`Consumer.on_removed`
+synchronously, and delivery runs in :meth:`Consumer._pump`, scheduled with
+``loop.call_soon`` and bounded per loop iteration (``BATCH_MSGS`` messages or
+``BATCH_BYTES`` bytes), so a consumer reading a large stream never holds the
+loop for long and never loads more than one message at a time
+(``store.load_next``).
+
+The ``pending`` token of every ack reply must be exact (clients stop an object
+get when it reads 0), so the number of matching messages not yet delivered is
+kept as a counter: computed from the store at creation (before anything is
+delivered) and then moved by each store, removal and delivery.
+
+Redelivery uses one loop timer per consumer armed at the earliest ack
+deadline; deadlines are Unix ns from the service's injectable clock, and
+:meth:`Consumer.check_ack_timeouts` can be driven directly with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from orlop.jsapi.consumer_config import filters
+from orlop.jsapi.timefmt import format_ts, parse_ts
+from orlop.store.base import StoredMsg
+from orlop.subjects import matches
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.stream import Stream
+
+__all__ = ["BATCH_BYTES", "BATCH_MSGS", "Consumer", "Pending"]
+
+BATCH_MSGS = 256
+BATCH_BYTES = 8 * 1024 * 1024
+_NEVER = 1 << 62
+
+
+class Pending:
+    """An unacknowledged delivery: consumer seq, delivery time and ack deadline (Unix ns)."""
+
+    __slots__ = ("cseq", "deadline", "ts")
+
+    def __init__(self, cseq: int, ts: int, deadline: int) -> None:
+        self.cseq = cseq
+        self.ts = ts
+        self.deadline = deadline
+
+
+class Consumer:
+    """State and delivery logic shared by push and pull consumers.
+
+    ``config`` is the normalised config dict (as CONSUMER.INFO echoes it). Subclasses
+    implement :meth:`_ready` (may a message go out now?), :meth:`_transmit` and the
+    lifecycle hooks :meth:`_start_io` / :meth:`_stop_io`.
+    """
+
+    kind = "base"
+
+    def __init__(self, stream: Stream, name: str, config: dict[str, Any], created: int) -> None:
+        self.stream = stream
+        self.name = name
+        self.config = config
+        self.created = created
+        self.js = stream.js
+        self.account = stream.account
+        self.loop = asyncio.get_running_loop()
+        self.clock = stream.js.clock
+        self.filters = filters(config)
+        self.ack_none = config["ack_policy"] == "none"
+        self.ack_all = config["ack_policy"] == "all"
+        self.ack_wait = int(config.get("ack_wait") or 0)
+        self.backoff: list[int] = list(config.get("backoff") or [])
+        self.max_deliver = int(config.get("max_deliver") or -1)
+        self.max_ack_pending = int(config.get("max_ack_pending") or 0)
+        self.durable = bool(config.get("durable_name"))
+        self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
+        # position
+        self.dseq = 1  # next consumer sequence
+        self.sseq = 1  # next stream sequence to scan
+        self.delivered_sseq = 0  # highest stream sequence delivered (first time)
+        self.adflr = 0
+        self.asflr = 0
+        self.num_pending = 0
+        self.lps: deque[int] = deque()
+        self.lps_set: set[int] = set()
+        # acks
+        self.pending: dict[int, Pending] = {}
+        self.rdc: dict[int, int] = {}
+        self.rdq: list[int] = []
+        self.rdq_set: set[int] = set()
+        self.last_delivered_ns = 0
+        self.last_ack_ns = 0
+        self.closed = False
+        self._scheduled = False
+        self.last_src = ""  # where _next_msg found its message: "rdq", "lps" or "scan"
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_timer_at = 0
+        self._ack_sub: Any = None
+        self.on_dirty: Any = None  # set by consumer_state for durable consumers
+
+    # --- start position ------------------------------------------------------------------
+
+    def init_position(self) -> None:
+        """Place the consumer by its deliver policy and count ``num_pending`` (before any delivery)."""
+        store = self.stream.store
+        st = store.state()
+        dp = self.config["deliver_policy"]
+        first = st.first_seq if st.msgs else st.last_seq + 1
+        start = first
+        if dp == "new":
+            start = st.last_seq + 1
+        elif dp == "last":
+            last = max((m.seq for m in self._load_lasts()), default=0)
+            start = last or st.last_seq + 1
+        elif dp == "by_start_sequence":
+            start = max(int(self.config["opt_start_seq"]), first)
+        elif dp == "by_start_time":
+            start = self._seq_for_time(parse_ts(self.config["opt_start_time"]), first, st.last_seq)
+        elif dp == "last_per_subject":
+            seqs = sorted({s for f in (self.filters or [">"]) for s in store.last_seqs_per_subject(f)})
+            self.lps = deque(seqs)
+            self.lps_set = set(seqs)
+            self.sseq = st.last_seq + 1
+            self.num_pending = len(seqs) + self._count(self.sseq)
+            start = seqs[0] if seqs else st.last_seq + 1
+            self.delivered_sseq = self.asflr = start - 1
+            return
+        self.sseq = start
+        self.delivered_sseq = self.asflr = start - 1
+        self.num_pending = self._count(start)
+
+    def _load_lasts(self) -> list[StoredMsg]:
+        store = self.stream.store
+        out = [store.load_last(f) for f in (self.filters or [">"])]
+        return [m for m in out if m is not None]
+
+    def _seq_for_time(self, ts: int, lo: int, hi: int) -> int:
+        """First sequence whose message time is >= ts (binary search over the store)."""
+        store = self.stream.store
+        result = hi + 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            m = store.load_next(">", mid)
+            if m is None or m.seq > hi:
+                hi = mid - 1
+                continue
+            if m.ts >= ts:
+                result = m.seq
+                hi = mid - 1
+            else:
+                lo = m.seq + 1
+        return result
+
+    def _count(self, start: int) -> int:
+        store = self.stream.store
+        if not self.filters:
+            return store.num_pending(start, "")
+        return sum(store.num_pending(start, f) for f in self.filters)
+
+    def matches(self, subject: str) -> bool:
+        """Does ``subject`` pass the consumer's filters?"""
+        if not self.filters:
+            return True
+        return any(matches(subject, f) for f in self.filters)
+
+    # --- stream events -------------------------------------------------------------------
+
+    def on_stored(self, msg: StoredMsg) -> None:
+        """A message was stored: count it and wake the pump."""
+        if self.closed or msg.seq < self.sseq or not self.matches(msg.subject):
+            return
+        self.num_pending += 1
+        self.kick()
+
+    def on_removed(self, seq: int, subject: str) -> None:
+        """A message was removed from the stream: adjust the count of what is left to deliver."""
+        if self.closed:
+            return
+        if seq in self.lps_set:
+            self.lps_set.discard(seq)
+            self.num_pending -= 1
+        elif seq >= self.sseq and self.matches(subject):
+            self.num_pending -= 1
+
+    # --- the delivery pump -----------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Schedule the pump for the next loop iteration (once)."""
+        if not self._scheduled and not self.closed:
+            self._scheduled = True
+            self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Deliver up to one batch, then reschedule while work and permission remain."""
+        self._scheduled = False
+        if self.closed:
+            return
+        msgs = nbytes = 0
+        while msgs < BATCH_MSGS and nbytes < BATCH_BYTES:
+            if not self._ready():
+                return
+            item = self._next_msg()
+            if item is None:
+                self._idle()
+                return
+            msg, dc = item
+            nbytes += self._deliver(msg, dc)
+            msgs += 1
+        self.kick()
+
+    def _ready(self) -> bool:
+        """May a message be delivered right now? (interest, flow control, waiting requests)."""
+        return False
+
+    def _idle(self) -> None:
+        """Nothing left to deliver for now (pull consumers answer no_wait requests here)."""
+
+    def _transmit(self, msg: StoredMsg, reply: str) -> int:
+        """Send one message; returns the bytes accounted for it."""
+        raise RuntimeError("Consumer subclasses transmit")
+
+    def ack_pending_full(self) -> bool:
+        return not self.ack_none and 0 < self.max_ack_pending <= len(self.pending)
+
+    def _next_msg(self) -> tuple[StoredMsg, int] | None:
+        """The next message to deliver and its delivery count, or None."""
+        store = self.stream.store
+        while self.rdq:
+            seq = heapq.heappop(self.rdq)
+            self.rdq_set.discard(seq)
+            if seq not in self.pending:
+                continue
+            msg = store.load(seq)
+            if msg is None:
+                self._drop_pending(seq)
+                continue
+            self.last_src = "rdq"
+            return msg, self.rdc.get(seq, 1) + 1
+        if self.ack_pending_full():
+            return None
+        while self.lps:
+            seq = self.lps.popleft()
+            if seq not in self.lps_set:
+                continue
+            self.lps_set.discard(seq)
+            msg = store.load(seq)
+            if msg is not None:
+                self.last_src = "lps"
+                return msg, 1
+            self.num_pending -= 1
+        msg = self._load_next(self.sseq)
+        if msg is None:
+            return None
+        self.sseq = msg.seq + 1
+        self.last_src = "scan"
+        return msg, 1
+
+    def _load_next(self, seq: int) -> StoredMsg | None:
+        store = self.stream.store
+        if len(self.filters) <= 1:
+            return store.load_next(self.filters[0] if self.filters else "", seq)
+        best: StoredMsg | None = None
+        for f in self.filters:
+            m = store.load_next(f, seq)
+            if m is not None and (best is None or m.seq < best.seq):
+                best = m
+        return best
+
+    def _deliver(self, msg: StoredMsg, dc: int) -> int:
+        dseq = self.dseq
+        self.dseq += 1
+        now = self.clock()
+        self.last_delivered_ns = now
+        if dc == 1:
+            self.num_pending -= 1
+            if msg.seq > self.delivered_sseq:
+                self.delivered_sseq = msg.seq
+        if self.ack_none:
+            self.adflr, self.asflr = dseq, max(self.asflr, msg.seq)
+        else:
+            if dc > 1:
+                self.rdc[msg.seq] = dc
+            self.pending[msg.seq] = Pending(dseq, now, now + self._wait_for(dc))
+            self._arm_ack_timer()
+        pending = max(self.num_pending, 0)
+        reply = f"{self.ack_prefix}{dc}.{msg.seq}.{dseq}.{msg.ts}.{pending}"
+        self.dirty()
+        return self._transmit(msg, reply)
+
+    def _wait_for(self, dc: int) -> int:
+        if self.backoff:
+            return self.backoff[min(dc - 1, len(self.backoff) - 1)]
+        return self.ack_wait
+
+    # --- acks ------------------------------------------------------------------------------
+
+    def on_ack(self, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+        """``$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`` with the ack kind as body."""
+        if self.closed:
+            return
+        toks = subject.split(".")
+        if len(toks) < 9:
+            return
+        try:
+            sseq = int(toks[5])
+        except ValueError:
+            return
+        body = payload.strip()
+        kind, _, rest = body.partition(b" ")
+        if kind in (b"", b"+ACK"):
+            self.ack(sseq)
+        elif kind == b"-NAK":
+            self.nak(sseq, _parse_delay(rest))
+        elif kind == b"+WPI":
+            self.in_progress(sseq)
+        elif kind == b"+TERM":
+            self.ack(sseq, term=True)
+        elif kind == b"+NXT":
+            self.ack(sseq)
+            self.next_after_ack(reply, rest)
+            return
+        else:
+            return
+        if reply:
+            self.account.publish(reply, "", b"", b"")
+
+    def next_after_ack(self, reply: str, body: bytes) -> None:
+        """``+NXT``: only pull consumers take a request piggy-backed on an ack."""
+
+    def ack(self, sseq: int, *, term: bool = False) -> None:
+        """Acknowledge ``sseq`` (ack all: everything up to it). Unknown sequences are ignored."""
+        if self.ack_none:
+            return
+        self.last_ack_ns = self.clock()
+        if self.ack_all and not term:
+            done = [s for s in self.pending if s <= sseq]
+            if not done:
+                return
+            for s in done:
+                self._drop_pending(s)
+        elif sseq in self.pending:
+            self._drop_pending(sseq)
+        else:
+            return
+        self.kick()
+
+    def nak(self, sseq: int, delay_ns: int) -> None:
+        """Redeliver ``sseq`` now, or after ``delay_ns``."""
+        p = self.pending.get(sseq)
+        if p is None:
+            return
+        if delay_ns > 0:
+            p.deadline = self.clock() + delay_ns
+            self._rearm()
+            return
+        self._queue_redelivery(sseq)
+        self.kick()
+
+    def in_progress(self, sseq: int) -> None:
+        """``+WPI``: restart the ack timer of ``sseq``."""
+        p = self.pending.get(sseq)
+        if p is not None:
+            p.deadline = self.clock() + self._wait_for(self.rdc.get(sseq, 1))
+
+    def _drop_pending(self, sseq: int) -> None:
+        self.pending.pop(sseq, None)
+        self.rdc.pop(sseq, None)
+        if sseq in self.rdq_set:
+            self.rdq_set.discard(sseq)
+            self.rdq.remove(sseq)
+            heapq.heapify(self.rdq)
+        self._update_floor()
+        self.dirty()
+
+    def _update_floor(self) -> None:
+        if not self.pending:
+            self.adflr, self.asflr = self.dseq - 1, self.delivered_sseq
+            return
+        first = next(iter(self.pending))
+        self.asflr = first - 1
+        self.adflr = max(self.adflr, self.pending[first].cseq - 1)
+
+    def _queue_redelivery(self, sseq: int) -> None:
+        if sseq not in self.rdq_set:
+            self.rdq_set.add(sseq)
+            heapq.heappush(self.rdq, sseq)
+            self.pending[sseq].deadline = _NEVER
+
+    # --- redelivery timer -----------------------------------------------------------------
+
+    def _arm_ack_timer(self) -> None:
+        if self._ack_timer is None:
+            self._rearm()
+
+    def _rearm(self) -> None:
+        """Point the timer at the earliest ack deadline (O(pending), done per expiry, not per ack)."""
+        if self.closed:
+            return
+        nxt = min((p.deadline for p in self.pending.values()), default=_NEVER)
+        if nxt >= _NEVER:
+            return
+        if self._ack_timer is not None:
+            if self._ack_timer_at and self._ack_timer_at <= nxt:
+                return
+            self._ack_timer.cancel()
+        self._ack_timer_at = nxt
+        delay = max(0.0, (nxt - self.clock()) / 1e9)
+        self._ack_timer = self.loop.call_later(delay, self._on_ack_timer)
+
+    def _on_ack_timer(self) -> None:
+        self._ack_timer = None
+        self._ack_timer_at = 0
+        self.check_ack_timeouts()
+
+    def check_ack_timeouts(self, now: int | None = None) -> int:
+        """Queue for redelivery (or give up on, at max_deliver) what passed its deadline; re-arm.
+
+        Returns how many messages timed out. Tests with a fake clock call this directly.
+        """
+        if self.closed:
+            return 0
+        now = self.clock() if now is None else now
+        late = [s for s, p in self.pending.items() if p.deadline <= now]
+        for sseq in late:
+            if 0 < self.max_deliver <= self.rdc.get(sseq, 1):
+                self._drop_pending(sseq)
+            else:
+                self._queue_redelivery(sseq)
+        self._rearm()
+        if late:
+            self.kick()
+        return len(late)
+
+    # --- info and lifecycle -----------------------------------------------------------------
+
+    def num_waiting(self) -> int:
+        return 0
+
+    def push_bound(self) -> bool:
+        return False
+
+    def info(self) -> dict[str, Any]:
+        """ConsumerInfo as nats-server writes it."""
+        delivered: dict[str, Any] = {"consumer_seq": self.dseq - 1, "stream_seq": self.delivered_sseq}
+        if self.last_delivered_ns:
+            delivered["last_active"] = format_ts(self.last_delivered_ns)
+        floor: dict[str, Any] = {"consumer_seq": self.adflr, "stream_seq": self.asflr}
+        last_ack = self.last_delivered_ns if self.ack_none else self.last_ack_ns
+        if last_ack and (self.adflr or self.asflr):
+            floor["last_active"] = format_ts(last_ack)
+        out: dict[str, Any] = {
+            "stream_name": self.stream.name,
+            "name": self.name,
+            "created": format_ts(self.created),
+            "config": self.config,
+            "delivered": delivered,
+            "ack_floor": floor,
+            "num_ack_pending": len(self.pending),
+            "num_redelivered": len(self.rdc),
+            "num_waiting": self.num_waiting(),
+            "num_pending": max(self.num_pending, 0),
+        }
+        if self.push_bound():
+            out["push_bound"] = True
+        out["ts"] = format_ts(self.clock())
+        return out
+
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Apply an accepted update (the fields nats-server lets change) and resume delivery."""
+        old_filters = self.filters
+        self.config = config
+        self.filters = filters(config)
+        self.ack_wait = int(config.get("ack_wait") or 0)
+        self.backoff = list(config.get("backoff") or [])
+        self.max_deliver = int(config.get("max_deliver") or -1)
+        self.max_ack_pending = int(config.get("max_ack_pending") or 0)
+        if old_filters != self.filters:
+            self.num_pending = len(self.lps_set) + self._count(self.sseq)
+        self._reconfigure()
+        self.kick()
+
+    def _reconfigure(self) -> None:
+        """Subclass settings derived from the config."""
+
+    def start(self) -> None:
+        """Subscribe to acks and start delivering."""
+        self._ack_sub = self.account.subscribe_internal(self.ack_prefix + ">", self.on_ack)
+        self._start_io()
+        self._rearm()
+        self.kick()
+
+    def _start_io(self) -> None:
+        """Subclass subscriptions and timers."""
+
+    def _stop_io(self, deleted: bool) -> None:
+        """Undo :meth:`_start_io`."""
+
+    def dirty(self) -> None:
+        """Delivery state changed (durable consumers persist it soon)."""
+        if self.on_dirty is not None:
+            self.on_dirty()
+
+    def stop(self, delete_state: bool) -> None:
+        """Stop delivering, drop subscriptions and timers; ``delete_state`` forgets it for good."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._ack_sub is not None:
+            self.account.unsubscribe_internal(self._ack_sub)
+            self._ack_sub = None
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        self._stop_io(delete_state)
+        from orlop.server.jetstream import consumer_state
+
+        consumer_state.on_stop(self, delete_state)
+
+    def delete(self) -> None:
+        """Remove from the stream and stop with state deletion (API delete, inactivity)."""
+        if self.stream.consumers.get(self.name) is self:
+            del self.stream.consumers[self.name]
+        self.stop(True)
+
+
+def _parse_delay(rest: bytes) -> int:
+    """The delay of ``-NAK {"delay": ns}`` (or ``-NAK 2s``-style Go durations); 0 when none."""
+    rest = rest.strip()
+    if not rest:
+        return 0
+    if rest.startswith(b"{"):
+        try:
+            value = json.loads(rest).get("delay", 0)
+        except (ValueError, AttributeError):
+            return 0
+        return int(value) if isinstance(value, (int, float)) else 0
+    return _go_duration(rest.decode(errors="replace"))
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+          "h": 3_600_000_000_000}
+
+
+def _go_duration(text: str) -> int:
+    """A single-unit Go duration (``500ms``, ``2s``, ``1.5m``); 0 when unparsable."""
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * _UNITS[unit])
+            except ValueError:
+                return 0
+    return 0

@@ -1,0 +1,196 @@
+"""The consumer endpoints of the JetStream API: create (three subject forms), info, delete, names, list.
+
+Handlers only decode, check and encode; consumer behaviour lives in
+:mod:`.consumer` and its push/pull subclasses. The create path mirrors
+nats-server's ``jsConsumerCreateRequest`` then ``addConsumerWithAction``:
+subject form checks (10056, 10127, 10016-10020, 10137, 10131), stream lookup
+(10059), defaults and validation (:mod:`orlop.jsapi.consumer_config`), then the
+create/update decision (10148, 10149, update rules 10012). Pull requests
+(``CONSUMER.MSG.NEXT``) are not endpoints here: each pull consumer subscribes
+its own subject, as nats-server does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from orlop.jsapi.consumer_config import (
+    CREATE_REQUEST_SCHEMA,
+    apply_defaults,
+    check_update,
+    configs_equal,
+    ordered,
+    validate,
+)
+from orlop.jsapi.errors import Err, js_error
+from orlop.server.jetstream import consumer_state
+from orlop.server.jetstream.api import ApiRequest, api
+from orlop.server.jetstream.consumer import Consumer
+from orlop.server.jetstream.stream import Stream
+
+__all__ = ["create_consumer", "new_name"]
+
+_T = "io.nats.jetstream.api.v1."
+_ALNUM = string.ascii_letters + string.digits
+_NAMES_LIMIT = 1024
+_LIST_LIMIT = 256
+_EMPTY_PAGE = {"total": 0, "offset": 0, "limit": 0, "consumers": []}
+
+
+def new_name() -> str:
+    """A server-generated ephemeral consumer name: 8 base62 characters."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(8))
+
+
+def _server_metadata(req: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
+    svc = req.js.service
+    meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
+    meta.update({"_nats.level": str(svc.api_level), "_nats.req.level": "0", "_nats.ver": svc.version})
+    out = dict(cfg)
+    out["metadata"] = dict(sorted(meta.items()))
+    return ordered(out)
+
+
+def _subject_checks(body: dict[str, Any], cfg: dict[str, Any], form: str, cname: str, filt: str) -> None:
+    """The checks nats-server makes on the subject form before looking at the stream."""
+    if cname and any(c in cname for c in "\\/"):
+        raise js_error(Err.CONSUMER_NAME_CONTAINS_PATH_SEPARATORS)
+    durable = cfg.get("durable_name") or ""
+    if form == "durable":
+        if not durable:
+            raise js_error(Err.CONSUMER_DURABLE_NAME_NOT_SET)
+        if cname != durable:
+            raise js_error(Err.CONSUMER_DURABLE_NAME_NOT_MATCH_SUBJECT)
+    elif form == "new":
+        if durable and cname != durable:
+            raise js_error(Err.CONSUMER_DURABLE_NAME_NOT_MATCH_SUBJECT)
+        cfg["name"] = cname
+    elif durable:
+        raise js_error(Err.CONSUMER_EPHEMERAL_WITH_DURABLE_NAME)
+    if filt and cfg.get("filter_subjects"):
+        raise js_error(Err.CONSUMER_MULTIPLE_FILTERS_NOT_ALLOWED)
+    if filt and (cfg.get("filter_subject") or "") != filt:
+        raise js_error(Err.CONSUMER_CREATE_FILTER_SUBJECT_MISMATCH)
+
+
+def _create(req: ApiRequest, stream_name: str, cname: str, filt: str, form: str) -> dict[str, Any]:
+    body = req.json(CREATE_REQUEST_SCHEMA)
+    if (body.get("stream_name") or "") != stream_name:
+        raise js_error(Err.STREAM_MISMATCH)
+    raw = dict(body.get("config") or {})
+    _subject_checks(body, raw, form, cname, filt)
+    stream = req.stream(stream_name)
+    durable = raw.get("durable_name") or ""
+    if durable:
+        raw["name"] = durable
+    cfg = apply_defaults(raw, stream.config, ephemeral=not durable)
+    validate(cfg, stream.config)
+    name = cfg.get("name") or new_name()
+    cfg = _server_metadata(req, cfg)
+    return create_consumer(req, stream, name, cfg, body.get("action") or "").info()
+
+
+def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, Any], action: str) -> Consumer:
+    """Create ``name`` or update it in place (``action`` "", "create" or "update").
+
+    Raises JetStreamError 10148 (exists with another config), 10149 (update of a missing
+    consumer), 10012 (a change nats-server refuses), 10026 (consumer limit).
+    """
+    existing: Consumer | None = stream.consumers.get(name)
+    if existing is not None:
+        if configs_equal(existing.config, cfg):
+            return existing
+        if action == "create":
+            raise js_error(Err.CONSUMER_ALREADY_EXISTS)
+        check_update(existing.config, cfg, bound=existing.push_bound())
+        existing.update_config(cfg)
+        consumer_state.save_meta(existing)
+        return existing
+    if action == "update":
+        raise js_error(Err.CONSUMER_DOES_NOT_EXIST)
+    limit = int(stream.config.get("max_consumers") or -1)
+    acc_limit = req.js.limits.max_consumers
+    if (0 < limit <= len(stream.consumers)) or (0 < acc_limit <= req.js.consumer_count()):
+        raise js_error(Err.MAXIMUM_CONSUMERS_LIMIT)
+    c = consumer_state.build(stream, name, cfg, req.js.clock())
+    c.init_position()
+    stream.consumers[name] = c
+    consumer_state.attach(c)
+    c.start()
+    return c
+
+
+@api("CONSUMER.CREATE", _T + "consumer_create_response", nargs=-1)
+def consumer_create(req: ApiRequest) -> dict[str, Any]:
+    """``CONSUMER.CREATE.<stream>`` (legacy ephemeral) and ``CONSUMER.CREATE.<stream>.<name>[.<filter>]``."""
+    toks = req.tokens
+    stream_name = toks[2]
+    if len(toks) == 3:
+        return _create(req, stream_name, "", "", "legacy")
+    return _create(req, stream_name, toks[3], ".".join(toks[4:]), "new")
+
+
+@api("CONSUMER.DURABLE.CREATE", _T + "consumer_create_response", nargs=-1)
+def consumer_durable_create(req: ApiRequest) -> dict[str, Any]:
+    """``CONSUMER.DURABLE.CREATE.<stream>.<durable>``."""
+    toks = req.tokens
+    if len(toks) != 5:
+        raise js_error(Err.CONSUMER_DURABLE_NAME_NOT_IN_SUBJECT)
+    return _create(req, toks[3], toks[4], "", "durable")
+
+
+def _consumer(req: ApiRequest) -> Consumer:
+    stream = req.stream(req.token(2))
+    c: Consumer | None = stream.consumers.get(req.token(3))
+    if c is None:
+        raise js_error(Err.CONSUMER_NOT_FOUND)
+    return c
+
+
+@api("CONSUMER.INFO", _T + "consumer_info_response", nargs=2)
+def consumer_info(req: ApiRequest) -> dict[str, Any]:
+    """ConsumerInfo of ``CONSUMER.INFO.<stream>.<consumer>``."""
+    return _consumer(req).info()
+
+
+@api("CONSUMER.DELETE", _T + "consumer_delete_response", nargs=2)
+def consumer_delete(req: ApiRequest) -> dict[str, Any]:
+    """Delete a consumer with its state; waiting pull requests get ``409 Consumer Deleted``."""
+    _consumer(req).delete()
+    return {"success": True}
+
+
+def _page(req: ApiRequest, limit: int) -> tuple[Stream, list[str], int]:
+    body = req.json()
+    stream = req.stream(req.token(2))
+    offset = body.get("offset") or 0
+    if not isinstance(offset, int) or offset < 0:
+        offset = 0
+    names = sorted(stream.consumers)
+    return stream, names[offset : offset + limit], offset
+
+
+@api("CONSUMER.NAMES", _T + "consumer_names_response", nargs=1, error_fields=_EMPTY_PAGE)
+def consumer_names(req: ApiRequest) -> dict[str, Any]:
+    """Names of a stream's consumers, sorted, 1024 per page."""
+    stream, names, offset = _page(req, _NAMES_LIMIT)
+    return {"total": len(stream.consumers), "offset": offset, "limit": _NAMES_LIMIT, "consumers": names}
+
+
+def _list_info(c: Consumer) -> dict[str, Any]:
+    info = c.info()
+    cfg = dict(info["config"])
+    meta = cfg.get("metadata") or {}
+    cfg["metadata"] = {k: v for k, v in meta.items() if k == "_nats.req.level" or k[:6] != "_nats."}
+    info["config"] = ordered(cfg)
+    return info
+
+
+@api("CONSUMER.LIST", _T + "consumer_list_response", nargs=1, error_fields=_EMPTY_PAGE)
+def consumer_list(req: ApiRequest) -> dict[str, Any]:
+    """ConsumerInfo of a stream's consumers, sorted by name, 256 per page."""
+    stream, names, offset = _page(req, _LIST_LIMIT)
+    infos = [_list_info(stream.consumers[n]) for n in names]
+    return {"total": len(stream.consumers), "offset": offset, "limit": _LIST_LIMIT, "consumers": infos}

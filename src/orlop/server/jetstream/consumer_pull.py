@@ -1,0 +1,294 @@
+"""Pull consumers: waiting requests on ``$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>``.
+
+Each pull consumer subscribes its own MSG.NEXT subject (as nats-server does), so a
+request for a consumer that does not exist gets the core's "no responders". A
+request (``{"batch", "expires", "no_wait", "max_bytes", "idle_heartbeat"}``, a bare
+integer, or empty for one message) waits in a FIFO queue; the shared pump hands
+messages to the head request. Requests end with nats-server's statuses, byte for
+byte: ``404 No Messages`` (no_wait, nothing there), ``408 Request Timeout`` with
+``Nats-Pending-Messages``/``Nats-Pending-Bytes`` (expired, or a no_wait request
+that got part of its batch), ``409 Message Size Exceeds MaxBytes``,
+``409 Exceeded MaxWaiting``, ``409 Exceeded MaxRequestBatch of N``,
+``409 Consumer Deleted``, ``400 Bad Request - ...``; idle requests with a
+heartbeat get ``100 Idle Heartbeat``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from orlop.protocol import headers
+from orlop.server.jetstream.consumer import Consumer
+from orlop.store.base import StoredMsg
+
+if TYPE_CHECKING:
+    from orlop.server.jetstream.stream import Stream
+
+__all__ = ["PullConsumer", "PullRequest", "parse_request"]
+
+
+class PullRequest:
+    """One waiting pull request. ``n``/``b``: messages and bytes still wanted (b=0: no byte limit)."""
+
+    __slots__ = ("b", "d", "expires", "hb", "hb_timer", "last", "max_bytes", "n", "no_wait", "reply", "timer")
+
+    def __init__(self, reply: str, n: int, max_bytes: int, expires: int, no_wait: bool, hb: int) -> None:
+        self.reply = reply
+        self.n = n
+        self.max_bytes = max_bytes
+        self.b = max_bytes
+        self.expires = expires
+        self.no_wait = no_wait
+        self.hb = hb
+        self.d = 0
+        self.last = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.hb_timer: asyncio.TimerHandle | None = None
+
+    def cancel(self) -> None:
+        for t in (self.timer, self.hb_timer):
+            if t is not None:
+                t.cancel()
+        self.timer = self.hb_timer = None
+
+
+def parse_request(body: bytes) -> dict[str, Any]:
+    """Decode a MSG.NEXT body: empty = batch 1, a bare integer = batch, else JSON.
+
+    Raises ValueError with the text nats-server puts after ``Bad Request - ``.
+    """
+    text = body.strip()
+    if not text:
+        return {"batch": 1}
+    if text[:1] != b"{":
+        try:
+            return {"batch": int(text)}
+        except ValueError as exc:
+            raise ValueError("invalid request") from exc
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(value, dict):
+        raise ValueError("invalid request")
+    return value
+
+
+def _status(code: int, text: str, pairs: list[tuple[str, str]] | None = None) -> bytes:
+    return headers.build(pairs or [], status=code, description=text)
+
+
+class PullConsumer(Consumer):
+    """A consumer without a deliver subject; messages go to waiting requests' inboxes."""
+
+    kind = "pull"
+
+    def __init__(self, stream: Stream, name: str, config: dict[str, Any], created: int) -> None:
+        super().__init__(stream, name, config, created)
+        self.waiting: deque[PullRequest] = deque()
+        self.max_waiting = int(config.get("max_waiting") or 0)
+        self._next_sub: Any = None
+        self._reap_timer: asyncio.TimerHandle | None = None
+
+    def _start_io(self) -> None:
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream.name}.{self.name}"
+        self._next_sub = self.account.subscribe_internal(subject, self._on_next)
+        self._arm_reap()
+
+    def num_waiting(self) -> int:
+        return len(self.waiting)
+
+    # --- requests ------------------------------------------------------------------------
+
+    def _on_next(self, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+        self.request(reply, payload)
+
+    def next_after_ack(self, reply: str, body: bytes) -> None:
+        self.request(reply, body)
+
+    def _send(self, reply: str, hdr: bytes) -> None:
+        self.account.publish(reply, "", hdr, b"")
+
+    def request(self, reply: str, body: bytes) -> None:
+        """Queue a pull request answering on ``reply`` (or refuse it with a status)."""
+        if self.closed or not reply:
+            return
+        self._arm_reap()
+        try:
+            req = parse_request(body)
+            batch = int(req.get("batch") or 0) or 1
+            expires = int(req.get("expires") or 0)
+            max_bytes = int(req.get("max_bytes") or 0)
+            hb = int(req.get("idle_heartbeat") or 0)
+            no_wait = bool(req.get("no_wait"))
+        except (ValueError, TypeError) as exc:
+            self._send(reply, _status(400, f"Bad Request - {exc}"))
+            return
+        err = self._check_limits(batch, expires, max_bytes, hb)
+        if err:
+            self._send(reply, err)
+            return
+        if no_wait and not expires and self.available() == 0:
+            self._send(reply, _status(404, "No Messages"))
+            return
+        wr = PullRequest(reply, batch, max_bytes, expires, no_wait, hb)
+        wr.last = self.loop.time()
+        if expires > 0:
+            wr.timer = self.loop.call_later(expires / 1e9, self._expire, wr)
+        if hb > 0:
+            wr.hb_timer = self.loop.call_later(hb / 1e9, self._heartbeat, wr)
+        self.waiting.append(wr)
+        self.kick()
+
+    def _check_limits(self, batch: int, expires: int, max_bytes: int, hb: int) -> bytes:
+        cfg = self.config
+        max_batch = int(cfg.get("max_batch") or 0)
+        if max_batch and batch > max_batch:
+            return _status(409, f"Exceeded MaxRequestBatch of {max_batch}")
+        max_exp = int(cfg.get("max_expires") or 0)
+        if max_exp and expires > max_exp:
+            return _status(409, f"Exceeded MaxRequestExpires of {_go_dur(max_exp)}")
+        cfg_bytes = int(cfg.get("max_bytes") or 0)
+        if cfg_bytes and max_bytes > cfg_bytes:
+            return _status(409, f"Exceeded MaxRequestMaxBytes of {cfg_bytes}")
+        if hb > 0 and (expires == 0 or hb * 2 > expires):
+            return _status(400, "Bad Request - heartbeat value too large")
+        if self.max_waiting and len(self.waiting) >= self.max_waiting:
+            return _status(409, "Exceeded MaxWaiting")
+        return b""
+
+    def available(self) -> int:
+        """Messages that could be delivered now (new ones plus queued redeliveries)."""
+        return max(self.num_pending, 0) + len(self.rdq)
+
+    def _finish(self, wr: PullRequest, status: bytes = b"") -> None:
+        wr.cancel()
+        try:
+            self.waiting.remove(wr)
+        except ValueError:
+            return
+        if status:
+            self._send(wr.reply, status)
+        if not self.waiting:
+            self._arm_reap()
+
+    def _timeout_status(self, wr: PullRequest) -> bytes:
+        pairs = [("Nats-Pending-Messages", str(wr.n)), ("Nats-Pending-Bytes", str(wr.b))]
+        return _status(408, "Request Timeout", pairs)
+
+    def _expire(self, wr: PullRequest) -> None:
+        wr.timer = None
+        if wr in self.waiting:
+            self._finish(wr, self._timeout_status(wr))
+
+    def _heartbeat(self, wr: PullRequest) -> None:
+        wr.hb_timer = None
+        if self.closed or wr not in self.waiting:
+            return
+        now, interval = self.loop.time(), wr.hb / 1e9
+        if now - wr.last >= interval * 0.99:
+            pairs = [("Nats-Last-Consumer", str(self.dseq - 1))]
+            pairs.append(("Nats-Last-Stream", str(self.delivered_sseq)))
+            self._send(wr.reply, _status(100, "Idle Heartbeat", pairs))
+            wr.last = now
+        wr.hb_timer = self.loop.call_later(max(0.001, wr.last + interval - now), self._heartbeat, wr)
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        while self.waiting and not self.account.has_interest(self.waiting[0].reply):
+            self._finish(self.waiting[0])
+        return bool(self.waiting)
+
+    def _idle(self) -> None:
+        """Nothing more to hand out: end no_wait requests (408 after a partial batch, else 404)."""
+        for wr in [w for w in self.waiting if w.no_wait]:
+            if wr.d > 0:
+                self._finish(wr, self._timeout_status(wr))
+            elif not wr.expires:
+                self._finish(wr, _status(404, "No Messages"))
+
+    def _unread(self, msg: StoredMsg, dc: int) -> None:
+        """Put back a message taken by :meth:`_next_msg` but not delivered."""
+        if self.last_src == "rdq":
+            self.rdq_set.add(msg.seq)
+            heapq.heappush(self.rdq, msg.seq)
+        elif self.last_src == "lps":
+            self.lps.appendleft(msg.seq)
+            self.lps_set.add(msg.seq)
+        else:
+            self.sseq = msg.seq
+
+    def _deliver(self, msg: StoredMsg, dc: int) -> int:
+        wr = self.waiting[0]
+        size = len(msg.subject) + len(msg.hdr) + len(msg.data)
+        if wr.max_bytes and size > wr.b:
+            self._unread(msg, dc)
+            self._finish(wr, _status(409, "Message Size Exceeds MaxBytes"))
+            return 0
+        return super()._deliver(msg, dc)
+
+    def _transmit(self, msg: StoredMsg, reply: str) -> int:
+        wr = self.waiting[0]
+        self.account.publish_as(wr.reply, msg.subject, reply, msg.hdr, msg.data)
+        size = len(msg.subject) + len(msg.hdr) + len(msg.data)
+        wr.n -= 1
+        wr.d += 1
+        wr.last = self.loop.time()
+        if wr.max_bytes:
+            wr.b -= size
+        if wr.n <= 0 or (wr.max_bytes and wr.b <= 0):
+            self._finish(wr)
+        return size
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _arm_reap(self) -> None:
+        threshold = int(self.config.get("inactive_threshold") or 0)
+        if threshold <= 0 or self.closed:
+            return
+        if self._reap_timer is not None:
+            self._reap_timer.cancel()
+        self._reap_timer = self.loop.call_later(threshold / 1e9, self._reap)
+
+    def _reap(self) -> None:
+        self._reap_timer = None
+        if self.closed:
+            return
+        if self.waiting:
+            self._arm_reap()
+            return
+        self.delete()
+
+    def _stop_io(self, deleted: bool) -> None:
+        if self._next_sub is not None:
+            self.account.unsubscribe_internal(self._next_sub)
+            self._next_sub = None
+        if self._reap_timer is not None:
+            self._reap_timer.cancel()
+            self._reap_timer = None
+        while self.waiting:
+            wr = self.waiting.popleft()
+            wr.cancel()
+            if deleted:
+                self._send(wr.reply, _status(409, "Consumer Deleted"))
+
+
+def _go_dur(ns: int) -> str:
+    """A Go-style duration string for the common whole units (``30s``, ``1m0s``, ``500ms``)."""
+    if ns % 1_000_000_000 == 0:
+        s = ns // 1_000_000_000
+        if s < 60:
+            return f"{s}s"
+        m, s = divmod(s, 60)
+        if m < 60:
+            return f"{m}m{s}s"
+        h, m = divmod(m, 60)
+        return f"{h}h{m}m{s}s"
+    if ns % 1_000_000 == 0:
+        return f"{ns // 1_000_000}ms"
+    return f"{ns / 1e9}s"
