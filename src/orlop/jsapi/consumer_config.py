@@ -1,0 +1,408 @@
+"""Consumer configuration: request schema, nats-server's defaults and checks, JSON order.
+
+A config is a plain dict in the key order nats-server's ``ConsumerConfig`` struct
+writes, so CONSUMER.INFO echoes what a Go client would get back. The pipeline
+mirrors nats-server's create path: :func:`apply_defaults` is
+``setConsumerConfigDefaults`` (max_deliver 0 -> -1, ack_wait 30 s for explicit/all,
+max_ack_pending 1000 when acks are on, max_waiting 512 for pull, 5 s
+inactive_threshold for ephemerals), :func:`validate` is ``checkConsumerCfg`` with
+the same error order and texts, :func:`check_update` is ``checkNewConsumerConfig``
+(what an update may not change). Everything here is pure data: no stream or
+server objects, only the stream's normalised config dict.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orlop.errors import JetStreamError
+from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.schema import Enum, Schema
+from orlop.jsapi.timefmt import parse_ts
+from orlop.subjects import collide, has_wildcard, is_valid_subject
+
+__all__ = [
+    "CREATE_REQUEST_SCHEMA",
+    "DEFAULT_ACK_WAIT",
+    "DEFAULT_INACTIVE_THRESHOLD",
+    "DEFAULT_MAX_ACK_PENDING",
+    "DEFAULT_MAX_WAITING",
+    "apply_defaults",
+    "check_name",
+    "check_update",
+    "configs_equal",
+    "filters",
+    "ordered",
+    "validate",
+]
+
+DEFAULT_ACK_WAIT = 30_000_000_000
+DEFAULT_INACTIVE_THRESHOLD = 5_000_000_000
+DEFAULT_MAX_ACK_PENDING = 1000
+DEFAULT_MAX_WAITING = 512
+MAX_NAME_LEN = 255
+MAX_DESCRIPTION_LEN = 4096
+_MS100 = 100_000_000
+_MS1 = 1_000_000
+_BAD_NAME_CHARS = frozenset(" \t\r\n\f.*>\\/")
+_BAD_NAME_TEXT = "consumer name can not contain '.', '*', '>', '\\', '/'"
+
+
+def _choice(*allowed: str) -> Enum:
+    def error(value: Any) -> str | None:
+        if isinstance(value, str) and value in allowed:
+            return None
+        return "can not unmarshal " + json.dumps(json.dumps(value, separators=(",", ":")))
+
+    return Enum("string", error)
+
+
+def _time_error(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "json: cannot unmarshal number into Go value of type time.Time"
+    try:
+        parse_ts(value)
+    except ValueError:
+        return f'parsing time "\\"{value}\\"" as "\\"2006-01-02T15:04:05Z07:00\\"": cannot parse'
+    return None
+
+
+DELIVER_POLICIES = ("all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject")
+ACK_POLICIES = ("none", "all", "explicit")
+REPLAY_POLICIES = ("instant", "original")
+
+CONSUMER_CONFIG_SCHEMA = Schema(
+    "ConsumerConfig",
+    {
+        "durable_name": "string",
+        "name": "string",
+        "description": "string",
+        "deliver_policy": _choice(*DELIVER_POLICIES),
+        "opt_start_seq": "uint64",
+        "opt_start_time": Enum("time.Time", _time_error),
+        "ack_policy": _choice(*ACK_POLICIES),
+        "ack_wait": "time.Duration",
+        "max_deliver": "int",
+        "backoff": "[]time.Duration",
+        "filter_subject": "string",
+        "filter_subjects": "[]string",
+        "replay_policy": _choice(*REPLAY_POLICIES),
+        "rate_limit_bps": "uint64",
+        "sample_freq": "string",
+        "max_waiting": "int",
+        "max_ack_pending": "int",
+        "flow_control": "bool",
+        "headers_only": "bool",
+        "max_batch": "int",
+        "max_expires": "time.Duration",
+        "max_bytes": "int",
+        "deliver_subject": "string",
+        "deliver_group": "string",
+        "idle_heartbeat": "time.Duration",
+        "inactive_threshold": "time.Duration",
+        "num_replicas": "int",
+        "mem_storage": "bool",
+        "direct": "bool",
+        "metadata": "map[string]string",
+        "pause_until": Enum("time.Time", _time_error),
+        "priority_groups": "[]string",
+        "priority_policy": "string",
+        "priority_timeout": "time.Duration",
+    },
+)
+
+CREATE_REQUEST_SCHEMA = Schema(
+    "CreateConsumerRequest",
+    {
+        "stream_name": "string",
+        "config": CONSUMER_CONFIG_SCHEMA,
+        "action": _choice("", "create", "update"),
+        "pedantic": "bool",
+    },
+)
+
+# nats-server's ConsumerConfig field order; "?" marks omitempty fields.
+_ORDER = (
+    "durable_name?",
+    "name?",
+    "description?",
+    "deliver_policy",
+    "opt_start_seq?",
+    "opt_start_time?",
+    "ack_policy",
+    "ack_wait?",
+    "max_deliver?",
+    "backoff?",
+    "filter_subject?",
+    "filter_subjects?",
+    "replay_policy",
+    "rate_limit_bps?",
+    "sample_freq?",
+    "max_waiting?",
+    "max_ack_pending?",
+    "flow_control?",
+    "headers_only?",
+    "max_batch?",
+    "max_expires?",
+    "max_bytes?",
+    "deliver_subject?",
+    "deliver_group?",
+    "idle_heartbeat?",
+    "inactive_threshold?",
+    "num_replicas",
+    "mem_storage?",
+    "direct?",
+    "metadata?",
+    "pause_until?",
+    "priority_groups?",
+    "priority_policy?",
+    "priority_timeout?",
+)
+_KEYS = frozenset(s.rstrip("?") for s in _ORDER)
+
+
+def ordered(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with keys in nats-server's order, empty omitempty keys dropped, unknown keys dropped."""
+    out: dict[str, Any] = {}
+    for spec in _ORDER:
+        key = spec.rstrip("?")
+        if key not in cfg:
+            continue
+        value = cfg[key]
+        if spec.endswith("?") and value in (None, "", 0, False, [], {}):
+            continue
+        out[key] = value
+    return out
+
+
+def _from_request(raw: dict[str, Any]) -> dict[str, Any]:
+    """Go's zero values for absent/null fields, unknown keys dropped (the schema checked them)."""
+    cfg: dict[str, Any] = {k: v for k, v in raw.items() if k in _KEYS and v is not None}
+    cfg.setdefault("deliver_policy", "all")
+    cfg.setdefault("ack_policy", "none")
+    cfg.setdefault("replay_policy", "instant")
+    cfg.setdefault("num_replicas", 0)
+    for key in ("ack_wait", "max_deliver", "max_waiting", "max_ack_pending", "idle_heartbeat"):
+        cfg[key] = int(cfg.get(key) or 0)
+    cfg["inactive_threshold"] = int(cfg.get("inactive_threshold") or 0)
+    cfg["opt_start_seq"] = int(cfg.get("opt_start_seq") or 0)
+    if cfg.get("backoff"):
+        cfg["backoff"] = [int(x) for x in cfg["backoff"]]
+    return cfg
+
+
+def apply_defaults(raw: dict[str, Any], stream_config: dict[str, Any], *, ephemeral: bool) -> dict[str, Any]:
+    """nats-server's defaults for a decoded ``config`` object (not yet validated).
+
+    ``ephemeral`` is true when the consumer has no durable name (it then gets the 5 s
+    inactive threshold when none is given).
+    """
+    cfg = _from_request(raw)
+    limits = stream_config.get("consumer_limits") or {}
+    push = bool(cfg.get("deliver_subject"))
+    if not push and cfg["max_waiting"] == 0:
+        cfg["max_waiting"] = DEFAULT_MAX_WAITING
+    if cfg["ack_wait"] == 0 and cfg["ack_policy"] in ("explicit", "all"):
+        cfg["ack_wait"] = DEFAULT_ACK_WAIT
+    if cfg["max_deliver"] == 0:
+        cfg["max_deliver"] = -1
+    if cfg.get("backoff"):
+        cfg["ack_wait"] = cfg["backoff"][0]
+    if cfg["max_ack_pending"] == 0 and cfg["ack_policy"] != "none":
+        cfg["max_ack_pending"] = int(limits.get("max_ack_pending") or DEFAULT_MAX_ACK_PENDING)
+    if cfg["inactive_threshold"] == 0 and limits.get("inactive_threshold"):
+        cfg["inactive_threshold"] = int(limits["inactive_threshold"])
+    if ephemeral and cfg["inactive_threshold"] == 0:
+        cfg["inactive_threshold"] = DEFAULT_INACTIVE_THRESHOLD
+    return cfg
+
+
+def filters(cfg: dict[str, Any]) -> list[str]:
+    """The consumer's subject filters (``[]`` = the whole stream)."""
+    if cfg.get("filter_subjects"):
+        return list(cfg["filter_subjects"])
+    if cfg.get("filter_subject"):
+        return [cfg["filter_subject"]]
+    return []
+
+
+def check_name(name: str) -> None:
+    """Consumer/durable name rules. Raises JetStreamError 10052 / 10102."""
+    if len(name) > MAX_NAME_LEN:
+        raise js_error(Err.CONSUMER_NAME_TOO_LONG, max=MAX_NAME_LEN)
+    if any(c in _BAD_NAME_CHARS for c in name):
+        raise js_error(Err.STREAM_INVALID_CONFIG, err=_BAD_NAME_TEXT)
+
+
+def _policy(text: str) -> JetStreamError:
+    return js_error(Err.CONSUMER_INVALID_POLICY, err=text)
+
+
+def _check_push(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
+    ds = cfg["deliver_subject"]
+    if has_wildcard(ds):
+        raise js_error(Err.CONSUMER_DELIVER_TO_WILDCARDS)
+    if not is_valid_subject(ds):
+        raise js_error(Err.CONSUMER_INVALID_DELIVER_SUBJECT)
+    if any(collide(ds, s) for s in stream_config.get("subjects") or []):
+        raise js_error(Err.CONSUMER_DELIVER_CYCLE)
+    if cfg["max_waiting"] != 0:
+        raise js_error(Err.CONSUMER_PUSH_MAX_WAITING)
+    if cfg["max_ack_pending"] > 0 and cfg["ack_policy"] == "none":
+        raise js_error(Err.CONSUMER_MAX_PENDING_ACK_POLICY_REQUIRED)
+    if 0 < cfg["idle_heartbeat"] < _MS100:
+        raise js_error(Err.CONSUMER_SMALL_HEARTBEAT)
+
+
+def _check_pull(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
+    if cfg["ack_policy"] == "none" and stream_config.get("retention") == "workqueue":
+        raise js_error(Err.CONSUMER_PULL_REQUIRES_ACK)
+    if cfg.get("rate_limit_bps"):
+        raise js_error(Err.CONSUMER_PULL_WITH_RATE_LIMIT)
+    if cfg["max_waiting"] < 0:
+        raise js_error(Err.CONSUMER_MAX_WAITING_NEGATIVE)
+    if cfg["idle_heartbeat"] > 0:
+        raise js_error(Err.CONSUMER_HB_REQUIRES_PUSH)
+    if cfg.get("flow_control"):
+        raise js_error(Err.CONSUMER_FC_REQUIRES_PUSH)
+    if int(cfg.get("max_batch") or 0) < 0:
+        raise js_error(Err.CONSUMER_MAX_REQUEST_BATCH_NEGATIVE)
+    if 0 != int(cfg.get("max_expires") or 0) < _MS1:
+        raise js_error(Err.CONSUMER_MAX_REQUEST_EXPIRES_TOO_SMALL)
+
+
+def _check_filters(cfg: dict[str, Any]) -> None:
+    fs, many = cfg.get("filter_subject") or "", cfg.get("filter_subjects") or []
+    if fs and many:
+        raise js_error(Err.CONSUMER_DUPLICATE_FILTER_SUBJECTS)
+    if fs and not is_valid_subject(fs):
+        raise js_error(Err.STREAM_INVALID_CONFIG, err="consumer filter subject is not a valid subject")
+    for i, f in enumerate(many):
+        if not f:
+            raise js_error(Err.CONSUMER_EMPTY_FILTER)
+        if not is_valid_subject(f):
+            raise js_error(Err.STREAM_INVALID_CONFIG, err="consumer filter subject is not a valid subject")
+        if any(collide(f, g) for g in many[i + 1 :]):
+            raise js_error(Err.CONSUMER_OVERLAPPING_SUBJECT_FILTERS)
+
+
+def _check_start(cfg: dict[str, Any]) -> None:
+    dp, seq, tm = cfg["deliver_policy"], cfg["opt_start_seq"], cfg.get("opt_start_time")
+    words = {
+        "all": "all",
+        "last": "last",
+        "new": "new",
+        "last_per_subject": "last per subject",
+        "by_start_sequence": "by start sequence",
+        "by_start_time": "by start time",
+    }[dp]
+
+    def also(what: str) -> JetStreamError:
+        return _policy(f"consumer delivery policy is deliver {words}, but optional start {what} is also set")
+
+    def missing(what: str) -> JetStreamError:
+        return _policy(f"consumer delivery policy is deliver {words}, but optional {what} is not set")
+
+    if dp in ("all", "last", "new", "last_per_subject"):
+        if seq > 0:
+            raise also("sequence")
+        if tm:
+            raise also("time")
+        if dp == "last_per_subject" and not filters(cfg):
+            raise missing("filter subject")
+    elif dp == "by_start_sequence":
+        if seq == 0:
+            raise missing("start sequence")
+        if tm:
+            raise also("time")
+    elif dp == "by_start_time":
+        if not tm:
+            raise missing("start time")
+        if seq:
+            raise also("sequence")
+
+
+def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
+    """``checkConsumerCfg`` on a defaulted config, in nats-server's order. Raises JetStreamError."""
+    replicas = cfg["num_replicas"]
+    if replicas > 0 and replicas > int(stream_config.get("num_replicas") or 1):
+        raise js_error(Err.CONSUMER_REPLICAS_EXCEEDS_STREAM)
+    if replicas < 0:
+        raise js_error(Err.REPLICAS_COUNT_CANNOT_BE_NEGATIVE)
+    backoff = cfg.get("backoff") or []
+    if backoff and cfg["max_deliver"] != -1 and len(backoff) >= cfg["max_deliver"]:
+        raise js_error(Err.CONSUMER_MAX_DELIVER_BACKOFF)
+    if len(cfg.get("description") or "") > MAX_DESCRIPTION_LEN:
+        raise js_error(Err.CONSUMER_DESCRIPTION_TOO_LONG, max=MAX_DESCRIPTION_LEN)
+    if cfg.get("deliver_subject"):
+        _check_push(cfg, stream_config)
+    else:
+        _check_pull(cfg, stream_config)
+    if cfg["ack_wait"] < 0:
+        raise js_error(Err.CONSUMER_ACK_WAIT_NEGATIVE)
+    if any(b <= 0 for b in backoff):
+        raise js_error(Err.CONSUMER_BACKOFF_NEGATIVE)
+    _check_filters(cfg)
+    _check_start(cfg)
+    if cfg.get("flow_control") and cfg["idle_heartbeat"] == 0:
+        raise js_error(Err.CONSUMER_WITH_FLOW_CONTROL_NEEDS_HEARTBEATS)
+    durable, name = cfg.get("durable_name") or "", cfg.get("name") or ""
+    if durable and name and durable != name:
+        raise js_error(Err.CONSUMER_CREATE_DURABLE_AND_NAME_MISMATCH)
+    for n in (durable, name):
+        if n:
+            check_name(n)
+
+
+def _strip_server_meta(cfg: dict[str, Any]) -> dict[str, Any]:
+    c = dict(cfg)
+    meta = {k: v for k, v in (c.get("metadata") or {}).items() if not k.startswith("_nats.")}
+    if meta:
+        c["metadata"] = meta
+    else:
+        c.pop("metadata", None)
+    return ordered(c)
+
+
+def configs_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal as consumer configs, ignoring server-owned ``_nats.*`` metadata."""
+    return _strip_server_meta(a) == _strip_server_meta(b)
+
+
+def _fail(text: str) -> JetStreamError:
+    return js_error(Err.CONSUMER_CREATE, err=text)
+
+
+def check_update(old: dict[str, Any], new: dict[str, Any], *, bound: bool) -> None:
+    """``checkNewConsumerConfig``: raise 10012 when ``new`` changes what may not change.
+
+    ``bound`` says whether the old deliver subject currently has a subscriber.
+    """
+    if configs_equal(old, new):
+        return
+    rules = (
+        ("deliver_policy", "deliver policy can not be updated"),
+        ("opt_start_seq", "start sequence can not be updated"),
+        ("opt_start_time", "start time can not be updated"),
+        ("ack_policy", "ack policy can not be updated"),
+        ("replay_policy", "replay policy can not be updated"),
+        ("idle_heartbeat", "heart beats can not be updated"),
+        ("flow_control", "flow control can not be updated"),
+    )
+    for key, text in rules:
+        if (old.get(key) or None) != (new.get(key) or None):
+            raise _fail(text)
+    ods, nds = old.get("deliver_subject") or "", new.get("deliver_subject") or ""
+    if ods != nds:
+        if not ods:
+            raise _fail("can not update pull consumer to push based")
+        if not nds:
+            raise _fail("can not update push consumer to pull based")
+        if bound:
+            raise _fail("can not update deliver subject for push consumer that is bound")
+    if (old.get("max_waiting") or 0) != (new.get("max_waiting") or 0):
+        raise _fail("max waiting can not be updated")
+    backoff = new.get("backoff") or []
+    if backoff and new["max_deliver"] != -1 and len(backoff) > new["max_deliver"]:
+        raise js_error(Err.CONSUMER_MAX_DELIVER_BACKOFF)
