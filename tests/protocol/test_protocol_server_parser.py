@@ -297,3 +297,47 @@ def test_invalid_limits_are_refused() -> None:
         ServerParser(max_control_line=0)
     with pytest.raises(ValueError):
         ServerParser(max_payload=-1)
+
+
+def test_appendix_a_client_lines() -> None:
+    """The C: lines of the reference transcript (Appendix A), fed as one stream and byte by byte."""
+    connect = (
+        b'CONNECT {"verbose":false,"pedantic":false,"tls_required":false,"name":"","lang":"go",'
+        b'"version":"1.53.0","protocol":1,"echo":true,"headers":true,"no_responders":true}\r\n'
+    )
+    meta = (
+        b'{"name":"hello.txt","options":{"max_chunk_size":131072},"bucket":"b",'
+        b'"nuid":"Qm4xV2sTb9ZpL0aW8cE3rY","size":5,"mtime":"0001-01-01T00:00:00Z","chunks":1,'
+        b'"digest":"SHA-256=LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="}'
+    )
+    get = b'{"last_by_subj":"$O.b.M.aGVsbG8udHh0"}'
+    inbox = "_INBOX.Hx7kP2dQz9LmW4sVb1nC0e"
+    data = b"".join(
+        [
+            connect,
+            b"PING\r\n",
+            b"SUB _INBOX.Hx7kP2dQz9LmW4sVb1nC0e.*  1\r\n",
+            b"PUB $JS.API.STREAM.MSG.GET.OBJ_b _INBOX.Hx7kP2dQz9LmW4sVb1nC0e.1 38\r\n" + get + b"\r\n",
+            b"PUB $O.b.C.Qm4xV2sTb9ZpL0aW8cE3rY _INBOX.Hx7kP2dQz9LmW4sVb1nC0e.2 5\r\nhello\r\n",
+            b"HPUB $O.b.M.aGVsbG8udHh0 _INBOX.Hx7kP2dQz9LmW4sVb1nC0e.3 30 246\r\n"
+            b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n" + meta + b"\r\n",
+            b"SUB _INBOX.Tz3RqV8wYk1pX6nB5mJ2aF  2\r\n",
+            b"UNSUB 2 \r\n",
+            b"PUB $JS.API.CONSUMER.DELETE.OBJ_b.Xy12Ab34 _INBOX.Hx7kP2dQz9LmW4sVb1nC0e.6 0\r\n\r\n",
+            b"PUB $JS.FC.OBJ_b.Xy12Ab34.k3Zq 0\r\n\r\n",
+        ]
+    )
+    ops = parse_whole(data)
+    assert ops[0] == Connect(json.loads(connect[8:]))
+    assert ops[1:] == [
+        Ping(),
+        Sub(inbox + ".*", "", "1"),
+        Pub("$JS.API.STREAM.MSG.GET.OBJ_b", inbox + ".1", b"", get),
+        Pub("$O.b.C.Qm4xV2sTb9ZpL0aW8cE3rY", inbox + ".2", b"", b"hello"),
+        Pub("$O.b.M.aGVsbG8udHh0", inbox + ".3", b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n", meta),
+        Sub("_INBOX.Tz3RqV8wYk1pX6nB5mJ2aF", "", "2"),
+        Unsub("2", 0),
+        Pub("$JS.API.CONSUMER.DELETE.OBJ_b.Xy12Ab34", inbox + ".6", b"", b""),
+        Pub("$JS.FC.OBJ_b.Xy12Ab34.k3Zq", "", b"", b""),
+    ]
+    assert parse_bytewise(data) == ops

@@ -1,16 +1,21 @@
-"""The codec against a real client: nats-py talks to a minimal server made of orlop.protocol.
+"""The codec against real clients: nats-py and the Node client talk to a minimal server
+made of orlop.protocol.
 
-The server side here is only a socket loop: ServerParser turns what nats-py writes into ops,
-and encode builds every byte nats-py reads (INFO, PONG, MSG/HMSG). If nats-py can connect,
-subscribe (with wildcards, queues and auto-unsubscribe), publish with headers and make
-requests, both directions of the codec speak real NATS.
+The server side here is only a socket loop: ServerParser turns what the client writes into
+ops, and encode builds every byte the client reads (INFO, PONG, MSG/HMSG). If the official
+clients can connect, subscribe (with wildcards, queues and auto-unsubscribe), publish with
+headers (and with an empty header block, as nats.js does for JetStream) and make requests,
+both directions of the codec speak real NATS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats
 import pytest
@@ -37,6 +42,7 @@ class MiniServer:
     subs: list[Subscription] = field(default_factory=list)
     seen: list[Op] = field(default_factory=list)
     connects: list[dict[str, object]] = field(default_factory=list)
+    raw: bytearray = field(default_factory=bytearray)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(
@@ -54,12 +60,15 @@ class MiniServer:
         parser = ServerParser()
         try:
             while data := await reader.read(65536):
+                self.raw += data
                 for op in parser.feed(data):
                     self.seen.append(op)
                     self.dispatch(op, writer)
                 await writer.drain()
         except ProtocolError as exc:
             writer.write(encode.err(exc.text))
+        except ConnectionResetError:
+            pass
         finally:
             self.subs = [s for s in self.subs if s.writer is not writer]
             writer.close()
@@ -144,3 +153,61 @@ async def test_nats_py_pub_sub_request_and_headers(mini: tuple[MiniServer, str])
     ops = state.seen
     assert any(type(op) is Unsub and op.max_msgs == 1 for op in ops)
     assert any(type(op) is Pub and op.hdr.startswith(b"NATS/1.0\r\n") for op in ops)
+
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+
+NODE_SCRIPT = """
+import nats from "nats";
+const { connect, StringCodec, headers } = nats;
+const sc = StringCodec();
+const nc = await connect({ servers: process.argv[1], timeout: 5000 });
+const got = [];
+const sub = nc.subscribe("js.>", { max: 3 });
+nc.subscribe("svc.node", { callback: (_e, m) => m.respond(sc.encode("re:" + sc.decode(m.data))) });
+await nc.flush();
+nc.publish("js.empty", sc.encode("a\\r\\nb"), { headers: headers() });
+const h = headers();
+h.set("X-From", "node");
+h.append("X-From", "again");
+nc.publish("js.hdr", sc.encode("h"), { headers: h, reply: "_INBOX.r" });
+nc.publish("js.plain", new Uint8Array(131072).fill(7));
+for await (const m of sub) {
+  got.push({ subject: m.subject, size: m.data.length, reply: m.reply ?? "",
+             from: m.headers ? m.headers.values("X-From") : null });
+}
+const r = await nc.request("svc.node", sc.encode("ping"), { timeout: 5000 });
+console.log(JSON.stringify({ got, reply: sc.decode(r.data) }));
+await nc.close();
+"""
+
+
+async def test_node_client_pub_sub_headers_and_request(mini: tuple[MiniServer, str]) -> None:
+    state, url = mini
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "nats").is_dir():
+        pytest.fail(f"the Node client is needed: install Node 20+ and run `cd {NODE_DIR} && npm install`")
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        "--input-type=module",
+        "-e",
+        NODE_SCRIPT,
+        url,
+        cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["reply"] == "re:ping"
+    assert result["got"] == [
+        {"subject": "js.empty", "size": 4, "reply": "", "from": None},
+        {"subject": "js.hdr", "size": 1, "reply": "_INBOX.r", "from": ["node", "again"]},
+        {"subject": "js.plain", "size": 131072, "reply": "", "from": None},
+    ]
+    assert b"HPUB js.empty 0 4\r\na\r\nb\r\n" in state.raw  # nats.js: empty headers() -> #hdr 0
+    pubs = {op.subject: op for op in state.seen if type(op) is Pub}
+    assert pubs["js.empty"].hdr == b"" and pubs["js.empty"].payload == b"a\r\nb"
+    assert pubs["js.hdr"].hdr == b"NATS/1.0\r\nX-From: node\r\nX-From: again\r\n\r\n"
+    assert pubs["js.plain"].payload == b"\x07" * 131072
