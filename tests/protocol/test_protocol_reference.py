@@ -36,6 +36,12 @@ CASES = [
     b"HPUB foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
     b"SUB " + b"a" * 4094 + b" 1\r\n",
     b"PUB foo 1048576\r\n" + b"x" * 1048576 + b"\r\n",
+    b"HPUB foo 3 3\r\nabc\r\n",
+    b"HpUb foo 0 0\r\n\r\n",
+    b"PUB foo.* 4\r\n\r\n\r\n\r\n",
+    b"SUB foo q 1\r\nUNSUB 99\r\n",
+    b"PING\n",
+    b'CONNECT {"name":"again"}\r\n',
     # Unknown Protocol Operation
     b"XYZ\r\n",
     b"\r\n",
