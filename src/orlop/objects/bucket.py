@@ -16,7 +16,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -54,7 +54,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _translated(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translated(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Re-raise JetStreamError as the matching Object Store error."""
 
     @functools.wraps(fn)
@@ -165,10 +165,8 @@ class Bucket:
 
     async def purge_subject_quietly(self, subject: str) -> None:
         """Best-effort purge used on failure paths (the original error matters more)."""
-        try:
+        with contextlib.suppress(Exception):
             await self.purge({"filter": subject})
-        except Exception:
-            pass
 
     async def after_write(self, info: ObjectInfo, old: ObjectInfo | None) -> None:
         """Reclaim what the new revision replaced (no history) or prune old revisions (history)."""
@@ -210,22 +208,21 @@ class Bucket:
     @_translated
     async def update_meta(
         self,
-        name: str,
+        object_name: str,
+        /,
         *,
-        new_name: str | None = None,
+        name: str | None = None,
         description: str | None = None,
         headers: Any = None,
         metadata: Any = None,
-        **kwargs: Any,
     ) -> ObjectInfo:
-        """Change name (``new_name=`` or ``name=`` keyword), description, headers or metadata.
+        """Change the name (``name=``: a rename), description, headers or metadata of an object.
 
+        Orlop's own ``Orlop-*`` headers are kept whatever ``headers`` says.
         Raises ObjectNotFound (missing or deleted), ObjectAlreadyExists (rename onto
-        a live object), BadRequest.
+        a live object), RevisionMismatch (changed concurrently), BadRequest.
         """
-        new_name = kwargs.pop("name", new_name) if "name" in kwargs else new_name
-        if kwargs:
-            raise BadRequest(f"unknown update_meta option(s): {', '.join(sorted(kwargs))}")
+        new_name, name = name, object_name
         current = await self.info(name)
         target = validate_object_name(new_name) if new_name is not None else name
         changes: dict[str, Any] = {"name": target}

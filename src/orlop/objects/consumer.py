@@ -234,7 +234,8 @@ class PushStream:
                 continue
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.heartbeat * 3)
+                async with asyncio.timeout(self.heartbeat * 3):
+                    await self._wake.wait()
             except TimeoutError:
                 await self._reset()
 

@@ -142,8 +142,11 @@ class Wire:
 
     async def ack(self, fut: asyncio.Future[int], timeout: float | None = None) -> int:
         """The sequence of a publish; ObjectStoreUnavailable when no PubAck arrives in time."""
+        if fut.done():
+            return fut.result()
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout or self.timeout)
+            async with asyncio.timeout(timeout or self.timeout):
+                return await asyncio.shield(fut)
         except TimeoutError as e:
             self._futures.pop(getattr(fut, "token", ""), None)
             fut.cancel()

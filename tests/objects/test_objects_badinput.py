@@ -1,0 +1,122 @@
+"""Bad input: the right error before anything is written, nothing partial left behind."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from orlop.errors import (
+    BadRequest,
+    BucketNotFound,
+    BucketSealed,
+    DigestMismatch,
+    ObjectNotFound,
+    ObjectStoreError,
+    ObjectTooLarge,
+    StorageLimitExceeded,
+)
+from orlop.objects import Bucket, ObjectStoreClient
+from orlop.objects.meta import encode_name
+
+
+async def test_invalid_names(client: ObjectStoreClient, bucket: Bucket, stream_state: Any) -> None:
+    for name in ("", "a.b", "a b", "x*", "ü"):
+        with pytest.raises(BadRequest):
+            await client.create_bucket(name)
+    with pytest.raises(BadRequest):
+        await client.bucket("bad name")
+    with pytest.raises(BadRequest):
+        await bucket.put("", b"x")
+    with pytest.raises(BadRequest):
+        await bucket.info("")
+    assert (await stream_state("docs"))["messages"] == 0
+
+
+async def test_bad_headers_metadata_options(bucket: Bucket, stream_state: Any) -> None:
+    cases: list[dict[str, Any]] = [
+        {"headers": {"X": 1}},
+        {"headers": {"X": ["a", 2]}},
+        {"headers": {"bad key": "v"}},
+        {"headers": {"X": "a\r\nb"}},
+        {"headers": {"Orlop-Compression": "s2"}},
+        {"metadata": {"k": 1}},
+        {"chunk_size": 0},
+        {"chunk_size": 2 << 20},
+        {"compression": "gzip"},
+        {"if_revision": 1, "create_only": True},
+        {"colour": "red"},
+    ]
+    for opts in cases:
+        with pytest.raises(BadRequest):
+            await bucket.put("x", os.urandom(1000), **opts)
+    with pytest.raises(BadRequest):
+        await bucket.put("x", 12345)
+    assert (await stream_state("docs"))["messages"] == 0
+
+
+async def test_max_object_size(client: ObjectStoreClient, stream_state: Any) -> None:
+    b = await client.create_bucket("small", max_object_size=100_000)
+    assert b.max_object_size == 100_000
+    with pytest.raises(ObjectTooLarge) as err:
+        await b.put("big", os.urandom(100_001))
+    assert err.value.to_dict() == {
+        "error": {"code": 413, "err_code": 10413, "description": err.value.description}
+    }
+
+    def stream() -> Any:
+        for _ in range(10):
+            yield os.urandom(30_000)
+
+    with pytest.raises(ObjectTooLarge):
+        await b.put("streamed", stream(), chunk_size=10_000)
+    assert (await stream_state("small"))["messages"] == 0
+    await b.put("ok", os.urandom(100_000))
+    reopened = await client.bucket("small")
+    assert reopened.max_object_size == 100_000
+
+
+async def test_bucket_max_bytes(client: ObjectStoreClient, stream_state: Any) -> None:
+    b = await client.create_bucket("quota", max_bytes=1_000_000)
+    with pytest.raises(StorageLimitExceeded) as err:
+        await b.put("big", os.urandom(2_000_000), chunk_size=100_000)
+    assert err.value.code == 507 and err.value.err_code == 10507
+    assert (await stream_state("quota"))["messages"] == 0
+    await b.put("fits", os.urandom(100_000))
+
+
+async def test_sealed_bucket(bucket: Bucket, client: ObjectStoreClient, stream_state: Any) -> None:
+    await bucket.put("a", b"kept")
+    await bucket.seal()
+    assert (await bucket.status()).sealed
+    with pytest.raises(BucketSealed):
+        await bucket.put("b", b"x")
+    other_handle = await client.bucket("docs")
+    other_handle.sealed = False  # a stale handle: the server refuses the write
+    with pytest.raises(BucketSealed):
+        await other_handle.put("b", os.urandom(500_000))
+    assert await bucket.get_bytes("a") == b"kept"
+    assert (await stream_state("docs"))["messages"] == 2
+
+
+async def test_missing_things(client: ObjectStoreClient, bucket: Bucket) -> None:
+    with pytest.raises(ObjectNotFound) as err:
+        await bucket.get_bytes("nope")
+    assert err.value.to_dict() == {
+        "error": {"code": 404, "err_code": 10404, "description": err.value.description}
+    }
+    await client.delete_bucket("docs")
+    with pytest.raises(BucketNotFound):
+        await bucket.put("x", b"y")
+    with pytest.raises(BucketNotFound):
+        await bucket.info("x")
+
+
+async def test_digest_mismatch_detected(bucket: Bucket, client: ObjectStoreClient) -> None:
+    info = await bucket.put("d", b"honest data")
+    forged = info.evolve(digest="SHA-256=" + "A" * 43 + "=")
+    await client.wire.publish(f"$O.docs.M.{encode_name('d')}", forged.to_json(), {"Nats-Rollup": "sub"})
+    with pytest.raises(DigestMismatch) as err:
+        await bucket.get_bytes("d")
+    assert isinstance(err.value, ObjectStoreError) and err.value.to_dict()["error"]["code"] == 500

@@ -1,0 +1,98 @@
+"""The blocking twin mirrors the async API; public names and error JSON."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+import orlop.objects
+import orlop.objects.sync as sync_api
+from orlop.errors import BucketNotFound, ObjectNotFound
+from orlop.testing import ServerProcess
+
+
+def test_sync_round_trip(server: ServerProcess, tmp_path: Path) -> None:
+    with sync_api.connect(server.url) as client:
+        bucket = client.create_bucket("docs", history=2)
+        data = os.urandom(400_000)
+        info = bucket.put("a.bin", data, chunk_size=100_000, metadata={"k": "v"})
+        assert info.chunks == 4 and bucket.get_bytes("a.bin") == data
+        assert bucket.read_range("a.bin", 150_000, 10) == data[150_000:150_010]
+        with bucket.get("a.bin") as reader:
+            reader.seek(399_990)
+            assert reader.read() == data[399_990:] and reader.tell() == 400_000
+            reader.seek(0)
+            assert b"".join(reader) == data
+        bucket.download("a.bin", tmp_path / "out")
+        assert (tmp_path / "out").read_bytes() == data
+        bucket.put("a.bin", io.BytesIO(b"v2"))
+        assert bucket.versions("a.bin")[0].revision == info.revision
+        assert [i.name for i in bucket.list("*.bin")] == ["a.bin"]
+        with bucket.watch(updates_only=True) as watcher:
+            assert watcher.initial_done
+            bucket.put("w", b"x")
+            seen = watcher.next(timeout=10)
+            assert seen is not None and seen.name == "w"
+        bucket.delete("w")
+        with pytest.raises(ObjectNotFound):
+            bucket.info("w")
+        assert client.buckets() == ["docs"] and bucket.status().object_count == 1
+        client.delete_bucket("docs")
+        with pytest.raises(BucketNotFound):
+            client.bucket("docs")
+    assert not any(t.name == "orlop-objects-sync" and t.is_alive() for t in threading.enumerate())
+
+
+def test_public_names() -> None:
+    assert set(orlop.objects.__all__) >= {
+        "connect",
+        "ObjectStoreClient",
+        "Bucket",
+        "ObjectInfo",
+        "ObjectReader",
+    }
+    for name in orlop.objects.__all__:
+        assert hasattr(orlop.objects, name)
+    for name in sync_api.__all__:
+        assert hasattr(sync_api, name)
+    async_methods = {m for m in dir(orlop.objects.Bucket) if not m.startswith("_")}
+    sync_methods = {m for m in dir(sync_api.Bucket) if not m.startswith("_")}
+    wanted = {
+        "put",
+        "get",
+        "get_bytes",
+        "download",
+        "read_range",
+        "info",
+        "update_meta",
+        "delete",
+        "list",
+        "watch",
+        "add_link",
+        "add_bucket_link",
+        "versions",
+        "restore",
+        "status",
+        "seal",
+    }
+    assert wanted <= async_methods and wanted <= sync_methods
+
+
+def test_error_json_shapes() -> None:
+    from orlop import errors
+
+    expected = {
+        errors.ObjectNotFound: (404, 10404),
+        errors.ObjectAlreadyExists: (409, 10409),
+        errors.RevisionMismatch: (409, 10409),
+        errors.ObjectTooLarge: (413, 10413),
+        errors.StorageLimitExceeded: (507, 10507),
+        errors.BucketNotFound: (404, 10059),
+    }
+    for cls, (code, err_code) in expected.items():
+        d = cls().to_dict()
+        assert d == {"error": {"code": code, "err_code": err_code, "description": cls.default_description}}
