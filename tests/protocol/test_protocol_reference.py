@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from orlop.errors import ProtocolError
-from orlop.protocol import ERR_PARSER, ServerParser
+from orlop.protocol import ERR_PARSER, ClientParser, Info, Msg, Op, Pong, ServerParser, encode, headers
 from orlop.testing import ServerProcess
 
 CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
@@ -127,3 +127,34 @@ def test_parser_verdict_matches_nats_server(reference: ServerProcess, data: byte
         assert answer == b"<closed>"
     else:
         assert answer == b"-ERR '" + expected.encode() + b"'\r\n<closed>"
+
+
+def test_client_parser_reads_what_nats_server_sends(reference: ServerProcess) -> None:
+    """INFO, MSG, HMSG, the 503 no-responders status and PONG, straight from nats-server."""
+    host, port = reference.url.removeprefix("nats://").rsplit(":", 1)
+    hdr = headers.build([("X-A", "1"), ("X-A", "2")])
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            CONNECT
+            + encode.sub("t.>", "", "1")
+            + encode.sub("_INBOX.me.*", "", "2")
+            + encode.pub("t.plain", "", b"", b"a\r\nb")
+            + encode.pub("t.hdr", "r.x", hdr, b"body")
+            + encode.pub("nobody.home", "_INBOX.me.1", b"", b"?")
+            + encode.PING
+        )
+        parser = ClientParser()
+        ops: list[Op] = []
+        while not ops or type(ops[-1]) is not Pong:
+            chunk = sock.recv(7)  # small reads: every frame is split somewhere
+            assert chunk, ops
+            ops += parser.feed(chunk)
+    info, plain, with_hdr, no_responders, pong = ops
+    assert isinstance(info, Info) and info.info["headers"] is True and info.info["max_payload"] == 1048576
+    assert plain == Msg("t.plain", "1", "", b"", b"a\r\nb")
+    assert with_hdr == Msg("t.hdr", "1", "r.x", hdr, b"body")
+    assert isinstance(no_responders, Msg) and no_responders.sid == "2" and no_responders.payload == b""
+    status = headers.parse(no_responders.hdr)
+    assert status.status == 503
+    assert status.get("Nats-Subject") == "nobody.home"
+    assert pong == Pong()
