@@ -6,7 +6,9 @@ file, so the same arguments configure both kinds.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
 import time
 from pathlib import Path
@@ -190,3 +192,24 @@ async def test_slow_consumer_is_cut_and_others_keep_working(
     finally:
         lazy.close()
         await nc.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_shuts_down_cleanly(kind: str, sig: signal.Signals, server_factory: Factory) -> None:
+    proc = server_factory(kind=kind, jetstream=False).start()
+    assert proc.proc is not None
+    (ports,) = Path(proc.store_dir).glob(f"*_{proc.proc.pid}.ports")
+    closed = asyncio.Event()
+
+    async def on_closed() -> None:
+        closed.set()
+
+    nc = await nats.connect(proc.url, allow_reconnect=False, closed_cb=on_closed)
+    assert nc.is_connected
+    proc.proc.send_signal(sig)
+    assert await asyncio.to_thread(proc.proc.wait, 10) == 0
+    await asyncio.wait_for(closed.wait(), 5)
+    assert not ports.exists()
+    with pytest.raises(OSError):
+        socket.create_connection(addr(proc), timeout=1).close()

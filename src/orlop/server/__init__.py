@@ -37,7 +37,7 @@ def run(options: ServerOptions) -> int:
     """Run a server until SIGTERM or SIGINT, then shut it down gracefully.
 
     Uses uvloop when importable. Returns 0 after a clean shutdown, 1 when the
-    server could not start (the reason is logged).
+    server could not start (the reason is logged). SIGKILL is, by nature, immediate.
     """
     try:
         import uvloop
@@ -57,6 +57,9 @@ async def _serve(options: ServerOptions) -> int:
         await server.start()
     except OSError as e:
         log.error("Error listening on port: %s:%s, %s", options.host, options.port, e)
+        return 1
+    except Exception:
+        log.exception("server failed to start")
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
