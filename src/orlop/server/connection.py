@@ -197,10 +197,22 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        deadline = self.server.options.write_deadline
+        if deadline > 0 and "write" not in self._timers:
+            self._timers["write"] = self.server.loop.call_later(deadline, self._write_deadline)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._cancel_timer("write")
         self._release_blocked()
+
+    def _write_deadline(self) -> None:
+        """Still backed up ``write_deadline`` after the buffer filled: nats-server cuts it."""
+        self._timers.pop("write", None)
+        if self.write_paused and not self.closing:
+            log.info("%s:%d - cid:%d - Slow Consumer Detected: WriteDeadline of %ss exceeded",
+                     self.host, self.port, self.cid, self.server.options.write_deadline)
+            self._slow_consumer(log_it=False)
 
     # -- ops -------------------------------------------------------------------------------
 
@@ -445,9 +457,10 @@ class Connection(asyncio.Protocol):
         self._send(err_frame(text))
         self.close(text)
 
-    def _slow_consumer(self) -> None:
-        log.info("%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
-                 self.host, self.port, self.cid, self.max_pending)
+    def _slow_consumer(self, log_it: bool = True) -> None:
+        if log_it:
+            log.info("%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
+                     self.host, self.port, self.cid, self.max_pending)
         self.server.slow_consumers += 1
         self.out = []
         self.out_size = 0
