@@ -14,16 +14,28 @@ import logging
 import os
 import sys
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orlop.store.core import msg_size
 from orlop.store.records import T_FLOOR, T_MSG, T_SKIP, T_TOMBS, BlockScan, ScannedRecord, encode, unpack_seqs
 
-__all__ = ["Block", "BlockSet", "Recovery"]
+__all__ = ["Block", "BlockSet", "MsgSink", "Recovery", "pack_loc", "unpack_loc"]
 
 VERIFY_TAIL = 1 << 20  # bytes at the end of the newest block checksummed at open
 _MAX_OPEN = 128
+_U32 = 0xFFFFFFFF
+
+
+def pack_loc(block: int, offset: int, length: int) -> int:
+    """One int for a record's place: an index entry then costs one object, not a tuple of three."""
+    return (block << 64) | (offset << 32) | length
+
+
+def unpack_loc(loc: int) -> tuple[int, int, int]:
+    """(block index, offset, record length) of a packed location."""
+    return loc >> 64, (loc >> 32) & _U32, loc & _U32
 
 
 @dataclass(eq=False, slots=True)
@@ -50,11 +62,15 @@ class Block:
         self.live_bytes += length
 
 
+MsgSink = Callable[[int, str, int, int, int, int], None]
+"""Receives each message record found: (seq, subject, ts, accounted size, ttl, packed location)."""
+
+
 @dataclass(slots=True)
 class Recovery:
-    """What the recovery scan found. ``msgs`` rows: (seq, subject, ts, size, ttl, (block, offset, length))."""
+    """What the recovery scan found besides the messages (which go to ``on_msg``)."""
 
-    msgs: list[tuple[int, str, int, int, int, tuple[int, int, int]]] = field(default_factory=list)
+    on_msg: MsgSink
     tombs: set[int] = field(default_factory=set)
     floor: int = 0
     last: int = 0
@@ -131,11 +147,14 @@ class BlockSet:
 
     # ----------------------------------------------------------------- recovery
 
-    def recover(self) -> Recovery:
-        """Scan every block file; cut torn tails, skip corrupt records (both logged)."""
+    def recover(self, on_msg: MsgSink) -> Recovery:
+        """Scan every block file, feeding message records to ``on_msg`` in file order.
+
+        Torn tails are cut and corrupt records skipped (both logged).
+        """
         for tmp in self.directory.glob("*.tmp"):
             tmp.unlink()
-        rec = Recovery()
+        rec = Recovery(on_msg)
         indexes = sorted(int(p.stem) for p in self.directory.glob("*.blk") if p.stem.isdigit())
         for index in indexes:
             blk = Block(index, self._path(index))
@@ -147,22 +166,29 @@ class BlockSet:
         return rec
 
     def _recover_block(self, blk: Block, rec: Recovery, verify_tail: int) -> None:
+        """Stream one block's records into ``rec``; a bad record is judged once the next one shows.
+
+        A failed checksum on the block's final record is a torn write: cut off. Anywhere
+        else it is corruption: logged and skipped.
+        """
         fd = self.fd(blk)
         scan = BlockScan(fd, os.fstat(fd).st_size, verify_tail)
-        records = list(scan)
+        end, bad = -1, None
+        for r in scan:
+            if bad is not None:
+                self.log.warning("corrupt record in %s at offset %d (seq %d); skipped",
+                                 blk.path, bad.offset, bad.header[7])
+                bad = None
+            if r.ok:
+                self._apply(blk, r, rec)
+            else:
+                bad = r
         rec.reads += scan.reads
         rec.bytes_read += scan.bytes_read
         end = scan.end
-        for i, r in enumerate(records):
-            if not r.ok and i == len(records) - 1 and scan.error is None:
-                end = r.offset
-                self.log.warning("torn record at the tail of %s (offset %d); truncated", blk.path, r.offset)
-                break
-            if not r.ok:
-                self.log.warning("corrupt record in %s at offset %d (seq %d); skipped",
-                                 blk.path, r.offset, r.header[7])
-                continue
-            self._apply(blk, r, rec)
+        if bad is not None:
+            end = bad.offset
+            self.log.warning("torn record at the tail of %s (offset %d); truncated", blk.path, bad.offset)
         if scan.error is not None:
             self.log.warning("%s in %s at offset %d; truncated", scan.error, blk.path, scan.end)
         if end < scan.size:
@@ -174,7 +200,8 @@ class BlockSet:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
         if rtype == T_MSG:
             subject = sys.intern(r.subject.decode())
-            rec.msgs.append((seq, subject, ts, msg_size(slen, hlen, dlen), ttl, (blk.index, r.offset, total)))
+            loc = pack_loc(blk.index, r.offset, total)
+            rec.on_msg(seq, subject, ts, msg_size(slen, hlen, dlen), ttl, loc)
             if blk.min_seq == 0:
                 blk.min_seq = seq
             blk.max_seq = max(blk.max_seq, seq)

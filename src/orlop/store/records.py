@@ -143,36 +143,37 @@ class BlockScan:
         self.error: str | None = None
         self.bytes_read = 0
         self.reads = 0
-        self._buf = b""
-        self._base = 0
 
-    def _window(self, offset: int, need: int, hint: int) -> memoryview:
-        """Bytes [offset, offset+need) of the file (may be short at EOF), read in ``hint`` chunks."""
-        rel = offset - self._base
-        if rel < 0 or rel + need > len(self._buf):
-            self._buf = os.pread(self.fd, max(need, hint), offset)
-            self.reads += 1
-            self.bytes_read += len(self._buf)
-            self._base, rel = offset, 0
-        return memoryview(self._buf)[rel : rel + need]
+    def _fill(self, offset: int, size: int) -> bytes:
+        buf = os.pread(self.fd, size, offset)
+        self.reads += 1
+        self.bytes_read += len(buf)
+        return buf
 
     def __iter__(self) -> Iterator[ScannedRecord]:
-        offset, hint = 0, _BIG_READ
-        while offset < self.size:
-            head = self._window(offset, HEADER_SIZE, hint)
-            if len(head) < HEADER_SIZE:
-                self.error = "incomplete record header"
-                break
-            h: Header = HEADER.unpack_from(head)
-            if not _structurally_valid(h, offset, self.size):
+        # Hot loop of recovery: plain bytes + offsets, no memoryview slices per record.
+        offset, hint, buf, base = 0, _BIG_READ, b"", 0
+        unpack, size = HEADER.unpack_from, self.size
+        while offset < size:
+            rel = offset - base
+            if rel + HEADER_SIZE > len(buf):
+                buf, base, rel = self._fill(offset, hint), offset, 0
+                if len(buf) < HEADER_SIZE:
+                    self.error = "incomplete record header"
+                    break
+            h: Header = unpack(buf, rel)
+            if not _structurally_valid(h, offset, size):
                 self.error = "invalid or incomplete record"
                 break
-            total, slen = h[1], h[4]
-            whole = offset + total > self.verify_from or h[2] == T_TOMBS
-            raw = self._window(offset, total if whole else HEADER_SIZE + slen, hint)
-            ok = verify(bytes(raw)) if whole else True
-            subject = bytes(raw[HEADER_SIZE : HEADER_SIZE + slen])
-            body = bytes(raw[HEADER_SIZE + slen + h[5] :]) if h[2] == T_TOMBS else b""
+            total, rtype, slen = h[1], h[2], h[4]
+            whole = offset + total > self.verify_from or rtype == T_TOMBS
+            need = total if whole else HEADER_SIZE + slen
+            if rel + need > len(buf):
+                buf, base, rel = self._fill(offset, max(need, hint)), offset, 0
+            ok = not whole or zlib.crc32(memoryview(buf)[rel + 4 : rel + total]) == h[0]
+            start = rel + HEADER_SIZE
+            subject = buf[start : start + slen]
+            body = buf[start + slen + h[5] : rel + total] if rtype == T_TOMBS else b""
             yield ScannedRecord(offset, h, subject, body, ok)
             offset += total
             hint = _BIG_READ if total < 8192 else _SMALL_READ
