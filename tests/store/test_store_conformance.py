@@ -430,3 +430,16 @@ def test_many_subjects_and_interning(engine: Engine) -> None:
     assert a is not None and b is not None and a.subject is b.subject
     assert store.num_pending(250, "obj.5") == 1
     assert store.num_pending(1, "obj.5") == 10
+
+
+def test_fast_state_is_state_without_the_gap_list(engine: Engine) -> None:
+    store = engine.make()
+    fill(store, ["a", "b", "c", "d"])
+    store.remove(2)
+    full, fast = store.state(), store.fast_state()
+    assert full.deleted == [2] and fast.deleted == []
+    fast.deleted = [2]
+    assert fast == full
+    full.deleted.append(99)  # callers get their own list
+    store.remove(3)
+    assert store.state().deleted == [2, 3]

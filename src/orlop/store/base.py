@@ -180,7 +180,11 @@ class StreamStore(ABC):
 
     @abstractmethod
     def state(self) -> StreamState:
-        """Current counters (cheap: no IO)."""
+        """Current counters (no IO), with the ``deleted`` list (O(gaps) to copy)."""
+
+    @abstractmethod
+    def fast_state(self) -> StreamState:
+        """Current counters without the ``deleted`` list (``[]``): O(1), for hot paths."""
 
     @abstractmethod
     def update_limits(self, limits: StoreLimits) -> None:

@@ -76,6 +76,7 @@ class IndexedStore(StreamStore):
         self._last = 0
         self._last_ts = 0
         self._bytes = 0
+        self._deleted_cache: tuple[tuple[int, int, int], list[int]] | None = None
 
     # ----------------------------------------------------------------- engine hooks
 
@@ -462,8 +463,8 @@ class IndexedStore(StreamStore):
 
     # ----------------------------------------------------------------- state + lifecycle
 
-    def state(self) -> StreamState:
-        """See :meth:`StreamStore.state`."""
+    def fast_state(self) -> StreamState:
+        """See :meth:`StreamStore.fast_state`."""
         self._check_open()
         first_entry = self._msgs.get(self._first)
         return StreamState(
@@ -475,8 +476,18 @@ class IndexedStore(StreamStore):
             last_ts=self._last_ts,
             num_deleted=len(self._dmap),
             num_subjects=len(self._subj),
-            deleted=sorted(self._dmap),
         )
+
+    def state(self) -> StreamState:
+        """See :meth:`StreamStore.state`. The sorted gap list is cached between changes."""
+        st = self.fast_state()
+        # Removals only grow the gap set or move first; appends and skips move last:
+        # (first, last, count) therefore identifies the set exactly.
+        key = (self._first, self._last, len(self._dmap))
+        if self._deleted_cache is None or self._deleted_cache[0] != key:
+            self._deleted_cache = (key, sorted(self._dmap))
+        st.deleted = list(self._deleted_cache[1])
+        return st
 
     def set_remove_callback(self, fn: RemoveCallback | None) -> None:
         """See :meth:`StreamStore.set_remove_callback`."""
