@@ -3,8 +3,8 @@
 Publishing is pipelined: nats-py's ``js.publish_async`` with 256 acks outstanding, the
 pattern that lets a server show its own speed (a client awaiting each ack measures the
 round trip instead). Reading uses a durable pull consumer (``ack_policy: none``) with raw
-``CONSUMER.MSG.NEXT`` requests of 256 messages, the next request sent while the previous
-batch is still arriving, so the consumer never idles between batches.
+``CONSUMER.MSG.NEXT`` requests of 256 messages, the next request sent when half of the
+previous batch has arrived, so the consumer never idles between batches.
 
 The big run writes a 2 GiB stream (256 MiB with ``--quick``) into a fresh server of each
 kind while a thread samples the server's RSS, reads it all back, then restarts the server
@@ -88,7 +88,10 @@ async def fetch_all(nc: Client, count: int, consumer: str = "reader") -> tuple[f
     failure: list[str] = []
 
     async def pull_more() -> None:
-        while state["requested"] < count and state["requested"] - state["received"] < 2 * PULL_BATCH:
+        # Next request once half the outstanding batch has arrived: at most 1.5 batches
+        # (48 MiB of 128 KiB messages) in flight, under nats-server's 64 MiB per-client
+        # pending limit, beyond which it cuts a reader off as a slow consumer.
+        while state["requested"] < count and state["requested"] - state["received"] <= PULL_BATCH // 2:
             n = min(PULL_BATCH, count - state["requested"])
             state["requested"] += n
             body = json.dumps({"batch": n, "expires": 60_000_000_000}).encode()

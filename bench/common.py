@@ -213,7 +213,8 @@ async def attempt(label: str, measure: Callable[[], Awaitable[T]], timeout: floa
     except Exception as exc:  # a benchmark must survive any failure of the thing measured
         print(f"[{label}] failed: {exc!r}", file=sys.stderr)
         traceback.print_exc(limit=3, file=sys.stderr)
-        text = str(exc).splitlines()[0][:120] if str(exc) else ""
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        text = " ... ".join(dict.fromkeys([lines[0][:120], lines[-1][:160]])) if lines else ""
         return None, f"{label}: {type(exc).__name__} {text}".strip()
 
 
@@ -297,9 +298,9 @@ def both_servers(
                     running_server(kind, extra_args, monitor=monitor, jetstream=jetstream)
                 )
             except RuntimeError as exc:
-                first = str(exc).splitlines()[0] if str(exc) else "did not start"
+                lines = [line for line in str(exc).splitlines() if line.strip()] or ["no log"]
                 print(f"[{kind}] server failed to start: {exc}", file=sys.stderr)
-                out[kind] = f"{kind} did not start: {first}"
+                out[kind] = f"{kind} did not start: {lines[0]} ... {lines[-1].strip()}"
         yield out
 
 
