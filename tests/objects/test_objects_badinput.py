@@ -120,3 +120,35 @@ async def test_digest_mismatch_detected(bucket: Bucket, client: ObjectStoreClien
     with pytest.raises(DigestMismatch) as err:
         await bucket.get_bytes("d")
     assert isinstance(err.value, ObjectStoreError) and err.value.to_dict()["error"]["code"] == 500
+
+
+async def test_cancelled_put_leaves_no_trace(bucket: Bucket, stream_state: Any) -> None:
+    import asyncio
+
+    sent = asyncio.Event()
+
+    async def slow() -> Any:
+        for i in range(1000):
+            yield os.urandom(50_000)
+            if i == 20:
+                sent.set()
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(bucket.put("cancelled", slow(), chunk_size=50_000))
+    await asyncio.wait_for(sent.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await stream_state("docs"))["messages"] == 0
+    with pytest.raises(ObjectNotFound):
+        await bucket.info("cancelled")
+
+
+async def test_failing_source_leaves_no_trace(bucket: Bucket, stream_state: Any) -> None:
+    def broken() -> Any:
+        yield os.urandom(300_000)
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError):
+        await bucket.put("broken", broken(), chunk_size=100_000)
+    assert (await stream_state("docs"))["messages"] == 0

@@ -103,3 +103,17 @@ async def test_concurrent_unconditional_overwrites_leave_no_orphans(
     await asyncio.gather(*(bucket.put("doc", os.urandom(100_000), chunk_size=20_000) for _ in range(5)))
     assert (await stream_state("docs"))["messages"] == 6  # the last writer's 5 chunks + its meta
     assert len(await bucket.get_bytes("doc")) == 100_000
+
+
+async def test_history_bucket_readable_after_nats_py_put(client: ObjectStoreClient) -> None:
+    """An official client's put (with rollup) into a history bucket is still an ordinary object to us."""
+    b = await client.create_bucket("hist", history=4)
+    await b.put("doc", b"orlop revision")
+    js = client.nc.jetstream()
+    store = await js.object_store("hist")
+    await store.put("doc", b"from nats-py" * 1000)
+    await store.put("other", b"plain")
+    assert await b.get_bytes("doc") == b"from nats-py" * 1000
+    assert await b.get_bytes("other") == b"plain"
+    assert [v.name for v in await b.versions("doc")] == ["doc"]  # nats-py's rollup kept only its own
+    assert [i.name for i in await b.list()] == ["doc", "other"]

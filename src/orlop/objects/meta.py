@@ -84,9 +84,9 @@ def chunk_subject(bucket: str, nuid: str) -> str:
     return f"$O.{bucket}.C.{nuid}"
 
 
-def digest_string(sha: Any) -> str:
-    """``SHA-256=`` + padded URL-safe base64 of a finished hashlib sha256."""
-    return "SHA-256=" + base64.urlsafe_b64encode(sha.digest()).decode("ascii")
+def digest_string(digest: bytes) -> str:
+    """``SHA-256=`` + padded URL-safe base64 of a 32-byte SHA-256 digest."""
+    return "SHA-256=" + base64.urlsafe_b64encode(digest).decode("ascii")
 
 
 def digest_bytes(text: str) -> bytes | None:

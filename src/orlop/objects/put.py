@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -52,6 +51,7 @@ from orlop.objects.compression import (
     framing_overhead,
 )
 from orlop.objects.errors import from_jetstream
+from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
     DEFAULT_CHUNK_SIZE,
     ObjectInfo,
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["iter_chunks", "known_size", "put_object"]
 
 _nuid = NUID()
-_WINDOW_BYTES = 16 * 1024 * 1024
+_WINDOW_BYTES = 32 * 1024 * 1024  # PubAcks outstanding: 256 chunks of 128 KiB
 _META_RETRIES = 8
 
 
@@ -113,11 +113,19 @@ async def _pieces(data: Any, size: int) -> AsyncIterator[bytes]:
 
 
 async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
-    """The source cut into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    """The source cut into pieces of exactly ``size`` bytes (the last may be shorter).
+
+    Slices of an immutable ``bytes`` source are memoryviews (bytes-like, not copied).
+    """
     if isinstance(data, str):
         data = data.encode("utf-8")
     if isinstance(data, bytes | bytearray | memoryview):
         view = memoryview(data).cast("B")
+        if isinstance(data, bytes) and view.readonly:
+            # Zero-copy slices of immutable bytes (the publish copies them into the frame anyway).
+            for i in range(0, len(view), size):
+                yield view[i : i + size]  # type: ignore[misc]
+            return
         for i in range(0, len(view), size):
             yield bytes(view[i : i + size])
         return
@@ -186,9 +194,9 @@ async def _settle(bucket: Bucket, inflight: collections.deque[asyncio.Future[int
 
 async def _publish_chunks(
     bucket: Bucket, subject: str, data: Any, chunk: int, codec: str | None, headers: dict[str, str] | None
-) -> tuple[int, int, int, Any]:
-    """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256)``."""
-    sha = hashlib.sha256()
+) -> tuple[int, int, int, bytes]:
+    """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
+    sha = Sha256()
     window = max(4, min(256, _WINDOW_BYTES // chunk))
     inflight: collections.deque[asyncio.Future[int]] = collections.deque()
     wire, limit = bucket.wire, bucket.max_object_size
@@ -199,7 +207,7 @@ async def _publish_chunks(
             if limit and original > limit:
                 raise ObjectTooLarge(f"object exceeds the bucket's max_object_size {limit}")
             payload = compress_chunk(piece) if codec else piece
-            sha.update(payload)
+            await sha.update(payload)
             stored += len(payload)
             count += 1
             inflight.append(await wire.publish_nowait(subject, payload, headers))
@@ -207,10 +215,11 @@ async def _publish_chunks(
                 await wire.ack(inflight.popleft())
         while inflight:
             await wire.ack(inflight.popleft())
+        digest = await sha.digest()
     except BaseException:
         await asyncio.shield(_settle(bucket, inflight))
         raise
-    return stored, original, count, sha
+    return stored, original, count, digest
 
 
 def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, str]:
@@ -224,21 +233,27 @@ def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, s
 
 
 async def publish_meta(
-    bucket: Bucket, info: ObjectInfo, *, expected: int | None, ttl: int | None = None
+    bucket: Bucket,
+    info: ObjectInfo,
+    *,
+    expected: int | None,
+    ttl: int | None = None,
+    lookup: asyncio.Future[ObjectInfo | None] | None = None,
 ) -> tuple[int, ObjectInfo | None]:
     """Publish a meta revision; returns ``(revision, replaced info or None)``.
 
     ``expected`` None = unconditional: the current revision is read and the
     publish retried until it lands on exactly the revision it replaces.
     Otherwise the publish fails with RevisionMismatch when the current revision
-    is not ``expected`` (0 = no message on the subject).
+    is not ``expected`` (0 = no message on the subject). ``lookup`` is an
+    already running read of the current revision, used by the first attempt.
     """
     subject = meta_subject(bucket.name, info.name)
     old = None
     want = expected
-    for _ in range(_META_RETRIES):
+    for attempt in range(_META_RETRIES):
         if expected is None:
-            old = await bucket.latest(info.name)
+            old = await lookup if lookup is not None and attempt == 0 else await bucket.latest(info.name)
             want = old.revision if old else 0
         assert want is not None
         try:
@@ -291,6 +306,8 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
         expected, current = await _check_condition(bucket, name, if_revision, create_only)
     nuid = _nuid.next().decode()
     subject = chunk_subject(bucket.name, nuid)
+    # Unconditional puts read the current revision while the chunks travel.
+    lookup = None if conditional else asyncio.ensure_future(bucket.latest(name))
     try:
         stored, original, count, sha = await _publish_chunks(
             bucket, subject, data, chunk, codec, chunk_headers
@@ -312,8 +329,12 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
             mtime=format_ts(time.time_ns()),
             ttl=ttl,
         )
-        seq, old = await publish_meta(bucket, info, expected=expected, ttl=ttl)
+        seq, old = await publish_meta(bucket, info, expected=expected, ttl=ttl, lookup=lookup)
     except BaseException as e:
+        if lookup is not None and not lookup.done():
+            lookup.cancel()
+        elif lookup is not None and not lookup.cancelled():
+            lookup.exception()  # retrieved: the put's own error is what matters
         await asyncio.shield(bucket.purge_subject_quietly(subject))
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)

@@ -29,18 +29,19 @@ chunk size, and missing chunks raise ObjectNotFound instead of hanging.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
 from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound
 from orlop.objects.compression import decompress_chunk
 from orlop.objects.consumer import PushStream
+from orlop.objects.hashing import Sha256
 from orlop.objects.meta import DEFAULT_CHUNK_SIZE, ObjectInfo, chunk_subject, digest_bytes
 from orlop.objects.wire import Wire, parse_msg_get
 
 __all__ = ["ObjectReader"]
 
 _EXACT_MAX_CHUNKS = 16  # ranges up to this many chunks use exact fetches, longer ones stream
+_SMALL_OBJECT_CHUNKS = 4  # whole objects this small are fetched exactly too (no consumer)
 _PIPELINE = 16
 _PROBES = 6
 
@@ -70,7 +71,7 @@ class ObjectReader:
         self._pre: dict[int, bytes] = {}
         self._push: PushStream | None = None
         self._push_next = 0
-        self._sha = hashlib.sha256()
+        self._sha = Sha256()
         self._hashed = 0
         self._verify = bool(info.digest) and digest_bytes(info.digest) is not None
         self._fixed_chunks = info.max_chunk_size is not None or info.chunks <= 1
@@ -151,14 +152,15 @@ class ObjectReader:
 
     async def _load(self, index: int, span: int) -> None:
         if index in self._pre:
-            self._accept(index, self._pre.pop(index))
+            await self._accept(index, self._pre.pop(index))
             return
         if self._push is None or self._push_next > index:
             last = (index * self.chunk_size + span - 1) // self.chunk_size if self._fixed_chunks else index
             count = min(last, self.info.chunks - 1) - index + 1
-            if self._fixed_chunks and 0 < count <= _EXACT_MAX_CHUNKS and span < self.size:
+            small = count <= _SMALL_OBJECT_CHUNKS or span < self.size
+            if self._fixed_chunks and 0 < count <= _EXACT_MAX_CHUNKS and small:
                 await self._fetch_exact(index, count)
-                self._accept(index, self._pre.pop(index))
+                await self._accept(index, self._pre.pop(index))
                 return
             await self._start_stream(index)
         assert self._push is not None
@@ -169,14 +171,16 @@ class ObjectReader:
             i = self._push_next
             self._push_next += 1
             self.bytes_fetched += len(d.data)
-            self._accept(i, d.data, keep=i == index)
+            await self._accept(i, d.data, keep=i == index)
 
-    def _accept(self, index: int, stored: bytes, keep: bool = True) -> None:
+    async def _accept(self, index: int, stored: bytes, keep: bool = True) -> None:
         """Hash (in order only), decode and size-check one stored chunk (already counted)."""
         if self._verify and index == self._hashed:
-            self._sha.update(stored)
+            await self._sha.update(stored)
             self._hashed += 1
-            if self._hashed == self.info.chunks and self._sha.digest() != digest_bytes(self.info.digest):
+            if self._hashed == self.info.chunks and await self._sha.digest() != digest_bytes(
+                self.info.digest
+            ):
                 raise DigestMismatch(f"object {self.info.name!r} does not match its digest")
         elif self._verify and index > self._hashed:
             self._verify = False
@@ -242,7 +246,7 @@ class ObjectReader:
         except JetStreamError as e:
             raise ObjectNotFound("object data is missing (chunks purged?)") from e
         i = first
-        self._stash(i, index, data)
+        await self._stash(i, index, data)
         while i < index + count - 1:
             batch = min(_PIPELINE, index + count - 1 - i)
             guesses = [seq + 1 + j for j in range(batch)]
@@ -254,16 +258,16 @@ class ObjectReader:
                     break
                 seq, data = res
                 i += 1
-                self._stash(i, index, data)
+                await self._stash(i, index, data)
                 if seq != guesses[j]:
                     break
             for res in results[j + 1 :]:
                 if not isinstance(res, BaseException):
                     self.bytes_fetched += len(res[1])
 
-    def _stash(self, i: int, index: int, data: bytes) -> None:
+    async def _stash(self, i: int, index: int, data: bytes) -> None:
         self.bytes_fetched += len(data)
         if i < index:
-            self._accept(i, data, keep=False)
+            await self._accept(i, data, keep=False)
         else:
             self._pre[i] = data
