@@ -3,7 +3,7 @@
 The class is the public face; the mechanics live beside it (:mod:`.put`,
 :mod:`.reader`, :mod:`.watch`, :mod:`.links`, :mod:`.versions`). Every public
 coroutine translates JetStream errors into :mod:`orlop.errors` through
-:func:`_translated`, so callers only ever see the Object Store tree.
+:func:`orlop.objects.errors.translated`, so callers only ever see the Object Store tree.
 Bucket settings that no NATS server knows (``orlop.history``,
 ``orlop.max_object_size``) are read from the stream's metadata when the bucket
 is opened, so every Orlop client enforces the same rules.
@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import functools
 import os
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from orlop.errors import (
     BadRequest,
@@ -29,7 +27,7 @@ from orlop.errors import (
 )
 from orlop.jsapi.timefmt import parse_ts
 from orlop.objects import links, versions
-from orlop.objects.errors import from_jetstream
+from orlop.objects.errors import translated
 from orlop.objects.meta import (
     ObjectInfo,
     ObjectLink,
@@ -49,22 +47,6 @@ if TYPE_CHECKING:
     from orlop.objects.client import ObjectStoreClient
 
 __all__ = ["Bucket", "BucketStatus"]
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _translated(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Re-raise JetStreamError as the matching Object Store error."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except JetStreamError as e:
-            raise from_jetstream(e) from e
-
-    return wrapper
 
 
 def _header_value(block: bytes, key: str) -> str | None:
@@ -177,7 +159,7 @@ class Bucket:
             await self.purge({"filter": chunk_subject(self.name, old.nuid)})
 
     # -- write ------------------------------------------------------------------
-    @_translated
+    @translated
     async def put(self, name: str, data: Any = b"", **options: Any) -> ObjectInfo:
         """Store an object; returns its ObjectInfo (with ``revision``).
 
@@ -205,7 +187,7 @@ class Bucket:
             raise BucketSealed()
         return await put_object(self, name, data, **options)
 
-    @_translated
+    @translated
     async def update_meta(
         self,
         object_name: str,
@@ -249,7 +231,7 @@ class Bucket:
             await versions.prune(self, target)
         return info
 
-    @_translated
+    @translated
     async def delete(self, name: str, *, purge: bool = False) -> ObjectInfo | None:
         """Soft delete: publish a tombstone and purge the chunks (kept in history buckets).
 
@@ -276,7 +258,7 @@ class Bucket:
         return tomb
 
     # -- read -------------------------------------------------------------------
-    @_translated
+    @translated
     async def info(self, name: str, *, show_deleted: bool = False, revision: int | None = None) -> ObjectInfo:
         """The current (or ``revision``) meta of ``name``; ObjectNotFound when missing/deleted."""
         validate_object_name(name)
@@ -299,20 +281,20 @@ class Bucket:
             )
         return found
 
-    @_translated
+    @translated
     async def get(self, name: str, *, revision: int | None = None) -> ObjectReader:
         """A seekable async reader (links followed); ObjectNotFound / LinkError."""
         info = await self.info(name, revision=revision)
         owner, target = await links.resolve(self, info)
         return ObjectReader(owner.wire, owner.stream, target)
 
-    @_translated
+    @translated
     async def get_bytes(self, name: str, *, revision: int | None = None) -> bytes:
         """The whole object, digest verified (DigestMismatch)."""
         async with await self.get(name, revision=revision) as reader:
             return await reader.read()
 
-    @_translated
+    @translated
     async def read_range(self, name: str, offset: int, length: int, *, revision: int | None = None) -> bytes:
         """``length`` bytes from ``offset`` (fewer at the end), fetching only the chunks needed."""
         if offset < 0 or length < 0:
@@ -321,7 +303,7 @@ class Bucket:
             await reader.seek(offset)
             return await reader.read(length)
 
-    @_translated
+    @translated
     async def download(self, name: str, dest: Any, *, revision: int | None = None) -> ObjectInfo:
         """Write the object to a path (atomically: temp file then rename) or a binary writer."""
         reader = await self.get(name, revision=revision)
@@ -347,7 +329,7 @@ class Bucket:
         finally:
             await reader.aclose()
 
-    @_translated
+    @translated
     async def list(
         self, filter: str | None = None, *, include_deleted: bool = False
     ) -> builtins.list[ObjectInfo]:
@@ -363,18 +345,18 @@ class Bucket:
         )
 
     # -- links and versions -------------------------------------------------------
-    @_translated
+    @translated
     async def add_link(self, name: str, target: ObjectInfo) -> ObjectInfo:
         """Make ``name`` a link to ``target`` (an ObjectInfo, possibly of another bucket)."""
         return await links.add_link(self, name, links.object_link(target))
 
-    @_translated
+    @translated
     async def add_bucket_link(self, name: str, bucket: Bucket | str) -> ObjectInfo:
         """Make ``name`` a link to a whole bucket (reading it raises LinkError)."""
         other = bucket.name if isinstance(bucket, Bucket) else validate_bucket_name(bucket)
         return await links.add_link(self, name, ObjectLink(other))
 
-    @_translated
+    @translated
     async def versions(self, name: str) -> builtins.list[ObjectInfo]:
         """Every retained revision of ``name``, oldest first; ObjectNotFound when none."""
         validate_object_name(name)
@@ -383,13 +365,13 @@ class Bucket:
             raise ObjectNotFound(f"object {name!r} not found")
         return revs
 
-    @_translated
+    @translated
     async def restore(self, name: str, revision: int) -> ObjectInfo:
         """Make an old revision current again; see :func:`orlop.objects.versions.restore`."""
         return await versions.restore(self, name, revision)
 
     # -- bucket -------------------------------------------------------------------
-    @_translated
+    @translated
     async def seal(self) -> None:
         """Make the bucket read-only for good (STREAM.UPDATE with ``sealed``)."""
         info = await self.wire.request(f"STREAM.INFO.{self.stream}")
@@ -397,7 +379,7 @@ class Bucket:
         cfg["sealed"] = True
         self._load(await self.wire.request(f"STREAM.UPDATE.{self.stream}", cfg))
 
-    @_translated
+    @translated
     async def status(self) -> BucketStatus:
         """Configuration, stream state and metrics of live objects."""
         self._load(await self.wire.request(f"STREAM.INFO.{self.stream}"))

@@ -22,7 +22,8 @@ import nats
 from nats.aio.client import Client as NATS
 
 from orlop.errors import BadRequest, BucketExists, BucketNotFound, JetStreamError
-from orlop.objects.bucket import Bucket, _translated
+from orlop.objects.bucket import Bucket
+from orlop.objects.errors import translated
 from orlop.objects.meta import validate_bucket_name
 from orlop.objects.wire import Wire
 
@@ -121,7 +122,7 @@ class ObjectStoreClient:
         except Exception:
             return False
 
-    @_translated
+    @translated
     async def create_bucket(self, bucket: str, *, exist_ok: bool = False, **options: Any) -> Bucket:
         """Create a bucket. Options: description, max_object_size, storage ("file"/"memory"),
         num_replicas, ttl (seconds), max_bytes, compression (bool/"s2"), placement, metadata, history.
@@ -167,7 +168,7 @@ class ObjectStoreClient:
             resp = await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
         return Bucket(self, bucket, resp)
 
-    @_translated
+    @translated
     async def bucket(self, bucket: str) -> Bucket:
         """Open an existing bucket; BucketNotFound."""
         validate_bucket_name(bucket)
@@ -178,13 +179,13 @@ class ObjectStoreClient:
                 raise BucketNotFound(f"bucket {bucket!r} not found") from e
             raise
 
-    @_translated
+    @translated
     async def delete_bucket(self, bucket: str) -> None:
         """Delete a bucket and every object in it; BucketNotFound."""
         validate_bucket_name(bucket)
         await self.wire.request(f"STREAM.DELETE.OBJ_{bucket}")
 
-    @_translated
+    @translated
     async def buckets(self) -> list[str]:
         """Names of all object store buckets, sorted."""
         names: list[str] = []

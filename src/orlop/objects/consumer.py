@@ -206,7 +206,8 @@ class PushStream:
             return
         stalled = hdrs.get("Nats-Consumer-Stalled")
         if stalled:
-            await self.wire.nc.publish(stalled, b"")
+            # Answered like a flow-control request: once the reader got here (memory stays bounded).
+            self._push((_FC, stalled))
         last = hdrs.get("Nats-Last-Consumer")
         if last is not None and last.isdigit() and int(last) != self._last_cseq:
             self._broken = gen

@@ -10,6 +10,9 @@ the server's answer stays attached as ``__cause__``.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import nats.errors
 
@@ -27,7 +30,10 @@ from orlop.errors import (
     StorageLimitExceeded,
 )
 
-__all__ = ["from_jetstream", "from_transport"]
+__all__ = ["from_jetstream", "from_transport", "translated"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # nats-server err_codes that name a storage limit (discard-new limits, account resources).
 _STORAGE_LIMIT = {10077, 10047, 10023, 10028, 10027}
@@ -65,3 +71,16 @@ def from_transport(err: BaseException) -> ObjectStoreError:
     if isinstance(err, nats.errors.MaxPayloadError):
         return BadRequest("message exceeds the server's max_payload")
     return ObjectStoreUnavailable(f"connection failure: {err!r}")
+
+
+def translated(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Decorate a public coroutine: JetStreamError leaves it as the matching Object Store error."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except JetStreamError as e:
+            raise from_jetstream(e) from e
+
+    return wrapper

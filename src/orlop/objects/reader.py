@@ -34,6 +34,7 @@ from typing import Any
 from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound
 from orlop.objects.compression import decompress_chunk
 from orlop.objects.consumer import PushStream
+from orlop.objects.errors import translated
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import DEFAULT_CHUNK_SIZE, ObjectInfo, chunk_subject, digest_bytes
 from orlop.objects.wire import Wire, parse_msg_get
@@ -81,12 +82,14 @@ class ObjectReader:
     def tell(self) -> int:
         return self._pos
 
+    @translated
     async def seek(self, offset: int, whence: int = 0) -> int:
         """Move the read position (``whence`` 0 start, 1 current, 2 end); no data moves."""
         base = {0: 0, 1: self._pos, 2: self.size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
+    @translated
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes from the position (all the rest when ``n < 0``); b"" at the end."""
         remaining = self.size - self._pos
@@ -98,6 +101,7 @@ class ObjectReader:
             want -= len(piece)
         return b"".join(parts)
 
+    @translated
     async def readinto(self, buf: Any) -> int:
         data = await self.read(len(buf))
         buf[: len(data)] = data
@@ -106,6 +110,7 @@ class ObjectReader:
     def __aiter__(self) -> ObjectReader:
         return self
 
+    @translated
     async def __anext__(self) -> bytes:
         """The rest of the current chunk (whole decoded chunks when reading from a chunk boundary)."""
         if self._pos >= self.size:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from orlop.errors import ObjectStoreError
 from orlop.objects.consumer import Delivery, PushStream
+from orlop.objects.errors import translated
 from orlop.objects.meta import ObjectInfo, meta_filter
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class ObjectWatcher:
         )
         self._started = False
 
+    @translated
     async def start(self) -> ObjectWatcher:
         if not self._started:
             self._started = True
@@ -111,6 +113,7 @@ class ObjectWatcher:
     def __aiter__(self) -> ObjectWatcher:
         return self
 
+    @translated
     async def __anext__(self) -> ObjectInfo:
         await self.start()
         while True:

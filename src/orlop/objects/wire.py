@@ -24,9 +24,6 @@ from orlop.errors import JetStreamError, ObjectStoreUnavailable
 
 __all__ = ["Wire", "parse_msg_get"]
 
-# Published with no stream behind the subject (nats-py maps no-responders status 503).
-_NO_STREAM = JetStreamError(404, 10059, "stream not found")
-
 
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
     err = resp.get("error")
@@ -106,7 +103,8 @@ class Wire:
         if fut is None or fut.done():
             return
         if msg.headers and msg.headers.get("Status") == "503":
-            fut.set_exception(_NO_STREAM)
+            # Published with no stream behind the subject: no-responders status 503.
+            fut.set_exception(JetStreamError(404, 10059, "stream not found"))
             return
         try:
             resp = json.loads(msg.data)
