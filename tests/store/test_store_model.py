@@ -1,7 +1,8 @@
 """Each engine against a plain dict model, driven by hypothesis' RuleBasedStateMachine.
 
 The model states nats-server's semantics directly (purge filter/keep/seq,
-max_age and per-message TTL on a fake clock, sequence counter after purges);
+max_age and per-message TTL on a fake clock, discard-old max_msgs and
+max_msgs_per_subject, sequence counter after purges);
 the file engines also restart at random points and must come back identical.
 """
 
@@ -21,6 +22,7 @@ from orlop.subjects import matches
 
 SEC = 1_000_000_000
 MAX_AGE = 60 * SEC
+MAX_MSGS, MAX_PER_SUBJECT = 12, 4
 SUBJECTS = ["a.1", "a.2", "b.1", "b.2.c"]
 FILTERS = ["", ">", "a.*", "a.>", "b.1", "*.1", "b.>"]
 
@@ -60,6 +62,17 @@ class Model:
             del self.msgs[s]
         return victims
 
+    def enforce(self, subject: str) -> list[int]:
+        """Discard-old limits after an append: the subject's oldest, then the stream's oldest."""
+        mine = sorted(q for q, m in self.msgs.items() if m[0] == subject)
+        gone = mine[: max(0, len(mine) - MAX_PER_SUBJECT)]
+        for q in gone:
+            del self.msgs[q]
+        over = sorted(self.msgs)[: max(0, len(self.msgs) - MAX_MSGS)]
+        for q in over:
+            del self.msgs[q]
+        return gone + over
+
     def expire(self, now: int) -> list[int]:
         gone = sorted(
             s for s, (_, _, ts, ttl) in self.msgs.items()
@@ -82,7 +95,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.store = self._open()
 
     def _open(self) -> StreamStore:
-        limits = StoreLimits(max_age_ns=MAX_AGE)
+        limits = StoreLimits(max_age_ns=MAX_AGE, max_msgs=MAX_MSGS, max_msgs_per_subject=MAX_PER_SUBJECT)
         store: StreamStore
         if self.kind == "memory":
             store = MemoryStore(limits, clock=self.clock)
@@ -99,11 +112,13 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(subject=st.sampled_from(SUBJECTS), data=st.binary(max_size=40),
           ttl=st.sampled_from([0, 0, -1, -1, 5 * SEC, 90 * SEC]))
     def append(self, subject: str, data: bytes, ttl: int) -> None:
+        self.removed.clear()
         m = self.store.store_msg(subject, b"", data, ttl_ns=ttl)
         self.model.last += 1
         assert m.seq == self.model.last
         self.model.msgs[m.seq] = (subject, data, self.clock.now, ttl)
         self.model.last_ts = self.clock.now
+        assert self.removed == self.model.enforce(subject)
 
     @rule(dt=st.integers(min_value=0, max_value=70 * SEC))
     def advance(self, dt: int) -> None:
