@@ -22,6 +22,10 @@ nats-server does: one member of each group gets each message.
 
 Items are any objects with ``subject`` and ``queue`` attributes (``queue == ""``
 for none) that are hashable by identity.
+
+Statistics for monitoring (/subsz), all cheap counters: ``count()``,
+``cache_count()``, ``inserts``, ``removes``, ``cache_hits``, ``misses`` and
+``matches`` (hits + misses).
 """
 
 from __future__ import annotations
