@@ -117,3 +117,14 @@ async def test_history_bucket_readable_after_nats_py_put(client: ObjectStoreClie
     assert await b.get_bytes("other") == b"plain"
     assert [v.name for v in await b.versions("doc")] == ["doc"]  # nats-py's rollup kept only its own
     assert [i.name for i in await b.list()] == ["doc", "other"]
+
+
+async def test_rename_in_history_bucket_takes_old_revisions_along(client: ObjectStoreClient, stream_state: Any) -> None:
+    b = await client.create_bucket("hist", history=3)
+    await b.put("old", os.urandom(30_000), chunk_size=10_000)
+    await b.put("old", os.urandom(30_000), chunk_size=10_000)
+    renamed = await b.update_meta("old", name="new")
+    assert await b.get_bytes("new") and renamed.name == "new"
+    assert (await stream_state("hist"))["messages"] == 4  # the current 3 chunks + one meta under "new"
+    with pytest.raises(ObjectNotFound):
+        await b.versions("old")

@@ -219,17 +219,26 @@ class Bucket:
         if target == name:
             seq, _ = await publish_meta(self, info, expected=current.revision, ttl=current.ttl)
         else:
-            existing = await self.latest(target)
-            if existing is not None and not existing.deleted:
-                raise ObjectAlreadyExists(f"cannot rename onto the existing object {target!r}")
-            seq, _ = await publish_meta(
-                self, info, expected=existing.revision if existing else 0, ttl=current.ttl
-            )
-            await self.purge({"filter": meta_subject(self.name, name)})
+            seq = await self._rename(current, info)
         info.revision, info.modified_ns = seq, time.time_ns()
         if self.history > 1:
             await versions.prune(self, target)
         return info
+
+    async def _rename(self, current: ObjectInfo, info: ObjectInfo) -> int:
+        """Publish ``info`` under its new name, then drop the old name (all its revisions)."""
+        existing = await self.latest(info.name)
+        if existing is not None and not existing.deleted:
+            raise ObjectAlreadyExists(f"cannot rename onto the existing object {info.name!r}")
+        old_revs = await versions.revisions(self, current.name) if self.history > 1 else []
+        seq, _ = await publish_meta(
+            self, info, expected=existing.revision if existing else 0, ttl=current.ttl
+        )
+        await self.purge({"filter": meta_subject(self.name, current.name)})
+        # Older revisions of the old name go with it, and so do the chunks only they used.
+        for nuid in sorted({r.nuid for r in old_revs if r.nuid and not r.is_link} - {info.nuid}):
+            await self.purge({"filter": chunk_subject(self.name, nuid)})
+        return seq
 
     @translated
     async def delete(self, name: str, *, purge: bool = False) -> ObjectInfo | None:

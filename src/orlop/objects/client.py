@@ -29,6 +29,19 @@ from orlop.objects.wire import Wire
 
 __all__ = ["ObjectStoreClient", "connect", "stream_config"]
 
+_BUCKET_OPTIONS = {
+    "description",
+    "max_object_size",
+    "storage",
+    "num_replicas",
+    "ttl",
+    "max_bytes",
+    "compression",
+    "placement",
+    "metadata",
+    "history",
+}
+
 
 def _ns(seconds: Any, what: str) -> int:
     if seconds is None:
@@ -45,18 +58,12 @@ def _int_opt(value: Any, what: str, minimum: int) -> int:
     return value
 
 
-def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> dict[str, Any]:
-    """The STREAM.CREATE body for a bucket, in nats.go's key order; BadRequest on invalid options."""
-    validate_bucket_name(bucket)
-    storage = opts.get("storage") or "file"
-    if storage not in ("file", "memory"):
-        raise BadRequest("storage must be 'file' or 'memory'")
+def _stream_metadata(opts: dict[str, Any]) -> dict[str, str]:
+    """User metadata plus Orlop's own settings (``orlop.history``, ``orlop.max_object_size``)."""
     history = _int_opt(opts.get("history", 1) or 1, "history", 1)
     if history > 64:
         raise BadRequest("history must be at most 64")
     max_object_size = _int_opt(opts.get("max_object_size") or 0, "max_object_size", 0)
-    max_bytes = opts.get("max_bytes")
-    max_bytes = -1 if max_bytes in (None, 0, -1) else _int_opt(max_bytes, "max_bytes", 1)
     metadata = opts.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -67,6 +74,26 @@ def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> d
         metadata["orlop.history"] = str(history)
     if max_object_size:
         metadata["orlop.max_object_size"] = str(max_object_size)
+    return metadata
+
+
+def _placement(placement: Any) -> dict[str, Any] | None:
+    if not placement:
+        return None
+    if not isinstance(placement, dict) or set(placement) - {"cluster", "tags"}:
+        raise BadRequest("placement must be {'cluster': str, 'tags': [str]}")
+    return {k: v for k, v in placement.items() if v}
+
+
+def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> dict[str, Any]:
+    """The STREAM.CREATE body for a bucket, in nats.go's key order; BadRequest on invalid options."""
+    validate_bucket_name(bucket)
+    storage = opts.get("storage") or "file"
+    if storage not in ("file", "memory"):
+        raise BadRequest("storage must be 'file' or 'memory'")
+    max_bytes = opts.get("max_bytes")
+    metadata = _stream_metadata(opts)
+    placement = _placement(opts.get("placement"))
     cfg: dict[str, Any] = {"name": f"OBJ_{bucket}"}
     if opts.get("description"):
         cfg["description"] = str(opts["description"])
@@ -75,22 +102,18 @@ def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> d
         retention="limits",
         max_consumers=0,
         max_msgs=0,
-        max_bytes=max_bytes,
+        max_bytes=-1 if max_bytes in (None, 0, -1) else _int_opt(max_bytes, "max_bytes", 1),
         discard="new",
         max_age=_ns(opts.get("ttl"), "ttl"),
         max_msgs_per_subject=0,
         storage=storage,
         num_replicas=_int_opt(opts.get("num_replicas") or 1, "num_replicas", 1),
     )
-    placement = opts.get("placement")
     if placement:
-        if not isinstance(placement, dict) or set(placement) - {"cluster", "tags"}:
-            raise BadRequest("placement must be {'cluster': str, 'tags': [str]}")
-        cfg["placement"] = {k: v for k, v in placement.items() if v}
-    compression = opts.get("compression")
+        cfg["placement"] = placement
     cfg.update(
         allow_rollup_hdrs=True,
-        compression="s2" if compression in (True, "s2") else "none",
+        compression="s2" if opts.get("compression") in (True, "s2") else "none",
         allow_direct=True,
         mirror_direct=False,
         consumer_limits={},
@@ -129,20 +152,9 @@ class ObjectStoreClient:
 
         Raises BucketExists (unless ``exist_ok``: then the existing bucket is opened), BadRequest.
         """
-        known = {
-            "description",
-            "max_object_size",
-            "storage",
-            "num_replicas",
-            "ttl",
-            "max_bytes",
-            "compression",
-            "placement",
-            "metadata",
-            "history",
-        }
-        if set(options) - known:
-            raise BadRequest(f"unknown bucket option(s): {', '.join(sorted(set(options) - known))}")
+        unknown = set(options) - _BUCKET_OPTIONS
+        if unknown:
+            raise BadRequest(f"unknown bucket option(s): {', '.join(sorted(unknown))}")
         ttl_ok = self._server_has_ttl()
         cfg = stream_config(bucket, allow_msg_ttl=ttl_ok, **options)
         # nats-server answers an identical re-create with success (and omits did_create), so look first.
@@ -155,18 +167,24 @@ class ObjectStoreClient:
             if exist_ok:
                 return Bucket(self, bucket, existing)
             raise BucketExists(f"bucket {bucket!r} already exists")
+        resp = await self._create_stream(cfg, exist_ok)
+        if resp is None:
+            return await self.bucket(bucket)
+        return Bucket(self, bucket, resp)
+
+    async def _create_stream(self, cfg: dict[str, Any], exist_ok: bool) -> dict[str, Any] | None:
+        """STREAM.CREATE; None when it raced with another creator and ``exist_ok``."""
         try:
-            resp = await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
+            return await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
         except JetStreamError as e:
             if e.err_code == 10058:
                 if exist_ok:
-                    return await self.bucket(bucket)
-                raise BucketExists(f"bucket {bucket!r} already exists") from e
-            if not ttl_ok or e.err_code == 10074:
+                    return None
+                raise BucketExists(f"bucket {cfg['name'][4:]!r} already exists") from e
+            if "allow_msg_ttl" not in cfg or e.err_code == 10074:
                 raise
-            cfg.pop("allow_msg_ttl", None)  # a server that does not know the field
-            resp = await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
-        return Bucket(self, bucket, resp)
+        cfg.pop("allow_msg_ttl", None)  # a server that does not know the field
+        return await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
 
     @translated
     async def bucket(self, bucket: str) -> Bucket:

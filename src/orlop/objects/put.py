@@ -30,6 +30,7 @@ import collections
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nats.nuid import NUID
@@ -280,65 +281,105 @@ async def _check_condition(
     return int(if_revision), current
 
 
-async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> ObjectInfo:
-    """Store ``data`` under ``name``; see :meth:`orlop.objects.Bucket.put` for the options."""
+@dataclass
+class _Plan:
+    """A validated put: everything decided before the first byte is written."""
+
+    name: str
+    description: str
+    headers: dict[str, list[str]]
+    metadata: dict[str, str]
+    codec: str | None
+    ttl: int | None
+    chunk: int
+    chunk_headers: dict[str, str] | None
+    if_revision: int | None
+    create_only: bool
+
+    @property
+    def conditional(self) -> bool:
+        return self.create_only or self.if_revision is not None
+
+
+def _plan(bucket: Bucket, name: str, data: Any, opts: dict[str, Any]) -> _Plan:
+    """Validate a put; raises BadRequest, LinkError or ObjectTooLarge (nothing written yet)."""
     validate_object_name(name)
     if isinstance(data, ObjectInfo | ObjectLink):
         raise LinkError("links cannot be put: use add_link or add_bucket_link")
-    headers = normalize_headers(opts.get("headers"))
-    metadata = normalize_metadata(opts.get("metadata"))
     description = opts.get("description") or ""
     if not isinstance(description, str):
         raise BadRequest("description must be a string")
     codec = check_codec(opts.get("compression"))
     ttl = _ttl_seconds(bucket, opts.get("ttl"))
     chunk_headers = {"Nats-TTL": str(ttl)} if ttl else None
-    chunk = _chunk_size(bucket, opts.get("chunk_size"), codec, chunk_headers)
     if_revision, create_only = opts.get("if_revision"), bool(opts.get("create_only"))
-    if if_revision is not None and create_only:
-        raise BadRequest("if_revision and create_only cannot be combined")
+    if if_revision is not None and (create_only or not isinstance(if_revision, int) or if_revision < 1):
+        raise BadRequest("if_revision must be a positive revision and cannot be combined with create_only")
+    plan = _Plan(
+        name=name,
+        description=description,
+        headers=normalize_headers(opts.get("headers")),
+        metadata=normalize_metadata(opts.get("metadata")),
+        codec=codec,
+        ttl=ttl,
+        chunk=_chunk_size(bucket, opts.get("chunk_size"), codec, chunk_headers),
+        chunk_headers=chunk_headers,
+        if_revision=if_revision,
+        create_only=create_only,
+    )
     size = known_size(data)
     if size is not None and bucket.max_object_size and size > bucket.max_object_size:
         raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {bucket.max_object_size}")
-    conditional = create_only or if_revision is not None
-    expected, current = None, None
-    if conditional:
-        expected, current = await _check_condition(bucket, name, if_revision, create_only)
-    nuid = _nuid.next().decode()
+    return plan
+
+
+async def _write(bucket: Bucket, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
+    """Publish the chunks; the ObjectInfo to publish as meta."""
     subject = chunk_subject(bucket.name, nuid)
+    stored, original, count, digest = await _publish_chunks(
+        bucket, subject, data, plan.chunk, plan.codec, plan.chunk_headers
+    )
+    headers = dict(plan.headers)
+    if plan.codec:
+        headers[COMPRESSION_HEADER] = [plan.codec]
+        headers[ORIGINAL_SIZE_HEADER] = [str(original)]
+    return ObjectInfo(
+        name=plan.name,
+        bucket=bucket.name,
+        nuid=nuid,
+        size=stored,
+        chunks=count,
+        digest=digest_string(digest),
+        description=plan.description,
+        headers=headers,
+        metadata=plan.metadata,
+        max_chunk_size=plan.chunk,
+        mtime=format_ts(time.time_ns()),
+        ttl=plan.ttl,
+    )
+
+
+async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> ObjectInfo:
+    """Store ``data`` under ``name``; see :meth:`orlop.objects.Bucket.put` for the options."""
+    plan = _plan(bucket, name, data, opts)
+    expected, current = None, None
+    if plan.conditional:
+        expected, current = await _check_condition(bucket, name, plan.if_revision, plan.create_only)
+    nuid = _nuid.next().decode()
     # Unconditional puts read the current revision while the chunks travel.
-    lookup = None if conditional else asyncio.ensure_future(bucket.latest(name))
+    lookup = None if plan.conditional else asyncio.ensure_future(bucket.latest(name))
     try:
-        stored, original, count, sha = await _publish_chunks(
-            bucket, subject, data, chunk, codec, chunk_headers
-        )
-        if codec:
-            headers[COMPRESSION_HEADER] = [codec]
-            headers[ORIGINAL_SIZE_HEADER] = [str(original)]
-        info = ObjectInfo(
-            name=name,
-            bucket=bucket.name,
-            nuid=nuid,
-            size=stored,
-            chunks=count,
-            digest=digest_string(sha),
-            description=description,
-            headers=headers,
-            metadata=metadata,
-            max_chunk_size=chunk,
-            mtime=format_ts(time.time_ns()),
-            ttl=ttl,
-        )
-        seq, old = await publish_meta(bucket, info, expected=expected, ttl=ttl, lookup=lookup)
+        info = await _write(bucket, plan, data, nuid)
+        seq, old = await publish_meta(bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup)
     except BaseException as e:
         if lookup is not None and not lookup.done():
             lookup.cancel()
         elif lookup is not None and not lookup.cancelled():
             lookup.exception()  # retrieved: the put's own error is what matters
-        await asyncio.shield(bucket.purge_subject_quietly(subject))
+        await asyncio.shield(bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid)))
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)
-            if create_only and isinstance(err, RevisionMismatch):
+            if plan.create_only and isinstance(err, RevisionMismatch):
                 err = ObjectAlreadyExists(f"object {name!r} was created concurrently")
             raise err from e
         raise
