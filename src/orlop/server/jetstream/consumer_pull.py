@@ -5,9 +5,9 @@ request for a consumer that does not exist gets the core's "no responders". A
 request (``{"batch", "expires", "no_wait", "max_bytes", "idle_heartbeat"}``, a bare
 integer, or empty for one message) waits in a FIFO queue; the shared pump hands
 messages to the head request. Requests end with nats-server's statuses, byte for
-byte: ``404 No Messages`` (no_wait, nothing there), ``408 Request Timeout`` with
-``Nats-Pending-Messages``/``Nats-Pending-Bytes`` (expired, or a no_wait request
-that got part of its batch), ``409 Message Size Exceeds MaxBytes``,
+byte: ``404 No Messages`` (no_wait, nothing more there), ``408 Request Timeout``
+with ``Nats-Pending-Messages``/``Nats-Pending-Bytes`` (expired),
+``409 Message Size Exceeds MaxBytes``,
 ``409 Exceeded MaxWaiting``, ``409 Exceeded MaxRequestBatch of N``,
 ``409 Consumer Deleted``, ``400 Bad Request - ...``; idle requests with a
 heartbeat get ``100 Idle Heartbeat``.
@@ -205,11 +205,13 @@ class PullConsumer(Consumer):
         return bool(self.waiting)
 
     def _idle(self) -> None:
-        """Nothing more to hand out: end no_wait requests (408 after a partial batch, else 404)."""
+        """Nothing more to hand out: end no_wait requests with ``404 No Messages``.
+
+        As nats-server does, a no_wait request that also has ``expires`` and got nothing
+        yet keeps waiting (nats.py relies on it); once it got something it ends here.
+        """
         for wr in [w for w in self.waiting if w.no_wait]:
-            if wr.d > 0:
-                self._finish(wr, self._timeout_status(wr))
-            elif not wr.expires:
+            if wr.d > 0 or not wr.expires:
                 self._finish(wr, _status(404, "No Messages"))
 
     def _unread(self, msg: StoredMsg, dc: int) -> None:
