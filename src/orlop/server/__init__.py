@@ -53,23 +53,26 @@ async def _serve(options: ServerOptions) -> int:
     from orlop.server.server import Server
 
     server = Server(options)
-    try:
-        await server.start()
-    except OSError as e:
-        log.error("Error listening on port: %s:%s, %s", options.host, options.port, e)
-        return 1
-    except Exception:
-        log.exception("server failed to start")
-        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: a signal during a long start (JetStream recovery) waits for start to finish.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
-        log.info("Trapped signal; shutting down")
+        try:
+            await server.start()
+        except OSError as e:
+            log.error("Error listening on port: %s:%s, %s", options.host, options.port, e)
+            return 1
+        except Exception:
+            log.exception("server failed to start")
+            return 1
+        try:
+            await stop.wait()
+            log.info("Trapped signal; shutting down")
+        finally:
+            await server.shutdown()
+        return 0
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await server.shutdown()
-    return 0
