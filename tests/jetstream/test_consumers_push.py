@@ -5,6 +5,7 @@ flow control, ordered consumers, and reaping of ephemerals. Both servers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -32,10 +33,8 @@ async def collect(nc: Any, subject: str, wait: float, until: int = 0) -> list[An
             done.set()
 
     sub = await nc.subscribe(subject, cb=cb)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), wait)
-    except TimeoutError:
-        pass
     await sub.unsubscribe()
     return got
 
@@ -55,7 +54,7 @@ def status(m: Any) -> tuple[str, str] | None:
 
 
 async def test_created_before_subscriber_waits_for_interest(server: ServerProcess) -> None:
-    nc, js = await stream(server, [("k.a", b"1"), ("k.b", b"2")])
+    nc, _ = await stream(server, [("k.a", b"1"), ("k.b", b"2")])
     try:
         await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
             "name": "W", "deliver_subject": "dlv", "ack_policy": "none",
@@ -74,7 +73,7 @@ async def test_created_before_subscriber_waits_for_interest(server: ServerProces
 
 async def test_deliver_policies_and_num_pending(server: ServerProcess) -> None:
     data = [("k.a", b"a1"), ("k.b", b"b1"), ("k.a", b"a2"), ("k.c", b"c1"), ("k.b", b"b2")]
-    nc, js = await stream(server, data)
+    nc, _ = await stream(server, data)
     try:
         cases: list[tuple[dict[str, Any], list[bytes]]] = [
             ({"deliver_policy": "all"}, [b"a1", b"b1", b"a2", b"c1", b"b2"]),
