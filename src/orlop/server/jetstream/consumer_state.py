@@ -1,17 +1,18 @@
-"""Building consumers, and keeping durable ones across restarts.
+"""Building consumers, and keeping them across restarts.
 
-A durable consumer on a file stream keeps two files under
+A consumer of a file stream keeps two files under
 ``<stream dir>/obs/<name>/``: ``meta.json`` (config and creation time, written
 when created or updated) and ``state.json`` (position, ack floor, pending acks
 with their consumer sequences, redelivery counts). State changes are frequent,
 so ``state.json`` is rewritten at most every ``STATE_FLUSH`` seconds after a
 change (write to a temp file, rename) and once more, fsynced, when the consumer
 stops; a crash can therefore only cause redeliveries, never lost messages.
-Ephemeral consumers, consumers with ``mem_storage`` and consumers of memory
-streams are never written.
+As in nats-server, ephemeral consumers are kept too (they come back and are then
+reaped after their inactive threshold); consumers with ``mem_storage`` and
+consumers of memory streams are never written.
 
 Recovery hooks into the stream's open path (``STREAM_OPEN_HOOKS``): when a
-stream is recovered from disk, its durable consumers come back before the
+stream is recovered from disk, its consumers come back before the
 stream takes messages, and pending acks restart their ack-wait timers.
 """
 
@@ -44,7 +45,7 @@ def build(stream: Stream, name: str, config: dict[str, Any], created: int) -> Co
 
 
 def _dir(c: Consumer) -> Path | None:
-    if c.stream.dir is None or not c.durable or c.config.get("mem_storage"):
+    if c.stream.dir is None or c.config.get("mem_storage"):
         return None
     return c.stream.dir / "obs" / c.name
 
@@ -82,7 +83,7 @@ def state_dict(c: Consumer) -> dict[str, Any]:
 
 
 def attach(c: Consumer) -> None:
-    """Persist a new durable consumer and flush its state after changes."""
+    """Persist a new consumer (file streams, no mem_storage) and flush its state after changes."""
     d = _dir(c)
     if d is None:
         return
@@ -151,7 +152,7 @@ def load_state(c: Consumer, state: dict[str, Any]) -> None:
 
 
 def recover(stream: Stream, recovered: bool) -> None:
-    """STREAM_OPEN_HOOKS entry: bring back the durable consumers of a recovered stream."""
+    """STREAM_OPEN_HOOKS entry: bring back the consumers of a recovered stream."""
     if not recovered or stream.dir is None:
         return
     obs = stream.dir / "obs"
