@@ -102,8 +102,9 @@ def _mismatch(value: Any, path: str, go_type: str) -> str:
 
 
 def _go_number(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
+    literal = getattr(value, "literal", None)
+    if isinstance(literal, str):
+        return literal
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -120,7 +121,7 @@ def _check_value(value: Any, ftype: FieldType, path: str, strict: bool) -> str |
         lo, hi = _INT_RANGES[ftype]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return _mismatch(value, path, ftype)
-        if isinstance(value, float) and not value.is_integer():
+        if isinstance(value, float):  # Go never decodes a fraction/exponent literal into an int
             return _mismatch(value, path, ftype)
         if not lo <= int(value) <= hi:
             return _mismatch(value, path, ftype)

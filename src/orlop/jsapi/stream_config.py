@@ -187,6 +187,8 @@ def _apply_limits_defaults(cfg: dict[str, Any]) -> None:
 
 def _check_windows(cfg: dict[str, Any]) -> None:
     age, dup = cfg["max_age"], cfg["duplicate_window"]
+    if age < 0:
+        raise _invalid("max age can not be negative")
     if 0 < age < _MS100:
         raise _invalid("max age needs to be >= 100ms")
     if dup < 0:

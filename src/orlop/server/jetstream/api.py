@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "API_PREFIX",
     "ApiHandler",
     "ApiRequest",
+    "GoNumber",
     "api",
     "decode_body",
     "dispatch",
@@ -50,6 +52,8 @@ __all__ = [
     "load_handlers",
     "lookup",
 ]
+
+log = logging.getLogger("orlop.jetstream")
 
 API_PREFIX = "$JS.API."
 _PREFIX_LEN = len(API_PREFIX)
@@ -205,13 +209,36 @@ def decode_body(body: bytes, go_type: str = "") -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(body.decode("utf-8"), parse_float=GoNumber)
+    except UnicodeDecodeError as exc:
+        bad = f"invalid character '\\x{body[exc.start]:02x}' looking for beginning of value"
+        raise js_error(Err.INVALID_JSON, err=f"{bad} at offset {exc.start + 1}") from exc
+    except ValueError as exc:
         raise js_error(Err.INVALID_JSON, err=_json_error_text(body, exc)) from exc
+    except RecursionError as exc:  # absurdly deep nesting: Go reports the outer type
+        value = [] if body.lstrip()[:1] == b"[" else None
+        if value is None:
+            raise js_error(Err.INVALID_JSON, err="exceeded max depth") from exc
+    if value is None:
+        return {}  # Go decodes a JSON null into an untouched (zero) request
     if not isinstance(value, dict):
         into = f"Go value of type server.{go_type}" if go_type else "Go value"
         raise js_error(Err.INVALID_JSON, err=f"json: cannot unmarshal {_json_kind(value)} into {into}")
     return value
+
+
+class GoNumber(float):
+    """A JSON number written with a fraction or exponent; keeps its literal for Go's error text.
+
+    Go's ``encoding/json`` refuses such literals for integer fields (even ``1e3``).
+    """
+
+    literal: str
+
+    def __new__(cls, text: str) -> GoNumber:
+        obj = super().__new__(cls, text)
+        obj.literal = text
+        return obj
 
 
 def _json_kind(value: object) -> str:
@@ -275,6 +302,10 @@ def dispatch(
     except JetStreamError as exc:
         js.api_errors += 1
         resp = {"error": exc.to_dict(), **dict(handler.error_fields)}
+    except Exception as exc:  # a handler bug must still answer, and must not break the publisher
+        log.exception("JetStream API %s failed", subject)
+        js.api_errors += 1
+        resp = {"error": js_error(Err.STREAM_GENERAL, err=f"internal error: {exc}").to_dict()}
     js.api_total += 1  # counted after the handler, so INFO reports the calls before it
     if resp is None:
         return

@@ -84,6 +84,8 @@ def stream_create(req: ApiRequest) -> dict[str, Any]:
     if (body.get("name") or "") != name:
         raise js_error(Err.STREAM_MISMATCH)
     cfg = normalise(body, strict=req.js.service.strict)
+    if cfg["sealed"]:
+        raise js_error(Err.STREAM_INVALID_CONFIG, err="stream configuration for create can not be sealed")
     _replicas(cfg)
     existing = req.js.streams.get(name)
     if existing is not None:
@@ -194,6 +196,8 @@ def stream_msg_delete(req: ApiRequest) -> dict[str, Any]:
     if st.config["deny_delete"]:
         raise js_error(Err.STREAM_MSG_DELETE_FAILED, err="message delete not permitted")
     seq = int(body.get("seq") or 0)
+    if seq == 0:
+        raise js_error(Err.BAD_REQUEST)
     if not st.store.remove(seq):
         raise js_error(Err.SEQUENCE_NOT_FOUND, seq=seq)
     return {"success": True}
@@ -216,9 +220,9 @@ def stream_msg_get(req: ApiRequest) -> dict[str, Any]:
     if req.empty:
         raise js_error(Err.BAD_REQUEST)
     body = req.json(_MSG_GET_SCHEMA)
-    st = req.stream(req.args[0])
     if not _msg_get_valid(body):
         raise js_error(Err.BAD_REQUEST)
+    st = req.stream(req.args[0])
     store = st.store
     seq = int(body.get("seq") or 0)
     if body.get("start_time"):
