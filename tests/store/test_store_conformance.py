@@ -443,3 +443,21 @@ def test_fast_state_is_state_without_the_gap_list(engine: Engine) -> None:
     full.deleted.append(99)  # callers get their own list
     store.remove(3)
     assert store.state().deleted == [2, 3]
+
+
+def test_wildcard_reads_follow_later_changes(engine: Engine) -> None:
+    store = engine.make()
+    fill(store, ["m.a", "c.x"] + ["c.x"] * 100 + ["m.b"])
+    assert store.load_next("m.*", 3).seq == 103  # type: ignore[union-attr]
+    assert store.num_pending(1, "m.*") == 2
+    fill(store, ["m.new", "c.y", "m.a"])  # a subject first seen after the filter was used
+    assert store.num_pending(1, "m.*") == 4
+    assert store.load_last("m.*").seq == 106  # type: ignore[union-attr]
+    store.remove(106)
+    store.purge("m.b")
+    assert store.load_last("m.*").seq == 104  # type: ignore[union-attr]
+    assert [store.load_next("m.*", q).seq for q in (1, 2, 104)] == [1, 104, 104]  # type: ignore[union-attr]
+    assert store.last_seqs_per_subject("m.*") == [1, 104]
+    assert store.subjects("m.*") == {"m.a": 1, "m.new": 1}
+    store.purge("m.>")
+    assert store.load_next("m.*", 1) is None and store.num_pending(1, "m.*") == 0

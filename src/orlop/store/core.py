@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 
 from orlop.errors import MsgTooLargeError, StoreClosedError, StoreLimitError
 from orlop.store.base import Clock, RemoveCallback, StoredMsg, StoreLimits, StreamState, StreamStore
+from orlop.store.filters import FilterCache, FilterIndex
 from orlop.subjects import has_wildcard, matches
 
 __all__ = ["Entry", "IndexedStore", "msg_size"]
@@ -77,6 +78,7 @@ class IndexedStore(StreamStore):
         self._last_ts = 0
         self._bytes = 0
         self._deleted_cache: tuple[tuple[int, int, int], list[int]] | None = None
+        self._filters = FilterCache()
 
     # ----------------------------------------------------------------- engine hooks
 
@@ -116,6 +118,7 @@ class IndexedStore(StreamStore):
             self._subj[entry.subject] = [seq]
         else:
             lst.append(seq)
+        self._filters.added(entry.subject, seq, lst is None)
         self._bytes += entry.size
         if entry.ttl > 0:
             heapq.heappush(self._ttl_heap, (entry.ts + entry.ttl, seq))
@@ -184,6 +187,7 @@ class IndexedStore(StreamStore):
             return 0
         for subject, gone in by_subject.items():
             self._unsubject(subject, gone)
+        self._filters.removed(by_subject, [subj for subj in by_subject if subj not in self._subj])
         self._dmap.update(seq for seq, _ in removed)
         if self._first not in self._msgs:
             self._advance_first()
@@ -210,7 +214,12 @@ class IndexedStore(StreamStore):
         if not has_wildcard(filter_subject):
             lst = self._subj.get(filter_subject)
             return [] if lst is None else [(filter_subject, lst)]
-        return [(s, lst) for s, lst in self._subj.items() if matches(s, filter_subject)]
+        subj = self._subj
+        return [(s, subj[s]) for s in self._wild(filter_subject).subjects]
+
+    def _wild(self, filter_subject: str) -> FilterIndex:
+        """The cached secondary index of a wildcard filter."""
+        return self._filters.get(filter_subject, self._subj)
 
     # ----------------------------------------------------------------- append + limits
 
@@ -336,6 +345,10 @@ class IndexedStore(StreamStore):
             if stop > self._last:
                 return None
             start = stop
+            if not _is_all(filter_subject):
+                seqs = self._wild(filter_subject).seqs
+                i = bisect_left(seqs, start)
+                return seqs[i] if i < len(seqs) else None
         best: int | None = None
         for _, lst in self._matching(filter_subject):
             i = bisect_left(lst, start)
@@ -349,8 +362,12 @@ class IndexedStore(StreamStore):
         while True:
             if _is_all(filter_subject):
                 seq = next(reversed(self._msgs), None)
+            elif has_wildcard(filter_subject):
+                seqs = self._wild(filter_subject).seqs
+                seq = seqs[-1] if seqs else None
             else:
-                seq = max((lst[-1] for _, lst in self._matching(filter_subject)), default=None)
+                lst = self._subj.get(filter_subject)
+                seq = lst[-1] if lst else None
             if seq is None:
                 return None
             msg = self._read(seq, self._msgs[seq])
@@ -378,6 +395,9 @@ class IndexedStore(StreamStore):
                 return len(self._msgs)
             if self._last - start_seq < len(self._subj):
                 return sum(1 for s in range(start_seq, self._last + 1) if s in self._msgs)
+        elif has_wildcard(filter_subject):
+            seqs = self._wild(filter_subject).seqs
+            return len(seqs) - bisect_left(seqs, start_seq)
         return sum(len(lst) - bisect_left(lst, start_seq) for _, lst in self._matching(filter_subject))
 
     def subjects(self, filter_subject: str = ">") -> dict[str, int]:
@@ -511,4 +531,5 @@ class IndexedStore(StreamStore):
         self._closed = True
         self._msgs.clear()
         self._subj.clear()
+        self._filters.clear()
 
