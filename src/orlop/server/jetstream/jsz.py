@@ -7,6 +7,8 @@ Totals cover every account; ``?accounts=true`` adds ``account_details``,
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.timefmt import format_ts
@@ -23,29 +25,66 @@ def _flag(query: dict[str, Any], key: str) -> bool:
     return str(query.get(key, "")).lower() in ("1", "true", "yes", "on")
 
 
+def _machine_limits(svc: JetStreamService) -> tuple[int, int]:
+    """nats-server's defaults when unset: 75% of RAM, 75% of the store disk's free space (max 1 TB)."""
+    o = svc.options
+    mem, disk = o.max_memory_store, o.max_file_store
+    if mem < 0:
+        try:
+            mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4
+        except (ValueError, OSError):
+            mem = -1
+    if disk < 0:
+        try:
+            disk = min(shutil.disk_usage(svc.store_root).free * 3 // 4, 1 << 40)
+        except OSError:
+            disk = -1
+    return mem, disk
+
+
 def _config(svc: JetStreamService) -> dict[str, Any]:
     o = svc.options
-    return {
-        "max_memory": o.max_memory_store,
-        "max_storage": o.max_file_store,
+    mem, disk = _machine_limits(svc)
+    out: dict[str, Any] = {
+        "max_memory": mem,
+        "max_storage": disk,
         "store_dir": str(svc.store_root),
         "sync_interval": int(o.sync_interval * 1_000_000_000),
-        "sync_always": bool(o.sync_always),
-        "compress_ok": True,
     }
+    if o.sync_always:
+        out["sync_always"] = True
+    out["strict"] = svc.strict
+    return out
 
 
 def _stream_detail(js: AccountJetStream, query: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for st in sorted(js.streams.values(), key=lambda s: s.name):
-        d: dict[str, Any] = {"name": st.name, "created": format_ts(st.created)}
+        d: dict[str, Any] = {
+            "name": st.name,
+            "created": format_ts(st.created),
+            "cluster": {"leader": js.service.server_name},
+        }
         if _flag(query, "config"):
             d["config"] = st.config
         d["state"] = state_dict(st)
-        if _flag(query, "consumers"):
-            d["consumer_detail"] = [{"stream_name": st.name, "name": n} for n in sorted(st.consumers)]
+        if _flag(query, "consumers") and st.consumers:
+            d["consumer_detail"] = [_consumer_detail(st, c) for _, c in sorted(st.consumers.items())]
         out.append(d)
     return out
+
+
+def _consumer_detail(st: Any, consumer: Any) -> dict[str, Any]:
+    """The consumer's own info when it offers one (``info()``), else its names."""
+    info = getattr(consumer, "info", None)
+    if callable(info):
+        try:
+            detail = info()
+            if isinstance(detail, dict):
+                return detail
+        except Exception:  # monitoring must not fail because one consumer cannot describe itself
+            pass
+    return {"stream_name": st.name, "name": getattr(consumer, "name", "")}
 
 
 def _account_detail(svc: JetStreamService, js: AccountJetStream, query: dict[str, Any]) -> dict[str, Any]:
@@ -85,9 +124,6 @@ def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
             msgs += s.msgs
             nbytes += s.bytes
     out: dict[str, Any] = {
-        "server_id": svc.server_id,
-        "now": format_ts(svc.clock()),
-        "config": _config(svc),
         "memory": mem,
         "storage": fil,
         "reserved_memory": rmem,
@@ -95,6 +131,9 @@ def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
         "accounts": len(accounts),
         "ha_assets": 0,
         "api": {"level": svc.api_level, "total": svc.api_total, "errors": svc.api_errors},
+        "server_id": svc.server_id,
+        "now": format_ts(svc.clock()),
+        "config": _config(svc),
         "streams": streams,
         "consumers": consumers,
         "messages": msgs,
@@ -102,4 +141,5 @@ def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
     }
     if _flag(query, "accounts") or acc_filter:
         out["account_details"] = [_account_detail(svc, js, query) for js in accounts]
+    out["total"] = len(accounts)
     return out
