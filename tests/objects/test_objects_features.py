@@ -129,3 +129,21 @@ async def test_update_meta_and_rename(bucket: Bucket, client: ObjectStoreClient)
         await bucket.info("old", show_deleted=True)
     with pytest.raises(ObjectNotFound):
         await bucket.update_meta("missing", description="x")
+
+
+async def test_ttl_expiry_removes_meta_and_chunks(bucket: Bucket, stream_state: Any) -> None:
+    """The one test that waits for a clock: the server's own TTL (1 s minimum) expires the object."""
+    assert bucket.allow_msg_ttl  # both servers report 2.11+ and accept allow_msg_ttl
+    await bucket.put("short", b"x" * 5000, ttl=1, chunk_size=1000)
+    await bucket.put("long", b"kept")
+    deadline = asyncio.get_running_loop().time() + 8
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            await bucket.info("short")
+        except ObjectNotFound:
+            break
+        await asyncio.sleep(0.2)
+    with pytest.raises(ObjectNotFound):
+        await bucket.info("short")
+    assert (await stream_state("docs"))["messages"] == 2  # only "long" (chunk + meta) is left
+    assert await bucket.get_bytes("long") == b"kept"

@@ -69,3 +69,22 @@ async def test_sequential_reader_verifies_and_iterates(bucket: Bucket) -> None:
         assert first + rest == data
         assert reader.bytes_fetched == len(data)
         assert await reader.read() == b""
+
+
+async def test_purged_chunks_fail_fast_instead_of_hanging(bucket: Bucket) -> None:
+    import time
+
+    import pytest
+
+    from orlop.errors import ObjectNotFound
+
+    data = os.urandom(24 << 20)
+    info = await bucket.put("gone", data)
+    reader = await bucket.get("gone")
+    assert await reader.read(4 << 20) == data[: 4 << 20]  # long read: the streaming consumer
+    await bucket.purge({"filter": f"$O.docs.C.{info.nuid}"})
+    started = time.monotonic()
+    with pytest.raises(ObjectNotFound):
+        await reader.read()
+    assert time.monotonic() - started < 15
+    await reader.aclose()

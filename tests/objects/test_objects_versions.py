@@ -119,7 +119,9 @@ async def test_history_bucket_readable_after_nats_py_put(client: ObjectStoreClie
     assert [i.name for i in await b.list()] == ["doc", "other"]
 
 
-async def test_rename_in_history_bucket_takes_old_revisions_along(client: ObjectStoreClient, stream_state: Any) -> None:
+async def test_rename_in_history_bucket_takes_old_revisions_along(
+    client: ObjectStoreClient, stream_state: Any
+) -> None:
     b = await client.create_bucket("hist", history=3)
     await b.put("old", os.urandom(30_000), chunk_size=10_000)
     await b.put("old", os.urandom(30_000), chunk_size=10_000)

@@ -100,6 +100,7 @@ class PushStream:
         self._inbox = ""
         self._last_cseq = 0
         self._last_sseq = 0
+        self._last_pending = 0
         self._done = False
         self._closed = False
         self._resets = 0
@@ -190,7 +191,7 @@ class PushStream:
                 self._broken = gen
                 self._push(_RESET)
                 return
-            self._last_cseq, self._last_sseq = cseq, sseq
+            self._last_cseq, self._last_sseq, self._last_pending = cseq, sseq, pending
             self._push(Delivery(msg.subject, msg.data, hdrs, sseq, pending, ts))
 
         return on_msg
@@ -209,7 +210,11 @@ class PushStream:
             # Answered like a flow-control request: once the reader got here (memory stays bounded).
             self._push((_FC, stalled))
         last = hdrs.get("Nats-Last-Consumer")
-        if last is not None and last.isdigit() and int(last) != self._last_cseq:
+        mismatch = last is not None and last.isdigit() and int(last) != self._last_cseq
+        # Idle while the last delivery said more was pending and the reader has caught up:
+        # the messages are gone (purged under us); a fresh consumer reports what is left.
+        vanished = self.stop_at_end and self._last_pending > 0 and not self._items
+        if mismatch or vanished:
             self._broken = gen
             self._push(_RESET)
 
