@@ -16,10 +16,6 @@ from orlop.store.testing import EngineFactory as Engine
 SEC = 1_000_000_000
 
 
-def size(subject: str, hdr: bytes, data: bytes) -> int:
-    return len(subject) + len(hdr) + len(data) + 16
-
-
 def fill(store: StreamStore, subjects: list[str], data: bytes = b"x") -> list[int]:
     return [store.store_msg(s, b"", data).seq for s in subjects]
 
@@ -49,7 +45,8 @@ def test_append_and_load(engine: Engine) -> None:
         assert store.load(0) is None and store.load(3) is None
         st = store.state()
         assert (st.msgs, st.first_seq, st.last_seq, st.num_subjects) == (2, 1, 2, 2)
-        assert st.bytes == size("orders.new", hdr, b"hello") + size("orders.old", b"", b"")
+        sizes = engine.msg_size("orders.new", hdr, b"hello") + engine.msg_size("orders.old", b"", b"")
+        assert st.bytes == sizes
         assert (st.first_ts, st.last_ts) == (m1.ts, m2.ts)
 
 
@@ -259,7 +256,7 @@ def test_max_msgs_discard_old(engine: Engine) -> None:
 
 
 def test_max_bytes_discard_old(engine: Engine) -> None:
-    one = size("s", b"", b"x" * 10)
+    one = engine.msg_size("s", b"", b"x" * 10)
     store = engine.make(StoreLimits(max_bytes=one * 3))
     fill(store, ["s"] * 5, b"x" * 10)
     store = engine.reopen(store)
@@ -298,16 +295,22 @@ def test_discard_new_max_msgs(engine: Engine) -> None:
 
 
 def test_discard_new_max_bytes_uses_nats_comparison(engine: Engine) -> None:
-    one = size("s", b"", b"x" * 10)
-    store = engine.make(StoreLimits(max_bytes=one * 2 + 1, discard="new"))
-    fill(store, ["s", "s"], b"x" * 10)
+    one = engine.msg_size("s", b"", b"x" * 10)
+    store = engine.make(StoreLimits(max_bytes=one * 2, discard="new"))
+    fill(store, ["s", "s"], b"x" * 10)  # exactly max_bytes is allowed: nats-server refuses bytes + new > max
     with pytest.raises(StoreLimitError) as exc:
         store.store_msg("s", b"", b"")
     assert exc.value.kind == "bytes"
-    exact = engine.make(StoreLimits(max_bytes=one * 2, discard="new"))
-    fill(exact, ["s"], b"x" * 10)
-    with pytest.raises(StoreLimitError):  # nats-server refuses when bytes + new >= max
-        exact.store_msg("s", b"", b"x" * 10)
+    assert store.state().bytes == one * 2
+
+
+def test_discard_new_max_bytes_allows_per_subject_replacement(engine: Engine) -> None:
+    one = engine.msg_size("b.a", b"", b"x" * 10)
+    store = engine.make(StoreLimits(max_bytes=one * 2, max_msgs_per_subject=1, discard="new"))
+    fill(store, ["b.a", "b.b", "b.a"], b"x" * 10)  # the third replaces the first "b.a"
+    assert store.subjects() == {"b.a": 1, "b.b": 1}
+    with pytest.raises(StoreLimitError):
+        store.store_msg("b.c", b"", b"x" * 10)
 
 
 def test_discard_new_per_subject(engine: Engine) -> None:
@@ -375,7 +378,8 @@ def test_compression_round_trip(engine: Engine) -> None:
     for store in engine.and_reopened(store):  # noqa: B020 - later code uses the reopened store
         assert store.load(m1.seq).data == compressible  # type: ignore[union-attr]
         assert store.load(m2.seq).data == random_ish  # type: ignore[union-attr]
-        expected = size("c", b"NATS/1.0\r\n\r\n", compressible) + size("r", b"", random_ish)
+        expected = engine.msg_size("c", b"NATS/1.0\r\n\r\n", compressible)
+        expected += engine.msg_size("r", b"", random_ish)
         assert store.state().bytes == expected
 
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from orlop.store import FileStore, MemoryStore, StoreLimits, StreamStore
+from orlop.store.core import file_msg_size, memory_msg_size
 from orlop.store.testing import FakeClock
 from orlop.subjects import matches
 
@@ -158,7 +159,8 @@ class StoreMachine(RuleBasedStateMachine):
         s = self.store.state()
         first = m.first()
         assert (s.msgs, s.first_seq, s.last_seq) == (len(m.msgs), first, m.last)
-        assert s.bytes == sum(len(subj) + len(d) + 16 for subj, d, _, _ in m.msgs.values())
+        size = memory_msg_size if self.kind == "memory" else file_msg_size
+        assert s.bytes == sum(size(len(subj), 0, len(d)) for subj, d, _, _ in m.msgs.values())
         gaps = [q for q in range(first, m.last + 1) if q not in m.msgs] if m.msgs else []
         assert (s.deleted, s.num_deleted) == (gaps, len(gaps))
         counts: dict[str, int] = {}

@@ -104,8 +104,11 @@ class StreamState:
 class StreamStore(ABC):
     """Storage of one stream's messages. Not thread-safe: one event loop owns it.
 
-    ``bytes`` accounting uses nats-server's per-message size:
-    ``len(subject) + len(hdr) + len(data) + 16`` (the uncompressed sizes).
+    ``bytes`` accounting uses nats-server's per-message sizes (uncompressed), so
+    STREAM.INFO and max_bytes match it: memory streams count
+    ``len(subject) + len(hdr) + len(data) + 16`` (memStoreMsgSize), file streams
+    ``30 + len(subject) + len(data)`` without headers and
+    ``34 + len(subject) + len(hdr) + len(data)`` with (fileStoreMsgSize).
     """
 
     @abstractmethod

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orlop.store.core import msg_size
+from orlop.store.core import file_msg_size
 from orlop.store.records import T_FLOOR, T_MSG, T_SKIP, T_TOMBS, BlockScan, ScannedRecord, encode, unpack_seqs
 
 __all__ = ["Block", "BlockSet", "MsgSink", "Recovery", "pack_loc", "unpack_loc"]
@@ -201,7 +201,7 @@ class BlockSet:
         if rtype == T_MSG:
             subject = sys.intern(r.subject.decode())
             loc = pack_loc(blk.index, r.offset, total)
-            rec.on_msg(seq, subject, ts, msg_size(slen, hlen, dlen), ttl, loc)
+            rec.on_msg(seq, subject, ts, file_msg_size(slen, hlen, dlen), ttl, loc)
             if blk.min_seq == 0:
                 blk.min_seq = seq
             blk.max_seq = max(blk.max_seq, seq)

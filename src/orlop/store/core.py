@@ -16,9 +16,16 @@ removals are made durable, through five hooks:
 Index layout: ``_msgs`` maps seq -> Entry in ascending insertion order (so a
 dict walk is a seq walk); ``_subj`` maps each subject to the ascending list of
 its live seqs, so filtered reads touch only matching subjects and never read
-payloads. Subjects are interned (one ``str`` per subject). ``_dmap`` holds the
-interior gaps (deleted seqs between first and last), which nats-server reports
-as ``num_deleted``.
+payloads; wildcard filters get a cached merged seq list (:mod:`orlop.store.filters`).
+Subjects are interned (one ``str`` per subject). ``_dmap`` holds the interior
+gaps (deleted seqs between first and last), which nats-server reports as
+``num_deleted``.
+
+Semantics follow nats-server's memstore/filestore: discard new refuses when
+``bytes + size > max_bytes`` or ``msgs >= max_msgs`` unless the per-subject
+limit will replace the subject's oldest; discard old drops the oldest until the
+stream fits; TTL -1 exempts a message from max_age; ``PurgeEx`` rules for
+filter/seq/keep (see :meth:`StreamStore.purge`).
 """
 
 from __future__ import annotations
@@ -34,14 +41,21 @@ from orlop.store.base import Clock, RemoveCallback, StoredMsg, StoreLimits, Stre
 from orlop.store.filters import FilterCache, FilterIndex
 from orlop.subjects import has_wildcard, matches
 
-__all__ = ["Entry", "IndexedStore", "msg_size"]
+__all__ = ["Entry", "IndexedStore", "file_msg_size", "memory_msg_size"]
 
 _SCAN_LIMIT = 64  # seq-walk steps tried before falling back to a per-subject search
 
 
-def msg_size(subject_len: int, hdr_len: int, data_len: int) -> int:
-    """nats-server's accounted size of one message."""
+def memory_msg_size(subject_len: int, hdr_len: int, data_len: int) -> int:
+    """nats-server's accounted size of one message in a memory stream (memStoreMsgSize)."""
     return subject_len + hdr_len + data_len + 16
+
+
+def file_msg_size(subject_len: int, hdr_len: int, data_len: int) -> int:
+    """nats-server's accounted size of one message in a file stream (fileStoreMsgSize)."""
+    if hdr_len == 0:
+        return 30 + subject_len + data_len
+    return 34 + subject_len + hdr_len + data_len
 
 
 class Entry:
@@ -63,6 +77,9 @@ def _is_all(filter_subject: str) -> bool:
 
 class IndexedStore(StreamStore):
     """Everything of :class:`StreamStore` except the bytes on disk (see module docstring)."""
+
+    _msg_size = staticmethod(memory_msg_size)
+    """Byte accounting; the file engine uses nats-server's file-stream sizes."""
 
     def __init__(self, limits: StoreLimits, clock: Clock) -> None:
         self._limits = limits
@@ -230,7 +247,7 @@ class IndexedStore(StreamStore):
         if lim.max_msg_size >= 0 and len(hdr) + len(data) > lim.max_msg_size:
             raise MsgTooLargeError(f"message size {len(hdr) + len(data)} exceeds maximum {lim.max_msg_size}")
         subject = sys.intern(subject)
-        size = msg_size(len(subject.encode()), len(hdr), len(data))
+        size = self._msg_size(len(subject.encode()), len(hdr), len(data))
         if lim.discard == "new":
             self._check_discard_new(subject, size)
         seq = self._last + 1
@@ -257,7 +274,7 @@ class IndexedStore(StreamStore):
             raise StoreLimitError("msgs", "maximum messages exceeded")
         # At the per-subject limit the oldest of the subject is replaced: fine if that frees enough.
         replaced_fits = at_subject_limit and lst is not None and self._msgs[lst[0]].size >= size
-        if lim.max_bytes > 0 and self._bytes + size >= lim.max_bytes and not replaced_fits:
+        if lim.max_bytes > 0 and self._bytes + size > lim.max_bytes and not replaced_fits:
             raise StoreLimitError("bytes", "maximum bytes exceeded")
 
     def _enforce_subject(self, subject: str) -> None:

@@ -44,7 +44,7 @@ import cramjam
 from orlop.errors import DiskFullError, StoreClosedError
 from orlop.store.base import Clock, StoreLimits, wall_clock
 from orlop.store.blocks import Block, BlockSet, pack_loc, unpack_loc
-from orlop.store.core import Entry, IndexedStore
+from orlop.store.core import Entry, IndexedStore, file_msg_size
 from orlop.store.records import (
     F_SNAPPY,
     HEADER,
@@ -72,9 +72,12 @@ class FileStore(IndexedStore):
     """A stream persisted in ``directory`` (created or recovered by the constructor).
 
     ``read_calls`` and ``bytes_read`` count every read of block data since open
-    (recovery included), for tests and diagnostics.
+    (recovery included), for tests and diagnostics. Bytes are accounted as
+    nats-server's file streams do (:func:`orlop.store.core.file_msg_size`).
     Raises OSError when the directory cannot be created or read.
     """
+
+    _msg_size = staticmethod(file_msg_size)
 
     def __init__(
         self,

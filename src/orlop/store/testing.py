@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orlop.store.base import StoreLimits, StreamStore
+from orlop.store.core import file_msg_size, memory_msg_size
 from orlop.store.file import FileStore
 from orlop.store.memory import MemoryStore
 
@@ -53,6 +54,11 @@ class EngineFactory:
     def persistent(self) -> bool:
         """True for the file engines."""
         return self.kind != "memory"
+
+    def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
+        """The bytes this engine accounts for one message (nats-server's sizes)."""
+        fn = memory_msg_size if self.kind == "memory" else file_msg_size
+        return fn(len(subject.encode()), len(hdr), len(data))
 
     def make(self, limits: StoreLimits | None = None) -> StreamStore:
         """A new empty store with ``limits`` (default: unlimited)."""
