@@ -88,3 +88,15 @@ async def test_purged_chunks_fail_fast_instead_of_hanging(bucket: Bucket) -> Non
         await reader.read()
     assert time.monotonic() - started < 15
     await reader.aclose()
+
+
+async def test_forward_seek_while_streaming_skips_the_gap(bucket: Bucket) -> None:
+    data = os.urandom(16 << 20)
+    await bucket.put("seek", data)
+    async with await bucket.get("seek") as reader:
+        assert await reader.read(4 << 20) == data[: 4 << 20]  # streaming
+        fetched = reader.bytes_fetched
+        await reader.seek(12 << 20)
+        assert await reader.read(256 << 10) == data[12 << 20 : (12 << 20) + (256 << 10)]
+        # the 8 MiB gap was not transferred (at most the flow-control window already in flight)
+        assert reader.bytes_fetched - fetched < 6 << 20

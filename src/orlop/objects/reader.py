@@ -44,6 +44,7 @@ __all__ = ["ObjectReader"]
 _EXACT_MAX_CHUNKS = 16  # ranges up to this many chunks use exact fetches, longer ones stream
 _SMALL_OBJECT_CHUNKS = 4  # whole objects this small are fetched exactly too (no consumer)
 _PIPELINE = 16
+_SKIP_MAX = 4  # a running stream is read through (and discarded) for at most this many chunks
 _PROBES = 6
 
 
@@ -159,7 +160,8 @@ class ObjectReader:
         if index in self._pre:
             await self._accept(index, self._pre.pop(index))
             return
-        if self._push is None or self._push_next > index:
+        if self._push is None or not 0 <= index - self._push_next <= _SKIP_MAX:
+            # No stream, or it is past this chunk, or far behind it (a forward seek): start over here.
             last = (index * self.chunk_size + span - 1) // self.chunk_size if self._fixed_chunks else index
             count = min(last, self.info.chunks - 1) - index + 1
             small = count <= _SMALL_OBJECT_CHUNKS or span < self.size
@@ -192,11 +194,17 @@ class ObjectReader:
         if not keep:
             return
         data = decompress_chunk(stored) if self._codec else stored
-        if self._fixed_chunks and index < self.info.chunks - 1 and len(data) != self.chunk_size:
-            raise DigestMismatch(f"chunk {index} has {len(data)} bytes, expected {self.chunk_size}")
+        if self._fixed_chunks and len(data) != self._expected_len(index):
+            raise DigestMismatch(f"chunk {index} has {len(data)} bytes, expected {self._expected_len(index)}")
         if not self._fixed_chunks:
             self._cur_start = self._cur_start + len(self._cur) if index == self._cur_index + 1 > 0 else 0
         self._cur, self._cur_index = data, index
+
+    def _expected_len(self, index: int) -> int:
+        """Decoded length of chunk ``index``: the chunk size, the remainder for the last one."""
+        if index < self.info.chunks - 1:
+            return self.chunk_size
+        return self.size - self.chunk_size * (self.info.chunks - 1)
 
     # -- locating chunk i ---------------------------------------------------
     async def _probe(self, index: int, *, keep: bool) -> tuple[PushStream | None, int, int]:
