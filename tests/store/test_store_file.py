@@ -381,3 +381,27 @@ def test_index_holds_no_payloads(tmp_path: Path) -> None:
     grown = proc.memory_info().rss - base
     assert grown < 32 * 1024 * KIB, f"RSS grew by {grown} bytes"
     s.close()
+
+
+def test_full_disk_while_recording_a_limit_removal_keeps_the_append(tmp_path: Path) -> None:
+    """An append stands even when the record of the removal it causes cannot be written."""
+    rec = record_len("f", b"", b"z" * 1000)
+    script = textwrap.dedent(f"""
+        import resource, signal
+        from orlop.store import FileStore, StoreLimits
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({4 * rec}, {4 * rec}))
+        s = FileStore({str(tmp_path)!r}, StoreLimits(max_msgs=3))
+        seqs = [s.store_msg("f", b"", b"z" * 1000).seq for _ in range(4)]  # the 4th fills the file exactly
+        st = s.state()
+        print(seqs[-1], st.msgs, st.first_seq)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4", "3", "2"]
+    s = FileStore(tmp_path, StoreLimits(max_msgs=3))
+    assert s.state().msgs == 4  # the removal was not durable ...
+    s.store_msg("f", b"", b"again")
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq) == (3, 3, 5)  # ... and the limit applies again
+    s.close()

@@ -94,6 +94,7 @@ class BlockSet:
         self.by_index: dict[int, Block] = {}
         self._fds: dict[int, int] = {}
         self._ranges: tuple[tuple[int, int], list[int], list[Block]] | None = None
+        self.dir_dirty = False  # a block file was created, replaced or deleted since the last sync
 
     @property
     def newest(self) -> Block | None:
@@ -109,6 +110,7 @@ class BlockSet:
         blk = Block(index, self._path(index))
         fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self._fds[index] = fd
+        self.dir_dirty = True
         self.by_index[index] = blk
         self._ranges = None
         return blk
@@ -256,6 +258,7 @@ class BlockSet:
         self.by_index.pop(blk.index, None)
         self._ranges = None
         blk.path.unlink(missing_ok=True)
+        self.dir_dirty = True
 
     def replace(self, blk: Block, buffers: list[bytes]) -> list[int]:
         """Atomically replace ``blk``'s file by ``buffers`` concatenated; returns each buffer's offset."""
@@ -273,6 +276,7 @@ class BlockSet:
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, blk.path)
+        self.dir_dirty = True
         old = self._fds.pop(blk.index, None)
         if old is not None:
             os.close(old)
@@ -281,11 +285,18 @@ class BlockSet:
         return offsets
 
     def sync(self) -> None:
-        """fsync every block written since the last sync."""
+        """fsync every block written since the last sync, and the directory when files changed."""
         for blk in self.by_index.values():
             if blk.dirty:
                 os.fsync(self.fd(blk))
                 blk.dirty = False
+        if self.dir_dirty:
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            self.dir_dirty = False
 
     def close(self) -> None:
         """Close every fd."""

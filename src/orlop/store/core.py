@@ -36,7 +36,7 @@ from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
-from orlop.errors import MsgTooLargeError, StoreClosedError, StoreLimitError
+from orlop.errors import DiskFullError, MsgTooLargeError, StoreClosedError, StoreLimitError
 from orlop.store.base import Clock, RemoveCallback, StoredMsg, StoreLimits, StreamState, StreamStore
 from orlop.store.filters import FilterCache, FilterIndex
 from orlop.subjects import has_wildcard, matches
@@ -257,8 +257,14 @@ class IndexedStore(StreamStore):
         self._last = seq
         self._last_ts = ts
         self._index_add(seq, Entry(subject, ts, size, ttl_ns, loc))
-        self._enforce_subject(subject)
-        self._enforce_totals()
+        try:
+            self._enforce_subject(subject)
+            self._enforce_totals()
+        except DiskFullError:
+            # The message is stored and acknowledged; only the record of a limit removal
+            # could not be written. The removal holds in memory; after a restart the
+            # limits drop the same messages again on the next appends.
+            pass
         return StoredMsg(seq, subject, hdr, data, ts, ttl_ns)
 
     def _check_discard_new(self, subject: str, size: int) -> None:

@@ -195,7 +195,9 @@ class FileStore(IndexedStore):
             self._truncate_quietly(fd, start)
             self._reraise(exc)
         blk.size = start + total
-        blk.dirty = True
+        blk.dirty = not self._sync_always
+        if self._sync_always and self._blocks.dir_dirty:
+            self._blocks.sync()  # a new block file: its directory entry must be durable too
         return blk, start
 
     def _reraise(self, exc: OSError) -> NoReturn:
@@ -276,9 +278,15 @@ class FileStore(IndexedStore):
         blk.has_meta = True
 
     def _release(self, delete: bool) -> None:
-        self._blocks.close()
         if delete:
+            self._blocks.close()
             shutil.rmtree(self.directory, ignore_errors=True)
+            return
+        try:
+            self._blocks.sync()
+        except OSError as exc:
+            self._log.error("could not sync %s on close: %s", self.directory, exc)
+        self._blocks.close()
 
     # ----------------------------------------------------------------- compaction
 
