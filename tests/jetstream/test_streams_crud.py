@@ -6,6 +6,7 @@ codes and descriptions are compared exactly, because clients compare them.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -302,5 +303,35 @@ async def test_delete_requires_empty_body_and_account_info(server: ServerProcess
             "success": True,
         }
         assert (await api(nc, "INFO"))["streams"] == 0
+    finally:
+        await nc.close()
+
+
+async def test_compression_memory_and_metadata(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        body = {
+            "name": "Z",
+            "subjects": ["z.>"],
+            "compression": "s2",
+            "metadata": {"owner": "team-a", "app": "orlop"},
+            "description": "compressed",
+        }
+        resp = await api(nc, "STREAM.CREATE.Z", body)
+        cfg = resp["config"]
+        assert cfg["compression"] == "s2" and cfg["description"] == "compressed"
+        assert cfg["metadata"]["owner"] == "team-a" and cfg["metadata"]["app"] == "orlop"
+        text = b"the same words again and again " * 2000
+        assert json.loads((await nc.request("z.t", text, timeout=5)).data)["seq"] == 1
+        got = await api(nc, "STREAM.MSG.GET.Z", {"seq": 1})
+        assert base64.b64decode(got["message"]["data"]) == text
+        # A client echoing the whole returned config (server metadata included) is idempotent.
+        again = await api(nc, "STREAM.CREATE.Z", cfg)
+        assert "error" not in again and again["created"] == resp["created"]
+        mem = await api(nc, "STREAM.CREATE.M", {"name": "M", "storage": "memory", "subjects": ["m"]})
+        assert mem["config"]["storage"] == "memory"
+        await nc.request("m", b"in memory", timeout=5)
+        info = await api(nc, "INFO")
+        assert info["memory"] > 0 and info["streams"] == 2
     finally:
         await nc.close()
