@@ -405,3 +405,23 @@ def test_full_disk_while_recording_a_limit_removal_keeps_the_append(tmp_path: Pa
     st = s.state()
     assert (st.msgs, st.first_seq, st.last_seq) == (3, 3, 5)  # ... and the limit applies again
     s.close()
+
+
+def test_invalid_header_in_an_older_block_skips_only_that_block(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = record_len("o", b"", b"y" * 100)
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    for _ in range(12):
+        s.store_msg("o", b"", b"y" * 100)
+    s.close()
+    _, second, _ = blocks(tmp_path)
+    flip(second, rec + 8)  # record type of seq 6; the block holds seqs 5-8
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    assert any("rest of the block skipped" in r.getMessage() for r in caplog.records)
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq, st.deleted) == (9, 1, 12, [6, 7, 8])
+    assert s.load(9).data == b"y" * 100  # type: ignore[union-attr]
+    assert s.store_msg("o", b"", b"").seq == 13
+    s.close()

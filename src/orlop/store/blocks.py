@@ -161,21 +161,22 @@ class BlockSet:
         for index in indexes:
             blk = Block(index, self._path(index))
             self.by_index[index] = blk
-            # Only the newest block can have a torn tail after a crash; older ones were
-            # complete before it was started, so their last record alone is checked.
-            self._recover_block(blk, rec, VERIFY_TAIL if index == indexes[-1] else 1)
+            self._recover_block(blk, rec, newest=index == indexes[-1])
         self._ranges = None
         return rec
 
-    def _recover_block(self, blk: Block, rec: Recovery, verify_tail: int) -> None:
+    def _recover_block(self, blk: Block, rec: Recovery, *, newest: bool) -> None:
         """Stream one block's records into ``rec``; a bad record is judged once the next one shows.
 
-        A failed checksum on the block's final record is a torn write: cut off. Anywhere
-        else it is corruption: logged and skipped.
+        Only the newest block can be torn by a crash (older ones were complete before
+        it was started), so its last MiB is checksummed, and a bad final record or an
+        invalid header there is cut off: appends continue from that point. Elsewhere a
+        bad checksum is corruption (logged, skipped) and an invalid header makes the rest
+        of that block unreadable (logged, left on disk for a later compaction to drop).
         """
         fd = self.fd(blk)
-        scan = BlockScan(fd, os.fstat(fd).st_size, verify_tail)
-        end, bad = -1, None
+        scan = BlockScan(fd, os.fstat(fd).st_size, VERIFY_TAIL if newest else 1)
+        bad = None
         for r in scan:
             if bad is not None:
                 self.log.warning("corrupt record in %s at offset %d (seq %d); skipped",
@@ -187,21 +188,25 @@ class BlockSet:
                 bad = r
         rec.reads += scan.reads
         rec.bytes_read += scan.bytes_read
-        end = scan.end
-        if bad is not None:
-            end = bad.offset
-            self.log.warning("torn record at the tail of %s (offset %d); truncated", blk.path, bad.offset)
-        if scan.error is not None:
-            self.log.warning("%s in %s at offset %d; truncated", scan.error, blk.path, scan.end)
-        if end < scan.size:
+        end = scan.end if bad is None else bad.offset
+        what = "torn record" if bad is not None else scan.error
+        if what is not None and newest:
+            self.log.warning("%s in %s at offset %d; truncated", what, blk.path, end)
             os.ftruncate(fd, end)
-        blk.size = end
+            blk.size = end
+        else:
+            if what is not None:
+                self.log.warning("%s in %s at offset %d; rest of the block skipped", what, blk.path, end)
+            blk.size = scan.size
 
-    @staticmethod
-    def _apply(blk: Block, r: ScannedRecord, rec: Recovery) -> None:
+    def _apply(self, blk: Block, r: ScannedRecord, rec: Recovery) -> None:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
         if rtype == T_MSG:
-            subject = sys.intern(r.subject.decode())
+            try:
+                subject = sys.intern(r.subject.decode())
+            except UnicodeDecodeError:
+                self.log.warning("corrupt subject in %s at %d (seq %d); skipped", blk.path, r.offset, seq)
+                return
             loc = pack_loc(blk.index, r.offset, total)
             rec.on_msg(seq, subject, ts, file_msg_size(slen, hlen, dlen), ttl, loc)
             if blk.min_seq == 0:
