@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_BYTES", "BATCH_MSGS", "Consumer", "Pending"]
 
 BATCH_MSGS = 256
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 1024 * 1024
 _NEVER = 1 << 62
 
 

@@ -34,7 +34,7 @@ __all__ = ["STATE_FLUSH", "attach", "build", "load_state", "on_stop", "recover",
 
 log = logging.getLogger("orlop.jetstream")
 
-STATE_FLUSH = 0.05
+STATE_FLUSH = 1.0
 
 
 def build(stream: Stream, name: str, config: dict[str, Any], created: int) -> Consumer:
