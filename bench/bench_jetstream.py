@@ -3,8 +3,9 @@
 Publishing is pipelined: nats-py's ``js.publish_async`` with 256 acks outstanding, the
 pattern that lets a server show its own speed (a client awaiting each ack measures the
 round trip instead). Reading uses a durable pull consumer (``ack_policy: none``) with raw
-``CONSUMER.MSG.NEXT`` requests of 256 messages, the next request sent when half of the
-previous batch has arrived, so the consumer never idles between batches.
+``CONSUMER.MSG.NEXT`` requests (256 messages, or 12 MiB for big messages), the next one
+sent before the previous batch has fully arrived, so the consumer never idles between
+batches, with at most 24 MiB requested and not yet received.
 
 The big run writes a 2 GiB stream (256 MiB with ``--quick``) into a fresh server of each
 kind while a thread samples the server's RSS, reads it all back, then restarts the server
@@ -46,6 +47,7 @@ STREAM = "BENCH"
 SUBJECT = "bench.js.data"
 INFLIGHT = 256
 PULL_BATCH = 256
+PULL_WINDOW_BYTES = 24 * 1024 * 1024
 
 
 async def _create_stream(nc: Client) -> None:
@@ -73,8 +75,12 @@ async def publish_pipelined(nc: Client, size: int, count: int) -> float:
     return elapsed
 
 
-async def fetch_all(nc: Client, count: int, consumer: str = "reader") -> tuple[float, int]:
-    """Read ``count`` messages through a durable pull consumer; returns (seconds, bytes).
+async def fetch_all(nc: Client, count: int, size: int, consumer: str = "reader") -> tuple[float, int]:
+    """Read ``count`` messages of ``size`` bytes through a durable pull consumer; (seconds, bytes).
+
+    Pulls of up to ``PULL_BATCH`` messages, at most ``PULL_WINDOW_BYTES`` requested and not
+    yet received: nats-server cuts a reader off as a slow consumer when 64 MiB wait in its
+    outbound buffer, and with 2 x 32 MiB batches of 128 KiB messages in flight it did so.
 
     Raises TimeoutError when deliveries stop for 30 s; RuntimeError on a status reply.
     """
@@ -83,16 +89,15 @@ async def fetch_all(nc: Client, count: int, consumer: str = "reader") -> tuple[f
     inbox = nc.new_inbox()
     next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"
     state = {"received": 0, "bytes": 0, "requested": 0}
+    window = max(2, PULL_WINDOW_BYTES // max(size, 1))
+    batch = min(PULL_BATCH, window // 2)
     done = asyncio.Event()
     progress = asyncio.Event()
     failure: list[str] = []
 
     async def pull_more() -> None:
-        # Next request once half the outstanding batch has arrived: at most 1.5 batches
-        # (48 MiB of 128 KiB messages) in flight, under nats-server's 64 MiB per-client
-        # pending limit, beyond which it cuts a reader off as a slow consumer.
-        while state["requested"] < count and state["requested"] - state["received"] <= PULL_BATCH // 2:
-            n = min(PULL_BATCH, count - state["requested"])
+        while state["requested"] < count and state["requested"] - state["received"] <= window - batch:
+            n = min(batch, count - state["requested"])
             state["requested"] += n
             body = json.dumps({"batch": n, "expires": 60_000_000_000}).encode()
             await nc.publish(next_subject, body, reply=inbox)
@@ -132,7 +137,7 @@ async def stream_roundtrip(url: str, size: int, count: int, *, keep: bool = Fals
     try:
         await _create_stream(nc)
         put_s = await publish_pipelined(nc, size, count)
-        get_s, got = await fetch_all(nc, count)
+        get_s, got = await fetch_all(nc, count, size)
         if got != size * count:
             raise RuntimeError(f"fetched {got} bytes, expected {size * count}")
         if not keep:
