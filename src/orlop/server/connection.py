@@ -147,17 +147,17 @@ class Connection(asyncio.Protocol):
         self.last_activity_ns = time.time_ns()
         parser = self.parser
         try:
-            batch = parser.feed(data)
-        except ProtocolError as e:
-            self._dispatch(parser.partial)
-            if not self.closing:
-                self._protocol_error(e)
-            return
+            try:
+                batch = parser.feed(data)
+            except ProtocolError as e:
+                self._dispatch(parser.partial)
+                if not self.closing:
+                    self._protocol_error(e)
+                return
+            self._dispatch(batch)
         except Exception:  # a bug must cost one client, never the server
-            log.exception("cid:%d - parser failed; closing the connection", self.cid)
+            log.exception("cid:%d - failed on client input; closing the connection", self.cid)
             self.close("Internal Error")
-            return
-        self._dispatch(batch)
 
     def _dispatch(self, batch: list[Any]) -> None:
         # The hot loop: a plain PUB from a non-verbose, non-pedantic, authenticated client
