@@ -203,6 +203,8 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        t = self.transport
+        self.tbuf = t.get_write_buffer_size() if t is not None else 0
         self._cancel_timer("write")
         self._release_blocked()
 
