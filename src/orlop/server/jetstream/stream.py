@@ -125,7 +125,8 @@ class Stream:
         """Tell every consumer about a newly stored message and arm expiry if needed."""
         for c in list(self.consumers.values()):
             c.on_stored(msg)
-        if msg.ttl_ns > 0 or self.config["max_age"]:
+        # A max_age expiry of this message is later than any armed timer: only TTLs can be earlier.
+        if msg.ttl_ns > 0 or (self._timer is None and self.config["max_age"]):
             self.arm_expiry()
 
     def _removed(self, seq: int, subject: str) -> None:
