@@ -335,3 +335,16 @@ async def test_compression_memory_and_metadata(server: ServerProcess) -> None:
         assert info["memory"] > 0 and info["streams"] == 2
     finally:
         await nc.close()
+
+
+async def test_first_seq(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        resp = await api(nc, "STREAM.CREATE.F", {"name": "F", "first_seq": 100})
+        assert resp["config"]["first_seq"] == 100
+        assert (resp["state"]["first_seq"], resp["state"]["last_seq"]) == (100, 99)
+        assert json.loads((await nc.request("F", b"x", timeout=5)).data) == {"stream": "F", "seq": 100}
+        state = (await api(nc, "STREAM.INFO.F"))["state"]
+        assert (state["messages"], state["first_seq"], state["last_seq"]) == (1, 100, 100)
+    finally:
+        await nc.close()

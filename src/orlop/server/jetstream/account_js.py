@@ -140,6 +140,9 @@ class AccountJetStream:
             store = open_store(config, sdir, self)
         except OSError as exc:
             raise js_error(Err.STREAM_CREATE, err=str(exc)) from exc
+        first_seq = int(config.get("first_seq") or 0)
+        if first_seq > 1:
+            store.skip_msgs(first_seq)  # the stream's first message gets first_seq
         st = Stream(self, config, store, created=created, dir=sdir)
         st.write_meta()
         self._activate(st, recovered=False)
