@@ -50,7 +50,7 @@ def _node_ok(results: list[dict[str, Any]], where: str) -> dict[tuple[str, str],
 
 
 async def test_orlop_objects_read_by_nats_py_and_node(
-    server: ServerProcess, js: Any, run_node_steps: Any
+    server: ServerProcess, js: Any, run_node_steps: Any, tmp_path: Path
 ) -> None:
     where = f"[{server.kind}] put by orlop.objects"
     objects = {
@@ -66,6 +66,12 @@ async def test_orlop_objects_read_by_nats_py_and_node(
             info = await bucket.put(name, source)
             assert info.digest == adr20_digest(data), f"{where}: digest returned by put of {name}"
             assert info.size == len(data), f"{where}: size returned by put of {name}"
+        odd = os.urandom(1024 * 1024 + 5)
+        (tmp_path / "odd.bin").write_bytes(odd)
+        info = await bucket.put("odd-chunks.bin", tmp_path / "odd.bin", chunk_size=100_000, description="odd")
+        assert info.digest == adr20_digest(odd), f"{where}: digest returned by put from a file path"
+        objects["odd-chunks.bin"] = odd
+    chunk_sizes = {"odd-chunks.bin": 100_000}
 
     store = await js.object_store("fromorlop")
     for name, data in objects.items():
@@ -73,6 +79,7 @@ async def test_orlop_objects_read_by_nats_py_and_node(
         assert bytes(result.data) == data, f"{where}, read by nats-py: bytes of {name}"
         assert result.info.digest == adr20_digest(data), f"{where}, read by nats-py: digest of {name}"
         assert result.info.size == len(data), f"{where}, read by nats-py: size of {name}"
+    assert (await store.get_info("odd-chunks.bin")).description == "odd", f"{where}, nats-py: description"
 
     steps = [{"op": op, "bucket": "fromorlop", "name": n} for n in objects for op in ("get", "info")]
     got = _node_ok(await run_node_steps(server.url, steps), f"{where}, read by Node")
@@ -82,7 +89,10 @@ async def test_orlop_objects_read_by_nats_py_and_node(
             "sha256": hashlib.sha256(data).hexdigest(),
         }, f"{where}, read by Node: bytes of {name}"
         assert got["info", name]["digest"] == adr20_digest(data), f"{where}, read by Node: digest of {name}"
-        assert got["info", name]["chunks"] == -(-len(data) // (128 * 1024)), f"{where}: chunks of {name}"
+        chunk = chunk_sizes.get(name, 128 * 1024)
+        assert got["info", name]["chunks"] == -(-len(data) // chunk), (
+            f"{where}, read by Node: chunks of {name}"
+        )
 
 
 async def test_nats_py_and_node_objects_read_by_orlop(
@@ -97,8 +107,10 @@ async def test_nats_py_and_node_objects_read_by_orlop(
     (tmp_path / "node.bin").write_bytes(node_data)
     steps = [
         {"op": "put", "bucket": "foreign", "name": "node.bin", "file": str(tmp_path / "node.bin")},
+        {"op": "put", "bucket": "foreign", "name": "node-empty", "file": str(tmp_path / "empty")},
         {"op": "link", "bucket": "foreign", "name": "node-link", "target": "py-big.bin"},
     ]
+    (tmp_path / "empty").write_bytes(b"")
     _node_ok(await run_node_steps(server.url, steps), f"{where} Node put/link")
 
     async with connect(server.url) as client:
@@ -107,6 +119,7 @@ async def test_nats_py_and_node_objects_read_by_orlop(
             ("py-big.bin", py_big, "nats-py"),
             ("py-small", py_small, "nats-py"),
             ("node.bin", node_data, "Node"),
+            ("node-empty", b"", "Node"),
         ):
             step = f"{where} put by {who}, read by orlop.objects"
             assert await bucket.get_bytes(name) == data, f"{step}: get_bytes({name!r})"
