@@ -184,6 +184,8 @@ class Consumer:
         """A message was removed from the stream: adjust the count of what is left to deliver."""
         if self.closed:
             return
+        if seq in self.pending:  # as nats-server: a removed pending message counts as acked
+            self._drop_pending(seq)
         if seq in self.lps_set:
             self.lps_set.discard(seq)
             self.num_pending -= 1
@@ -344,13 +346,33 @@ class Consumer:
             done = [s for s in self.pending if s <= sseq]
             if not done:
                 return
-            for s in done:
-                self._drop_pending(s)
         elif sseq in self.pending:
-            self._drop_pending(sseq)
+            done = [sseq]
         else:
             return
+        for s in done:
+            self._drop_pending(s)
+        if self.stream.config.get("retention", "limits") != "limits":
+            for s in done:
+                self._retire(s)
         self.kick()
+
+    def needs(self, seq: int, subject: str) -> bool:
+        """Is stream message ``seq`` still to be delivered or acknowledged by this consumer?"""
+        if seq in self.pending or seq in self.lps_set:
+            return True
+        return seq >= self.sseq and self.matches(subject)
+
+    def _retire(self, seq: int) -> None:
+        """Retention: a workqueue stream drops what was acked; an interest stream what nobody needs."""
+        store = self.stream.store
+        if self.stream.config.get("retention") == "interest":
+            others = [c for c in self.stream.consumers.values() if c is not self]
+            if others:
+                msg = store.load(seq)
+                if msg is None or any(c.needs(seq, msg.subject) for c in others):
+                    return
+        store.remove(seq)
 
     def nak(self, sseq: int, delay_ns: int) -> None:
         """Redeliver ``sseq`` now, or after ``delay_ns``."""

@@ -21,6 +21,7 @@ from orlop.jsapi.consumer_config import (
     apply_defaults,
     check_update,
     configs_equal,
+    filters,
     ordered,
     validate,
 )
@@ -29,6 +30,7 @@ from orlop.server.jetstream import consumer_state
 from orlop.server.jetstream.api import ApiRequest, api
 from orlop.server.jetstream.consumer import Consumer
 from orlop.server.jetstream.stream import Stream
+from orlop.subjects import collide
 
 __all__ = ["create_consumer", "new_name"]
 
@@ -110,6 +112,8 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
         return existing
     if action == "update":
         raise js_error(Err.CONSUMER_DOES_NOT_EXIST)
+    if stream.config.get("retention") == "workqueue":
+        _check_workqueue(stream, cfg)
     limit = int(stream.config.get("max_consumers") or -1)
     acc_limit = req.js.limits.max_consumers
     if (0 < limit <= len(stream.consumers)) or (0 < acc_limit <= req.js.consumer_count()):
@@ -120,6 +124,21 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
     consumer_state.attach(c)
     c.start()
     return c
+
+
+def _check_workqueue(stream: Stream, cfg: dict[str, Any]) -> None:
+    """A workqueue stream allows one consumer per message: explicit acks, deliver all, disjoint filters."""
+    if cfg["ack_policy"] != "explicit":
+        raise js_error(Err.CONSUMER_WQ_REQUIRES_EXPLICIT_ACK)
+    mine = filters(cfg)
+    for other in stream.consumers.values():
+        theirs = other.filters
+        if not mine or not theirs:
+            raise js_error(Err.CONSUMER_WQ_MULTIPLE_UNFILTERED)
+        if any(collide(a, b) for a in mine for b in theirs):
+            raise js_error(Err.CONSUMER_WQ_CONSUMER_NOT_UNIQUE)
+    if cfg["deliver_policy"] != "all":
+        raise js_error(Err.CONSUMER_WQ_CONSUMER_NOT_DELIVER_ALL)
 
 
 @api("CONSUMER.CREATE", _T + "consumer_create_response", nargs=-1)
