@@ -87,10 +87,12 @@ async def test_bad_input_gets_error_and_close(server: ServerProcess, case: str) 
     await assert_server_works(server)
 
 
+INVALID_PUB = b"-ERR 'Invalid Publish Subject'\r\nPONG\r\n"
 NON_FATAL = {
     "invalid sub subject": (b"SUB foo..bar 1\r\n", b"-ERR 'Invalid Subject'\r\nPONG\r\n"),
     "invalid sub wildcard": (b"SUB foo.>.bar 1\r\n", b"-ERR 'Invalid Subject'\r\nPONG\r\n"),
-    "pedantic wildcard publish": (b"PUB foo.* 2\r\nhi\r\n", b"-ERR 'Invalid Publish Subject'\r\nPONG\r\n"),
+    "pedantic wildcard publish": (b"PUB foo.* 2\r\nhi\r\n", INVALID_PUB),
+    "pedantic empty token publish": (b"PUB foo..bar 2\r\nhi\r\n", INVALID_PUB),
     "unsub unknown sid": (b"UNSUB 99\r\n", b"PONG\r\n"),
 }
 
