@@ -57,13 +57,18 @@ async def _create_stream(nc: Client) -> None:
     await js.add_stream(name=STREAM, subjects=["bench.js.>"], storage=api.StorageType.FILE)
 
 
+def _payload(size: int) -> bytes:
+    """The bytes every benchmark message carries; readers compare what they get with it."""
+    return b"j" * size
+
+
 async def publish_pipelined(nc: Client, size: int, count: int) -> float:
     """Publish ``count`` messages with ``INFLIGHT`` acks outstanding; returns seconds.
 
     Raises the first failed PubAck's error (e.g. APIError) after all are settled.
     """
     js = nc.jetstream(publish_async_max_pending=INFLIGHT, timeout=30)
-    payload = b"j" * size
+    payload = _payload(size)
     futures: list[Awaitable[api.PubAck]] = []
     start = time.perf_counter()
     for _ in range(count):
@@ -89,6 +94,7 @@ async def fetch_all(nc: Client, count: int, size: int, consumer: str = "reader")
     inbox = nc.new_inbox()
     next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"
     state = {"received": 0, "bytes": 0, "requested": 0}
+    expected = _payload(size)
     window = max(2, PULL_WINDOW_BYTES // max(size, 1))
     batch = min(PULL_BATCH, window // 2)
     done = asyncio.Event()
@@ -109,6 +115,10 @@ async def fetch_all(nc: Client, count: int, size: int, consumer: str = "reader")
             return
         state["received"] += 1
         state["bytes"] += len(msg.data)
+        if msg.data != expected:
+            failure.append(f"message {state['received']} differs from what was published")
+            done.set()
+            return
         progress.set()
         if state["received"] == count:
             done.set()
