@@ -18,7 +18,9 @@ BENCHES = ("core", "jetstream", "objects")
 
 def _parse(argv: list[str]) -> tuple[list[str], Settings, bool]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("benches", nargs="*", choices=[*BENCHES, []], help="default: all")
+    parser.add_argument(
+        "benches", nargs="*", metavar="bench", help=f"one of {', '.join(BENCHES)} (default: all)"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a short run")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median reported)")
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio in the client")
@@ -27,6 +29,9 @@ def _parse(argv: list[str]) -> tuple[list[str], Settings, bool]:
     )
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = parser.parse_args(argv)
+    unknown = [b for b in args.benches if b not in BENCHES]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHES)})")
     settings = Settings(
         quick=args.quick,
         runs=max(1, args.runs),
