@@ -83,7 +83,7 @@ async def test_varz_fields_and_counters_move(server: ServerProcess) -> None:
     assert UPTIME.match(before["uptime"]) and RFC3339.match(before["now"]) and RFC3339.match(before["start"])
     assert before["mem"] > 0 and before["cores"] >= 1
     assert before["jetstream"]["config"]["store_dir"]
-    assert "max_memory" in before["jetstream"]["config"]
+    assert before["jetstream"]["config"]["max_memory"] > 0  # derived from the machine, as nats-server
 
     nc = await nats.connect(server.url)
     try:
