@@ -7,7 +7,9 @@ with the same file and check that both listen and authenticate as the file says.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import urllib.request
 from pathlib import Path
 
 import nats
@@ -384,3 +386,21 @@ async def test_both_servers_listen_and_authenticate_as_the_file_says(
         await nc.close()
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         await nats.connect(f"nats://cfguser:wrong@{host_port}", allow_reconnect=False, connect_timeout=2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_flags_override_the_file_and_file_limits_reach_clients(
+    kind: str, tmp_path: Path, server_factory: type
+) -> None:
+    conf_file = tmp_path / "limits.conf"
+    # port 1 would fail to bind: the harness's "-p -1" flag must win over the file.
+    conf_file.write_text("listen: 127.0.0.1:1\nmax_payload: 512KB\nserver_name: from-file\n")
+    proc = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf_file)]).start()
+    assert int(proc.url.rsplit(":", 1)[1]) != 1
+    nc = await nats.connect(proc.url)
+    try:
+        assert nc.max_payload == 512 * 1024
+    finally:
+        await nc.close()
+    with urllib.request.urlopen(proc.monitor_url + "/varz", timeout=10) as resp:
+        assert json.loads(resp.read())["server_name"] == "from-file"
