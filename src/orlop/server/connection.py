@@ -29,7 +29,6 @@ pending_bytes, subscriptions`` (sid -> Subscription with ``.subject``/``.queue``
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any, cast
@@ -177,6 +176,7 @@ class Connection(asyncio.Protocol):
                 self._on_pub(op)
             else:
                 self._on_other(op)
+                route = self.account.route  # CONNECT may have moved us to another account
             if self.closing:
                 return
 
@@ -258,11 +258,13 @@ class Connection(asyncio.Protocol):
 
     def _on_connect(self, o: dict[str, Any]) -> None:
         if self.awaiting_auth:
-            if not self._check_auth(o):
+            account = self.server.authenticator.authenticate(o)
+            if account is None:
                 self._fatal("Authorization Violation")
                 return
             self.awaiting_auth = False
             self._cancel_timer("auth")
+            self._join(self.server.lookup_account(account))
         self.verbose = bool(o.get("verbose", True))
         self.pedantic = bool(o.get("pedantic", True))
         self.echo = bool(o.get("echo", True))
@@ -279,11 +281,12 @@ class Connection(asyncio.Protocol):
         if self.verbose:
             self._send(_OK)
 
-    def _check_auth(self, o: dict[str, Any]) -> bool:
-        auth = self.server.options.auth
-        if auth.token:
-            return _same(o.get("auth_token"), auth.token)
-        return _same(o.get("user"), auth.user) & _same(o.get("pass", ""), auth.password)
+    def _join(self, account: Account) -> None:
+        """Move to ``account`` (before any subscription exists: nothing is allowed before CONNECT)."""
+        if account is not self.account:
+            self.account.clients.pop(self.cid, None)
+            self.account = account
+            account.clients[self.cid] = self
 
     def _on_sub(self, op: ops.Sub) -> None:
         subject, queue, sid = op.subject, op.queue, op.sid
@@ -496,12 +499,6 @@ class Connection(asyncio.Protocol):
         for subject in {s.subject for s in subs}:
             account.notify_interest(subject)
         self.server.remove_client(self)
-
-
-def _same(given: Any, want: str) -> bool:
-    if not isinstance(given, str):
-        return False
-    return hmac.compare_digest(given.encode(), want.encode())
 
 
 def _valid_queue(queue: str) -> bool:

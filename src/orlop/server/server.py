@@ -26,15 +26,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orlop.server.account import GLOBAL_ACCOUNT, Account
+from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
 from orlop.server.options import ServerOptions
+from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
 if TYPE_CHECKING:
     from orlop.server.jetstream.service import JetStreamService
@@ -45,7 +46,6 @@ __all__ = ["AUTH_TIMEOUT", "NATS_VERSION", "Server"]
 log = logging.getLogger("orlop.server")
 
 NATS_VERSION = "2.11.0"  # the nats-server version whose client-visible behaviour we implement
-AUTH_TIMEOUT = 2.0  # nats-server's default auth timeout (seconds)
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -100,6 +100,7 @@ class Server:
         self.closing = False
         self.started = False
         self.auth_timeout = AUTH_TIMEOUT
+        self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
         self._ports_file: Path | None = None
@@ -147,7 +148,7 @@ class Server:
         )
         try:
             self.port = int(self._listener.sockets[0].getsockname()[1])
-            self.url = f"nats://{_client_host(opts.host)}:{self.port}"
+            self.url = f"nats://{client_host(opts.host)}:{self.port}"
             self._info_prefix = self._build_info_prefix()
             await self._start_services()
             await self._listener.start_serving()
@@ -269,8 +270,8 @@ class Server:
     def info_frame(self, conn: Connection) -> bytes:
         """The INFO line sent to ``conn`` on accept (with its client id, ip and nonce)."""
         extra: dict[str, Any] = {"client_id": conn.cid, "client_ip": conn.host}
-        if self.options.auth.required:
-            extra["nonce"] = secrets.token_urlsafe(8)
+        if self.authenticator.required:
+            extra["nonce"] = self.authenticator.nonce()
         tail = json.dumps(extra, separators=(",", ":"))[1:]
         return self._info_prefix + tail.encode() + b" \r\n"
 
@@ -278,34 +279,16 @@ class Server:
 
     def ports(self) -> dict[str, list[str]]:
         """The ports file body: ``{"nats": [url], "monitoring": [url]}`` (monitoring when on)."""
-        body = {"nats": [self.url]}
+        monitor_url = ""
         if self.monitor is not None:
-            host = _client_host(self.options.http_host)
-            body["monitoring"] = [f"http://{host}:{self.monitor_port}"]
-        return body
+            monitor_url = f"http://{client_host(self.options.http_host)}:{self.monitor_port}"
+        return ports_body(self.url, monitor_url)
 
     def _write_ports_file(self) -> None:
         opts = self.options
-        if not opts.ports_file_dir:
-            return
-        path = Path(opts.ports_file_dir) / f"{opts.exe_name}_{os.getpid()}.ports"
-        tmp = path.with_suffix(".ports.tmp")
-        tmp.write_text(json.dumps(self.ports(), separators=(",", ":")))
-        os.replace(tmp, path)
-        self._ports_file = path
+        if opts.ports_file_dir:
+            self._ports_file = write_ports_file(opts.ports_file_dir, opts.exe_name, self.ports())
 
     def _remove_ports_file(self) -> None:
-        if self._ports_file is not None:
-            self._ports_file.unlink(missing_ok=True)
-            self._ports_file = None
-
-
-def _client_host(host: str) -> str:
-    """The address a local client dials for a listener bound to ``host``."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    if ":" in host:
-        return f"[{host}]"
-    return host
+        remove_ports_file(self._ports_file)
+        self._ports_file = None
