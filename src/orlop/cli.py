@@ -219,7 +219,8 @@ def _check(options: ServerOptions) -> None:
 
 
 def _banner(options: ServerOptions) -> str:
-    url = f"nats://{options.host}:{options.port}"
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
+    url = f"nats://{host}:{options.port}"
     lines = [f"Orlop {__version__}: NATS server on {url}"
              + (f", JetStream in {os.path.abspath(options.store_dir)}" if options.jetstream else "")]
     if options.http_port > 0:
@@ -243,12 +244,15 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
         print(f"{prog}: configuration file {args.config or '(none)'} is valid")
         return 0
     configure_logging(options)
+    if args.pid_file:
+        try:
+            with open(args.pid_file, "w", encoding="ascii") as f:
+                f.write(str(os.getpid()))
+        except OSError as exc:
+            raise ConfigError(f"cannot write pid file {args.pid_file!r}: {exc.strerror}") from exc
     if prog not in MULTI_CALL_NAMES and options.port > 0:
         sys.stdout.write(_banner(options))
         sys.stdout.flush()
-    if args.pid_file:
-        with open(args.pid_file, "w", encoding="ascii") as f:
-            f.write(str(os.getpid()))
     from orlop.server import run  # lazy: the server is heavy and `orlop --help` must not need it
 
     try:
