@@ -52,3 +52,13 @@ def test_client_host() -> None:
     assert client_host("127.0.0.1") == "127.0.0.1"
     assert client_host("::") == "[::1]"
     assert client_host("::1") == "[::1]"
+
+
+def test_public_names_resolve() -> None:
+    import importlib
+
+    for name in ("orlop.server", "orlop.server.server", "orlop.server.account", "orlop.server.sublist",
+                 "orlop.server.connection", "orlop.server.embed", "orlop.server.auth", "orlop.server.ports"):
+        module = importlib.import_module(name)
+        for public in module.__all__:
+            assert getattr(module, public) is not None, f"{name}.{public}"
