@@ -232,3 +232,14 @@ async def test_ephemeral_pull_reaped_after_inactivity(server: ServerProcess) -> 
             await js.consumer_info("P", "E")
     finally:
         await nc.close()
+
+
+async def test_headers_only(server: ServerProcess) -> None:
+    nc, js = await make(server, n=2, headers_only=True, ack_policy="none")
+    try:
+        psub = await js.pull_subscribe_bind("C", "P")
+        msgs = await psub.fetch(2, timeout=5)
+        assert [m.data for m in msgs] == [b"", b""]
+        assert msgs[0].headers == {"k": "0", "Nats-Msg-Size": "2"}
+    finally:
+        await nc.close()

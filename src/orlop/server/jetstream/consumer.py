@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.consumer_config import filters
 from orlop.jsapi.timefmt import format_ts, parse_ts
+from orlop.protocol import headers
 from orlop.store.base import StoredMsg
 from orlop.subjects import matches
 
@@ -81,6 +82,7 @@ class Consumer:
         self.max_deliver = int(config.get("max_deliver") or -1)
         self.max_ack_pending = int(config.get("max_ack_pending") or 0)
         self.durable = bool(config.get("durable_name"))
+        self.headers_only = bool(config.get("headers_only"))
         self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
         # position
         self.dseq = 1  # next consumer sequence
@@ -224,6 +226,12 @@ class Consumer:
 
     def _idle(self) -> None:
         """Nothing left to deliver for now (pull consumers answer no_wait requests here)."""
+
+    def payload(self, msg: StoredMsg) -> tuple[bytes, bytes]:
+        """Header block and body to send: with ``headers_only``, ``Nats-Msg-Size`` and no body."""
+        if not self.headers_only:
+            return msg.hdr, msg.data
+        return headers.append(msg.hdr, [("Nats-Msg-Size", str(len(msg.data)))]), b""
 
     def _transmit(self, msg: StoredMsg, reply: str) -> int:
         """Send one message; returns the bytes accounted for it."""
@@ -504,6 +512,7 @@ class Consumer:
         self.backoff = list(config.get("backoff") or [])
         self.max_deliver = int(config.get("max_deliver") or -1)
         self.max_ack_pending = int(config.get("max_ack_pending") or 0)
+        self.headers_only = bool(config.get("headers_only"))
         if old_filters != self.filters:
             self.num_pending = len(self.lps_set) + self._count(self.sseq)
         self._reconfigure()

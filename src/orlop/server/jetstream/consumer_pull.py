@@ -236,7 +236,8 @@ class PullConsumer(Consumer):
 
     def _transmit(self, msg: StoredMsg, reply: str) -> int:
         wr = self.waiting[0]
-        self.account.publish_as(wr.reply, msg.subject, reply, msg.hdr, msg.data)
+        hdr, data = self.payload(msg)
+        self.account.publish_as(wr.reply, msg.subject, reply, hdr, data)
         size = len(msg.subject) + len(msg.hdr) + len(msg.data)
         wr.n -= 1
         wr.d += 1

@@ -46,7 +46,6 @@ class PushConsumer(Consumer):
         self.active = False
         self.fc = bool(config.get("flow_control"))
         self.hb = int(config.get("idle_heartbeat") or 0) / 1e9
-        self.headers_only = bool(config.get("headers_only"))
         self.pbytes = 0
         self.maxpb = FC_START_WINDOW if self.fc else 0
         self.fc_reply = ""
@@ -56,9 +55,6 @@ class PushConsumer(Consumer):
         self._hb_timer: asyncio.TimerHandle | None = None
         self._reap_timer: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
-
-    def _reconfigure(self) -> None:
-        self.headers_only = bool(self.config.get("headers_only"))
 
     # --- interest ------------------------------------------------------------------------
 
@@ -123,10 +119,7 @@ class PushConsumer(Consumer):
         return False
 
     def _transmit(self, msg: StoredMsg, reply: str) -> int:
-        hdr, data = msg.hdr, msg.data
-        if self.headers_only:
-            hdr = headers.append(hdr, [("Nats-Msg-Size", str(len(data)))])
-            data = b""
+        hdr, data = self.payload(msg)
         self.account.publish_as(self.deliver, msg.subject, reply, hdr, data)
         self.last_out = self.loop.time()
         size = len(hdr) + len(data)
@@ -172,6 +165,8 @@ class PushConsumer(Consumer):
             self._hb_timer = self.loop.call_later(due - now, self._on_hb)
             return
         self.send_heartbeat()
+        if self.fc_reply:  # as nats-server: re-ask a flow-control answer that never came
+            self._send_fc()
         self._arm_hb()
 
     def send_heartbeat(self) -> None:
