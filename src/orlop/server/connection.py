@@ -135,6 +135,7 @@ class Connection(asyncio.Protocol):
             self._fatal("maximum connections exceeded")
             return
         server.add_client(self)
+        log.debug("%s:%d - cid:%d - Client connection created", self.host, self.port, self.cid)
         loop = server.loop
         if self.awaiting_auth:
             self._timers["auth"] = loop.call_later(server.auth_timeout, self._auth_timeout)
@@ -487,6 +488,7 @@ class Connection(asyncio.Protocol):
             return
         self.closing = True
         self.close_reason = reason
+        log.debug("%s:%d - cid:%d - Client connection closed: %s", self.host, self.port, self.cid, reason)
         for name in list(self._timers):
             self._cancel_timer(name)
         self._release_blocked()
