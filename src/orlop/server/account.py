@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orlop.server.sublist import Sublist
+from orlop.subjects import is_valid_subject
 
 if TYPE_CHECKING:
     from orlop.server.connection import Connection
@@ -97,8 +98,6 @@ class Account:
         self.clients: dict[int, Connection] = {}
         self._interest_listeners: list[Callable[[str], None]] = []
         self._isid = 0
-        self.in_msgs = 0
-        self.in_bytes = 0
 
     def __repr__(self) -> str:
         return f"<Account {self.name} subs={self.sublist.count()} clients={len(self.clients)}>"
@@ -111,8 +110,6 @@ class Account:
         The callback runs synchronously inside the publisher's dispatch and must not
         block; it may publish and (un)subscribe. Raises ValueError for an invalid subject.
         """
-        from orlop.subjects import is_valid_subject
-
         if not is_valid_subject(subject):
             raise ValueError(f"invalid subject {subject!r}")
         self._isid += 1
