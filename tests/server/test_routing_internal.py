@@ -211,3 +211,23 @@ async def test_shutdown_closes_clients_and_ports_file(tmp_path: Path) -> None:
     await asyncio.wait_for(closed.wait(), 5)
     assert not ports.exists()
     assert server.clients == {}
+
+
+async def test_run_server_with_jetstream(tmp_path: Path) -> None:
+    async with run_server(store_dir=str(tmp_path)) as url:
+        nc = await nats.connect(url)
+        try:
+            assert nc._server_info["jetstream"] is True
+            js = nc.jetstream()
+            await js.add_stream(name="S", subjects=["s.>"])
+            ack = await js.publish("s.1", b"kept")
+            assert (ack.stream, ack.seq) == ("S", 1)
+        finally:
+            await nc.close()
+    async with run_server(store_dir=str(tmp_path)) as url:  # the stream survives a restart
+        nc = await nats.connect(url)
+        try:
+            msg = await nc.jetstream().get_msg("S", 1)
+            assert msg.data == b"kept"
+        finally:
+            await nc.close()
