@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.errors import Err, js_error
-from orlop.server.jetstream import direct, publish
+from orlop.server.jetstream import direct, publish, retention
 from orlop.server.jetstream.api import ApiHandler, dispatch, handlers
 from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream, open_store, store_limits
 from orlop.store.base import Clock
@@ -154,6 +154,7 @@ class AccountJetStream:
             hook(st, recovered)
         publish.attach(st)
         direct.attach(st)
+        retention.attach(st)
         st.arm_expiry()
 
     def update_stream(self, st: Stream, config: dict[str, Any]) -> None:
@@ -168,6 +169,8 @@ class AccountJetStream:
         if old.get("allow_direct") != config.get("allow_direct"):
             direct.detach(st)
             direct.attach(st)
+        retention.detach(st)
+        retention.attach(st)
         st.write_meta()
         st.arm_expiry()
 
@@ -176,6 +179,7 @@ class AccountJetStream:
         self.streams.pop(st.name, None)
         publish.detach(st)
         direct.detach(st)
+        retention.detach(st)
         st.delete()
 
     def recover(self) -> None:
@@ -205,6 +209,7 @@ class AccountJetStream:
         for st in list(self.streams.values()):
             publish.detach(st)
             direct.detach(st)
+            retention.detach(st)
             st.close()
         self.streams.clear()
 

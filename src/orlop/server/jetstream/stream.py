@@ -110,6 +110,7 @@ class Stream:
         self.closed = False
         self.subs: list[Any] = []  # subject subscriptions (publish.attach)
         self.direct_subs: list[Any] = []  # direct-get subscriptions (direct.attach)
+        self.retention_sub: Any = None  # ack listener of workqueue/interest streams (retention.attach)
         self.dedup: Any = None  # publish.Dedup, created on the first Nats-Msg-Id
         self.last_msg_id = ""  # Nats-Expected-Last-Msg-Id compares with this
         self.puback_prefix = b""  # set by publish.attach
@@ -125,6 +126,10 @@ class Stream:
         """Tell every consumer about a newly stored message and arm expiry if needed."""
         for c in list(self.consumers.values()):
             c.on_stored(msg)
+        if self.retention_sub is not None:
+            from orlop.server.jetstream.retention import after_store
+
+            after_store(self, msg)
         # A max_age expiry of this message is later than any armed timer: only TTLs can be earlier.
         if msg.ttl_ns > 0 or (self._timer is None and self.config["max_age"]):
             self.arm_expiry()
