@@ -126,3 +126,29 @@ async def test_fake_clock_max_age_and_ttl(tmp_path: Path) -> None:
         await nc.close()
         await svc.shutdown()
         await srv.shutdown()
+
+
+async def test_fake_clock_markers_expire_without_new_markers_across_restart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    srv, svc = await start_with_clock(tmp_path, clock)
+    nc = await nats.connect(srv.url)
+    try:
+        cfg = {"name": "M", "subjects": ["m.*"], "subject_delete_marker_ttl": 5_000_000_000}
+        await api(nc, "STREAM.CREATE.M", cfg)
+        await nc.request("m.k", b"v", timeout=5, headers={"Nats-TTL": "10s"})
+        clock.advance(11)
+        svc.expire_all()
+        marker = await api(nc, "STREAM.MSG.GET.M", {"last_by_subj": "m.k"})
+        assert marker["message"]["seq"] == 2
+        # Restart JetStream on the same directory: the marker is recognised again.
+        await svc.shutdown()
+        svc = JetStreamService(srv, clock=clock)
+        await svc.start()
+        clock.advance(6)
+        svc.expire_all()
+        state = (await api(nc, "STREAM.INFO.M"))["state"]
+        assert (state["messages"], state["last_seq"]) == (0, 2)
+    finally:
+        await nc.close()
+        await svc.shutdown()
+        await srv.shutdown()

@@ -150,6 +150,8 @@ class AccountJetStream:
 
     def _activate(self, st: Stream, recovered: bool) -> None:
         self.streams[st.name] = st
+        if recovered:
+            st.recover_markers()
         for hook in STREAM_OPEN_HOOKS:
             hook(st, recovered)
         publish.attach(st)

@@ -166,6 +166,29 @@ class Stream:
         self.arm_expiry()
         return n
 
+    def recover_markers(self) -> None:
+        """After a restart, find the live delete markers again (so their expiry leaves none).
+
+        Markers live at most ``subject_delete_marker_ttl``, so only messages that recent are read.
+        """
+        ttl = self.config.get("subject_delete_marker_ttl", 0)
+        if ttl <= 0:
+            return
+        from orlop.protocol import headers
+
+        state = self.store.state()
+        cutoff = self.js.clock() - ttl
+        seq = state.last_seq
+        while seq >= max(state.first_seq, 1):
+            m = self.store.load(seq)
+            seq -= 1
+            if m is None:
+                continue
+            if m.ts < cutoff:
+                break
+            if m.hdr and headers.get(m.hdr, "Nats-Marker-Reason"):
+                self._markers.add(m.seq)
+
     def _place_markers(self, subjects: set[str]) -> None:
         """ADR-43 subject delete markers for subjects that expiry left empty."""
         ttl = self.config.get("subject_delete_marker_ttl", 0)
