@@ -145,6 +145,9 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         except StoreError as exc:
             log.warning("stream %s: store failed: %s", st.name, exc)
             raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
+        except OSError as exc:  # any other IO failure: refuse, never acknowledge
+            log.error("stream %s: store failed: %s", st.name, exc)
+            raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
     except JetStreamError as exc:
         _ack_error(st, reply, exc)
         return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,8 @@ class ConsumerLike(Protocol):
 
     def stop(self, delete_state: bool) -> None: ...
 
+
+log = logging.getLogger("orlop.jetstream")
 
 STREAM_OPEN_HOOKS: list[Callable[[Stream, bool], None]] = []
 """``fn(stream, recovered)`` runs after a stream is created (False) or recovered from disk (True)."""
@@ -125,7 +128,10 @@ class Stream:
     def stored(self, msg: StoredMsg) -> None:
         """Tell every consumer about a newly stored message and arm expiry if needed."""
         for c in list(self.consumers.values()):
-            c.on_stored(msg)
+            try:
+                c.on_stored(msg)
+            except Exception:  # one broken consumer must not stop the stream or the others
+                log.exception("stream %s: consumer %s failed on a new message", self.name, c)
         if self.retention_sub is not None:
             from orlop.server.jetstream.retention import after_store
 
@@ -139,7 +145,10 @@ class Stream:
             self._expired.add(subject)
         self._markers.discard(seq)
         for c in list(self.consumers.values()):
-            c.on_removed(seq, subject)
+            try:
+                c.on_removed(seq, subject)
+            except Exception:  # see stored()
+                log.exception("stream %s: consumer %s failed on a removal", self.name, c)
 
     def stop_consumers(self, delete_state: bool) -> None:
         """Stop every consumer (deleting their state when the stream is deleted)."""
