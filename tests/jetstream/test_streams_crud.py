@@ -348,3 +348,18 @@ async def test_first_seq(server: ServerProcess) -> None:
         assert (state["messages"], state["first_seq"], state["last_seq"]) == (1, 100, 100)
     finally:
         await nc.close()
+
+
+async def test_cluster_only_endpoints(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        await api(nc, "STREAM.CREATE.S", {"name": "S"})
+        for subject, kind in (
+            ("STREAM.LEADER.STEPDOWN.S", "stream_leader_stepdown_response"),
+            ("STREAM.PEER.REMOVE.S", "stream_remove_peer_response"),
+        ):
+            resp = await api(nc, subject, {"peer": "x"} if "PEER" in subject else b"")
+            assert resp["type"] == "io.nats.jetstream.api.v1." + kind
+            assert err(resp) == (503, 10010, "JetStream clustering support required")
+    finally:
+        await nc.close()

@@ -254,3 +254,15 @@ def _first_seq_at(st: Stream, ts: int) -> int:
         if m is None or m.ts >= ts:
             return m.seq if m else seq
         seq = m.seq + 1
+
+
+@api("STREAM.LEADER.STEPDOWN", _T + "stream_leader_stepdown_response", nargs=1)
+def stream_leader_stepdown(req: ApiRequest) -> dict[str, Any]:
+    """A single server has no stream leaders to move (nats-server answers 10010 too)."""
+    raise js_error(Err.CLUSTER_REQUIRED)
+
+
+@api("STREAM.PEER.REMOVE", _T + "stream_remove_peer_response", nargs=1)
+def stream_peer_remove(req: ApiRequest) -> dict[str, Any]:
+    """No peers without a cluster (10010, as nats-server)."""
+    raise js_error(Err.CLUSTER_REQUIRED)
