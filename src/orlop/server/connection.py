@@ -163,23 +163,28 @@ class Connection(asyncio.Protocol):
         # The hot loop: a plain PUB from a non-verbose, non-pedantic, authenticated client
         # that negotiated headers is routed inline; everything else takes _on_pub/_on_other.
         route = self.account.route
-        for op in batch:
-            if type(op) is _Pub and self.fast_pub:
-                payload, hdr, reply = op.payload, op.hdr, op.reply
-                self.in_msgs += 1
-                self.in_bytes += len(payload) + len(hdr)
-                if not route(op.subject, reply, hdr, payload, self) and reply and self.no_responders:
-                    self._no_responders(op.subject, reply)
+        msgs = size = 0
+        try:
+            for op in batch:
+                if type(op) is _Pub and self.fast_pub:
+                    payload, hdr, reply = op.payload, op.hdr, op.reply
+                    msgs += 1
+                    size += len(payload) + len(hdr)
+                    if not route(op.subject, reply, hdr, payload, self) and reply and self.no_responders:
+                        self._no_responders(op.subject, reply)
+                    if self.closing:
+                        return
+                    continue
+                if type(op) is _Pub:
+                    self._on_pub(op)
+                else:
+                    self._on_other(op)
+                    route = self.account.route  # CONNECT may have moved us to another account
                 if self.closing:
                     return
-                continue
-            if type(op) is _Pub:
-                self._on_pub(op)
-            else:
-                self._on_other(op)
-                route = self.account.route  # CONNECT may have moved us to another account
-            if self.closing:
-                return
+        finally:
+            self.in_msgs += msgs
+            self.in_bytes += size
 
     def _protocol_error(self, e: ProtocolError) -> None:
         if e.text == ERR_PARSER:

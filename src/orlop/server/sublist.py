@@ -134,7 +134,7 @@ class Sublist(Generic[S]):
         self._root: _Node[S] = _Node()
         self._wild_count = 0
         self._count = 0
-        self._cache: dict[str, Match[S]] = {}
+        self.cache: dict[str, Match[S]] = {}
         self.cache_hits = 0
         self.misses = 0
         self.inserts = 0
@@ -150,7 +150,7 @@ class Sublist(Generic[S]):
         return self.cache_hits + self.misses
 
     def cache_count(self) -> int:
-        return len(self._cache)
+        return len(self.cache)
 
     def insert(self, sub: S) -> None:
         subject = sub.subject
@@ -168,7 +168,7 @@ class Sublist(Generic[S]):
             if leaf is None:
                 leaf = self._literal[subject] = _Leaf()
             leaf.add(sub)
-            self._cache.pop(subject, None)
+            self.cache.pop(subject, None)
         self._count += 1
         self.inserts += 1
 
@@ -201,7 +201,7 @@ class Sublist(Generic[S]):
                 return False
             if leaf.empty():
                 del self._literal[subject]
-            self._cache.pop(subject, None)
+            self.cache.pop(subject, None)
         self._count -= 1
         self.removes += 1
         return True
@@ -238,7 +238,7 @@ class Sublist(Generic[S]):
         return True
 
     def _invalidate_wild(self, pattern: str) -> None:
-        cache = self._cache
+        cache = self.cache
         if len(cache) > _SCAN_LIMIT:
             cache.clear()
             return
@@ -247,13 +247,13 @@ class Sublist(Generic[S]):
 
     def match(self, subject: str) -> Match[S]:
         """Every subscription whose pattern matches the published ``subject``."""
-        res = self._cache.get(subject)
+        res = self.cache.get(subject)
         if res is not None:
             self.cache_hits += 1
             return res
         self.misses += 1
         res = self._compute(subject)
-        cache = self._cache
+        cache = self.cache
         if len(cache) >= CACHE_MAX:
             for old in list(islice(cache, CACHE_MAX // 4)):
                 del cache[old]
