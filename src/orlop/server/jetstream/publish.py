@@ -67,24 +67,36 @@ class Dedup:
         self.ids.move_to_end(msg_id)
 
 
+REBUILD_MAX_BYTES = 512 * 1024 * 1024
+"""Reading back the duplicate window after a restart stops after this much data."""
+
+
 def _dedup(st: Stream) -> Dedup:
-    """The stream's dedup table, rebuilt from the newest stored messages on first use."""
+    """The stream's dedup table, rebuilt from the newest stored messages on first use.
+
+    The rebuild walks back from the last message through the duplicate window, but
+    never reads more than :data:`REBUILD_MAX_BYTES` (a fast stream's two-minute window
+    can hold gigabytes of chunks that carry no msg-id).
+    """
     if st.dedup is None:
         d = Dedup()
         state = st.store.state()
         cutoff = st.js.clock() - st.config["duplicate_window"]
         found: list[tuple[str, int, int]] = []
-        seq = state.last_seq
-        while seq >= state.first_seq and seq > 0:
+        seq, read = state.last_seq, 0
+        while seq >= state.first_seq and seq > 0 and read < REBUILD_MAX_BYTES:
             m = st.store.load(seq)
             seq -= 1
             if m is None:
                 continue
             if m.ts < cutoff:
                 break
+            read += len(m.data) + len(m.hdr)
             mid = headers.get(m.hdr, MSG_ID) if m.hdr else None
             if mid:
                 found.append((mid, m.seq, m.ts))
+        if read >= REBUILD_MAX_BYTES:
+            log.warning("stream %s: duplicate window rebuilt from its newest %d bytes only", st.name, read)
         for mid, s, ts in reversed(found):
             d.add(mid, s, ts)
         st.dedup = d
