@@ -34,7 +34,8 @@ async def test_empty_object(bucket: Bucket, client: ObjectStoreClient, stream_st
 async def test_64_mib_round_trip(bucket: Bucket) -> None:
     data = os.urandom(64 << 20)
     info = await bucket.put("big.bin", data)
-    assert info.chunks == 512 and info.size == len(data)
+    # Big objects use 1 MiB chunks (one PUB of exactly max_payload each).
+    assert (info.chunks, info.max_chunk_size, info.size) == (64, 1 << 20, len(data))
     got = await bucket.get_bytes("big.bin")
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
 
@@ -67,6 +68,27 @@ async def test_chunk_size_and_layout(bucket: Bucket, client: ObjectStoreClient, 
     state = await stream_state("docs")
     assert state["messages"] == 11
     assert await bucket.get_bytes("c") == data
+
+
+async def test_default_chunk_sizes(bucket: Bucket) -> None:
+    small = await bucket.put("small", os.urandom(300_000))
+    assert (small.chunks, small.max_chunk_size) == (3, 128 * 1024)  # ADR-20's default below 8 MiB
+
+    pieces = [os.urandom(1_000_000) for _ in range(3)]
+
+    async def stream() -> Any:
+        for piece in pieces:
+            yield piece
+
+    unknown = await bucket.put("streamed", stream())
+    assert (unknown.chunks, unknown.max_chunk_size) == (3, 1 << 20)  # size unknown: bulk chunks
+    assert await bucket.get_bytes("streamed") == b"".join(pieces)
+    # A TTL header on every chunk: the default shrinks just enough to fit max_payload.
+    if bucket.allow_msg_ttl:
+        data = os.urandom(9 << 20)
+        with_ttl = await bucket.put("ttl", data, ttl=3600)
+        assert with_ttl.max_chunk_size is not None and (1 << 20) - 4096 <= with_ttl.max_chunk_size < 1 << 20
+        assert await bucket.get_bytes("ttl") == data
 
 
 async def test_download_and_reader(bucket: Bucket, tmp_path: Path) -> None:
@@ -183,3 +205,13 @@ async def test_status_metrics(bucket: Bucket) -> None:
     assert (st.object_count, st.total_bytes, st.chunk_count, st.average_object_size) == (2, 4000, 4, 2000.0)
     assert st.messages == 6 and st.size > 4000 and st.backing_store == "JetStream"
     assert st.to_dict()["object_count"] == 2
+
+
+async def test_bulk_chunks_read_by_nats_py(bucket: Bucket, client: ObjectStoreClient) -> None:
+    """nats-py's object store reads an object written in 1 MiB chunks (any chunk size is valid)."""
+    data = os.urandom((8 << 20) + 12345)
+    info = await bucket.put("bulk.bin", data)
+    assert (info.chunks, info.max_chunk_size) == (9, 1 << 20)
+    store = await client.nc.jetstream(timeout=20).object_store("docs")
+    result = await store.get("bulk.bin")
+    assert bytes(result.data) == data and result.info.digest == info.digest

@@ -30,6 +30,8 @@ from orlop.errors import BadRequest, ObjectStoreError
 from orlop.jsapi.timefmt import ZERO_TIME, format_ts, parse_ts
 
 __all__ = [
+    "BULK_CHUNK_SIZE",
+    "BULK_THRESHOLD",
     "DEFAULT_CHUNK_SIZE",
     "EMPTY_DIGEST",
     "ObjectInfo",
@@ -45,7 +47,13 @@ __all__ = [
     "validate_object_name",
 ]
 
+# ADR-20's chunk size: what every official client writes, and what we assume for a
+# foreign object whose meta does not say.
 DEFAULT_CHUNK_SIZE = 128 * 1024
+# Objects of BULK_THRESHOLD bytes or more (and sources of unknown size) are written in
+# BULK_CHUNK_SIZE chunks, clamped to the server's max_payload: see orlop.objects.put.
+BULK_CHUNK_SIZE = 1024 * 1024
+BULK_THRESHOLD = 8 * 1024 * 1024
 EMPTY_DIGEST = "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
 ORLOP_HEADER_PREFIX = "orlop-"
 
