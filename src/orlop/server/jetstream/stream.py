@@ -23,12 +23,19 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orlop.errors import StoreError
+from orlop.jsapi.timefmt import format_ts
+from orlop.protocol import headers
+from orlop.server.jetstream import retention
+from orlop.server.jetstream.ttl import format_ttl
 from orlop.store.base import StoredMsg, StoreLimits, StreamStore
+from orlop.store.file import FileStore
+from orlop.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from orlop.server.jetstream.account_js import AccountJetStream
@@ -78,11 +85,7 @@ def open_store(config: dict[str, Any], sdir: Path | None, js: AccountJetStream) 
     """Open (or create) the store of a stream: memory, or files under ``<sdir>/msgs``."""
     limits = store_limits(config)
     if config["storage"] == "memory" or sdir is None:
-        from orlop.store.memory import MemoryStore
-
         return MemoryStore(limits, clock=js.clock)
-    from orlop.store.file import FileStore
-
     return FileStore(sdir / "msgs", limits, clock=js.clock, sync_always=bool(js.service.options.sync_always))
 
 
@@ -133,9 +136,7 @@ class Stream:
             except Exception:  # one broken consumer must not stop the stream or the others
                 log.exception("stream %s: consumer %s failed on a new message", self.name, c)
         if self.retention_sub is not None:
-            from orlop.server.jetstream.retention import after_store
-
-            after_store(self, msg)
+            retention.after_store(self, msg)
         # A max_age expiry of this message is later than any armed timer: only TTLs can be earlier.
         if msg.ttl_ns > 0 or (self._timer is None and self.config["max_age"]):
             self.arm_expiry()
@@ -183,8 +184,6 @@ class Stream:
         ttl = self.config.get("subject_delete_marker_ttl", 0)
         if ttl <= 0:
             return
-        from orlop.protocol import headers
-
         state = self.store.state()
         cutoff = self.js.clock() - ttl
         seq = state.last_seq
@@ -203,8 +202,6 @@ class Stream:
         ttl = self.config.get("subject_delete_marker_ttl", 0)
         if ttl <= 0:
             return
-        from orlop.server.jetstream.ttl import format_ttl
-
         hdr = (
             f"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {format_ttl(ttl)}\r\n"
             "Nats-Rollup: sub\r\n\r\n"
@@ -279,15 +276,11 @@ class Stream:
 
 
 def _rmtree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
 def state_dict(st: Stream, *, subjects_filter: str = "", deleted_details: bool = False) -> dict[str, Any]:
     """The ``state`` object of STREAM.INFO (nats-server's StreamState, omitempty keys dropped)."""
-    from orlop.jsapi.timefmt import format_ts
-
     s = st.store.state()
     first_seq = s.first_seq if (s.msgs or s.last_seq) else 0
     out: dict[str, Any] = {
@@ -314,8 +307,6 @@ def state_dict(st: Stream, *, subjects_filter: str = "", deleted_details: bool =
 
 def info_dict(st: Stream, **state_args: Any) -> dict[str, Any]:
     """``config``, ``created``, ``state`` and ``ts`` as STREAM.INFO/CREATE/LIST write them."""
-    from orlop.jsapi.timefmt import format_ts
-
     return {
         "config": st.config,
         "created": format_ts(st.created),
