@@ -11,12 +11,19 @@ ObjectNotFound, ObjectAlreadyExists > RevisionMismatch, ObjectTooLarge,
 StorageLimitExceeded, DigestMismatch, BadRequest, LinkError, BucketSealed,
 ObjectStoreUnavailable), each with ``code``/``err_code``/``description`` and
 ``to_dict()``.
+
+Performance: big objects travel in 1 MiB chunks with many PubAcks in flight;
+gets stream through an ordered push consumer whose flow control is answered as
+data is consumed, SHA-256 and file writes run on helper threads. Applications
+that move big objects should call :func:`tune_allocator` once at start (an
+explicit opt-in: it changes glibc's malloc settings for the whole process).
 """
 
 from orlop.objects.bucket import Bucket, BucketStatus
 from orlop.objects.client import ObjectStoreClient, connect, stream_config
 from orlop.objects.meta import ObjectInfo, ObjectLink
 from orlop.objects.reader import ObjectReader
+from orlop.objects.tuning import tune_allocator
 from orlop.objects.watch import ObjectWatcher
 
 __all__ = [
@@ -29,4 +36,5 @@ __all__ = [
     "ObjectWatcher",
     "connect",
     "stream_config",
+    "tune_allocator",
 ]

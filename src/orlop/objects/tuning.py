@@ -1,0 +1,61 @@
+"""Opt-in process tuning for bulk transfers: :func:`tune_allocator`.
+
+Every chunk that crosses nats-py is copied several times into fresh ``bytes``
+and ``bytearray`` objects of chunk size (the PUB frame is built with two
+concatenations; a received message goes through asyncio's stream buffer,
+nats-py's parser buffer and two slices). glibc serves allocations of 128 KiB
+and more with ``mmap`` and returns them with ``munmap``; its dynamic threshold
+then rises, but the heap top keeps being trimmed and regrown. Either way each
+chunk-sized buffer costs fresh pages: a page fault per 4 KiB plus zeroing.
+
+Measured on this project's 2-vCPU machines against nats-server (128 MiB
+objects, 1 MiB chunks, client CPU per MiB): get 2.9 -> 2.2 ms, put 1.6 -> 1.5
+ms. The same effect is seen with ``MALLOC_MMAP_THRESHOLD_`` /
+``MALLOC_TRIM_THRESHOLD_`` in the environment.
+
+A library must not change process-wide allocator settings behind its user's
+back (they affect every allocation of the process, and the memory returned to
+the OS), so nothing in :mod:`orlop.objects` calls this by itself: applications
+that move big objects (Orlop's CLI, the HTTP gateway) call it once at start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+__all__ = ["tune_allocator"]
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_DEFAULT_MMAP_THRESHOLD = 16 * 1024 * 1024
+_DEFAULT_TRIM_THRESHOLD = 64 * 1024 * 1024
+
+
+def tune_allocator(
+    mmap_threshold: int = _DEFAULT_MMAP_THRESHOLD, trim_threshold: int = _DEFAULT_TRIM_THRESHOLD
+) -> bool:
+    """Keep chunk-sized buffers on glibc's heap (``mallopt``); True when applied.
+
+    ``mmap_threshold``: allocations below this never use ``mmap`` (glibc caps it
+    at 32 MiB on 64-bit). ``trim_threshold``: free memory at the heap top kept
+    for reuse instead of being returned to the OS, so the process may hold up to
+    that much more than it uses after a transfer. Returns False (and changes
+    nothing) on anything but glibc, e.g. macOS or musl. Raises ValueError on
+    negative thresholds. Calling it again just sets the values again.
+    """
+    if mmap_threshold < 0 or trim_threshold < 0:
+        raise ValueError("allocator thresholds must not be negative")
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only: musl has mallopt as a no-op)
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    return mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
