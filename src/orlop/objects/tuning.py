@@ -57,5 +57,6 @@ def tune_allocator(
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
-    return mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
+    ok_mmap: bool = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    ok_trim: bool = mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1
+    return ok_mmap and ok_trim
