@@ -204,3 +204,17 @@ async def test_headers_stored_verbatim(server: ServerProcess) -> None:
         assert msg.headers["Nats-Stream"] == "H" and msg.headers["Nats-Sequence"] == "1"
     finally:
         await nc.close()
+
+
+async def test_no_ack_stream_stores_without_answering(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        await api(nc, "STREAM.CREATE.NA", {"name": "NA", "subjects": ["na"], "no_ack": True})
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish("na", b"quiet", reply=inbox)
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=0.5)
+        assert (await api(nc, "STREAM.INFO.NA"))["state"]["messages"] == 1
+    finally:
+        await nc.close()

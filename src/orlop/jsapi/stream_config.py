@@ -165,6 +165,8 @@ def _check_basics(cfg: dict[str, Any]) -> None:
             raise _invalid(f"{key} is not supported by this server")
     if cfg.get("mirror") or cfg.get("sources"):
         raise _invalid("stream mirrors and sources are not supported by this server")
+    if cfg.get("republish") or cfg.get("subject_transform"):
+        raise _invalid("stream republish and subject transforms are not supported by this server")
 
 
 def _apply_limits_defaults(cfg: dict[str, Any]) -> None:

@@ -130,7 +130,12 @@ def _ack_error(st: Stream, reply: str, exc: JetStreamError) -> None:
 
 
 def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
-    """Store one published message and answer ``reply`` (when set) with a PubAck."""
+    """Store one published message and answer ``reply`` (when set) with a PubAck.
+
+    A ``no_ack`` stream never answers (nats-server's ``NoAck``).
+    """
+    if reply and st.config.get("no_ack"):
+        reply = ""
     try:
         if st.config["sealed"]:
             raise js_error(Err.STREAM_SEALED)
