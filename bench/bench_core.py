@@ -18,6 +18,8 @@ import asyncio
 import time
 
 import nats
+import nats.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bench.common import MIB, Row, Settings, Target, both_servers, compare_servers, make_row, run_loop
@@ -70,6 +72,21 @@ async def pub_sub_rate(url: str, size: int, count: int) -> dict[str, float]:
     return {"msgs": count / elapsed, "mbs": count * size / elapsed / 1e6}
 
 
+async def _first_reply(requester: Client, payload: bytes) -> None:
+    """One untimed request, retried while the server reports no responders (for up to 2 s).
+
+    Once seen (rarely) with nats-server right after the responder's SUB was flushed; the
+    timed loop must start from a routed subscription on both servers alike.
+    """
+    for _ in range(100):
+        try:
+            await requester.request("bench.req", payload, timeout=5)
+            return
+        except nats.errors.NoRespondersError:
+            await asyncio.sleep(0.02)
+    raise RuntimeError("no responders for bench.req after 2 s")
+
+
 async def request_rate(url: str, count: int, concurrency: int, size: int = 128) -> dict[str, float]:
     """``count`` requests answered by a nats-py responder, ``concurrency`` outstanding at a time."""
     responder = await nats.connect(url)
@@ -81,12 +98,19 @@ async def request_rate(url: str, count: int, concurrency: int, size: int = 128) 
     await responder.subscribe("bench.req", cb=echo)
     await responder.flush()
     payload = b"r" * size
+    await _first_reply(requester, payload)
+    done = 0
 
     async def worker(n: int) -> None:
+        nonlocal done
         for _ in range(n):
-            reply = await requester.request("bench.req", payload, timeout=10)
+            try:
+                reply = await requester.request("bench.req", payload, timeout=10)
+            except nats.errors.Error as exc:
+                raise RuntimeError(f"request {done + 1} of {count}: {exc!r}") from exc
             if len(reply.data) != size:
                 raise RuntimeError(f"reply of {len(reply.data)} bytes, expected {size}")
+            done += 1
 
     per = count // concurrency
     try:
