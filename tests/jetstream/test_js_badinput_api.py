@@ -136,3 +136,31 @@ async def test_garbage_publish_headers(server: ServerProcess) -> None:
         assert json.loads((await nc.request("G", b"ok", timeout=5)).data)["stream"] == "G"
     finally:
         await nc.close()
+
+
+async def test_required_api_level(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        await request(nc, "STREAM.CREATE.S", b'{"name":"S","allow_direct":true}')
+        await nc.request("S", b"x", timeout=5)
+        for level in ("99", "abc"):
+            msg = await nc.request(
+                "$JS.API.STREAM.INFO.S", b"", timeout=5, headers={"Nats-Required-Api-Level": level}
+            )
+            resp = json.loads(msg.data)
+            assert resp["error"] == {
+                "code": 412,
+                "err_code": 10185,
+                "description": "JetStream minimum api level required",
+            }
+        ok = await nc.request(
+            "$JS.API.STREAM.INFO.S", b"", timeout=5, headers={"Nats-Required-Api-Level": "0"}
+        )
+        assert json.loads(ok.data)["state"]["messages"] == 1
+        direct = await nc.request(
+            "$JS.API.DIRECT.GET.S", b'{"seq":1}', timeout=5, headers={"Nats-Required-Api-Level": "99"}
+        )
+        assert direct.headers is not None and direct.headers["Status"] == "412"
+        assert direct.headers["Description"] == "Required Api Level"
+    finally:
+        await nc.close()

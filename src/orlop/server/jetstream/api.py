@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.schema import Schema, check
+from orlop.protocol import headers
 
 if TYPE_CHECKING:
     from orlop.server.jetstream.account_js import AccountJetStream
@@ -285,6 +286,23 @@ def encode(obj: dict[str, Any]) -> bytes:
     return text.encode()
 
 
+REQUIRED_API_LEVEL = "Nats-Required-Api-Level"
+
+
+def required_level_too_high(hdr: bytes, level: int) -> bool:
+    """True when the request demands a higher API level than ``level`` (ADR-44).
+
+    An unparsable level is treated as unmet, as nats-server does.
+    """
+    wanted = headers.get(hdr, REQUIRED_API_LEVEL)
+    if wanted is None:
+        return False
+    try:
+        return int(wanted) > level
+    except ValueError:
+        return True
+
+
 def dispatch(
     js: AccountJetStream, handler: ApiHandler, subject: str, reply: str, hdr: bytes, payload: bytes
 ) -> None:
@@ -298,6 +316,8 @@ def dispatch(
     try:
         if not js.enabled:
             raise js_error(Err.NOT_ENABLED_FOR_ACCOUNT)
+        if hdr and required_level_too_high(hdr, js.service.api_level):
+            raise js_error(Err.REQUIRED_API_LEVEL)
         resp = handler.fn(req)
     except JetStreamError as exc:
         js.api_errors += 1

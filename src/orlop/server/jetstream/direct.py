@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orlop.jsapi.timefmt import format_ts, parse_ts
+from orlop.server.jetstream.api import required_level_too_high
 from orlop.store.base import StoredMsg
 from orlop.subjects import is_valid_subject
 
@@ -35,6 +36,7 @@ NO_RESULTS = b"NATS/1.0 404 No Results\r\n\r\n"
 EMPTY_REQUEST = b"NATS/1.0 408 Empty Request\r\n\r\n"
 MALFORMED = b"NATS/1.0 408 Malformed Request\r\n\r\n"
 BAD_REQUEST = b"NATS/1.0 408 Bad Request\r\n\r\n"
+REQUIRED_LEVEL = b"NATS/1.0 412 Required Api Level\r\n\r\n"
 MAX_MULTI = 1024
 
 _FIELDS = {
@@ -107,7 +109,8 @@ def attach(st: Stream) -> None:
 
     def on_request(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         if reply:
-            handle(st, subject[len(base) + 1 :] if len(subject) > len(base) else "", reply, payload)
+            key = subject[len(base) + 1 :] if len(subject) > len(base) else ""
+            handle(st, key, reply, payload, hdr)
 
     st.direct_subs = [
         st.account.subscribe_internal(base, on_request),
@@ -130,9 +133,12 @@ def _block(st: Stream, m: StoredMsg, extra: str, no_hdr: bool) -> bytes:
     return base + lines.encode()
 
 
-def handle(st: Stream, subject_key: str, reply: str, body: bytes) -> None:
+def handle(st: Stream, subject_key: str, reply: str, body: bytes, hdr: bytes = b"") -> None:
     """Answer one direct-get request on ``reply``."""
     pub = st.account.publish
+    if hdr and required_level_too_high(hdr, st.js.service.api_level):
+        pub(reply, "", REQUIRED_LEVEL, b"")
+        return
     if subject_key:
         if body.strip():
             pub(reply, "", BAD_REQUEST, b"")
