@@ -126,6 +126,13 @@ class Row:
         return out
 
 
+def _cell(value: float | None, label: str, default_label: str = "") -> str:
+    """A figure with the label of what produced it (omitted when default or "-")."""
+    if label in ("-", default_label):
+        return _fmt(value)
+    return f"{_fmt(value)} ({label})"
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -141,8 +148,8 @@ def format_table(rows: list[Row]) -> str:
     header = ["benchmark", "unit", "orlop", "reference", "ratio", "target", "result"]
     lines = [header]
     for r in rows:
-        orlop = f"{_fmt(r.orlop)} ({r.orlop_label})" if r.orlop_label != "orlop" else _fmt(r.orlop)
-        ref = f"{_fmt(r.reference)} ({r.ref_label})" if r.ref_label != "nats-server" else _fmt(r.reference)
+        orlop = _cell(r.orlop, r.orlop_label, "orlop")
+        ref = _cell(r.reference, r.ref_label, "nats-server")
         ratio = "n/a" if r.ratio is None else f"{r.ratio:.2f}x"
         lines.append([f"{r.bench}: {r.name}", r.unit, orlop, ref, ratio, r.target.describe(), r.verdict])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -164,8 +171,8 @@ def markdown_table(rows: list[Row]) -> str:
     for r in rows:
         ratio = "n/a" if r.ratio is None else f"{r.ratio:.2f}x"
         lines.append(
-            f"| {r.bench}: {r.name} | {r.unit} | {_fmt(r.orlop)} ({r.orlop_label}) | "
-            f"{_fmt(r.reference)} ({r.ref_label}) | {ratio} | {r.target.describe()} | {r.verdict} |"
+            f"| {r.bench}: {r.name} | {r.unit} | {_cell(r.orlop, r.orlop_label)} | "
+            f"{_cell(r.reference, r.ref_label)} | {ratio} | {r.target.describe()} | {r.verdict} |"
         )
     return "\n".join(lines)
 
