@@ -130,6 +130,10 @@ async def test_nats_py_and_node_objects_read_by_orlop(
         )
         linked = await bucket.get_bytes("node-link")
         assert linked == py_big, f"{where} Node link to a nats-py object, read by orlop.objects"
+        listed = [info.name for info in await bucket.list()]
+        assert listed == sorted(["py-big.bin", "py-small", "node.bin", "node-empty", "node-link"]), (
+            f"{where} orlop.objects list of objects put by nats-py and Node"
+        )
 
 
 async def test_links_and_deletes_across_clients(server: ServerProcess, js: Any, run_node_steps: Any) -> None:
@@ -174,5 +178,8 @@ async def test_links_and_deletes_across_clients(server: ServerProcess, js: Any, 
             await bucket.info("b")
         with pytest.raises(ObjectNotFound):
             await bucket.get_bytes("b")
+        assert [i.name for i in await bucket.list()] == ["a", "a-link", "other-link"], (
+            f"{where} orlop.objects list after an orlop.objects delete and a Node delete"
+        )
     with pytest.raises(ObjectNotFoundError):
         await store.get_info("b")
