@@ -40,6 +40,7 @@ from orlop.objects.meta import (
 )
 from orlop.objects.put import publish_meta, put_object
 from orlop.objects.reader import ObjectReader
+from orlop.objects.sink import FdSink
 from orlop.objects.watch import ObjectWatcher, list_objects
 from orlop.objects.wire import Wire, parse_msg_get
 
@@ -56,6 +57,25 @@ def _header_value(block: bytes, key: str) -> str | None:
         if sep and k.strip().lower() == low:
             return v.strip().decode()
     return None
+
+
+async def _download_to_path(reader: ObjectReader, path: str) -> None:
+    """All of ``reader`` into ``path.orlop-part``, renamed to ``path``; no temp file left on failure."""
+    tmp = f"{path}.orlop-part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    sink = FdSink(fd)
+    try:
+        async for piece in reader:
+            await sink.write(piece)
+        await sink.flush()
+    except BaseException:
+        sink.abandon()
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -314,7 +334,10 @@ class Bucket:
 
     @translated
     async def download(self, name: str, dest: Any, *, revision: int | None = None) -> ObjectInfo:
-        """Write the object to a path (atomically: temp file then rename) or a binary writer."""
+        """Write the object to a path (atomically: temp file then rename) or a binary writer.
+
+        File writes run on a helper thread (:mod:`.sink`) while the next chunks arrive.
+        """
         reader = await self.get(name, revision=revision)
         try:
             if hasattr(dest, "write"):
@@ -323,17 +346,7 @@ class Bucket:
                     if hasattr(result, "__await__"):
                         await result
                 return reader.info
-            path = os.fspath(dest)
-            tmp = f"{path}.orlop-part"
-            try:
-                with open(tmp, "wb") as f:
-                    async for piece in reader:
-                        f.write(piece)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            await _download_to_path(reader, os.fspath(dest))
             return reader.info
         finally:
             await reader.aclose()
