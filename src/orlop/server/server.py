@@ -46,6 +46,7 @@ __all__ = ["AUTH_TIMEOUT", "NATS_VERSION", "Server"]
 log = logging.getLogger("orlop.server")
 
 NATS_VERSION = "2.11.0"  # the nats-server version whose client-visible behaviour we implement
+DEFAULT_PORT = 4222
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -77,7 +78,8 @@ class _Total:
 class Server:
     """A NATS server on one listener. ``start()`` binds and serves; ``shutdown()`` stops.
 
-    ``options.port == -1`` (or 0) binds a free port; the bound one is ``self.port``.
+    ``options.port == -1`` binds a free port (0 means 4222, as in nats-server); the
+    bound one is ``self.port``.
     """
 
     def __init__(self, options: ServerOptions | None = None) -> None:
@@ -141,7 +143,7 @@ class Server:
         self._listener = await self._loop.create_server(
             lambda: Connection(self),
             opts.host,
-            0 if opts.port in (-1, 0) else opts.port,
+            {-1: 0, 0: DEFAULT_PORT}.get(opts.port, opts.port),
             reuse_address=True,
             start_serving=False,
             backlog=1024,
