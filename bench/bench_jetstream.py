@@ -215,7 +215,7 @@ async def big_stream(kind: str, total_mib: int) -> dict[str, float]:
         srv.start(timeout=120)
         await _wait_for_messages(srv.url, count, deadline=start + 120)
         restart_s = time.perf_counter() - start
-    return {**figures, "rss_mib": rss.peak_mib, "restart_s": restart_s}
+    return {**figures, "rss_mb": rss.peak_mb, "restart_s": restart_s}
 
 
 async def _measure(settings: Settings) -> list[Row]:
@@ -244,9 +244,7 @@ async def _measure(settings: Settings) -> list[Row]:
         make_row(js, "sequential publish 1 KiB", "ops/s", "sequential", *small, Target()),
         make_row(js, f"{name} stream publish", "MB/s", "pub_mbs", *sides, Target()),
         make_row(js, f"{name} stream fetch", "MB/s", "fetch_mbs", *sides, Target()),
-        make_row(
-            js, f"server peak RSS, {name} write+read", "MiB", "rss_mib", *sides, Target("max", 150, "MiB")
-        ),
+        make_row(js, f"server peak RSS, {name} write+read", "MB", "rss_mb", *sides, Target("max", 150, "MB")),
         make_row(js, f"restart with {name} stream", "s", "restart_s", *sides, Target("max", 5, "s")),
     ]
 

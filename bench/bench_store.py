@@ -47,8 +47,10 @@ def main() -> None:
         t0 = time.perf_counter()
         store = FileStore(d, limits)
         dt_open = time.perf_counter() - t0
-        print(f"reopen  {store.state().msgs} msgs, {total / (1 << 30):.2f} GiB: {dt_open * 1000:.0f} ms, "
-              f"{store.bytes_read / 1e6:.1f} MB read")
+        print(
+            f"reopen  {store.state().msgs} msgs, {total / (1 << 30):.2f} GiB: {dt_open * 1000:.0f} ms, "
+            f"{store.bytes_read / 1e6:.1f} MB read"
+        )
         t0 = time.perf_counter()
         seq, n = 0, 0
         while (m := store.load_next(">", seq + 1)) is not None:

@@ -280,8 +280,9 @@ class RssSampler:
         self._sample()
 
     @property
-    def peak_mib(self) -> float:
-        return self.peak / MIB
+    def peak_mb(self) -> float:
+        """Peak RSS in MB (10^6 bytes, the unit of the targets)."""
+        return self.peak / 1e6
 
 
 @contextlib.contextmanager

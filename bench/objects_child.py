@@ -2,7 +2,7 @@
 
 ``python -m bench.objects_child CLIENT URL BUCKET NAME DEST [--no-uvloop]`` downloads
 the object into DEST with the named client (see :mod:`bench.objclients`) and prints
-one JSON line: ``{"maxrss_mib", "seconds", "bytes"}``. ``maxrss`` is the kernel's
+one JSON line: ``{"maxrss_mb", "seconds", "bytes"}`` (MB = 10^6 bytes). ``maxrss`` is the kernel's
 high-water mark of this process's memory (``VmHWM`` in ``/proc/self/status``), so no
 sample can miss a spike; it includes the interpreter and imports, which is what a
 user's process pays too. ``getrusage``'s ``ru_maxrss`` is not used on Linux: it keeps
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import MIB, run_loop
+from bench.common import run_loop
 from bench.objclients import open_client
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     seconds = run_loop(lambda: _download(client_kind, url, bucket, name, Path(dest)), use_uvloop)
     maxrss_kib = _peak_rss_kib()
     size = os.path.getsize(dest)
-    print(json.dumps({"maxrss_mib": maxrss_kib * 1024 / MIB, "seconds": seconds, "bytes": size}))
+    print(json.dumps({"maxrss_mb": maxrss_kib * 1024 / 1e6, "seconds": seconds, "bytes": size}))
     return 0
 
 
