@@ -124,6 +124,13 @@ async def test_nats_py_and_node_objects_read_by_orlop(
             step = f"{where} put by {who}, read by orlop.objects"
             assert await bucket.get_bytes(name) == data, f"{step}: get_bytes({name!r})"
             assert (await bucket.info(name)).digest == adr20_digest(data), f"{step}: info({name!r}).digest"
+        await bucket.download("node.bin", tmp_path / "node-download.bin")
+        assert (tmp_path / "node-download.bin").read_bytes() == node_data, f"{where} Node object, download"
+        async with await bucket.get("py-big.bin") as reader:
+            await reader.seek(3 * 128 * 1024 - 10)
+            assert await reader.read(20) == py_big[3 * 128 * 1024 - 10 : 3 * 128 * 1024 + 10], (
+                f"{where} nats-py object, orlop.objects reader seek+read across a chunk boundary"
+            )
         part = await bucket.read_range("node.bin", 131_000, 2_000)
         assert part == node_data[131_000:133_000], (
             f"{where} Node object, orlop.objects read_range across chunks"
