@@ -169,7 +169,12 @@ async def child_rss(client_kind: str, url: str, bucket: str, use_uvloop: bool) -
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 900)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 900)
+        except BaseException:  # timeout or Ctrl-C: never leave the child running
+            proc.kill()
+            await proc.wait()
+            raise
     finally:
         Path(dest).unlink(missing_ok=True)
     if proc.returncode != 0:
