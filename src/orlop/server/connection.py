@@ -324,9 +324,11 @@ class Connection(asyncio.Protocol):
         self.account.remove_client_sub(sub)
 
     def _no_responders(self, subject: str, reply: str) -> None:
-        """Send the 503 status (as nats-server words it) to our own subscription matching ``reply``."""
-        m = self.account.sublist.match(reply)
-        for sub in (*m.plain, *(s for group in m.groups for s in group)):
+        """Send the 503 status (as nats-server words it) to our own subscription matching ``reply``.
+
+        Like nats-server, only a plain (non-queue) subscription receives it.
+        """
+        for sub in self.account.sublist.match(reply).plain:
             if sub.conn is self and not sub.closed:
                 hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject.encode() + b"\r\n\r\n"
                 self.send_msg(sub, reply, "", hdr, b"")
