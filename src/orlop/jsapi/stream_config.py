@@ -20,6 +20,7 @@ from typing import Any
 from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.schema import Enum, Schema, check
+from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.subjects import collide, is_subset, is_valid_subject
 
 __all__ = [
@@ -165,8 +166,8 @@ def _check_basics(cfg: dict[str, Any]) -> None:
             raise _invalid(f"{key} is not supported by this server")
     if cfg.get("mirror") or cfg.get("sources"):
         raise _invalid("stream mirrors and sources are not supported by this server")
-    if cfg.get("republish") or cfg.get("subject_transform"):
-        raise _invalid("stream republish and subject transforms are not supported by this server")
+    if cfg.get("subject_transform"):
+        raise _invalid("stream subject transforms are not supported by this server")
 
 
 def _apply_limits_defaults(cfg: dict[str, Any]) -> None:
@@ -239,9 +240,30 @@ def _check_subjects(cfg: dict[str, Any]) -> None:
             for j, b in enumerate(subjects):
                 if i != j and collide(a, b):
                     raise _invalid(f"subject {json.dumps(a)} overlaps with {json.dumps(b)}")
+    _check_republish(cfg)
     placement = cfg.get("placement") or {}
     if placement.get("preferred"):
         raise _invalid("preferred server not permitted in placement")
+
+
+def _check_republish(cfg: dict[str, Any]) -> None:
+    """``republish``: ``src`` defaults to ``>``; no cycle into the stream; a mappable transform."""
+    rp = cfg.get("republish")
+    if not rp:
+        return
+    rp = dict(rp)
+    rp["src"] = rp.get("src") or ">"
+    dest = rp.get("dest") or ""
+    if dest and any(collide(dest, subj) for subj in cfg["subjects"]):
+        raise _invalid("stream configuration for republish destination forms a cycle")
+    try:
+        SubjectTransform(rp["src"], dest)
+    except ValueError:
+        raise _invalid(
+            f"stream configuration for republish with transform from '{rp['src']}' to '{dest}' not valid"
+        ) from None
+    order = ("src", "dest", "headers_only")
+    cfg["republish"] = {k: rp[k] for k in order if rp.get(k) not in (None, False)}
 
 
 def normalise(body: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:

@@ -165,9 +165,8 @@ class AccountJetStream:
         old = st.config
         st.config = config
         st.store.update_limits(store_limits(config))
-        if old["subjects"] != config["subjects"]:
-            publish.detach(st)
-            publish.attach(st)
+        publish.detach(st)  # subjects and republish may have changed
+        publish.attach(st)
         if old.get("allow_direct") != config.get("allow_direct"):
             direct.detach(st)
             direct.attach(st)

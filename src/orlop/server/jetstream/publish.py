@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING
 
 from orlop.errors import JetStreamError, MsgTooLargeError, StoreError
 from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.subject_transform import SubjectTransform
+from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
 from orlop.server.jetstream.api import encode
 from orlop.server.jetstream.ttl import parse_ttl
+from orlop.store.base import StoredMsg
 
 if TYPE_CHECKING:
     from orlop.server.jetstream.stream import Stream
@@ -105,9 +108,11 @@ def _dedup(st: Stream) -> Dedup:
 
 
 def attach(st: Stream) -> None:
-    """Subscribe the stream's subjects so publishes reach :func:`process`."""
+    """Subscribe the stream's subjects so publishes reach :func:`process`; compile ``republish``."""
     name = st.name.encode()
     st.puback_prefix = b'{"stream":"' + name + b'","seq":'
+    rp = st.config.get("republish")
+    st.republisher = SubjectTransform(rp.get("src") or ">", rp["dest"]) if rp else None
 
     def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         process(st, subject, reply, hdr, payload)
@@ -136,6 +141,7 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
     """
     if reply and st.config.get("no_ack"):
         reply = ""
+    prev = 0
     try:
         if st.config["sealed"]:
             raise js_error(Err.STREAM_SEALED)
@@ -155,6 +161,8 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         limit = st.config["max_msg_size"]
         if 0 <= limit < len(hdr) + len(payload):
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+        if st.republisher is not None:
+            prev = st.store.last_seq_for_subject(subject)
         try:
             msg = st.store.store_msg(subject, hdr, payload, ttl_ns=ttl_ns)
         except MsgTooLargeError as exc:
@@ -175,8 +183,27 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         _rollup(st, rollup, subject, msg.seq)
     if reply:
         st.account.publish(reply, "", b"", st.puback_prefix + str(msg.seq).encode() + b"}")
+    if st.republisher is not None:
+        _republish(st, msg, prev)
     st.stored(msg)
     return None
+
+
+def _republish(st: Stream, msg: StoredMsg, prev: int) -> None:
+    """ADR-28 republish: the stored message, with stream headers, to the mapped subject."""
+    transform: SubjectTransform = st.republisher
+    dest = transform.apply(msg.subject)
+    if dest is None:
+        return
+    headers_only = bool(st.config["republish"].get("headers_only"))
+    lines = (
+        f"Nats-Stream: {st.name}\r\nNats-Subject: {msg.subject}\r\nNats-Sequence: {msg.seq}\r\n"
+        f"Nats-Time-Stamp: {format_ts(msg.ts)}\r\nNats-Last-Sequence: {prev}\r\n"
+    )
+    if headers_only:
+        lines += f"Nats-Msg-Size: {len(msg.data)}\r\n"
+    base = msg.hdr[:-2] if msg.hdr else b"NATS/1.0\r\n"
+    st.account.publish(dest, "", base + lines.encode() + b"\r\n", b"" if headers_only else msg.data)
 
 
 def _ack_duplicate(st: Stream, reply: str, hdr: bytes) -> None:
