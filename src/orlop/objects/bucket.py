@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from orlop.errors import (
     BadRequest,
     BucketSealed,
-    JetStreamError,
     ObjectAlreadyExists,
     ObjectNotFound,
 )
@@ -42,21 +41,12 @@ from orlop.objects.put import publish_meta, put_object
 from orlop.objects.reader import ObjectReader
 from orlop.objects.sink import FdSink
 from orlop.objects.watch import ObjectWatcher, list_objects
-from orlop.objects.wire import Wire, parse_msg_get
+from orlop.objects.wire import StoredMsg, Wire
 
 if TYPE_CHECKING:
     from orlop.objects.client import ObjectStoreClient
 
 __all__ = ["Bucket", "BucketStatus"]
-
-
-def _header_value(block: bytes, key: str) -> str | None:
-    low = key.lower().encode()
-    for line in block.split(b"\r\n")[1:]:
-        k, sep, v = line.partition(b":")
-        if sep and k.strip().lower() == low:
-            return v.strip().decode()
-    return None
 
 
 async def _download_to_path(reader: ObjectReader, path: str) -> None:
@@ -129,6 +119,7 @@ class Bucket:
         self.max_object_size = int(meta.get("orlop.max_object_size", "0") or 0)
         self.allow_msg_ttl = bool(cfg.get("allow_msg_ttl"))
         self.sealed = bool(cfg.get("sealed"))
+        self.allow_direct = bool(cfg.get("allow_direct"))
 
     @property
     def max_payload(self) -> int:
@@ -138,28 +129,25 @@ class Bucket:
         return f"Bucket({self.name!r})"
 
     # -- helpers shared by the mechanics modules -----------------------------
-    def info_from_get(self, resp: dict[str, Any]) -> ObjectInfo:
-        _, seq, hdrs, data, ts = parse_msg_get(resp)
-        ttl = _header_value(hdrs, "Nats-TTL") if hdrs else None
+    def info_from_msg(self, msg: StoredMsg) -> ObjectInfo:
+        """The ObjectInfo carried by a stored meta message (revision, time and TTL from the message)."""
+        ttl = msg.header("Nats-TTL")
         try:
-            modified = parse_ts(ts) if ts else 0
+            modified = parse_ts(msg.time) if msg.time else 0
         except ValueError:
             modified = 0
         return ObjectInfo.from_json(
-            data, revision=seq, modified_ns=modified, ttl=int(ttl) if ttl and ttl.isdigit() else None
+            msg.data, revision=msg.seq, modified_ns=modified, ttl=int(ttl) if ttl and ttl.isdigit() else None
         )
+
+    async def get_msg(self, body: dict[str, Any]) -> StoredMsg | None:
+        """One stored message of the bucket's stream (DIRECT.GET when the stream allows it)."""
+        return await self.wire.get_msg(self.stream, body, direct=self.allow_direct)
 
     async def latest(self, name: str) -> ObjectInfo | None:
         """The newest meta of ``name`` (tombstones included), None when there is none."""
-        try:
-            resp = await self.wire.request(
-                f"STREAM.MSG.GET.{self.stream}", {"last_by_subj": meta_subject(self.name, name)}
-            )
-        except JetStreamError as e:
-            if e.err_code == 10037:
-                return None
-            raise
-        return self.info_from_get(resp)
+        msg = await self.get_msg({"last_by_subj": meta_subject(self.name, name)})
+        return None if msg is None else self.info_from_msg(msg)
 
     async def purge(self, body: dict[str, Any]) -> int:
         resp = await self.wire.request(f"STREAM.PURGE.{self.stream}", body)
@@ -294,14 +282,8 @@ class Bucket:
         if revision is None:
             found = await self.latest(name)
         else:
-            try:
-                found = self.info_from_get(
-                    await self.wire.request(f"STREAM.MSG.GET.{self.stream}", {"seq": revision})
-                )
-            except JetStreamError as e:
-                if e.err_code != 10037:
-                    raise
-                found = None
+            msg = await self.get_msg({"seq": revision})
+            found = None if msg is None else self.info_from_msg(msg)
             if found is not None and found.name != name:
                 found = None
         if found is None or (found.deleted and not show_deleted):
@@ -315,7 +297,7 @@ class Bucket:
         """A seekable async reader (links followed); ObjectNotFound / LinkError."""
         info = await self.info(name, revision=revision)
         owner, target = await links.resolve(self, info)
-        return ObjectReader(owner.wire, owner.stream, target)
+        return ObjectReader(owner.wire, owner.stream, target, direct=owner.allow_direct)
 
     @translated
     async def get_bytes(self, name: str, *, revision: int | None = None) -> bytes:

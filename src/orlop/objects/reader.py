@@ -13,9 +13,12 @@ then either
 
 * stream with an ordered push consumer from there (long or open-ended reads:
   flow control answered as data is consumed, see :mod:`.consumer`), or
-* fetch exactly the needed chunks with pipelined ``STREAM.MSG.GET
-  {"next_by_subj": subject, "seq": s}`` requests (short ranges), guessing
-  consecutive sequences and falling back where the guess was wrong.
+* fetch exactly the needed chunks with pipelined ``{"next_by_subj": subject,
+  "seq": s}`` gets (short ranges and small objects), guessing consecutive
+  sequences and falling back where the guess was wrong. They go through
+  DIRECT.GET when the stream allows it (raw payload: no JSON, no base64, and
+  nats-server answers them from the stream without the JetStream API queue),
+  else STREAM.MSG.GET.
 
 ``bytes_fetched`` counts every chunk payload that reached us, so tests can
 prove that a range read moved only what it needed.
@@ -37,7 +40,7 @@ from orlop.objects.consumer import PushStream
 from orlop.objects.errors import translated
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import DEFAULT_CHUNK_SIZE, ObjectInfo, chunk_subject, digest_bytes
-from orlop.objects.wire import Wire, parse_msg_get
+from orlop.objects.wire import Wire
 
 __all__ = ["ObjectReader"]
 
@@ -56,9 +59,10 @@ class ObjectReader:
     are missing (for example purged by a concurrent overwrite).
     """
 
-    def __init__(self, wire: Wire, stream: str, info: ObjectInfo) -> None:
+    def __init__(self, wire: Wire, stream: str, info: ObjectInfo, *, direct: bool = False) -> None:
         self.wire = wire
         self.stream = stream
+        self.direct = direct  # the stream has allow_direct: exact fetches use DIRECT.GET
         self.info = info
         self.size = info.original_size
         self.chunk_size = info.max_chunk_size or (
@@ -245,11 +249,13 @@ class ObjectReader:
         self._push, self._push_next = ps, first
 
     async def _get_next(self, seq: int) -> tuple[int, bytes]:
-        resp = await self.wire.request(
-            f"STREAM.MSG.GET.{self.stream}", {"next_by_subj": self._subject, "seq": seq}
+        """``(sequence, payload)`` of the first chunk at or after ``seq``; ObjectNotFound when none."""
+        msg = await self.wire.get_msg(
+            self.stream, {"next_by_subj": self._subject, "seq": seq}, direct=self.direct
         )
-        _, got, _, data, _ = parse_msg_get(resp)
-        return got, data
+        if msg is None:
+            raise ObjectNotFound("object data is missing (chunks purged?)")
+        return msg.seq, msg.data
 
     async def _fetch_exact(self, index: int, count: int) -> None:
         """Fetch chunks ``index .. index+count-1`` into the prefetch map with pipelined MSG.GETs."""

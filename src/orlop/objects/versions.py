@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orlop.errors import JetStreamError, ObjectNotFound
+from orlop.errors import ObjectNotFound
 from orlop.objects.meta import ObjectInfo, chunk_subject, meta_subject
 
 if TYPE_CHECKING:
@@ -43,15 +43,10 @@ async def revisions(bucket: Bucket, name: str) -> list[ObjectInfo]:
     out: list[ObjectInfo] = []
     seq = 1
     while True:
-        try:
-            resp = await bucket.wire.request(
-                f"STREAM.MSG.GET.{bucket.stream}", {"next_by_subj": subject, "seq": seq}
-            )
-        except JetStreamError as e:
-            if e.err_code == 10037:
-                return out
-            raise
-        info = bucket.info_from_get(resp)
+        msg = await bucket.get_msg({"next_by_subj": subject, "seq": seq})
+        if msg is None:
+            return out
+        info = bucket.info_from_msg(msg)
         out.append(info)
         seq = info.revision + 1
 

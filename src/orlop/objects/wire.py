@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
@@ -22,7 +23,7 @@ from nats.aio.msg import Msg
 
 from orlop.errors import JetStreamError, ObjectStoreUnavailable
 
-__all__ = ["Wire", "parse_msg_get"]
+__all__ = ["StoredMsg", "Wire", "parse_msg_get"]
 
 
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
@@ -42,6 +43,60 @@ def parse_msg_get(resp: dict[str, Any]) -> tuple[str, int, bytes, bytes, str]:
     hdrs = base64.b64decode(m["hdrs"]) if m.get("hdrs") else b""
     data = base64.b64decode(m["data"]) if m.get("data") else b""
     return m["subject"], int(m["seq"]), hdrs, data, str(m.get("time", ""))
+
+
+def parse_stored(resp: dict[str, Any]) -> StoredMsg:
+    """A STREAM.MSG.GET response's message as StoredMsg."""
+    subject, seq, hdrs, data, ts = parse_msg_get(resp)
+    return StoredMsg(subject, seq, _header_block(hdrs) if hdrs else {}, data, ts)
+
+
+@dataclass(slots=True)
+class StoredMsg:
+    """A message read from a stream: subject, sequence, stored headers, payload, RFC 3339 time."""
+
+    subject: str
+    seq: int
+    headers: dict[str, str]
+    data: bytes
+    time: str
+
+    def header(self, key: str) -> str | None:
+        """A stored header's value (case-insensitive key), None when absent."""
+        low = key.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == low), None)
+
+
+def _header_block(block: bytes) -> dict[str, str]:
+    """``NATS/1.0`` header block -> ``{key: value}`` (last value of a repeated key wins)."""
+    out: dict[str, str] = {}
+    for line in block.split(b"\r\n")[1:]:
+        k, sep, v = line.partition(b":")
+        if sep:
+            out[k.strip().decode()] = v.strip().decode()
+    return out
+
+
+_DIRECT_META = ("nats-stream", "nats-subject", "nats-sequence", "nats-time-stamp")
+
+
+def _direct_result(msg: Msg) -> StoredMsg | None:
+    """A DIRECT.GET answer as StoredMsg; None for 404, JetStreamError for other statuses."""
+    hdrs = msg.headers or {}
+    status = hdrs.get("Status")
+    if status == "404":
+        return None
+    if status:
+        raise JetStreamError(int(status) if status.isdigit() else 500, 0, hdrs.get("Description", ""))
+    low = {k.lower(): v for k, v in hdrs.items()}
+    stored = {k: v for k, v in hdrs.items() if k.lower() not in _DIRECT_META}
+    return StoredMsg(
+        low.get("nats-subject", ""),
+        int(low.get("nats-sequence", "0")),
+        stored,
+        msg.data,
+        low.get("nats-time-stamp", ""),
+    )
 
 
 class Wire:
@@ -86,6 +141,37 @@ class Wire:
         if err is not None:
             raise err
         return resp  # type: ignore[no-any-return]
+
+    async def get_msg(self, stream: str, body: dict[str, Any], *, direct: bool) -> StoredMsg | None:
+        """One stored message (``seq``, ``last_by_subj`` or ``next_by_subj`` + ``seq``); None when none.
+
+        ``direct`` (the stream has ``allow_direct``) uses DIRECT.GET: answered by
+        the stream itself in one raw message, no JSON or base64, about twice as
+        fast as STREAM.MSG.GET on nats-server. A last-by-subject lookup uses the
+        subject form with an empty payload, as nats.go's ``jetstream`` package does.
+        Raises JetStreamError (10059 when the stream is gone), ObjectStoreUnavailable.
+        """
+        if not direct:
+            try:
+                return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body))
+            except JetStreamError as e:
+                if e.err_code == 10037:
+                    return None
+                raise
+        if set(body) == {"last_by_subj"}:
+            subject, payload = f"{self.api_prefix}.DIRECT.GET.{stream}.{body['last_by_subj']}", b""
+        else:
+            subject = f"{self.api_prefix}.DIRECT.GET.{stream}"
+            payload = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            msg = await self.nc.request(subject, payload, timeout=self.timeout)
+        except nats.errors.NoRespondersError as e:
+            raise JetStreamError(404, 10059, "stream not found") from e
+        except (TimeoutError, nats.errors.TimeoutError) as e:
+            raise ObjectStoreUnavailable(f"direct get on {stream} timed out") from e
+        except nats.errors.Error as e:
+            raise ObjectStoreUnavailable(f"direct get on {stream} failed: {e}") from e
+        return _direct_result(msg)
 
     # -- acknowledged publishes -------------------------------------------
     async def _ensure_mux(self) -> str:
