@@ -215,3 +215,23 @@ async def test_bulk_chunks_read_by_nats_py(bucket: Bucket, client: ObjectStoreCl
     store = await client.nc.jetstream(timeout=20).object_store("docs")
     result = await store.get("bulk.bin")
     assert bytes(result.data) == data and result.info.digest == info.digest
+
+
+async def test_bucket_without_direct_get(client: ObjectStoreClient) -> None:
+    """A bucket whose stream does not allow direct gets (older clients' buckets) reads via STREAM.MSG.GET."""
+    from orlop.objects import stream_config
+
+    cfg = stream_config("nodirect")
+    cfg["allow_direct"] = False
+    await client.wire.request("STREAM.CREATE.OBJ_nodirect", cfg)
+    bucket = await client.bucket("nodirect")
+    assert bucket.allow_direct is False
+    data = os.urandom(300_000)
+    first = await bucket.put("x", data)
+    second = await bucket.put("x", data[:1000])
+    assert second.revision > first.revision
+    assert (await bucket.info("x")).revision == second.revision
+    assert await bucket.get_bytes("x") == data[:1000]
+    assert await bucket.read_range("x", 10, 20) == data[10:30]
+    with pytest.raises(ObjectNotFound):
+        await bucket.info("missing")
