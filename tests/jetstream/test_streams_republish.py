@@ -74,3 +74,34 @@ async def test_republish_headers_only_and_config_errors(server: ServerProcess) -
         }
     finally:
         await nc.close()
+
+
+async def test_input_subject_transform(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        cfg = {
+            "name": "T",
+            "subjects": ["in.>"],
+            "subject_transform": {"src": "in.*", "dest": "out.{{wildcard(1)}}"},
+        }
+        resp = await api(nc, "STREAM.CREATE.T", cfg)
+        assert resp["config"]["subject_transform"] == {"src": "in.*", "dest": "out.{{wildcard(1)}}"}
+        await nc.request("in.a", b"x", timeout=5)
+        await nc.request("in.a.b", b"y", timeout=5)
+        state = (await api(nc, "STREAM.INFO.T", {"subjects_filter": ">"}))["state"]
+        assert state["subjects"] == {"in.a.b": 1, "out.a": 1}
+        bad_dest = await api(
+            nc, "STREAM.CREATE.T2", {"name": "T2", "subject_transform": {"src": "a.*", "dest": "b.*"}}
+        )
+        assert bad_dest["error"] == {
+            "code": 400,
+            "err_code": 10156,
+            "description": "stream transform: invalid subject",
+        }
+        bad_src = await api(
+            nc, "STREAM.CREATE.T3", {"name": "T3", "subject_transform": {"src": "a..", "dest": "b"}}
+        )
+        assert bad_src["error"]["err_code"] == 10155
+        assert bad_src["error"]["description"] == "stream transform source: invalid subject a.."
+    finally:
+        await nc.close()

@@ -108,11 +108,12 @@ STREAM_CONFIG_SCHEMA = Schema(
 
 # Output order = nats-server's StreamConfig struct order; "?" marks omitempty keys.
 _ORDER = (
-    "name", "description?", "subjects?", "subject_transform?", "retention", "max_consumers", "max_msgs",
+    "name", "description?", "subjects?", "retention", "max_consumers", "max_msgs",
     "max_bytes", "max_age", "max_msgs_per_subject", "max_msg_size?", "discard", "storage", "num_replicas",
     "no_ack?", "template_owner?", "duplicate_window?", "placement?", "mirror?", "sources?", "compression",
-    "first_seq?", "republish?", "allow_direct", "mirror_direct", "discard_new_per_subject?", "sealed",
-    "deny_delete", "deny_purge", "allow_rollup_hdrs", "consumer_limits", "allow_msg_ttl",
+    "first_seq?", "subject_transform?", "republish?", "allow_direct", "mirror_direct",
+    "discard_new_per_subject?", "sealed", "deny_delete", "deny_purge", "allow_rollup_hdrs", "consumer_limits",
+    "allow_msg_ttl",
     "subject_delete_marker_ttl?", "metadata?",
 )  # fmt: skip
 
@@ -166,8 +167,7 @@ def _check_basics(cfg: dict[str, Any]) -> None:
             raise _invalid(f"{key} is not supported by this server")
     if cfg.get("mirror") or cfg.get("sources"):
         raise _invalid("stream mirrors and sources are not supported by this server")
-    if cfg.get("subject_transform"):
-        raise _invalid("stream subject transforms are not supported by this server")
+
 
 
 def _apply_limits_defaults(cfg: dict[str, Any]) -> None:
@@ -240,10 +240,6 @@ def _check_subjects(cfg: dict[str, Any]) -> None:
             for j, b in enumerate(subjects):
                 if i != j and collide(a, b):
                     raise _invalid(f"subject {json.dumps(a)} overlaps with {json.dumps(b)}")
-    _check_republish(cfg)
-    placement = cfg.get("placement") or {}
-    if placement.get("preferred"):
-        raise _invalid("preferred server not permitted in placement")
 
 
 def _check_republish(cfg: dict[str, Any]) -> None:
@@ -266,6 +262,21 @@ def _check_republish(cfg: dict[str, Any]) -> None:
     cfg["republish"] = {k: rp[k] for k in order if rp.get(k) not in (None, False)}
 
 
+def _check_input_transform(cfg: dict[str, Any]) -> None:
+    """``subject_transform`` rewrites incoming subjects before they are stored (10155/10156)."""
+    tr = cfg.get("subject_transform")
+    if not tr:
+        return
+    src, dest = tr.get("src") or "", tr.get("dest") or ""
+    if src and not is_valid_subject(src):
+        raise js_error(Err.STREAM_TRANSFORM_INVALID_SOURCE, err=f"invalid subject {src}")
+    try:
+        SubjectTransform(src or ">", dest)
+    except ValueError:
+        raise js_error(Err.STREAM_TRANSFORM_INVALID_DESTINATION, err="invalid subject") from None
+    cfg["subject_transform"] = {"src": src, "dest": dest}
+
+
 def normalise(body: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
     """Check a decoded StreamConfigRequest and return the normalised config (ordered).
 
@@ -277,6 +288,10 @@ def normalise(body: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
     _apply_limits_defaults(cfg)
     _check_windows(cfg)
     _check_subjects(cfg)
+    _check_republish(cfg)
+    _check_input_transform(cfg)
+    if (cfg.get("placement") or {}).get("preferred"):
+        raise _invalid("preferred server not permitted in placement")
     if cfg.get("metadata"):
         cfg["metadata"] = dict(sorted(cfg["metadata"].items()))
     return ordered(cfg)

@@ -113,6 +113,8 @@ def attach(st: Stream) -> None:
     st.puback_prefix = b'{"stream":"' + name + b'","seq":'
     rp = st.config.get("republish")
     st.republisher = SubjectTransform(rp.get("src") or ">", rp["dest"]) if rp else None
+    tr = st.config.get("subject_transform")
+    st.input_transform = SubjectTransform(tr.get("src") or ">", tr["dest"]) if tr else None
 
     def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         process(st, subject, reply, hdr, payload)
@@ -141,6 +143,8 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
     """
     if reply and st.config.get("no_ack"):
         reply = ""
+    if st.input_transform is not None:
+        subject = st.input_transform.apply(subject) or subject
     prev = 0
     try:
         if st.config["sealed"]:

@@ -121,6 +121,7 @@ class Stream:
         self.last_msg_id = ""  # Nats-Expected-Last-Msg-Id compares with this
         self.puback_prefix = b""  # set by publish.attach
         self.republisher: Any = None  # SubjectTransform of config["republish"] (publish.attach)
+        self.input_transform: Any = None  # SubjectTransform of config["subject_transform"]
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self._expired: set[str] | None = None  # subjects removed by the running expire()
