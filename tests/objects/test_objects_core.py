@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ async def test_put_sources(bucket: Bucket, tmp_path: Path) -> None:
     with open(path, "rb") as f:
         await bucket.put("from-real-file", f)
 
-    async def agen():
+    async def agen() -> AsyncIterator[bytes]:
         for i in range(0, len(data), 7777):
             yield data[i : i + 7777]
 
@@ -214,7 +215,7 @@ async def test_bulk_chunks_read_by_nats_py(bucket: Bucket, client: ObjectStoreCl
     assert (info.chunks, info.max_chunk_size) == (9, 1 << 20)
     store = await client.nc.jetstream(timeout=20).object_store("docs")
     result = await store.get("bulk.bin")
-    assert bytes(result.data) == data and result.info.digest == info.digest
+    assert result.data == data and result.info.digest == info.digest
 
 
 async def test_bucket_without_direct_get(client: ObjectStoreClient) -> None:
