@@ -129,3 +129,17 @@ def test_public_exports(module: str) -> None:
     for name in mod.__all__:
         assert hasattr(mod, name), name
     assert jserrors.__all__ == sorted(jserrors.__all__)
+
+
+def test_subject_transform() -> None:
+    from orlop.jsapi.subject_transform import SubjectTransform
+
+    t = SubjectTransform("a.*.b.*", "x.$2.{{ wildcard(1) }}")
+    assert t.apply("a.1.b.2") == "x.2.1"
+    assert t.apply("a.1.c.2") is None
+    assert SubjectTransform("", "pre.>").apply("q.r") == "pre.q.r"
+    assert SubjectTransform("s.>", "t.>").apply("s.u.v") == "t.u.v"
+    bad = (("a.*", "b.*"), ("a.*", "b.$2"), ("a.*", "b.>"), ("a.>", "{{partition(3,1)}}"), ("a", ""))
+    for src, dest in bad:
+        with pytest.raises(ValueError):
+            SubjectTransform(src, dest)
