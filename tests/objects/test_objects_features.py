@@ -15,7 +15,8 @@ from orlop.objects.meta import encode_name
 
 
 async def _stored_chunks(client: ObjectStoreClient, bucket: str, nuid: str) -> list[tuple[bytes, bytes]]:
-    out, seq = [], 1
+    out: list[tuple[bytes, bytes]] = []
+    seq = 1
     while True:
         try:
             resp = await client.wire.request(
