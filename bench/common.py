@@ -46,7 +46,6 @@ __all__ = [
     "format_table",
     "make_row",
     "markdown_table",
-    "median_of",
     "run_loop",
     "running_server",
     "write_results",
@@ -203,12 +202,6 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, T]], use_uvloop: bool) -> T:
     return asyncio.run(main())
 
 
-async def median_of(runs: int, measure: Callable[[], Awaitable[float]]) -> tuple[float, list[float]]:
-    """Run ``measure`` ``runs`` times; return the median and every sample."""
-    samples = [await measure() for _ in range(runs)]
-    return statistics.median(samples), samples
-
-
 async def attempt(label: str, measure: Callable[[], Awaitable[T]], timeout: float) -> tuple[T | None, str]:
     """Run one measurement, turning any failure or timeout into ``(None, reason)``.
 
@@ -326,6 +319,11 @@ class Side:
         values = self.samples.get(metric)
         return statistics.median(values) if values else None
 
+    def worst(self, metric: str) -> float | None:
+        """The largest sample: for lower-is-better figures held to a ceiling (RSS, seconds)."""
+        values = self.samples.get(metric)
+        return max(values) if values else None
+
 
 async def compare(sides: dict[str, Measure | str], runs: int, timeout: float) -> dict[str, Side]:
     """Measure each side ``runs`` times, alternating sides run by run.
@@ -358,14 +356,19 @@ def make_row(
     target: Target,
     labels: tuple[str, str] = ("orlop", "nats-server"),
 ) -> Row:
-    """A table row from two sides' medians of ``metric``, with both sides' errors as the note."""
+    """A table row from two sides' medians of ``metric``, with both sides' errors as the note.
+
+    A row held to a ceiling (``Target("max", ...)``) shows each side's worst sample instead:
+    a peak that happened once did happen.
+    """
     notes = [e for e in (orlop.error, reference.error) if e]
+    pick = Side.worst if target.kind == "max" else Side.median
     return Row(
         bench=bench,
         name=name,
         unit=unit,
-        orlop=orlop.median(metric),
-        reference=reference.median(metric),
+        orlop=pick(orlop, metric),
+        reference=pick(reference, metric),
         target=target,
         orlop_label=labels[0],
         ref_label=labels[1],
