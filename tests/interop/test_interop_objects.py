@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,17 @@ async def js(server: ServerProcess) -> AsyncIterator[Any]:
         yield nc.jetstream(timeout=20)
     finally:
         await nc.close()
+
+
+async def _raises(exc: type[BaseException], call: Awaitable[Any], step: str) -> None:
+    """Await ``call``; fail naming ``step`` unless it raises ``exc``."""
+    try:
+        result = await call
+    except exc:
+        return
+    except Exception as other:
+        pytest.fail(f"{step}: expected {exc.__name__}, got {other!r}")
+    pytest.fail(f"{step}: expected {exc.__name__}, got a result: {result!r}")
 
 
 def _node_ok(results: list[dict[str, Any]], where: str) -> dict[tuple[str, str], Any]:
@@ -159,10 +170,12 @@ async def test_links_and_deletes_across_clients(server: ServerProcess, js: Any, 
         store = await js.object_store("shared")
         linked = await store.get("a-link")
         assert bytes(linked.data) == a, f"{where} orlop.objects link, followed by nats-py"
-        with pytest.raises(ObjectNotFoundError):
-            await store.get_info("c")
-        with pytest.raises(LinkIsABucketError):
-            await store.get("other-link")
+        await _raises(
+            ObjectNotFoundError, store.get_info("c"), f"{where} orlop.objects delete, nats-py get_info"
+        )
+        await _raises(
+            LinkIsABucketError, store.get("other-link"), f"{where} orlop.objects bucket link, nats-py get"
+        )
 
         steps = [
             {"op": "get", "bucket": "shared", "name": "a-link"},
@@ -181,12 +194,9 @@ async def test_links_and_deletes_across_clients(server: ServerProcess, js: Any, 
         assert got["get", "c"] is None, f"{where} orlop.objects delete, Node get returns null"
         assert got["info", "c"]["deleted"] is True, f"{where} orlop.objects delete, Node info"
 
-        with pytest.raises(ObjectNotFound):
-            await bucket.info("b")
-        with pytest.raises(ObjectNotFound):
-            await bucket.get_bytes("b")
+        await _raises(ObjectNotFound, bucket.info("b"), f"{where} Node delete, orlop.objects info")
+        await _raises(ObjectNotFound, bucket.get_bytes("b"), f"{where} Node delete, orlop.objects get_bytes")
         assert [i.name for i in await bucket.list()] == ["a", "a-link", "other-link"], (
             f"{where} orlop.objects list after an orlop.objects delete and a Node delete"
         )
-    with pytest.raises(ObjectNotFoundError):
-        await store.get_info("b")
+    await _raises(ObjectNotFoundError, store.get_info("b"), f"{where} Node delete, nats-py get_info")
