@@ -82,5 +82,8 @@ async def test_interest_needs_every_consumer(server: ServerProcess) -> None:
             await m.ack_sync()
         assert await messages(nc, "I", 1) == 1
         assert (await api(nc, "STREAM.INFO.I"))["state"]["first_seq"] == 6
+        # x has acked everything; once y is gone nobody needs seq 6 any more.
+        await api(nc, "CONSUMER.DELETE.I.y")
+        assert await messages(nc, "I", 0) == 0
     finally:
         await nc.close()

@@ -24,7 +24,7 @@ from orlop.subjects import matches
 if TYPE_CHECKING:
     from orlop.server.jetstream.stream import Stream
 
-__all__ = ["after_store", "attach", "detach"]
+__all__ = ["after_store", "attach", "detach", "reconcile"]
 
 _ACKS = (b"", b"+ACK", b"+TERM", b"+NXT")
 
@@ -92,3 +92,14 @@ def settle(st: Stream, consumer_name: str, sseq: int) -> None:
         if _wants(consumer, m.subject) and _acked(consumer, m.seq) and _removable(st, m):
             st.store.remove(m.seq)
         seq = m.seq + 1
+
+
+def reconcile(st: Stream) -> None:
+    """After a consumer went away: drop what the remaining consumers no longer need (interest)."""
+    if st.closed or st.config.get("retention") != "interest":
+        return
+    m = st.store.load_next(">", st.store.state().first_seq)
+    while m is not None:
+        if _removable(st, m):
+            st.store.remove(m.seq)
+        m = st.store.load_next(">", m.seq + 1)

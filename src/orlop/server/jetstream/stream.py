@@ -89,6 +89,25 @@ def open_store(config: dict[str, Any], sdir: Path | None, js: AccountJetStream) 
     return FileStore(sdir / "msgs", limits, clock=js.clock, sync_always=bool(js.service.options.sync_always))
 
 
+class ConsumerMap(dict[str, Any]):
+    """The stream's consumers by name; removing one tells the stream (interest retention cares)."""
+
+    def __init__(self, on_remove: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_remove = on_remove
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._on_remove()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self._on_remove()
+        return value
+
+
 class Stream:
     """One stream of one account.
 
@@ -112,7 +131,7 @@ class Stream:
         self.store = store
         self.created = created
         self.dir = dir
-        self.consumers: dict[str, Any] = {}
+        self.consumers: dict[str, Any] = ConsumerMap(self._consumer_gone)
         self.closed = False
         self.subs: list[Any] = []  # subject subscriptions (publish.attach)
         self.direct_subs: list[Any] = []  # direct-get subscriptions (direct.attach)
@@ -152,6 +171,10 @@ class Stream:
                 c.on_removed(seq, subject)
             except Exception:  # see stored()
                 log.exception("stream %s: consumer %s failed on a removal", self.name, c)
+
+    def _consumer_gone(self) -> None:
+        if self.retention_sub is not None and not self.closed:
+            asyncio.get_running_loop().call_soon(retention.reconcile, self)
 
     def stop_consumers(self, delete_state: bool) -> None:
         """Stop every consumer (deleting their state when the stream is deleted)."""
