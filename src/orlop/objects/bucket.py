@@ -12,6 +12,7 @@ is opened, so every Orlop client enforces the same rules.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import os
 import time
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from orlop.objects.client import ObjectStoreClient
 
 __all__ = ["Bucket", "BucketStatus"]
+
+_KNOWN_NAMES = 1024
 
 
 async def _download_to_path(reader: ObjectReader, path: str) -> None:
@@ -108,7 +111,16 @@ class Bucket:
         self.wire: Wire = client.wire
         self.name = validate_bucket_name(name)
         self.stream = f"OBJ_{name}"
+        # Names this object saw exist lately: a hint for put's fast path, never for correctness.
+        self.known_names: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._load(stream_info)
+
+    def note_existing(self, name: str) -> None:
+        """Remember that ``name`` has a meta (at most _KNOWN_NAMES names, least recent dropped)."""
+        self.known_names[name] = None
+        self.known_names.move_to_end(name)
+        if len(self.known_names) > _KNOWN_NAMES:
+            self.known_names.popitem(last=False)
 
     def _load(self, stream_info: dict[str, Any]) -> None:
         self.stream_info = stream_info
@@ -147,7 +159,10 @@ class Bucket:
     async def latest(self, name: str) -> ObjectInfo | None:
         """The newest meta of ``name`` (tombstones included), None when there is none."""
         msg = await self.get_msg({"last_by_subj": meta_subject(self.name, name)})
-        return None if msg is None else self.info_from_msg(msg)
+        if msg is None:
+            return None
+        self.note_existing(name)
+        return self.info_from_msg(msg)
 
     async def purge(self, body: dict[str, Any]) -> int:
         resp = await self.wire.request(f"STREAM.PURGE.{self.stream}", body)

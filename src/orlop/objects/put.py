@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import hashlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -358,12 +360,10 @@ def _plan(bucket: Bucket, name: str, data: Any, opts: dict[str, Any]) -> _Plan:
     return plan
 
 
-async def _write(bucket: Bucket, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
-    """Publish the chunks; the ObjectInfo to publish as meta."""
-    subject = chunk_subject(bucket.name, nuid)
-    stored, original, count, digest = await _publish_chunks(
-        bucket, subject, data, plan.chunk, plan.codec, plan.chunk_headers
-    )
+def _object_info(
+    bucket: Bucket, plan: _Plan, nuid: str, stored: int, original: int, count: int, digest: bytes
+) -> ObjectInfo:
+    """The ObjectInfo to publish as meta for chunks already written (or about to be)."""
     headers = dict(plan.headers)
     if plan.codec:
         headers[COMPRESSION_HEADER] = [plan.codec]
@@ -384,6 +384,83 @@ async def _write(bucket: Bucket, plan: _Plan, data: Any, nuid: str) -> ObjectInf
     )
 
 
+async def _write(bucket: Bucket, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
+    """Publish the chunks; the ObjectInfo to publish as meta."""
+    subject = chunk_subject(bucket.name, nuid)
+    stored, original, count, digest = await _publish_chunks(
+        bucket, subject, data, plan.chunk, plan.codec, plan.chunk_headers
+    )
+    return _object_info(bucket, plan, nuid, stored, original, count, digest)
+
+
+def _single_piece(data: Any, chunk: int) -> bytes | None:
+    """The whole object when it is in memory and fits one chunk, else None."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data).cast("B")
+        if view.nbytes <= chunk:
+            return data if isinstance(data, bytes) else view.tobytes()
+    return None
+
+
+async def _undo_meta(bucket: Bucket, name: str, meta: asyncio.Future[int]) -> None:
+    """Remove a meta published for a new name whose chunk then failed (only it: ``seq`` bounds the purge)."""
+    try:
+        seq = await bucket.wire.ack(meta)
+    except BaseException:
+        return  # never stored
+    with contextlib.suppress(Exception):
+        await bucket.purge({"filter": meta_subject(bucket.name, name), "seq": seq + 1})
+
+
+async def _put_pipelined(
+    bucket: Bucket, plan: _Plan, raw: bytes, nuid: str, lookup: asyncio.Future[ObjectInfo | None] | None
+) -> tuple[ObjectInfo, int, ObjectInfo | None]:
+    """A one-chunk unconditional put: chunk and meta published back to back.
+
+    Used for names this Bucket object has not seen exist. The meta expects no
+    previous revision (``Nats-Expected-Last-Subject-Sequence: 0``), so a new name
+    is stored in one round trip instead of two. When the name exists after all,
+    the server refuses that meta without storing anything, and the usual
+    :func:`publish_meta` (lookup, then conditional publish) takes over. If the
+    chunk fails while the meta landed, the meta is purged again before the
+    error is raised (no other revision existed, the purge is bounded by its sequence).
+    """
+    wire = bucket.wire
+    payload = compress_chunk(raw) if plan.codec else raw
+    chunk_fut = None
+    if raw:
+        chunk_fut = await wire.publish_nowait(chunk_subject(bucket.name, nuid), payload, plan.chunk_headers)
+    digest = hashlib.sha256(payload).digest()
+    info = _object_info(bucket, plan, nuid, len(payload) if raw else 0, len(raw), 1 if raw else 0, digest)
+    headers = _meta_headers(bucket, 0, plan.ttl)
+    meta_fut = await wire.publish_nowait(meta_subject(bucket.name, plan.name), info.to_json(), headers)
+    try:
+        if chunk_fut is not None:
+            await wire.ack(chunk_fut)
+    except BaseException:
+        await asyncio.shield(_undo_meta(bucket, plan.name, meta_fut))
+        raise
+    try:
+        return info, await wire.ack(meta_fut), None
+    except JetStreamError as e:
+        if e.err_code not in (10071, 10164):
+            raise
+    seq, old = await publish_meta(bucket, info, expected=None, ttl=plan.ttl, lookup=lookup)
+    return info, seq, old
+
+
+def _drop(lookup: asyncio.Future[Any] | None) -> None:
+    """Cancel a lookup nobody will await (or mark its outcome as retrieved)."""
+    if lookup is None:
+        return
+    if not lookup.done():
+        lookup.cancel()
+    elif not lookup.cancelled():
+        lookup.exception()  # retrieved: the put's own outcome is what matters
+
+
 async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> ObjectInfo:
     """Store ``data`` under ``name``; see :meth:`orlop.objects.Bucket.put` for the options."""
     plan = _plan(bucket, name, data, opts)
@@ -391,16 +468,20 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     if plan.conditional:
         expected, current = await _check_condition(bucket, name, plan.if_revision, plan.create_only)
     nuid = _nuid.next().decode()
-    # Unconditional puts read the current revision while the chunks travel.
-    lookup = None if plan.conditional else asyncio.ensure_future(bucket.latest(name))
+    # One-chunk puts of names not known to exist pipeline chunk and meta (_put_pipelined);
+    # other unconditional puts read the current revision while the chunks travel.
+    known = name in bucket.known_names
+    single = None if plan.conditional or known else _single_piece(data, plan.chunk)
+    pipelined = single is not None
+    lookup = None if plan.conditional or pipelined else asyncio.ensure_future(bucket.latest(name))
     try:
-        info = await _write(bucket, plan, data, nuid)
-        seq, old = await publish_meta(bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup)
+        if single is not None:
+            info, seq, old = await _put_pipelined(bucket, plan, single, nuid, lookup)
+        else:
+            info = await _write(bucket, plan, data, nuid)
+            seq, old = await publish_meta(bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup)
     except BaseException as e:
-        if lookup is not None and not lookup.done():
-            lookup.cancel()
-        elif lookup is not None and not lookup.cancelled():
-            lookup.exception()  # retrieved: the put's own error is what matters
+        _drop(lookup)
         await asyncio.shield(bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid)))
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)
@@ -408,6 +489,8 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
                 err = ObjectAlreadyExists(f"object {name!r} was created concurrently")
             raise err from e
         raise
+    _drop(lookup)
+    bucket.note_existing(name)
     info.revision, info.modified_ns = seq, time.time_ns()
     await bucket.after_write(info, old or current)
     return info
