@@ -19,6 +19,11 @@ Sequence (ADR-20 plus what the official clients leave out):
 4. On success purge the replaced revision's chunks (no-history buckets) or
    prune revisions beyond the history depth (:mod:`.versions`).
 
+Small objects (one chunk, in memory, unconditional put) of names the Bucket
+object has not seen exist skip the lookup: chunk and meta (expecting no
+previous revision) are published back to back, one round trip where nats-py
+needs three; a refused meta falls back to steps 3-4 (see :func:`_put_pipelined`).
+
 Any failure or cancellation after the first chunk waits for the in-flight
 PubAcks and purges the new chunk subject, so nothing partial stays behind.
 
