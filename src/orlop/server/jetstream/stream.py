@@ -14,7 +14,9 @@ every stream after creation or recovery, before the stream takes messages.
 
 Expiry (max_age, per-message TTL) runs on a loop timer armed from
 ``store.next_expiry()`` against the injected clock; :meth:`Stream.expire`
-runs it on demand.
+runs it on demand, and places ADR-43 subject delete markers when expiry
+empties a subject. ``consumers`` is a dict that reports removals, so interest
+retention (:mod:`.retention`) can drop what no remaining consumer needs.
 """
 
 from __future__ import annotations
