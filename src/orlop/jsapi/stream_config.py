@@ -169,7 +169,6 @@ def _check_basics(cfg: dict[str, Any]) -> None:
         raise _invalid("stream mirrors and sources are not supported by this server")
 
 
-
 def _apply_limits_defaults(cfg: dict[str, Any]) -> None:
     if not cfg["storage"]:
         cfg["storage"] = "file"
