@@ -243,3 +243,19 @@ async def test_headers_only(server: ServerProcess) -> None:
         assert msgs[0].headers == {"k": "0", "Nats-Msg-Size": "2"}
     finally:
         await nc.close()
+
+
+async def test_ack_next_delivers_to_the_ack_reply(server: ServerProcess) -> None:
+    nc, js = await make(server, n=3)
+    try:
+        (first,) = await raw_next(nc, {"batch": 1}, 0.3)
+        assert first.data == b"m0"
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish(first.reply, b"+NXT {\"batch\":2}", reply=inbox)
+        got = [await sub.next_msg(timeout=3) for _ in range(2)]
+        assert [m.data for m in got] == [b"m1", b"m2"]
+        info = await js.consumer_info("P", "C")
+        assert info.ack_floor.stream_seq == 1 and info.num_ack_pending == 2
+    finally:
+        await nc.close()
