@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -206,5 +207,24 @@ async def test_ack_none_and_ack_floor(server: ServerProcess) -> None:
         info = await js.consumer_info("K", "N")
         assert info.ack_floor.stream_seq == 2 and info.ack_floor.consumer_seq == 2
         assert info.num_ack_pending == 0
+    finally:
+        await nc.close()
+
+
+async def test_replay_original_keeps_spacing(server: ServerProcess) -> None:
+    nc, js = await stream(server, [])
+    try:
+        for i in range(3):
+            await js.publish("k.r", b"%d" % i)
+            await asyncio.sleep(0.3)
+        sub = await nc.subscribe("replay")
+        await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
+            "deliver_subject": "replay", "ack_policy": "none", "replay_policy": "original"}})
+        arrivals = []
+        for _ in range(3):
+            await sub.next_msg(timeout=3)
+            arrivals.append(asyncio.get_running_loop().time())
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        assert all(0.2 < g < 0.6 for g in gaps), gaps
     finally:
         await nc.close()

@@ -33,6 +33,7 @@ __all__ = [
     "check_update",
     "configs_equal",
     "filters",
+    "nak_delay",
     "ordered",
     "validate",
 ]
@@ -406,3 +407,32 @@ def check_update(old: dict[str, Any], new: dict[str, Any], *, bound: bool) -> No
     backoff = new.get("backoff") or []
     if backoff and new["max_deliver"] != -1 and len(backoff) > new["max_deliver"]:
         raise js_error(Err.CONSUMER_MAX_DELIVER_BACKOFF)
+
+
+def nak_delay(rest: bytes) -> int:
+    """The delay of ``-NAK {"delay": ns}`` (or ``-NAK 2s``-style Go durations); 0 when none."""
+    rest = rest.strip()
+    if not rest:
+        return 0
+    if rest.startswith(b"{"):
+        try:
+            value = json.loads(rest).get("delay", 0)
+        except (ValueError, AttributeError):
+            return 0
+        return int(value) if isinstance(value, (int, float)) else 0
+    return _go_duration(rest.decode(errors="replace"))
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+          "h": 3_600_000_000_000}
+
+
+def _go_duration(text: str) -> int:
+    """A single-unit Go duration (``500ms``, ``2s``, ``1.5m``); 0 when unparsable."""
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * _UNITS[unit])
+            except ValueError:
+                return 0
+    return 0

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from orlop.jsapi.consumer_config import filters
+from orlop.jsapi.consumer_config import filters, nak_delay
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
 from orlop.store.base import StoredMsg
@@ -83,6 +82,9 @@ class Consumer:
         self.max_ack_pending = int(config.get("max_ack_pending") or 0)
         self.durable = bool(config.get("durable_name"))
         self.headers_only = bool(config.get("headers_only"))
+        self.replay_original = config.get("replay_policy") == "original"
+        self._replay_last: tuple[int, float] | None = None
+        self._replay_timer: asyncio.TimerHandle | None = None
         self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
         # position
         self.dseq = 1  # next consumer sequence
@@ -216,9 +218,39 @@ class Consumer:
                 self._idle()
                 return
             msg, dc = item
+            if self.replay_original and dc == 1 and self._replay_wait(msg) > 0:
+                return
             nbytes += self._deliver(msg, dc)
             msgs += 1
         self.kick()
+
+    def _replay_wait(self, msg: StoredMsg) -> float:
+        """``replay_policy: original``: seconds to hold ``msg`` back (then put back and retried)."""
+        now = self.loop.time()
+        last = self._replay_last
+        wait = 0.0 if last is None else (msg.ts - last[0]) / 1e9 - (now - last[1])
+        if wait > 0:
+            self._unread(msg, 1)
+            if self._replay_timer is None:
+                self._replay_timer = self.loop.call_later(wait, self._replay_due)
+            return wait
+        self._replay_last = (msg.ts, now)
+        return 0.0
+
+    def _replay_due(self) -> None:
+        self._replay_timer = None
+        self.kick()
+
+    def _unread(self, msg: StoredMsg, dc: int) -> None:
+        """Put back a message taken by :meth:`_next_msg` but not delivered."""
+        if self.last_src == "rdq":
+            self.rdq_set.add(msg.seq)
+            heapq.heappush(self.rdq, msg.seq)
+        elif self.last_src == "lps":
+            self.lps.appendleft(msg.seq)
+            self.lps_set.add(msg.seq)
+        else:
+            self.sseq = msg.seq
 
     def _ready(self) -> bool:
         """May a message be delivered right now? (interest, flow control, waiting requests)."""
@@ -328,7 +360,7 @@ class Consumer:
         if kind in (b"", b"+ACK"):
             self.ack(sseq)
         elif kind == b"-NAK":
-            self.nak(sseq, _parse_delay(rest))
+            self.nak(sseq, nak_delay(rest))
         elif kind == b"+WPI":
             self.in_progress(sseq)
         elif kind == b"+TERM":
@@ -547,9 +579,10 @@ class Consumer:
         if self._ack_sub is not None:
             self.account.unsubscribe_internal(self._ack_sub)
             self._ack_sub = None
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
+        for timer in (self._ack_timer, self._replay_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ack_timer = self._replay_timer = None
         self._stop_io(delete_state)
         from orlop.server.jetstream import consumer_state
 
@@ -560,32 +593,3 @@ class Consumer:
         if self.stream.consumers.get(self.name) is self:
             del self.stream.consumers[self.name]
         self.stop(True)
-
-
-def _parse_delay(rest: bytes) -> int:
-    """The delay of ``-NAK {"delay": ns}`` (or ``-NAK 2s``-style Go durations); 0 when none."""
-    rest = rest.strip()
-    if not rest:
-        return 0
-    if rest.startswith(b"{"):
-        try:
-            value = json.loads(rest).get("delay", 0)
-        except (ValueError, AttributeError):
-            return 0
-        return int(value) if isinstance(value, (int, float)) else 0
-    return _go_duration(rest.decode(errors="replace"))
-
-
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
-          "h": 3_600_000_000_000}
-
-
-def _go_duration(text: str) -> int:
-    """A single-unit Go duration (``500ms``, ``2s``, ``1.5m``); 0 when unparsable."""
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            try:
-                return int(float(text[: -len(unit)]) * _UNITS[unit])
-            except ValueError:
-                return 0
-    return 0

@@ -16,7 +16,6 @@ heartbeat get ``100 Idle Heartbeat``.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -213,17 +212,6 @@ class PullConsumer(Consumer):
         for wr in [w for w in self.waiting if w.no_wait]:
             if wr.d > 0 or not wr.expires:
                 self._finish(wr, _status(404, "No Messages"))
-
-    def _unread(self, msg: StoredMsg, dc: int) -> None:
-        """Put back a message taken by :meth:`_next_msg` but not delivered."""
-        if self.last_src == "rdq":
-            self.rdq_set.add(msg.seq)
-            heapq.heappush(self.rdq, msg.seq)
-        elif self.last_src == "lps":
-            self.lps.appendleft(msg.seq)
-            self.lps_set.add(msg.seq)
-        else:
-            self.sseq = msg.seq
 
     def _deliver(self, msg: StoredMsg, dc: int) -> int:
         wr = self.waiting[0]
