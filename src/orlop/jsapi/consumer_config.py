@@ -42,7 +42,6 @@ DEFAULT_ACK_WAIT = 30_000_000_000
 DEFAULT_INACTIVE_THRESHOLD = 5_000_000_000
 DEFAULT_MAX_ACK_PENDING = 1000
 DEFAULT_MAX_WAITING = 512
-MAX_NAME_LEN = 255
 MAX_DESCRIPTION_LEN = 4096
 _MS100 = 100_000_000
 _MS1 = 1_000_000
@@ -229,9 +228,11 @@ def filters(cfg: dict[str, Any]) -> list[str]:
 
 
 def check_name(name: str) -> None:
-    """Consumer/durable name rules. Raises JetStreamError 10052 / 10102."""
-    if len(name) > MAX_NAME_LEN:
-        raise js_error(Err.CONSUMER_NAME_TOO_LONG, max=MAX_NAME_LEN)
+    """Consumer/durable name rules. Raises JetStreamError 10052.
+
+    nats-server 2.15 accepts names longer than 255 characters; so do we (a file
+    stream then fails to persist such a consumer and keeps it in memory only).
+    """
     if any(c in _BAD_NAME_CHARS for c in name):
         raise js_error(Err.STREAM_INVALID_CONFIG, err=_BAD_NAME_TEXT)
 
@@ -327,6 +328,8 @@ def _check_start(cfg: dict[str, Any]) -> None:
 def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
     """``checkConsumerCfg`` on a defaulted config, in nats-server's order. Raises JetStreamError."""
     replicas = cfg["num_replicas"]
+    if replicas > 1:  # a single server, as nats-server outside a cluster
+        raise js_error(Err.STREAM_REPLICAS_NOT_SUPPORTED)
     if replicas > 0 and replicas > int(stream_config.get("num_replicas") or 1):
         raise js_error(Err.CONSUMER_REPLICAS_EXCEEDS_STREAM)
     if replicas < 0:
@@ -340,10 +343,10 @@ def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
         _check_push(cfg, stream_config)
     else:
         _check_pull(cfg, stream_config)
-    if cfg["ack_wait"] < 0:
-        raise js_error(Err.CONSUMER_ACK_WAIT_NEGATIVE)
     if any(b <= 0 for b in backoff):
         raise js_error(Err.CONSUMER_BACKOFF_NEGATIVE)
+    if cfg["ack_wait"] < 0:
+        raise js_error(Err.CONSUMER_ACK_WAIT_NEGATIVE)
     _check_filters(cfg)
     _check_start(cfg)
     if cfg.get("flow_control") and cfg["idle_heartbeat"] == 0:

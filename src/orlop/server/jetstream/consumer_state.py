@@ -87,7 +87,11 @@ def attach(c: Consumer) -> None:
     d = _dir(c)
     if d is None:
         return
-    save_meta(c)
+    try:
+        save_meta(c)
+    except OSError:  # e.g. a name too long for the file system: the consumer still works
+        log.exception("could not persist consumer %s > %s", c.stream.name, c.name)
+        return
     flush = _Flusher(c, d / "state.json")
     c.on_dirty = flush.mark
     flush.write(sync=True)
