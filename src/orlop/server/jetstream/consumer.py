@@ -215,7 +215,8 @@ class Consumer:
                 return
             item = self._next_msg()
             if item is None:
-                self._idle()
+                if not self.ack_pending_full():  # end of stream, not just max_ack_pending
+                    self._idle()
                 return
             msg, dc = item
             if self.replay_original and dc == 1 and self._replay_wait(msg) > 0:

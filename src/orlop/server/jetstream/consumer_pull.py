@@ -157,7 +157,10 @@ class PullConsumer(Consumer):
         if hb > 0 and (expires == 0 or hb * 2 > expires):
             return _status(400, "Bad Request - heartbeat value too large")
         if self.max_waiting and len(self.waiting) >= self.max_waiting:
-            return _status(409, "Exceeded MaxWaiting")
+            for wr in [w for w in self.waiting if not self.account.has_interest(w.reply)]:
+                self._finish(wr)  # as nats-server: forget abandoned requests before refusing
+            if len(self.waiting) >= self.max_waiting:
+                return _status(409, "Exceeded MaxWaiting")
         return b""
 
     def available(self) -> int:
