@@ -259,3 +259,12 @@ async def test_ack_next_delivers_to_the_ack_reply(server: ServerProcess) -> None
         assert info.ack_floor.stream_seq == 1 and info.num_ack_pending == 2
     finally:
         await nc.close()
+
+
+async def test_no_wait_blocked_by_max_ack_pending_waits(server: ServerProcess) -> None:
+    nc, _ = await make(server, n=4, max_ack_pending=2)
+    try:
+        got = await raw_next(nc, {"batch": 3, "no_wait": True}, 0.4)
+        assert [m.data for m in got] == [b"m0", b"m1"]  # no 404: more messages exist, acks are due
+    finally:
+        await nc.close()
