@@ -52,3 +52,26 @@ async def test_accounts_are_separate_namespaces(tmp_path: Path) -> None:
     finally:
         await svc.shutdown()
         await srv.shutdown()
+
+
+async def test_account_made_after_start_has_jetstream_and_recovers(tmp_path: Path) -> None:
+    srv = await start_server(store_dir=str(tmp_path))
+    try:
+        late = srv.lookup_account("LATE")  # born after JetStream started
+        replies = Replies(late, "inbox.l")
+        late.publish("$JS.API.STREAM.CREATE.L", "inbox.l", b"", b'{"name":"L","subjects":["l.>"]}')
+        assert replies.last()["did_create"]
+        late.publish("l.1", "inbox.l", b"", b"kept")
+        assert replies.last() == {"stream": "L", "seq": 1}
+    finally:
+        await srv.shutdown()
+    # After a restart the account's streams are back before any of its clients connects.
+    srv = await start_server(store_dir=str(tmp_path))
+    try:
+        assert srv.jetstream is not None and "LATE" in srv.jetstream.accounts
+        late = srv.accounts["LATE"]
+        replies = Replies(late, "inbox.l")
+        late.publish("$JS.API.STREAM.INFO.L", "inbox.l", b"", b"")
+        assert replies.last()["state"]["messages"] == 1
+    finally:
+        await srv.shutdown()

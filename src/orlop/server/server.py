@@ -89,8 +89,8 @@ class Server:
         self.version = NATS_VERSION
         self.start_time_ns = time.time_ns()
         self.accounts: dict[str, Account] = {}
-        self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.jetstream: JetStreamService | None = None
+        self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
         self._retired = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
@@ -126,6 +126,9 @@ class Server:
         acc = self.accounts.get(name)
         if acc is None:
             acc = self.accounts[name] = Account(name, self)
+            # An account born after JetStream started gets its own JetStream namespace too.
+            if self.jetstream is not None and self.jetstream.started:
+                self.jetstream.enable_account(acc)
         return acc
 
     # -- lifecycle -------------------------------------------------------------------------

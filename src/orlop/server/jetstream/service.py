@@ -58,6 +58,10 @@ class JetStreamService:
         """Enable every existing account and recover its streams; start background sync."""
         load_handlers()
         self.store_root.mkdir(parents=True, exist_ok=True)
+        # Accounts with streams on disk come back even before any client of theirs connects.
+        for entry in sorted(self.store_root.iterdir()):
+            if entry.is_dir():
+                self.server.lookup_account(entry.name)
         for account in list(self.server.accounts.values()):
             self.enable_account(account)
         self.started = True
