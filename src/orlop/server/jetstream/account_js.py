@@ -200,7 +200,7 @@ class AccountJetStream:
                 continue
             st = Stream(self, config, store, created=created, dir=sdir)
             self._activate(st, recovered=True)
-            log.info("recovered stream %s > %s: %d messages", self.name, st.name, store.state().msgs)
+            log.info("recovered stream %s > %s: %d messages", self.name, st.name, store.fast_state().msgs)
 
     def close(self) -> None:
         """Close every stream (data stays on disk) and drop the API subscriptions."""
@@ -220,7 +220,7 @@ class AccountJetStream:
         """(memory bytes, file bytes) used by this account's streams."""
         mem = fil = 0
         for st in self.streams.values():
-            b = st.store.state().bytes
+            b = st.store.fast_state().bytes
             if st.config.get("storage") == "memory":
                 mem += b
             else:

@@ -172,7 +172,7 @@ def _start_seq(st: Stream, req: DirectRequest) -> int:
 
 def _seq_at_time(st: Stream, ts: int) -> int:
     """First sequence whose timestamp is >= ts (linear: nats-server's stores index by time)."""
-    seq = st.store.state().first_seq
+    seq = st.store.fast_state().first_seq
     while True:
         m = st.store.load_next("", seq)
         if m is None or m.ts >= ts:
@@ -219,7 +219,7 @@ def _batch(st: Stream, req: DirectRequest, reply: str) -> None:
 
 def _last_seqs_up_to(st: Stream, filters: list[str], up_to: int) -> list[int]:
     """Ascending newest-sequence-per-subject for subjects matching any filter, as of ``up_to``."""
-    state = st.store.state()
+    state = st.store.fast_state()
     seqs: set[int] = set()
     if up_to >= state.last_seq:
         for f in filters:
@@ -237,7 +237,7 @@ def _last_seqs_up_to(st: Stream, filters: list[str], up_to: int) -> list[int]:
 
 def _multi_last(st: Stream, req: DirectRequest, reply: str) -> None:
     pub = st.account.publish
-    up_to = req.up_to_seq or st.store.state().last_seq
+    up_to = req.up_to_seq or st.store.fast_state().last_seq
     if req.up_to_time:
         up_to = _seq_at_time(st, req.up_to_time + 1) - 1
     filters = req.multi_last or []

@@ -120,7 +120,7 @@ def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
         streams += len(js.streams)
         consumers += js.consumer_count()
         for st in js.streams.values():
-            s = st.store.state()
+            s = st.store.fast_state()
             msgs += s.msgs
             nbytes += s.bytes
     out: dict[str, Any] = {

@@ -83,7 +83,7 @@ def _dedup(st: Stream) -> Dedup:
     """
     if st.dedup is None:
         d = Dedup()
-        state = st.store.state()
+        state = st.store.fast_state()
         cutoff = st.js.clock() - st.config["duplicate_window"]
         found: list[tuple[str, int, int]] = []
         seq, read = state.last_seq, 0
@@ -284,7 +284,7 @@ def _check_expected(st: Stream, subject: str, hdr: bytes) -> None:
     get = headers.get
     seq = _seq_header(get(hdr, EXPECTED_LAST_SEQ))
     if seq is not None:
-        last = st.store.state().last_seq
+        last = st.store.fast_state().last_seq
         if seq != last:
             raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=last)
     seq = _seq_header(get(hdr, EXPECTED_LAST_SUBJ_SEQ))

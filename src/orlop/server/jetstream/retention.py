@@ -83,7 +83,7 @@ def settle(st: Stream, consumer_name: str, sseq: int) -> None:
         return
     first = sseq
     if getattr(consumer, "ack_all", False):
-        first = st.store.state().first_seq
+        first = st.store.fast_state().first_seq
     seq = first
     while seq <= sseq:
         m = st.store.load(seq) if seq == sseq else st.store.load_next(">", seq)
@@ -98,7 +98,7 @@ def reconcile(st: Stream) -> None:
     """After a consumer went away: drop what the remaining consumers no longer need (interest)."""
     if st.closed or st.config.get("retention") != "interest":
         return
-    m = st.store.load_next(">", st.store.state().first_seq)
+    m = st.store.load_next(">", st.store.fast_state().first_seq)
     while m is not None:
         if _removable(st, m):
             st.store.remove(m.seq)

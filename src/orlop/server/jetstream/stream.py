@@ -211,7 +211,7 @@ class Stream:
         ttl = self.config.get("subject_delete_marker_ttl", 0)
         if ttl <= 0:
             return
-        state = self.store.state()
+        state = self.store.fast_state()
         cutoff = self.js.clock() - ttl
         seq = state.last_seq
         while seq >= max(state.first_seq, 1):
@@ -308,7 +308,7 @@ def _rmtree(path: Path) -> None:
 
 def state_dict(st: Stream, *, subjects_filter: str = "", deleted_details: bool = False) -> dict[str, Any]:
     """The ``state`` object of STREAM.INFO (nats-server's StreamState, omitempty keys dropped)."""
-    s = st.store.state()
+    s = st.store.state() if deleted_details else st.store.fast_state()
     first_seq = s.first_seq if (s.msgs or s.last_seq) else 0
     out: dict[str, Any] = {
         "messages": s.msgs,

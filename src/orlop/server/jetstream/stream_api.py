@@ -248,7 +248,7 @@ def stream_msg_get(req: ApiRequest) -> dict[str, Any]:
 
 
 def _first_seq_at(st: Stream, ts: int) -> int:
-    seq = st.store.state().first_seq
+    seq = st.store.fast_state().first_seq
     while True:
         m = st.store.load_next("", seq)
         if m is None or m.ts >= ts:
