@@ -250,7 +250,7 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
         o.max_memory_store = _int(block, sub)
     elif low in ("max_file_store", "max_file"):
         o.max_file_store = _int(block, sub)
-    elif low == "sync_interval":
+    elif low in ("sync", "sync_interval"):  # nats-server accepts both spellings
         if isinstance(block[sub], str) and block[sub].lower() == "always":
             o.sync_always = True
         else:

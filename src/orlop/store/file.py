@@ -100,6 +100,11 @@ class FileStore(IndexedStore):
         self.bytes_read = 0
         self._recover()
 
+    @property
+    def sync_always(self) -> bool:
+        """True when every append is fsynced before :meth:`store_msg` returns."""
+        return self._sync_always
+
     # ----------------------------------------------------------------- recovery
 
     def _recover(self) -> None:
