@@ -268,3 +268,45 @@ async def test_no_wait_blocked_by_max_ack_pending_waits(server: ServerProcess) -
         assert [m.data for m in got] == [b"m0", b"m1"]  # no 404: more messages exist, acks are due
     finally:
         await nc.close()
+
+
+async def test_pause_and_resume(server: ServerProcess) -> None:
+    import datetime
+
+    nc, js = await make(server, n=2)
+    try:
+        until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1.5)
+        resp = await js.pause_consumer("P", "C", until.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        assert resp.paused is True
+        info = await api(nc, "CONSUMER.INFO.P.C")
+        assert info["paused"] is True and 0 < info["pause_remaining"] <= 1_500_000_000
+        assert "pause_until" in info["config"]
+        got = await raw_next(nc, {"batch": 1, "expires": 500_000_000}, 0.7)
+        assert [status(m) for m in got] == [("408", "Request Timeout")]
+        got = await raw_next(nc, {"batch": 1, "expires": 3_000_000_000}, 1.5)
+        assert [m.data for m in got] == [b"m0"]  # delivered once the pause ended
+        resp = await js.resume_consumer("P", "C")
+        assert resp.paused is False
+    finally:
+        await nc.close()
+
+
+async def test_reset_resumes_above_ack_floor(server: ServerProcess) -> None:
+    nc, js = await make(server, n=4)
+    try:
+        psub = await js.pull_subscribe_bind("C", "P")
+        msgs = await psub.fetch(3, timeout=5)
+        await msgs[0].ack_sync()
+        await msgs[1].ack_sync()
+        reset = await api(nc, "CONSUMER.RESET.P.C")
+        assert reset["type"] == "io.nats.jetstream.api.v1.consumer_reset_response"
+        assert reset["reset_seq"] == 3 and reset["num_ack_pending"] == 0
+        assert reset["ack_floor"]["stream_seq"] == 2 and reset["num_pending"] == 2
+        again = await psub.fetch(2, timeout=5)
+        assert [m.data for m in again] == [b"m2", b"m3"]
+        reset = await api(nc, "CONSUMER.RESET.P.C", {"seq": 2})
+        assert reset["reset_seq"] == 2
+        (m,) = await psub.fetch(1, timeout=5)
+        assert m.data == b"m1"
+    finally:
+        await nc.close()

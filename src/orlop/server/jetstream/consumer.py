@@ -27,7 +27,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from orlop.jsapi.consumer_config import filters, nak_delay
+from orlop.jsapi.consumer_config import filters, nak_delay, ordered
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
 from orlop.store.base import StoredMsg
@@ -83,6 +83,7 @@ class Consumer:
         self.durable = bool(config.get("durable_name"))
         self.headers_only = bool(config.get("headers_only"))
         self.replay_original = config.get("replay_policy") == "original"
+        self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
         self._replay_last: tuple[int, float] | None = None
         self._replay_timer: asyncio.TimerHandle | None = None
         self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
@@ -114,54 +115,9 @@ class Consumer:
 
     def init_position(self) -> None:
         """Place the consumer by its deliver policy and count ``num_pending`` (before any delivery)."""
-        store = self.stream.store
-        st = store.state()
-        dp = self.config["deliver_policy"]
-        first = st.first_seq if st.msgs else st.last_seq + 1
-        start = first
-        if dp == "new":
-            start = st.last_seq + 1
-        elif dp == "last":
-            last = max((m.seq for m in self._load_lasts()), default=0)
-            start = last or st.last_seq + 1
-        elif dp == "by_start_sequence":
-            start = max(int(self.config["opt_start_seq"]), first)
-        elif dp == "by_start_time":
-            start = self._seq_for_time(parse_ts(self.config["opt_start_time"]), first, st.last_seq)
-        elif dp == "last_per_subject":
-            seqs = sorted({s for f in (self.filters or [">"]) for s in store.last_seqs_per_subject(f)})
-            self.lps = deque(seqs)
-            self.lps_set = set(seqs)
-            self.sseq = st.last_seq + 1
-            self.num_pending = len(seqs) + self._count(self.sseq)
-            start = seqs[0] if seqs else st.last_seq + 1
-            self.delivered_sseq = self.asflr = start - 1
-            return
-        self.sseq = start
-        self.delivered_sseq = self.asflr = start - 1
-        self.num_pending = self._count(start)
+        from orlop.server.jetstream.consumer_position import start_position
 
-    def _load_lasts(self) -> list[StoredMsg]:
-        store = self.stream.store
-        out = [store.load_last(f) for f in (self.filters or [">"])]
-        return [m for m in out if m is not None]
-
-    def _seq_for_time(self, ts: int, lo: int, hi: int) -> int:
-        """First sequence whose message time is >= ts (binary search over the store)."""
-        store = self.stream.store
-        result = hi + 1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            m = store.load_next(">", mid)
-            if m is None or m.seq > hi:
-                hi = mid - 1
-                continue
-            if m.ts >= ts:
-                result = m.seq
-                hi = mid - 1
-            else:
-                lo = m.seq + 1
-        return result
+        start_position(self)
 
     def _count(self, start: int) -> int:
         store = self.stream.store
@@ -209,6 +165,8 @@ class Consumer:
         self._scheduled = False
         if self.closed:
             return
+        if self.pause_until and self._paused():
+            return
         msgs = nbytes = 0
         while msgs < BATCH_MSGS and nbytes < BATCH_BYTES:
             if not self._ready():
@@ -223,6 +181,31 @@ class Consumer:
                 return
             nbytes += self._deliver(msg, dc)
             msgs += 1
+        self.kick()
+
+    def _paused(self) -> bool:
+        """Paused (CONSUMER.PAUSE / ``pause_until``)? Arms a wake-up at the end of the pause."""
+        left = self.pause_until - self.clock()
+        if left <= 0:
+            return False
+        if self._replay_timer is None:
+            self._replay_timer = self.loop.call_later(left / 1e9, self._replay_due)
+        return True
+
+    def set_pause(self, until_ns: int) -> None:
+        """Pause until ``until_ns`` (Unix ns; 0 or past = resume now) and record it in the config."""
+        cfg = {k: v for k, v in self.config.items() if k != "pause_until"}
+        self.pause_until = until_ns if until_ns > self.clock() else 0
+        if self.pause_until:
+            cfg["pause_until"] = format_ts(self.pause_until)
+        meta = dict(cfg.get("metadata") or {})
+        if "_nats.req.level" in meta:
+            meta["_nats.req.level"] = "1" if self.pause_until else "0"
+            cfg["metadata"] = meta
+        self.config = ordered(cfg)
+        if self._replay_timer is not None:
+            self._replay_timer.cancel()
+            self._replay_timer = None
         self.kick()
 
     def _replay_wait(self, msg: StoredMsg) -> float:
@@ -533,6 +516,10 @@ class Consumer:
         }
         if self.push_bound():
             out["push_bound"] = True
+        remaining = self.pause_until - self.clock()
+        if remaining > 0:
+            out["paused"] = True
+            out["pause_remaining"] = remaining
         out["ts"] = format_ts(self.clock())
         return out
 
@@ -546,6 +533,7 @@ class Consumer:
         self.max_deliver = int(config.get("max_deliver") or -1)
         self.max_ack_pending = int(config.get("max_ack_pending") or 0)
         self.headers_only = bool(config.get("headers_only"))
+        self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
         if old_filters != self.filters:
             self.num_pending = len(self.lps_set) + self._count(self.sseq)
         self._reconfigure()

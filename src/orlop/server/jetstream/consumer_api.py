@@ -26,9 +26,11 @@ from orlop.jsapi.consumer_config import (
     validate,
 )
 from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.timefmt import ZERO_TIME, format_ts, parse_ts
 from orlop.server.jetstream import consumer_state
 from orlop.server.jetstream.api import ApiRequest, api
 from orlop.server.jetstream.consumer import Consumer
+from orlop.server.jetstream.consumer_position import reset_position
 from orlop.server.jetstream.stream import Stream
 from orlop.subjects import collide
 
@@ -49,7 +51,8 @@ def new_name() -> str:
 def _server_metadata(req: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
     svc = req.js.service
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    meta.update({"_nats.level": str(svc.api_level), "_nats.req.level": "0", "_nats.ver": svc.version})
+    level = "1" if cfg.get("pause_until") else "0"
+    meta.update({"_nats.level": str(svc.api_level), "_nats.req.level": level, "_nats.ver": svc.version})
     out = dict(cfg)
     out["metadata"] = dict(sorted(meta.items()))
     return ordered(out)
@@ -213,3 +216,38 @@ def consumer_list(req: ApiRequest) -> dict[str, Any]:
     stream, names, offset = _page(req, _LIST_LIMIT)
     infos = [_list_info(stream.consumers[n]) for n in names]
     return {"total": len(stream.consumers), "offset": offset, "limit": _LIST_LIMIT, "consumers": infos}
+
+
+@api(
+    "CONSUMER.PAUSE",
+    _T + "consumer_pause_response",
+    nargs=2,
+    error_fields={"paused": False, "pause_until": ZERO_TIME},
+)
+def consumer_pause(req: ApiRequest) -> dict[str, Any]:
+    """Pause delivery until ``pause_until`` (RFC 3339); empty, zero or past resumes."""
+    body = req.json()
+    c = _consumer(req)
+    text = body.get("pause_until") or ""
+    try:
+        until = parse_ts(text) if isinstance(text, str) and text else 0
+    except ValueError as exc:
+        raise js_error(Err.INVALID_JSON, err=str(exc)) from exc
+    c.set_pause(until)
+    consumer_state.save_meta(c)
+    if not c.pause_until:
+        return {"paused": False, "pause_until": ZERO_TIME}
+    remaining = c.pause_until - req.js.clock()
+    return {"paused": True, "pause_until": format_ts(c.pause_until), "pause_remaining": remaining}
+
+
+@api("CONSUMER.RESET", _T + "consumer_reset_response", nargs=2)
+def consumer_reset(req: ApiRequest) -> dict[str, Any]:
+    """ADR-60 reset: ConsumerInfo after the reset plus ``reset_seq``, the next stream sequence."""
+    body = req.json()
+    c = _consumer(req)
+    seq = body.get("seq") or 0
+    if not isinstance(seq, int) or seq < 0:
+        raise js_error(Err.INVALID_JSON, err="json: cannot unmarshal seq into Go value of type uint64")
+    start = reset_position(c, seq)
+    return {**c.info(), "reset_seq": start}
