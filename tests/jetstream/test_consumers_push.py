@@ -228,3 +228,24 @@ async def test_replay_original_keeps_spacing(server: ServerProcess) -> None:
         assert all(0.2 < g < 0.6 for g in gaps), gaps
     finally:
         await nc.close()
+
+
+async def test_ordered_consumer_recovers_after_its_consumer_vanishes(server: ServerProcess) -> None:
+    nc, js = await stream(server, [("k.a", b"%d" % i) for i in range(5)])
+    try:
+        sub = await js.subscribe("k.>", ordered_consumer=True, idle_heartbeat=0.3)
+        first = [(await sub.next_msg(timeout=3)).data for _ in range(5)]
+        names = (await api(nc, "CONSUMER.NAMES.K"))["consumers"]
+        assert len(names) == 1
+        await api(nc, f"CONSUMER.DELETE.K.{names[0]}")
+        for i in range(5, 8):
+            await js.publish("k.a", b"%d" % i)
+        rest = [(await sub.next_msg(timeout=5)).data for _ in range(3)]
+        assert first + rest == [b"%d" % i for i in range(8)]
+        now = (await api(nc, "CONSUMER.NAMES.K"))["consumers"]
+        assert len(now) == 1 and now != names
+        info = await api(nc, f"CONSUMER.INFO.K.{now[0]}")
+        assert info["config"]["deliver_policy"] == "by_start_sequence"
+        assert info["config"]["opt_start_seq"] == 6
+    finally:
+        await nc.close()
