@@ -136,3 +136,45 @@ def test_agrees_with_subjects_matches(
     for subject in [".".join(s) for s in subjects]:
         want = {id(s) for i, s in enumerate(subs) if i not in removed and matches(subject, s.subject)}
         assert {id(s) for s in sl.match(subject).plain} == want
+
+
+def _expected(held: list[Sub], subject: str) -> tuple[set[int], dict[str, set[int]]]:
+    plain = {id(s) for s in held if not s.queue and matches(subject, s.subject)}
+    groups: dict[str, set[int]] = {}
+    for s in held:
+        if s.queue and matches(subject, s.subject):
+            groups.setdefault(s.queue, set()).add(id(s))
+    return plain, groups
+
+
+op = st.tuples(
+    st.sampled_from(["insert", "remove", "match"]),
+    st.lists(token, min_size=1, max_size=4),
+    st.sampled_from(["", "", "q1", "q2"]),
+    st.integers(0, 50),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(op, max_size=60))
+def test_interleaved_changes_and_matches_agree_with_a_model(
+    ops: list[tuple[str, list[str], str, int]],
+) -> None:
+    # Every answer, cached or fresh, single pattern or merged, equals a brute-force scan.
+    sl: Sublist[Sub] = Sublist()
+    held: list[Sub] = []
+    for kind, toks, queue, pick in ops:
+        subject = ".".join(toks)
+        if kind == "insert" and ">" not in toks[:-1]:
+            sub = Sub(subject, queue)
+            sl.insert(sub)
+            held.append(sub)
+        elif kind == "remove" and held:
+            assert sl.remove(held.pop(pick % len(held)))
+        elif kind == "match":
+            got = sl.match(subject)
+            plain, groups = _expected(held, subject)
+            assert {id(s) for s in got.plain} == plain
+            assert {g[0].queue: {id(s) for s in g} for g in got.groups} == groups
+            assert len(got.groups) == len(groups)
+    assert sl.count() == len(held)

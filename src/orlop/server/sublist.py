@@ -68,19 +68,30 @@ class Match(Generic[S]):
 class _Leaf(Generic[S]):
     """Subscriptions on one exact pattern: plain ones and queue members by queue name."""
 
-    __slots__ = ("plain", "queues")
+    __slots__ = ("memo", "plain", "queues")
 
     def __init__(self) -> None:
         self.plain: dict[S, None] = {}
         self.queues: dict[str, dict[S, None]] = {}
+        self.memo: Match[S] | None = None  # this leaf alone as a Match; None after a change
+
+    def as_match(self) -> Match[S]:
+        """This leaf's subscriptions as an immutable Match, built once per change."""
+        m = self.memo
+        if m is None:
+            groups = tuple([tuple(members) for members in self.queues.values()]) if self.queues else ()
+            m = self.memo = Match(tuple(self.plain), groups)
+        return m
 
     def add(self, sub: S) -> None:
+        self.memo = None
         if sub.queue:
             self.queues.setdefault(sub.queue, {})[sub] = None
         else:
             self.plain[sub] = None
 
     def remove(self, sub: S) -> bool:
+        self.memo = None
         if sub.queue:
             members = self.queues.get(sub.queue)
             if members is None or sub not in members:
@@ -134,6 +145,7 @@ class Sublist(Generic[S]):
         self._root: _Node[S] = _Node()
         self._wild_count = 0
         self._count = 0
+        self._empty: Match[S] = Match((), ())  # what a subject nobody listens to matches (shared)
         self.cache: dict[str, Match[S]] = {}
         self.cache_hits = 0
         self.misses = 0
@@ -247,13 +259,13 @@ class Sublist(Generic[S]):
 
     def match(self, subject: str) -> Match[S]:
         """Every subscription whose pattern matches the published ``subject``."""
-        res = self.cache.get(subject)
+        cache = self.cache
+        res = cache.get(subject)
         if res is not None:
             self.cache_hits += 1
             return res
         self.misses += 1
         res = self._compute(subject)
-        cache = self.cache
         if len(cache) >= CACHE_MAX:
             for old in list(islice(cache, CACHE_MAX // 4)):
                 del cache[old]
@@ -261,6 +273,8 @@ class Sublist(Generic[S]):
         return res
 
     def _compute(self, subject: str) -> Match[S]:
+        # A miss is common (every reply goes to a fresh _INBOX.<id>.<token>), so the usual
+        # answer, a single leaf, is that leaf's memoised Match: no tuples built per miss.
         leaves: list[_Leaf[S]] = []
         lit = self._literal.get(subject)
         if lit is not None:
@@ -268,21 +282,47 @@ class Sublist(Generic[S]):
         if self._wild_count:
             self._collect_wild(subject, leaves)
         if not leaves:
-            return Match((), ())
+            return self._empty
         if len(leaves) == 1:
-            only = leaves[0]
-            return Match(tuple(only.plain), tuple(tuple(m) for m in only.queues.values()))
+            return leaves[0].as_match()
         plain: list[S] = []
         groups: dict[str, list[S]] = {}
         for leaf in leaves:
             plain.extend(leaf.plain)
             for name, members in leaf.queues.items():
                 groups.setdefault(name, []).extend(members)
-        return Match(tuple(plain), tuple(tuple(g) for g in groups.values()))
+        return Match(tuple(plain), tuple([tuple(g) for g in groups.values()]))
 
     def _collect_wild(self, subject: str, leaves: list[_Leaf[S]]) -> None:
-        level = [self._root]
-        for tok in subject.split("."):
+        """Append the leaves of wildcard patterns matching ``subject``.
+
+        Descends a single path while only one branch (a literal child or ``*``) continues,
+        which is the usual shape (``_INBOX.<id>.*``, ``$JS.API.STREAM.INFO.*``); the
+        breadth-first walk takes over at the first token where both continue.
+        """
+        toks = subject.split(".")
+        node = self._root
+        for i, tok in enumerate(toks):
+            gt = node.gt
+            if gt is not None and gt.leaf is not None:
+                leaves.append(gt.leaf)
+            child = node.children.get(tok)
+            star = node.star
+            if star is None:
+                if child is None:
+                    return
+                node = child
+            elif child is None:
+                node = star
+            else:
+                self._walk_levels([child, star], toks, i + 1, leaves)
+                return
+        if node.leaf is not None:
+            leaves.append(node.leaf)
+
+    @staticmethod
+    def _walk_levels(level: list[_Node[S]], toks: list[str], start: int, leaves: list[_Leaf[S]]) -> None:
+        for tok in islice(toks, start, None):
             nxt: list[_Node[S]] = []
             for node in level:
                 gt = node.gt
