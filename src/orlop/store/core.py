@@ -242,7 +242,9 @@ class IndexedStore(StreamStore):
 
     def store_msg(self, subject: str, hdr: bytes, data: bytes, *, ttl_ns: int = 0) -> StoredMsg:
         """See :meth:`StreamStore.store_msg`."""
-        self._check_open()
+        # Runs once per published message: limit checks are skipped when unset.
+        if self._closed:
+            raise StoreClosedError("store is closed")
         lim = self._limits
         if lim.max_msg_size >= 0 and len(hdr) + len(data) > lim.max_msg_size:
             raise MsgTooLargeError(f"message size {len(hdr) + len(data)} exceeds maximum {lim.max_msg_size}")
@@ -252,14 +254,19 @@ class IndexedStore(StreamStore):
             self._check_discard_new(subject, size)
         seq = self._last + 1
         ts = self._clock()
-        hdr, data = bytes(hdr), bytes(data)
+        if type(hdr) is not bytes:
+            hdr = bytes(hdr)
+        if type(data) is not bytes:
+            data = bytes(data)
         loc = self._append(seq, subject, hdr, data, ts, ttl_ns)
         self._last = seq
         self._last_ts = ts
         self._index_add(seq, Entry(subject, ts, size, ttl_ns, loc))
         try:
-            self._enforce_subject(subject)
-            self._enforce_totals()
+            if lim.max_msgs_per_subject > 0:
+                self._enforce_subject(subject)
+            if lim.max_msgs > 0 or lim.max_bytes > 0:
+                self._enforce_totals()
         except DiskFullError:
             # The message is stored and acknowledged; only the record of a limit removal
             # could not be written. The removal holds in memory; after a restart the

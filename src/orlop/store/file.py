@@ -50,10 +50,10 @@ from orlop.store.records import (
     HEADER,
     HEADER_SIZE,
     T_FLOOR,
-    T_MSG,
     T_SKIP,
     T_TOMBS,
     encode,
+    encode_msg,
     pack_seqs,
     verify,
 )
@@ -164,10 +164,7 @@ class FileStore(IndexedStore):
             packed = bytes(cramjam.snappy.compress_raw(data))
             if len(packed) < len(data):
                 flags, body = F_SNAPPY, packed
-        parts, total = encode(
-            T_MSG, seq, ts, subject=subject.encode(), hdr=hdr, body=body, flags=flags,
-            data_len=len(data), ttl=ttl,
-        )
+        parts, total = encode_msg(seq, ts, subject.encode(), hdr, body, flags, len(data), ttl)
         blk, offset = self._write(parts, total, new_block_ok=True)
         blk.note_msg(seq, total)
         return pack_loc(blk.index, offset, total)

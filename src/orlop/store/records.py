@@ -44,6 +44,7 @@ __all__ = [
     "Header",
     "ScannedRecord",
     "encode",
+    "encode_msg",
     "pack_seqs",
     "unpack_seqs",
     "verify",
@@ -79,6 +80,26 @@ def encode(
             crc = zlib.crc32(part, crc)
     struct.pack_into("<I", head, 0, crc)
     return [bytes(head), subject, hdr, body], total
+
+
+_TAIL = struct.Struct("<IBBHIIqqq")  # HEADER without its leading crc field
+_CRC = struct.Struct("<I")
+
+
+def encode_msg(seq: int, ts: int, subject: bytes, hdr: bytes, body: bytes, flags: int, data_len: int,
+               ttl: int) -> tuple[list[bytes], int]:
+    """:func:`encode` for a message record, shaped for the publish path (same bytes).
+
+    One checksum pass over the record (chained over its parts), no intermediate
+    buffers. Raises ValueError for a subject longer than 65535 bytes.
+    """
+    slen = len(subject)
+    if slen > _MAX_SUBJECT:
+        raise ValueError("subject too long for the record format")
+    total = HEADER_SIZE + slen + len(hdr) + len(body)
+    tail = _TAIL.pack(total, T_MSG, flags, slen, len(hdr), data_len, seq, ts, ttl)
+    crc = zlib.crc32(body, zlib.crc32(hdr, zlib.crc32(subject, zlib.crc32(tail))))
+    return [_CRC.pack(crc) + tail, subject, hdr, body], total
 
 
 def verify(record: bytes) -> bool:
