@@ -49,6 +49,7 @@ async def test_user_password_accepted_and_refused(kind: str, server_factory: Fac
     nc = await nats.connect(proc.url, user="alice", password="s3cret")
     try:
         assert nc._server_info["auth_required"] is True
+        assert "nonce" not in nc._server_info  # only nkey/JWT users sign a nonce
         await nc.publish("x", b"1")
         await nc.flush()
     finally:

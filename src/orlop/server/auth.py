@@ -8,12 +8,13 @@ nats-server's wire behaviour, which the connection implements around this:
 with auth required INFO carries ``auth_required: true``; any op before CONNECT,
 or refused credentials, get ``-ERR 'Authorization Violation'`` and a close;
 no CONNECT within :data:`AUTH_TIMEOUT` seconds gets ``-ERR 'Authentication Timeout'``.
+INFO carries no ``nonce``: nats-server sends one only when a client must sign it
+(nkey or JWT users), never for user/password or token, and neither does Orlop.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
 from typing import Any
 
 from orlop.server.options import AuthOptions
@@ -33,11 +34,6 @@ class Authenticator:
     @property
     def required(self) -> bool:
         return self.auth.required
-
-    @staticmethod
-    def nonce() -> str:
-        """A fresh nonce for INFO (only meaningful to clients that sign; harmless otherwise)."""
-        return secrets.token_urlsafe(8)
 
     def authenticate(self, connect: dict[str, Any]) -> str | None:
         """The account name for these CONNECT options, or None when the credentials are refused."""

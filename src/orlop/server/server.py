@@ -273,10 +273,8 @@ class Server:
         return b"INFO " + body[:-1].encode() + b","
 
     def info_frame(self, conn: Connection) -> bytes:
-        """The INFO line sent to ``conn`` on accept (with its client id, ip and nonce)."""
+        """The INFO line sent to ``conn`` on accept (with its client id and ip)."""
         extra: dict[str, Any] = {"client_id": conn.cid, "client_ip": conn.host}
-        if self.authenticator.required:
-            extra["nonce"] = self.authenticator.nonce()
         tail = json.dumps(extra, separators=(",", ":"))[1:]
         return self._info_prefix + tail.encode() + b" \r\n"
 
