@@ -12,7 +12,7 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError, TimeoutError
+from nats.errors import MaxPayloadError, NoRespondersError, TimeoutError
 
 from orlop.testing import ServerProcess
 
@@ -268,5 +268,24 @@ async def test_request_timeout_when_responder_silent(server: ServerProcess) -> N
         await nc.flush()
         with pytest.raises(TimeoutError):
             await nc.request("silent", b"?", timeout=0.3)
+    finally:
+        await nc.close()
+
+
+async def test_max_payload_from_info_is_enforced(server: ServerProcess) -> None:
+    # The client learns the limit from INFO and refuses one byte more; exactly the limit
+    # is delivered. (The server's own refusal of a larger PUB is in test_badinput_raw.)
+    nc = await nats.connect(server.url)
+    try:
+        limit = nc.max_payload
+        assert limit == 1024 * 1024
+        got, _ = await collect(nc, "big")
+        with pytest.raises(MaxPayloadError):
+            await nc.publish("big", b"x" * (limit + 1))
+        await nc.publish("big", b"y" * limit)
+        await nc.flush()
+        await wait_for(lambda: len(got) == 1)
+        assert got[0].data == b"y" * limit
+        assert nc.is_connected
     finally:
         await nc.close()
