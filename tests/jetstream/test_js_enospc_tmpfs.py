@@ -1,0 +1,76 @@
+"""Orlop-only: a really full disk (a small tmpfs, ENOSPC) under a running server.
+
+``test_js_crash_diskfull.py`` caps the file size (EFBIG); this fills a real
+filesystem that also holds the server's log and ports file. Every publish is
+either acknowledged and kept or refused with 10077; the server stays up and
+serves reads; after SIGKILL and a restart on the still-full disk every
+acknowledged message is there and intact, and once space is freed (a purge of
+another stream) publishing works again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import StreamConfig
+from nats.js.errors import APIError
+
+from orlop.testing import ServerProcess
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs mount (the test sandbox runs as root)."""
+    d = tmp_path / "tiny"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(d)], check=True)
+    yield d
+    subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def chunk(i: int) -> bytes:
+    return hashlib.sha256(b"%d" % i).digest() * 2048  # 64 KiB, incompressible enough
+
+
+async def test_enospc_refuses_keeps_acknowledged_and_recovers(tiny_dir: Path) -> None:
+    srv = ServerProcess(kind="orlop", store_dir=str(tiny_dir))
+    srv.start()
+    try:
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream(timeout=10)
+        await js.add_stream(StreamConfig(name="FILLER", subjects=["filler"]))
+        await js.add_stream(StreamConfig(name="DATA", subjects=["data"]))
+        await js.publish("filler", b"f" * 512 * 1024)
+        kept: dict[int, bytes] = {}
+        refused = 0
+        for i in range(80):
+            try:
+                ack = await js.publish("data", chunk(i))
+            except APIError as err:
+                assert (err.code, err.err_code) == (503, 10077)
+                refused += 1
+                continue
+            kept[ack.seq] = hashlib.sha256(chunk(i)).digest()
+        assert kept and refused
+        assert sorted(kept) == list(range(1, len(kept) + 1))
+        for seq, digest in kept.items():  # still serving reads on a full disk
+            assert hashlib.sha256((await js.get_msg("DATA", seq)).data or b"").digest() == digest
+        await nc.close()
+
+        srv.restart(kill=True)
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream(timeout=10)
+        assert (await js.stream_info("DATA")).state.messages == len(kept)
+        for seq, digest in kept.items():
+            assert hashlib.sha256((await js.get_msg("DATA", seq)).data or b"").digest() == digest
+        await js.purge_stream("FILLER")
+        ack = await js.publish("data", b"room again")
+        assert ack.seq == len(kept) + 1
+        await nc.close()
+    finally:
+        srv.close()
