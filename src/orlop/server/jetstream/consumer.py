@@ -73,17 +73,12 @@ class Consumer:
         self.account = stream.account
         self.loop = asyncio.get_running_loop()
         self.clock = stream.js.clock
-        self.filters = filters(config)
+        self.filters: list[str] = []
+        self._apply(config)
         self.ack_none = config["ack_policy"] == "none"
         self.ack_all = config["ack_policy"] == "all"
-        self.ack_wait = int(config.get("ack_wait") or 0)
-        self.backoff: list[int] = list(config.get("backoff") or [])
-        self.max_deliver = int(config.get("max_deliver") or -1)
-        self.max_ack_pending = int(config.get("max_ack_pending") or 0)
         self.durable = bool(config.get("durable_name"))
-        self.headers_only = bool(config.get("headers_only"))
         self.replay_original = config.get("replay_policy") == "original"
-        self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
         self._replay_last: tuple[int, float] | None = None
         self._replay_timer: asyncio.TimerHandle | None = None
         self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
@@ -526,18 +521,22 @@ class Consumer:
     def update_config(self, config: dict[str, Any]) -> None:
         """Apply an accepted update (the fields nats-server lets change) and resume delivery."""
         old_filters = self.filters
-        self.config = config
-        self.filters = filters(config)
-        self.ack_wait = int(config.get("ack_wait") or 0)
-        self.backoff = list(config.get("backoff") or [])
-        self.max_deliver = int(config.get("max_deliver") or -1)
-        self.max_ack_pending = int(config.get("max_ack_pending") or 0)
-        self.headers_only = bool(config.get("headers_only"))
-        self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
+        self._apply(config)
         if old_filters != self.filters:
             self.num_pending = len(self.lps_set) + self._count(self.sseq)
         self._reconfigure()
         self.kick()
+
+    def _apply(self, config: dict[str, Any]) -> None:
+        """The settings an update may change (ack policy, deliver policy and replay may not)."""
+        self.config = config
+        self.filters = filters(config)
+        self.ack_wait = int(config.get("ack_wait") or 0)
+        self.backoff: list[int] = list(config.get("backoff") or [])
+        self.max_deliver = int(config.get("max_deliver") or -1)
+        self.max_ack_pending = int(config.get("max_ack_pending") or 0)
+        self.headers_only = bool(config.get("headers_only"))
+        self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
 
     def _reconfigure(self) -> None:
         """Subclass settings derived from the config."""
