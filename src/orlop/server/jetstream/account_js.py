@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.errors import Err, js_error
-from orlop.server.jetstream import direct, publish, retention
+from orlop.server.jetstream import direct, publish, resources, retention
 from orlop.server.jetstream.api import ApiHandler, dispatch, handlers
 from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream, open_store, store_limits
 from orlop.store.base import Clock
@@ -131,10 +131,12 @@ class AccountJetStream:
     def add_stream(self, config: dict[str, Any], created: int) -> Stream:
         """Create a stream from a normalised config: store, meta.json, subscriptions, hooks.
 
-        Raises JetStreamError 10065 on overlap; store errors as 10049 (stream create).
+        Raises JetStreamError 10065 on overlap, 10047/10028 when its max_bytes does not fit the
+        server's storage limits; store errors as 10049 (stream create).
         """
         self.check_overlap(config["subjects"])
         self.check_limits(config)
+        resources.check_reservation(self.service, config)
         sdir = None if config["storage"] == "memory" else self.streams_dir / config["name"]
         try:
             store = open_store(config, sdir, self)
@@ -160,8 +162,12 @@ class AccountJetStream:
         st.arm_expiry()
 
     def update_stream(self, st: Stream, config: dict[str, Any]) -> None:
-        """Apply an already-checked config: limits, subscriptions, meta.json."""
+        """Apply an already-checked config: limits, subscriptions, meta.json.
+
+        Raises JetStreamError 10065 on overlap, 10047/10028 for max_bytes beyond the server's limits.
+        """
         self.check_overlap(config["subjects"], exclude=st.name)
+        resources.check_reservation(self.service, config, replacing=st)
         old = st.config
         st.config = config
         st.store.update_limits(store_limits(config))

@@ -7,8 +7,6 @@ Totals cover every account; ``?accounts=true`` adds ``account_details``,
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.timefmt import format_ts
@@ -25,26 +23,9 @@ def _flag(query: dict[str, Any], key: str) -> bool:
     return str(query.get(key, "")).lower() in ("1", "true", "yes", "on")
 
 
-def _machine_limits(svc: JetStreamService) -> tuple[int, int]:
-    """nats-server's defaults when unset: 75% of RAM, 75% of the store disk's free space (max 1 TB)."""
-    o = svc.options
-    mem, disk = o.max_memory_store, o.max_file_store
-    if mem < 0:
-        try:
-            mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4
-        except (ValueError, OSError):
-            mem = -1
-    if disk < 0:
-        try:
-            disk = min(shutil.disk_usage(svc.store_root).free * 3 // 4, 1 << 40)
-        except OSError:
-            disk = -1
-    return mem, disk
-
-
 def _config(svc: JetStreamService) -> dict[str, Any]:
     o = svc.options
-    mem, disk = _machine_limits(svc)
+    mem, disk = svc.limits.max_memory, svc.limits.max_store
     out: dict[str, Any] = {
         "max_memory": mem,
         "max_storage": disk,

@@ -12,7 +12,8 @@ Header semantics follow nats-server's ``processJetStreamMsg``: sealed ->
 ``Nats-Msg-Id`` duplicates within ``duplicate_window`` -> the original sequence
 with ``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
 ``-Last-Subject-Sequence`` -> 10071, ``-Last-Msg-Id`` -> 10070;
-``Nats-Rollup`` -> 10111; size -> 10054; store refusals -> 10077 with the
+``Nats-Rollup`` -> 10111; size -> 10054; server storage limit already
+exceeded -> 10023 (:mod:`.resources`); store refusals -> 10077 with the
 store's text. Nothing is acknowledged unless the store accepted the message.
 """
 
@@ -27,6 +28,7 @@ from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
+from orlop.server.jetstream import resources
 from orlop.server.jetstream.api import encode
 from orlop.server.jetstream.ttl import parse_ttl
 from orlop.store.base import StoredMsg
@@ -165,6 +167,8 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         limit = st.config["max_msg_size"]
         if 0 <= limit < len(hdr) + len(payload):
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+        if st.js.service.limits.check_usage and resources.usage_exceeded(st):
+            raise js_error(Err.INSUFFICIENT_RESOURCES)
         if st.republisher is not None:
             prev = st.store.last_seq_for_subject(subject)
         try:

@@ -19,6 +19,7 @@ from typing import Any
 from orlop.server.jetstream.account_js import AccountJetStream
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers
+from orlop.server.jetstream.resources import ServerLimits
 from orlop.store.base import Clock, wall_clock
 
 __all__ = ["API_LEVEL", "JetStreamService"]
@@ -49,6 +50,7 @@ class JetStreamService:
         self.version: str = getattr(server, "version", "") or DEFAULT_VERSION
         self.api_level = API_LEVEL
         self.strict = strict
+        self.limits = self._server_limits()
         self._sync_task: asyncio.Task[None] | None = None
         self.started = False
 
@@ -58,6 +60,7 @@ class JetStreamService:
         """Enable every existing account and recover its streams; start background sync."""
         load_handlers()
         self.store_root.mkdir(parents=True, exist_ok=True)
+        self.limits = self._server_limits()  # the free space of the store disk, now that it exists
         # Accounts with streams on disk come back even before any client of theirs connects.
         for entry in sorted(self.store_root.iterdir()):
             if entry.is_dir():
@@ -67,6 +70,10 @@ class JetStreamService:
         self.started = True
         if self.options.sync_interval > 0:
             self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    def _server_limits(self) -> ServerLimits:
+        o = self.options
+        return ServerLimits(o.max_memory_store, o.max_file_store, self.store_root)
 
     def enable_account(self, account: Any) -> AccountJetStream:
         """JetStream for ``account`` (idempotent): API subscription plus recovered streams."""
