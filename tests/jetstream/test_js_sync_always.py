@@ -3,12 +3,15 @@
 The config key is nats-server's (``jetstream { sync: always }``, also spelled
 ``sync_interval: always``), so /jsz must report ``config.sync_always`` on both
 servers. The flag is Orlop's; an in-process server shows that the option ends
-up in every FileStore it opens, so appends are fsynced before the PubAck.
+up in every FileStore it opens, so appends are fsynced before the PubAck, and
+that without it the background task fsyncs every ``sync_interval``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -60,5 +63,25 @@ async def test_option_reaches_every_file_store(tmp_path: Path, sync_always: bool
         assert isinstance(store, FileStore)
         assert store.sync_always is sync_always
         assert store.load(ack.seq) is not None
+    finally:
+        await srv.shutdown()
+
+
+async def test_background_sync_every_interval(tmp_path: Path) -> None:
+    srv = await start_server(store_dir=str(tmp_path), sync_interval=1.0)
+    try:
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream()
+        await js.add_stream(name="S", subjects=["s"])
+        assert srv.jetstream is not None
+        store = srv.jetstream.accounts["$G"].streams["S"].store
+        assert isinstance(store, FileStore)
+        await js.publish("s", b"written, not yet synced")
+        assert store.unsynced
+        deadline = time.monotonic() + 5
+        while store.unsynced and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not store.unsynced
+        await nc.close()
     finally:
         await srv.shutdown()

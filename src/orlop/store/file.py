@@ -105,6 +105,11 @@ class FileStore(IndexedStore):
         """True when every append is fsynced before :meth:`store_msg` returns."""
         return self._sync_always
 
+    @property
+    def unsynced(self) -> bool:
+        """True while some written data (or a block file change) has not been fsynced."""
+        return self._blocks.dir_dirty or any(b.dirty for b in self._blocks.by_index.values())
+
     # ----------------------------------------------------------------- recovery
 
     def _recover(self) -> None:
