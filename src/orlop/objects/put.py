@@ -52,9 +52,9 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nats.nuid import NUID
 
@@ -101,6 +101,7 @@ _nuid = NUID()
 # holds none of it (frames leave through nats-py's bounded pending buffer).
 _WINDOW_BYTES = 64 * 1024 * 1024
 _META_RETRIES = 8
+T = TypeVar("T")
 
 
 def known_size(data: Any) -> int | None:
@@ -257,7 +258,7 @@ async def _publish_chunks(
             await wire.ack(inflight.popleft())
         digest = await sha.digest()
     except BaseException:
-        await asyncio.shield(_settle(bucket, inflight))
+        await _finish(_settle(bucket, inflight))
         raise
     return stored, original, count, digest
 
@@ -272,6 +273,42 @@ def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, s
     return headers
 
 
+@dataclass
+class _Flight:
+    """A put's meta publish, for the failure path: did the meta land, and what did it replace?
+
+    ``fut`` is the latest meta publish (its PubAck future or a task running the
+    publish, never cancelled by the put's own cancellation); ``replaces`` the
+    revision that publish expected to replace.
+    """
+
+    fut: asyncio.Future[int] | None = None
+    replaces: ObjectInfo | None = None
+    info: ObjectInfo | None = None
+
+
+async def _finish(aw: Awaitable[T]) -> T:
+    """Run ``aw`` to its end even when the caller is cancelled meanwhile.
+
+    A cancellation that arrives while waiting is held back and raised
+    (CancelledError) once ``aw`` is done: cleanups never stop half-way.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                cancelled = True
+        except BaseException:
+            break
+    result = task.result()
+    if cancelled:
+        raise asyncio.CancelledError()
+    return result
+
+
 async def publish_meta(
     bucket: Bucket,
     info: ObjectInfo,
@@ -279,6 +316,7 @@ async def publish_meta(
     expected: int | None,
     ttl: int | None = None,
     lookup: asyncio.Future[ObjectInfo | None] | None = None,
+    flight: _Flight | None = None,
 ) -> tuple[int, ObjectInfo | None]:
     """Publish a meta revision; returns ``(revision, replaced info or None)``.
 
@@ -287,6 +325,8 @@ async def publish_meta(
     Otherwise the publish fails with RevisionMismatch when the current revision
     is not ``expected`` (0 = no message on the subject). ``lookup`` is an
     already running read of the current revision, used by the first attempt.
+    With ``flight`` each publish runs as its own task recorded there, so a
+    cancelled caller can still learn whether the meta was stored.
     """
     subject = meta_subject(bucket.name, info.name)
     old = None
@@ -297,8 +337,13 @@ async def publish_meta(
             want = old.revision if old else 0
         assert want is not None
         try:
-            seq = await bucket.wire.publish(subject, info.to_json(), _meta_headers(bucket, want, ttl))
-            return seq, old
+            publishing = bucket.wire.publish(subject, info.to_json(), _meta_headers(bucket, want, ttl))
+            if flight is None:
+                return await publishing, old
+            if expected is None:
+                flight.replaces = old
+            flight.info, flight.fut = info, asyncio.ensure_future(publishing)
+            return await asyncio.shield(flight.fut), old
         except JetStreamError as e:
             if e.err_code not in (10071, 10164) or expected is not None:
                 raise
@@ -416,18 +461,43 @@ def _single_piece(data: Any, chunk: int) -> bytes | None:
     return None
 
 
-async def _undo_meta(bucket: Bucket, name: str, meta: asyncio.Future[int]) -> None:
-    """Remove a meta published for a new name whose chunk then failed (only it: ``seq`` bounds the purge)."""
+async def _landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[int] | None) -> int | None:
+    """The sequence of a put's meta publish if it was stored, else None; never raises.
+
+    The PubAck decides (a refusal means nothing was stored). Without one in
+    time the stream is asked: is the last meta of ``name`` the one carrying ``nuid``?
+    """
+    if fut is None:
+        return None
     try:
-        seq = await bucket.wire.ack(meta)
+        return await bucket.wire.ack(fut)
+    except JetStreamError:
+        return None
     except BaseException:
+        pass
+    try:
+        latest = await bucket.latest(name)
+    except Exception:
+        return None
+    return latest.revision if latest is not None and latest.nuid == nuid else None
+
+
+async def _undo_meta(bucket: Bucket, name: str, nuid: str, meta: asyncio.Future[int]) -> None:
+    """Remove a meta published for a new name whose chunk then failed (only it: ``seq`` bounds the purge)."""
+    seq = await _landed(bucket, name, nuid, meta)
+    if seq is None:
         return  # never stored
     with contextlib.suppress(Exception):
         await bucket.purge({"filter": meta_subject(bucket.name, name), "seq": seq + 1})
 
 
 async def _put_pipelined(
-    bucket: Bucket, plan: _Plan, raw: bytes, nuid: str, lookup: asyncio.Future[ObjectInfo | None] | None
+    bucket: Bucket,
+    plan: _Plan,
+    raw: bytes,
+    nuid: str,
+    lookup: asyncio.Future[ObjectInfo | None] | None,
+    flight: _Flight,
 ) -> tuple[ObjectInfo, int, ObjectInfo | None]:
     """A one-chunk unconditional put: chunk and meta published back to back.
 
@@ -452,14 +522,15 @@ async def _put_pipelined(
         if chunk_fut is not None:
             await wire.ack(chunk_fut)
     except BaseException:
-        await asyncio.shield(_undo_meta(bucket, plan.name, meta_fut))
+        await _finish(_undo_meta(bucket, plan.name, nuid, meta_fut))
         raise
+    flight.info, flight.fut = info, meta_fut  # chunk stored: a stored meta now means a complete object
     try:
         return info, await wire.ack(meta_fut), None
     except JetStreamError as e:
         if e.err_code not in (10071, 10164):
             raise
-    seq, old = await publish_meta(bucket, info, expected=None, ttl=plan.ttl, lookup=lookup)
+    seq, old = await publish_meta(bucket, info, expected=None, ttl=plan.ttl, lookup=lookup, flight=flight)
     return info, seq, old
 
 
@@ -486,15 +557,20 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     single = None if plan.conditional or known else _single_piece(data, plan.chunk)
     pipelined = single is not None
     lookup = None if plan.conditional or pipelined else asyncio.ensure_future(bucket.latest(name))
+    flight = _Flight()
     try:
         if single is not None:
-            info, seq, old = await _put_pipelined(bucket, plan, single, nuid, lookup)
+            info, seq, old = await _put_pipelined(bucket, plan, single, nuid, lookup, flight)
         else:
             info = await _write(bucket, plan, data, nuid)
-            seq, old = await publish_meta(bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup)
+            seq, old = await publish_meta(
+                bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup, flight=flight
+            )
     except BaseException as e:
         _drop(lookup)
-        await asyncio.shield(bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid)))
+        stored = await _finish(_recover(bucket, name, nuid, flight, current))
+        if stored is not None and isinstance(e, Exception):
+            return stored  # the meta landed (its PubAck was lost): the put succeeded
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)
             if plan.create_only and isinstance(err, RevisionMismatch):
@@ -504,5 +580,25 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     _drop(lookup)
     bucket.note_existing(name)
     info.revision, info.modified_ns = seq, time.time_ns()
-    await bucket.after_write(info, old or current)
+    await _finish(bucket.after_write(info, old or current))
+    return info
+
+
+async def _recover(
+    bucket: Bucket, name: str, nuid: str, flight: _Flight, current: ObjectInfo | None
+) -> ObjectInfo | None:
+    """After a failed or cancelled put: the stored ObjectInfo when its meta landed, else None.
+
+    A stored meta makes the put a success (what it replaced is reclaimed as
+    after any put); otherwise the new chunks are purged, so nothing is left.
+    """
+    seq = await _landed(bucket, name, nuid, flight.fut)
+    if seq is None or flight.info is None:
+        await bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid))
+        return None
+    bucket.note_existing(name)
+    info = flight.info
+    info.revision, info.modified_ns = seq, time.time_ns()
+    with contextlib.suppress(Exception):
+        await bucket.after_write(info, flight.replaces or current)
     return info
