@@ -27,6 +27,10 @@ Integrity: while chunks are consumed in order from chunk 0 the SHA-256 of the
 stored bytes is accumulated and compared with the meta digest when the last
 chunk arrives (DigestMismatch). Every chunk but the last must decode to the
 chunk size, and missing chunks raise ObjectNotFound instead of hanging.
+Since chunk indices are counted positions, any read that the digest will not
+cover (ranges, seeks) first checks that the chunk subject holds exactly
+``chunks`` messages: a chunk gone from the middle must not make the next one
+stand in for it.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ class ObjectReader:
         self._verify = bool(info.digest) and digest_bytes(info.digest) is not None
         self._fixed_chunks = info.max_chunk_size is not None or info.chunks <= 1
         self._cur_start = 0
+        self._counted = False  # the chunk subject was seen to hold exactly info.chunks messages
 
     # -- file API ---------------------------------------------------------
     def tell(self) -> int:
@@ -234,15 +239,33 @@ class ObjectReader:
             guess = max(1, guess - (first - index)) if first > index else guess + (index - first)
         return None, 1, 0
 
+    async def _check_count(self) -> None:
+        """ObjectNotFound unless the chunk subject holds exactly ``info.chunks`` messages.
+
+        Chunk indices are counted positions on the subject (``num_pending``,
+        ``next_by_subj``): with a chunk missing (deleted, or expired before its
+        meta) they would name the next chunk, so reads must not trust them.
+        Checked once per reader, with STREAM.INFO filtered to the chunk subject.
+        """
+        if self._counted:
+            return
+        resp = await self.wire.request(f"STREAM.INFO.{self.stream}", {"subjects_filter": self._subject})
+        subjects = (resp.get("state") or {}).get("subjects") or {}
+        if int(subjects.get(self._subject, 0)) != self.info.chunks:
+            raise ObjectNotFound("object data is missing (chunks purged or expired?)")
+        self._counted = True
+
     async def _start_stream(self, index: int) -> None:
         if self._push is not None:
             await self._push.close()
             self._push = None
+        if index > 0:
+            await self._check_count()
         ps, _, first = await self._probe(index, keep=True)
         if ps is None:
             ps, first = PushStream(self.wire, self.stream, self._subject, deliver_policy="all"), 0
             pending = await ps.create()
-            if pending < self.info.chunks:
+            if pending != self.info.chunks:
                 await ps.discard()
                 raise ObjectNotFound("object data is missing (chunks purged?)")
         await ps.attach()
@@ -258,7 +281,14 @@ class ObjectReader:
         return msg.seq, msg.data
 
     async def _fetch_exact(self, index: int, count: int) -> None:
-        """Fetch chunks ``index .. index+count-1`` into the prefetch map with pipelined MSG.GETs."""
+        """Fetch chunks ``index .. index+count-1`` into the prefetch map with pipelined MSG.GETs.
+
+        Only a whole-object read from chunk 0 (its digest is checked at the last
+        chunk) skips :meth:`_check_count`.
+        """
+        whole = index == 0 and count == self.info.chunks and self._verify and self._hashed == 0
+        if not whole:
+            await self._check_count()
         _, start, first = await self._probe(index, keep=False)
         try:
             seq, data = await self._get_next(start)
