@@ -10,8 +10,9 @@ so it would truncate any object larger than N chunks. Instead:
   message per revision; ``revision`` = the stream sequence of that message;
 * overwrites and soft deletes do **not** purge the previous chunks;
 * after each write the writer prunes: when the subject holds more than N
-  metas, the oldest ones are purged (``STREAM.PURGE {"filter", "keep": N}``)
-  and so are the chunk subjects they referenced, unless a kept revision
+  metas, the oldest ones are purged (``STREAM.PURGE {"filter", "seq"}`` below
+  the N-th newest it read, so racing writers never drop a revision whose
+  chunks they did not see) and so are the chunk subjects they referenced, unless a kept revision
   references the same chunks (``restore`` re-publishes an old meta with its
   original ``nuid``, so revisions may share chunks);
 * ``delete(purge=True)`` purges every revision's chunks and the meta subject.
@@ -52,14 +53,21 @@ async def revisions(bucket: Bucket, name: str) -> list[ObjectInfo]:
 
 
 async def prune(bucket: Bucket, name: str) -> None:
-    """Drop revisions beyond the bucket's history depth, with their unshared chunks."""
+    """Drop revisions beyond the bucket's history depth, with their unshared chunks.
+
+    The meta purge is bounded by sequence (everything on the subject before the
+    oldest revision kept), not by ``keep``: it removes exactly the revisions read
+    here, whose chunks are then known, even while other writers add revisions
+    (a newer revision is pruned by its own writer's prune). Chunks shared with a
+    revision still retained after the purge (``restore``) stay.
+    """
     revs = await revisions(bucket, name)
     keep = bucket.history
     if len(revs) <= keep:
         return
-    kept_nuids = {r.nuid for r in revs[-keep:]}
-    await bucket.purge({"filter": meta_subject(bucket.name, name), "keep": keep})
-    dropped = {r.nuid for r in revs[:-keep] if r.nuid and not r.is_link and r.nuid not in kept_nuids}
+    await bucket.purge({"filter": meta_subject(bucket.name, name), "seq": revs[-keep].revision})
+    retained = {r.nuid for r in await revisions(bucket, name)}
+    dropped = {r.nuid for r in revs[:-keep] if r.nuid and not r.is_link} - retained
     for nuid in sorted(dropped):
         await bucket.purge({"filter": chunk_subject(bucket.name, nuid)})
 
