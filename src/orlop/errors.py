@@ -136,16 +136,22 @@ class ObjectStoreError(OrlopError):
     """Base of the Object Store layer's errors, with the seed's codes.
 
     Subclasses set ``code``/``err_code``/``default_description``; an instance may
-    carry a more specific ``description``.
+    carry a more specific ``description``. Classes with ``canonical`` set (the
+    seed's 404/409/413/507 object errors) always describe themselves with
+    ``default_description``, as the seed's error JSON requires; the specific text
+    given is kept as ``detail`` (also ``str(err)``), which ``to_dict`` does not emit.
     """
 
     code: ClassVar[int] = 400
     err_code: ClassVar[int] = 10400
     default_description: ClassVar[str] = "bad request"
+    canonical: ClassVar[bool] = False
 
-    def __init__(self, description: str | None = None) -> None:
-        self.description = description or self.default_description
-        super().__init__(self.description)
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+        text = description or self.default_description
+        self.description = self.default_description if self.canonical else text
+        self.detail = detail or text
+        super().__init__(self.detail)
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's error JSON: ``{"error": {"code", "err_code", "description"}}``."""
@@ -176,10 +182,12 @@ class BucketSealed(ObjectStoreError):
 
 class ObjectNotFound(ObjectStoreError):
     code, err_code, default_description = 404, 10404, "object not found"
+    canonical = True
 
 
 class ObjectAlreadyExists(ObjectStoreError):
     code, err_code, default_description = 409, 10409, "object already exists"
+    canonical = True
 
 
 class RevisionMismatch(ObjectAlreadyExists):
@@ -190,10 +198,12 @@ class RevisionMismatch(ObjectAlreadyExists):
 
 class ObjectTooLarge(ObjectStoreError):
     code, err_code, default_description = 413, 10413, "object too large"
+    canonical = True
 
 
 class StorageLimitExceeded(ObjectStoreError):
     code, err_code, default_description = 507, 10507, "storage limit exceeded"
+    canonical = True
 
 
 class DigestMismatch(ObjectStoreError):
