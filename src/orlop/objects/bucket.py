@@ -292,13 +292,21 @@ class Bucket:
     # -- read -------------------------------------------------------------------
     @translated
     async def info(self, name: str, *, show_deleted: bool = False, revision: int | None = None) -> ObjectInfo:
-        """The current (or ``revision``) meta of ``name``; ObjectNotFound when missing/deleted."""
+        """The current (or ``revision``) meta of ``name``; ObjectNotFound when missing/deleted.
+
+        A ``revision`` must be the sequence of one of ``name``'s metas (anything
+        else, a chunk's sequence included, is ObjectNotFound); BadRequest unless
+        it is a positive integer.
+        """
         validate_object_name(name)
         if revision is None:
             found = await self.latest(name)
         else:
+            if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
+                raise BadRequest("revision must be a positive integer")
             msg = await self.get_msg({"seq": revision})
-            found = None if msg is None else self.info_from_msg(msg)
+            is_meta = msg is not None and msg.subject == meta_subject(self.name, name)
+            found = self.info_from_msg(msg) if msg is not None and is_meta else None
             if found is not None and found.name != name:
                 found = None
         if found is None or (found.deleted and not show_deleted):

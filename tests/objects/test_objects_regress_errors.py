@@ -1,0 +1,72 @@
+"""Regressions from the orlop.objects audit: the seed's error JSON, and revisions that are not metas.
+
+Raised Object Store errors must render exactly the seed's JSON (fixed
+``description`` per class, the specific text kept as ``detail``/``str()``),
+and a ``revision=`` that is not one of the object's metas must be
+ObjectNotFound (a non-positive one BadRequest with our own text), on both servers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from orlop.errors import (
+    BadRequest,
+    ObjectAlreadyExists,
+    ObjectNotFound,
+    ObjectTooLarge,
+    StorageLimitExceeded,
+)
+from orlop.objects import Bucket, ObjectStoreClient
+
+
+def _seed_json(code: int, err_code: int, description: str) -> dict[str, dict[str, object]]:
+    return {"error": {"code": code, "err_code": err_code, "description": description}}
+
+
+async def test_raised_errors_carry_the_seed_json(client: ObjectStoreClient, bucket: Bucket) -> None:
+    with pytest.raises(ObjectNotFound) as nf:
+        await bucket.info("nope")
+    assert nf.value.to_dict() == _seed_json(404, 10404, "object not found")
+    assert "nope" in nf.value.detail and "nope" in str(nf.value)
+    await bucket.put("there", b"x")
+    with pytest.raises(ObjectAlreadyExists) as ae:
+        await bucket.put("there", b"y", create_only=True)
+    assert ae.value.to_dict() == _seed_json(409, 10409, "object already exists")
+    small = await client.create_bucket("small", max_object_size=10)
+    with pytest.raises(ObjectTooLarge) as tl:
+        await small.put("big", b"x" * 11)
+    assert tl.value.to_dict() == _seed_json(413, 10413, "object too large")
+    quota = await client.create_bucket("quota", max_bytes=200_000)
+    with pytest.raises(StorageLimitExceeded) as sl:
+        await quota.put("big", os.urandom(400_000), chunk_size=50_000)
+    assert sl.value.to_dict() == _seed_json(507, 10507, "storage limit exceeded")
+    with pytest.raises(BadRequest) as br:
+        await bucket.read_range("there", -1, 5)
+    assert br.value.to_dict() == _seed_json(400, 10400, "offset and length must not be negative")
+
+
+async def test_revision_must_be_a_meta_of_that_object(bucket: Bucket) -> None:
+    first = await bucket.put("doc", os.urandom(300_000), chunk_size=100_000)
+    other = await bucket.put("other", b"hello")
+    chunk_seq = first.revision - 1  # the object's last chunk, stored just before its meta
+    for name, revision in [("doc", chunk_seq), ("doc", other.revision), ("doc", first.revision + 100)]:
+        with pytest.raises(ObjectNotFound) as err:
+            await bucket.info(name, revision=revision)
+        assert err.value.to_dict() == _seed_json(404, 10404, "object not found")
+        with pytest.raises(ObjectNotFound):
+            await bucket.get_bytes(name, revision=revision)
+        with pytest.raises(ObjectNotFound):
+            await bucket.restore(name, revision)
+    for bad in (0, -3):
+        for call in (
+            bucket.info("doc", revision=bad),
+            bucket.get_bytes("doc", revision=bad),
+            bucket.restore("doc", bad),
+        ):
+            with pytest.raises(BadRequest) as br:
+                await call
+            assert br.value.to_dict() == _seed_json(400, 10400, "revision must be a positive integer")
+    assert (await bucket.info("doc", revision=first.revision)).nuid == first.nuid
