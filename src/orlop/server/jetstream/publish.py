@@ -8,9 +8,10 @@ precomputed prefix plus the sequence, and nothing is JSON-encoded unless an
 error must be reported.
 
 Header semantics follow nats-server's ``processJetStreamMsg``: sealed ->
-10109; ``Nats-Expected-Stream`` -> 10060; ``Nats-TTL`` (ADR-43) -> 10166/10165;
-``Nats-Msg-Id`` duplicates within ``duplicate_window`` -> the original sequence
-with ``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
+10109; ``Nats-Expected-Stream`` -> 10060; ``Nats-TTL`` (ADR-43) -> 10166/10165,
+and a TTL below ``subject_delete_marker_ttl`` is raised to it; ``Nats-Msg-Id``
+duplicates within ``duplicate_window`` -> the original sequence with
+``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
 ``-Last-Subject-Sequence`` -> 10071, ``-Last-Msg-Id`` -> 10070;
 ``Nats-Rollup`` -> 10111; size -> 10054; server storage limit already
 exceeded -> 10023 (:mod:`.resources`); store refusals -> 10077 with the
@@ -160,6 +161,8 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
                 if checked is None:
                     return _ack_duplicate(st, reply, hdr)
                 ttl_ns, rollup, msg_id = checked
+                if ttl_ns > 0:
+                    hdr, ttl_ns = _raise_ttl(st, hdr, ttl_ns)
                 if CLIENT_INFO.encode() in hdr:
                     hdr = headers.remove(hdr, [CLIENT_INFO])
             if hdr == b"NATS/1.0\r\n\r\n":
@@ -272,6 +275,20 @@ def _ttl(st: Stream, value: str | None) -> int:
     if ttl is None:
         raise js_error(Err.MESSAGE_TTL_INVALID)
     return ttl
+
+
+def _raise_ttl(st: Stream, hdr: bytes, ttl_ns: int) -> tuple[bytes, int]:
+    """A TTL shorter than ``subject_delete_marker_ttl`` is raised to it, in whole seconds.
+
+    As nats-server does (except on ``max_msgs_per_subject: 1`` streams): the header is
+    replaced by ``Nats-TTL: <seconds>`` at the end of the block. Returns (header, ttl ns).
+    """
+    cfg = st.config
+    floor_s = cfg.get("subject_delete_marker_ttl", 0) // 1_000_000_000
+    if floor_s <= 0 or ttl_ns // 1_000_000_000 >= floor_s or cfg.get("max_msgs_per_subject") == 1:
+        return hdr, ttl_ns
+    hdr = headers.append(headers.remove(hdr, [TTL]), [(TTL, str(floor_s))])
+    return hdr, floor_s * 1_000_000_000
 
 
 def _seq_header(value: str | None) -> int | None:
