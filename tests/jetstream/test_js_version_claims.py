@@ -40,7 +40,8 @@ async def wait_for(predicate: Any, timeout: float = 8.0) -> bool:
 async def test_version_and_api_level(server: ServerProcess) -> None:
     nc = await nats.connect(server.url)
     try:
-        info_version = nc._server_info["version"]
+        info = nc._server_info
+        info_version = info["version"]
         level = (await nc.jetstream().account_info()).api.level
     finally:
         await nc.close()
@@ -48,6 +49,11 @@ async def test_version_and_api_level(server: ServerProcess) -> None:
         varz = json.loads(resp.read())
     assert varz["version"] == info_version
     assert version_tuple(info_version) >= (2, 11) and level is not None and level >= 1
+    # INFO carries api_lvl from nats-server 2.12 on; a 2.11 server sends none.
+    if version_tuple(info_version) >= (2, 12):
+        assert info["api_lvl"] == level
+    else:
+        assert "api_lvl" not in info
     if server.kind == "orlop":
         assert info_version == "2.11.0" and level == 1
 
