@@ -23,8 +23,12 @@ from orlop.testing import ServerProcess
 
 
 async def _live_messages(bucket: Bucket) -> int:
-    """Messages the live objects account for: their chunks plus one meta each."""
-    return sum(info.chunks + 1 for info in await bucket.list())
+    """Messages the live objects account for: each retained revision's meta and chunks (once per nuid)."""
+    total = 0
+    for info in await bucket.list():
+        revs = await bucket.versions(info.name)
+        total += len(revs) + sum(r.chunks for r in {r.nuid: r for r in revs}.values())
+    return total
 
 
 async def _cancel_after(bucket: Bucket, name: str, data: bytes, delay: float) -> bool:
@@ -81,10 +85,10 @@ class _LostMetaAck:
         return asyncio.get_running_loop().create_future()
 
 
-@pytest.mark.parametrize("size", [100, 500_000])
-async def test_put_whose_meta_ack_is_lost(server: ServerProcess, size: int) -> None:
+@pytest.mark.parametrize(("size", "history"), [(100, 1), (500_000, 1), (500_000, 2)])
+async def test_put_whose_meta_ack_is_lost(server: ServerProcess, size: int, history: int) -> None:
     async with connect(server.url, request_timeout=0.5) as client:
-        b = await client.create_bucket("lost")
+        b = await client.create_bucket("lost", history=history)
         old = os.urandom(400_000)
         await b.put("doc", old)
         await b.put("fresh", b"x")
@@ -106,6 +110,8 @@ async def test_put_whose_meta_ack_is_lost(server: ServerProcess, size: int) -> N
         assert await b.get_bytes("doc") == new
         assert await b.get_bytes("other") == new
         assert await b.get_bytes("fresh") == b"x"
+        if history > 1:
+            assert await b.get_bytes("doc", revision=(await b.versions("doc"))[0].revision) == old
         state = (await client.wire.request("STREAM.INFO.OBJ_lost"))["state"]
         assert state["messages"] == await _live_messages(b)
 

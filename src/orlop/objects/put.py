@@ -67,6 +67,7 @@ from orlop.errors import (
     RevisionMismatch,
 )
 from orlop.jsapi.timefmt import format_ts
+from orlop.objects import versions
 from orlop.objects.compression import (
     COMPRESSION_HEADER,
     ORIGINAL_SIZE_HEADER,
@@ -465,7 +466,10 @@ async def _landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[int]
     """The sequence of a put's meta publish if it was stored, else None; never raises.
 
     The PubAck decides (a refusal means nothing was stored). Without one in
-    time the stream is asked: is the last meta of ``name`` the one carrying ``nuid``?
+    time the stream is asked: is the last meta of ``name`` the one carrying
+    ``nuid`` (in a history bucket: is any retained revision)? A meta that a
+    later writer already replaced in a bucket without history had its chunks
+    reclaimed by that writer, so None is right for it too.
     """
     if fut is None:
         return None
@@ -476,6 +480,9 @@ async def _landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[int]
     except BaseException:
         pass
     try:
+        if bucket.history > 1:
+            ours = [r.revision for r in await versions.revisions(bucket, name) if r.nuid == nuid]
+            return ours[0] if ours else None
         latest = await bucket.latest(name)
     except Exception:
         return None
