@@ -284,12 +284,14 @@ class ObjectReader:
         """Fetch chunks ``index .. index+count-1`` into the prefetch map with pipelined MSG.GETs.
 
         Only a whole-object read from chunk 0 (its digest is checked at the last
-        chunk) skips :meth:`_check_count`.
+        chunk) skips :meth:`_check_count`, which otherwise overlaps the probe.
         """
         whole = index == 0 and count == self.info.chunks and self._verify and self._hashed == 0
-        if not whole:
-            await self._check_count()
-        _, start, first = await self._probe(index, keep=False)
+        probe = self._probe(index, keep=False)
+        if whole:
+            _, start, first = await probe
+        else:
+            _, (_, start, first) = await asyncio.gather(self._check_count(), probe)
         try:
             seq, data = await self._get_next(start)
         except JetStreamError as e:
