@@ -253,10 +253,14 @@ async def _publish_chunks(
             stored += len(payload)
             count += 1
             inflight.append(await wire.publish_nowait(subject, payload, headers))
+            # A future leaves ``inflight`` only once acknowledged: a put cancelled while
+            # waiting still settles it before purging (a chunk stored after the purge would stay).
             if len(inflight) >= window:
-                await wire.ack(inflight.popleft())
+                await wire.ack(inflight[0])
+                inflight.popleft()
         while inflight:
-            await wire.ack(inflight.popleft())
+            await wire.ack(inflight[0])
+            inflight.popleft()
         digest = await sha.digest()
     except BaseException:
         await _finish(_settle(bucket, inflight))
