@@ -9,7 +9,12 @@ Routing is the server's hottest path, so it is shaped for the common cases:
   (tuples), so delivery can iterate it while callbacks add or remove
   subscriptions. A change invalidates only the cache entries it can affect:
   a literal subscription its own subject, a wildcard one the entries it matches
-  (or the whole cache when that is cheaper).
+  (or the whole cache when that is cheaper);
+* a miss stays cheap, since replies make many (each PubAck goes to a fresh
+  ``_INBOX.<id>.<token>``): the walk follows a single path until two branches
+  continue, and a subject matched by one pattern gets that pattern's memoised
+  Match instead of new tuples (0.7 us per unique inbox subject instead of 1.5 us
+  with a JetStream server's 26 subscriptions; a cache hit is 0.09 us).
 
 Wildcard tokens inside a *published* subject are literal (see
 :func:`orlop.subjects.matches`): a published ``*`` is looked up as the token
