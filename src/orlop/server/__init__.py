@@ -16,8 +16,10 @@ keeps them on the heap. Measured back to back on this project's loaded 2-vCPU ma
 (raw-socket clients, server CPU per message, 3 interleaved rounds each): core pub/sub
 128 KiB 110-137 -> 63-70 us (a first set through ``MALLOC_*_`` variables: 127-210 ->
 53-70 us); JetStream 128 KiB publish 105-140 us either way; 128 B unchanged (~2.2 us);
-RSS after the load 47-54 -> 62-63 MB (the heap keeps up to 64 MiB free for reuse). A
-16 MiB trim threshold gave no gain. It is process-wide, so only the ``orlop serve``
+RSS after the load 47-54 -> 62-63 MB (the heap keeps up to 64 MiB free for reuse), while
+the peak RSS of bench.bench_jetstream's big stream (512 MiB-1 GiB written and read back
+through nats-py) stayed at 46-53 MB, its MB/s within the noise. A 16 MiB trim threshold
+gave no gain. It is process-wide, so only the ``orlop serve``
 process does it, never an embedding application; it is skipped off glibc/Linux and
 when the user set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (their
 values stand).
