@@ -76,9 +76,9 @@ class _LostMetaAck:
         self.lost = 0
 
     async def __call__(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None, **kw: Any
     ) -> asyncio.Future[int]:
-        fut = await self.real(subject, payload, headers)
+        fut = await self.real(subject, payload, headers, **kw)
         if ".M." not in subject:
             return fut
         self.lost += 1

@@ -252,7 +252,7 @@ async def _publish_chunks(
             await sha.update(payload)
             stored += len(payload)
             count += 1
-            inflight.append(await wire.publish_nowait(subject, payload, headers))
+            await wire.publish_nowait(subject, payload, headers, into=inflight)
             # A future leaves ``inflight`` only once acknowledged: a put cancelled while
             # waiting still settles it before purging (a chunk stored after the purge would stay).
             if len(inflight) >= window:

@@ -11,6 +11,7 @@ keep many chunks in flight. Errors surface as :class:`orlop.errors.JetStreamErro
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 from collections.abc import Coroutine
@@ -204,24 +205,37 @@ class Wire:
             fut.set_result(int(resp.get("seq", 0)))
 
     async def publish_nowait(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        into: collections.deque[asyncio.Future[int]] | None = None,
     ) -> asyncio.Future[int]:
         """Publish into a stream; the returned future resolves to the stored sequence.
 
         The future fails with JetStreamError (server refusal) and never resolves
         when the server does not answer: await it through :meth:`ack`.
+        ``into`` receives the future before the message goes to nats-py, and keeps
+        it when the caller is cancelled meanwhile: nats-py queues a message before
+        its first await, so it will be sent and its PubAck must still be settled.
         """
         prefix = self._mux or await self._ensure_mux()
         self._next += 1
         token = str(self._next)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        fut.token = token  # type: ignore[attr-defined]
         self._futures[token] = fut
+        if into is not None:
+            into.append(fut)
         try:
             await self.nc.publish(subject, payload, reply=f"{prefix}.{token}", headers=headers)
-        except BaseException:
-            self._futures.pop(token, None)
+        except BaseException as e:
+            if into is None or not isinstance(e, asyncio.CancelledError):
+                self._futures.pop(token, None)
+                if into is not None:
+                    into.remove(fut)
             raise
-        fut.token = token  # type: ignore[attr-defined]
         return fut
 
     async def ack(self, fut: asyncio.Future[int], timeout: float | None = None) -> int:
