@@ -14,9 +14,11 @@ ObjectStoreUnavailable), each with ``code``/``err_code``/``description`` and
 
 Performance: big objects travel in 1 MiB chunks with many PubAcks in flight;
 gets stream through an ordered push consumer whose flow control is answered as
-data is consumed, SHA-256 and file writes run on helper threads. Applications
-that move big objects should call :func:`tune_allocator` once at start (an
-explicit opt-in: it changes glibc's malloc settings for the whole process).
+data is consumed; small objects and exact ranges use DIRECT.GET; downloads
+write files on a helper thread (SHA-256 stays on the loop: see
+:mod:`.hashing`). Applications that move big objects should call
+:func:`tune_allocator` once at start (an explicit opt-in: it changes glibc's
+malloc settings for the whole process).
 """
 
 from orlop.objects.bucket import Bucket, BucketStatus
