@@ -9,9 +9,8 @@ Sequence (ADR-20 plus what the official clients leave out):
    puts the current revision.
 2. Publish chunks to a fresh ``$O.<bucket>.C.<nuid>`` with up to ``window``
    PubAcks outstanding (64 MiB of chunks), hashing the stored bytes on the way
-   (client memory: nats-py's pending buffer plus the 8 MiB hashing queue,
-   whatever the object size). The lookup of the current meta runs
-   concurrently for unconditional puts.
+   (client memory: nats-py's pending buffer, whatever the object size). The
+   lookup of the current meta runs concurrently for unconditional puts.
 3. Publish the meta with ``Nats-Expected-Last-Subject-Sequence`` = the revision
    we looked up (0 = none). Conditional puts fail with RevisionMismatch /
    ObjectAlreadyExists when it moved; unconditional puts re-read and retry, so
@@ -39,9 +38,10 @@ A/B): 1 MiB chunks cut the client's put CPU by ~25% (event loop ~40%) and
 nats-server's by ~10-25%: much of a put's cost is per message (nats-py
 frames each PUB with two payload copies, the server stores and acknowledges
 each one). A range read moves at most two chunks beyond what it asks for.
-What remains is mostly fixed per byte: SHA-256 (~0.6 ms/MiB, on a helper
-thread), nats-py's two frame copies and the socket write, and nats-server's
-~1.3-1.6 ms/MiB to store; see :mod:`.tuning` for the allocator's share.
+What remains is mostly fixed per byte: SHA-256 (~0.6 ms/MiB, on the loop:
+see :mod:`.hashing`), nats-py's two frame copies and the socket write, and
+nats-server's ~1.3-1.6 ms/MiB to store; see :mod:`.tuning` for the
+allocator's share.
 """
 
 from __future__ import annotations
