@@ -26,6 +26,11 @@ needs three; a refused meta falls back to steps 3-4 (see :func:`_put_pipelined`)
 
 Any failure or cancellation after the first chunk waits for the in-flight
 PubAcks and purges the new chunk subject, so nothing partial stays behind.
+When it strikes while the meta's outcome is unknown (published, PubAck not
+yet seen), the put first learns it (the PubAck, else the stream: is our nuid's
+meta there?): a stored meta makes the put a success (the replaced chunks are
+reclaimed as usual, a cancellation is re-raised afterwards), never a purge of
+the chunks it points to. Cleanups run to their end even when cancelled again.
 
 Chunk size: ``chunk_size=`` is honoured as given. The default is ADR-20's
 128 KiB for objects under 8 MiB (laid out exactly as every official client
@@ -52,9 +57,9 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from nats.nuid import NUID
 
@@ -67,7 +72,6 @@ from orlop.errors import (
     RevisionMismatch,
 )
 from orlop.jsapi.timefmt import format_ts
-from orlop.objects import versions
 from orlop.objects.compression import (
     COMPRESSION_HEADER,
     ORIGINAL_SIZE_HEADER,
@@ -90,6 +94,7 @@ from orlop.objects.meta import (
     normalize_metadata,
     validate_object_name,
 )
+from orlop.objects.settle import MetaFlight, finish, meta_landed, recover
 
 if TYPE_CHECKING:
     from orlop.objects.bucket import Bucket
@@ -102,7 +107,6 @@ _nuid = NUID()
 # holds none of it (frames leave through nats-py's bounded pending buffer).
 _WINDOW_BYTES = 64 * 1024 * 1024
 _META_RETRIES = 8
-T = TypeVar("T")
 
 
 def known_size(data: Any) -> int | None:
@@ -263,7 +267,7 @@ async def _publish_chunks(
             inflight.popleft()
         digest = await sha.digest()
     except BaseException:
-        await _finish(_settle(bucket, inflight))
+        await finish(_settle(bucket, inflight))
         raise
     return stored, original, count, digest
 
@@ -278,42 +282,6 @@ def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, s
     return headers
 
 
-@dataclass
-class _Flight:
-    """A put's meta publish, for the failure path: did the meta land, and what did it replace?
-
-    ``fut`` is the latest meta publish (its PubAck future or a task running the
-    publish, never cancelled by the put's own cancellation); ``replaces`` the
-    revision that publish expected to replace.
-    """
-
-    fut: asyncio.Future[int] | None = None
-    replaces: ObjectInfo | None = None
-    info: ObjectInfo | None = None
-
-
-async def _finish(aw: Awaitable[T]) -> T:
-    """Run ``aw`` to its end even when the caller is cancelled meanwhile.
-
-    A cancellation that arrives while waiting is held back and raised
-    (CancelledError) once ``aw`` is done: cleanups never stop half-way.
-    """
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done():
-                cancelled = True
-        except BaseException:
-            break
-    result = task.result()
-    if cancelled:
-        raise asyncio.CancelledError()
-    return result
-
-
 async def publish_meta(
     bucket: Bucket,
     info: ObjectInfo,
@@ -321,7 +289,7 @@ async def publish_meta(
     expected: int | None,
     ttl: int | None = None,
     lookup: asyncio.Future[ObjectInfo | None] | None = None,
-    flight: _Flight | None = None,
+    flight: MetaFlight | None = None,
 ) -> tuple[int, ObjectInfo | None]:
     """Publish a meta revision; returns ``(revision, replaced info or None)``.
 
@@ -466,36 +434,9 @@ def _single_piece(data: Any, chunk: int) -> bytes | None:
     return None
 
 
-async def _landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[int] | None) -> int | None:
-    """The sequence of a put's meta publish if it was stored, else None; never raises.
-
-    The PubAck decides (a refusal means nothing was stored). Without one in
-    time the stream is asked: is the last meta of ``name`` the one carrying
-    ``nuid`` (in a history bucket: is any retained revision)? A meta that a
-    later writer already replaced in a bucket without history had its chunks
-    reclaimed by that writer, so None is right for it too.
-    """
-    if fut is None:
-        return None
-    try:
-        return await bucket.wire.ack(fut)
-    except JetStreamError:
-        return None
-    except BaseException:
-        pass
-    try:
-        if bucket.history > 1:
-            ours = [r.revision for r in await versions.revisions(bucket, name) if r.nuid == nuid]
-            return ours[0] if ours else None
-        latest = await bucket.latest(name)
-    except Exception:
-        return None
-    return latest.revision if latest is not None and latest.nuid == nuid else None
-
-
 async def _undo_meta(bucket: Bucket, name: str, nuid: str, meta: asyncio.Future[int]) -> None:
     """Remove a meta published for a new name whose chunk then failed (only it: ``seq`` bounds the purge)."""
-    seq = await _landed(bucket, name, nuid, meta)
+    seq = await meta_landed(bucket, name, nuid, meta)
     if seq is None:
         return  # never stored
     with contextlib.suppress(Exception):
@@ -508,7 +449,7 @@ async def _put_pipelined(
     raw: bytes,
     nuid: str,
     lookup: asyncio.Future[ObjectInfo | None] | None,
-    flight: _Flight,
+    flight: MetaFlight,
 ) -> tuple[ObjectInfo, int, ObjectInfo | None]:
     """A one-chunk unconditional put: chunk and meta published back to back.
 
@@ -533,7 +474,7 @@ async def _put_pipelined(
         if chunk_fut is not None:
             await wire.ack(chunk_fut)
     except BaseException:
-        await _finish(_undo_meta(bucket, plan.name, nuid, meta_fut))
+        await finish(_undo_meta(bucket, plan.name, nuid, meta_fut))
         raise
     flight.info, flight.fut = info, meta_fut  # chunk stored: a stored meta now means a complete object
     try:
@@ -568,7 +509,7 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     single = None if plan.conditional or known else _single_piece(data, plan.chunk)
     pipelined = single is not None
     lookup = None if plan.conditional or pipelined else asyncio.ensure_future(bucket.latest(name))
-    flight = _Flight()
+    flight = MetaFlight()
     try:
         if single is not None:
             info, seq, old = await _put_pipelined(bucket, plan, single, nuid, lookup, flight)
@@ -579,7 +520,7 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
             )
     except BaseException as e:
         _drop(lookup)
-        stored = await _finish(_recover(bucket, name, nuid, flight, current))
+        stored = await finish(recover(bucket, name, nuid, flight, current))
         if stored is not None and isinstance(e, Exception):
             return stored  # the meta landed (its PubAck was lost): the put succeeded
         if isinstance(e, JetStreamError):
@@ -591,25 +532,6 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     _drop(lookup)
     bucket.note_existing(name)
     info.revision, info.modified_ns = seq, time.time_ns()
-    await _finish(bucket.after_write(info, old or current))
+    await finish(bucket.after_write(info, old or current))
     return info
 
-
-async def _recover(
-    bucket: Bucket, name: str, nuid: str, flight: _Flight, current: ObjectInfo | None
-) -> ObjectInfo | None:
-    """After a failed or cancelled put: the stored ObjectInfo when its meta landed, else None.
-
-    A stored meta makes the put a success (what it replaced is reclaimed as
-    after any put); otherwise the new chunks are purged, so nothing is left.
-    """
-    seq = await _landed(bucket, name, nuid, flight.fut)
-    if seq is None or flight.info is None:
-        await bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid))
-        return None
-    bucket.note_existing(name)
-    info = flight.info
-    info.revision, info.modified_ns = seq, time.time_ns()
-    with contextlib.suppress(Exception):
-        await bucket.after_write(info, flight.replaces or current)
-    return info
