@@ -6,7 +6,10 @@ where nats-server's are stable (they carry no timestamps).
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import time
 from typing import Any
 
 import nats
@@ -63,8 +66,13 @@ async def test_publish_without_reply_is_stored(server: ServerProcess) -> None:
         for i in range(5):
             await nc.publish("q", str(i).encode())
         await nc.flush()
+        # nats-server stores from its own queue, after the flush: poll briefly.
+        deadline = time.monotonic() + 5
         got = await api(nc, "STREAM.MSG.GET.Q", {"last_by_subj": "q"})
-        assert got["message"]["seq"] == 5
+        while got["message"]["seq"] < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            got = await api(nc, "STREAM.MSG.GET.Q", {"last_by_subj": "q"})
+        assert got["message"]["seq"] == 5 and base64.b64decode(got["message"]["data"]) == b"4"
     finally:
         await nc.close()
 
