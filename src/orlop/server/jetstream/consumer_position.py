@@ -23,7 +23,7 @@ __all__ = ["reset_position", "seq_for_time", "start_position"]
 def start_position(c: Consumer) -> None:
     """Place ``c`` by its deliver policy and count ``num_pending`` (before any delivery)."""
     store = c.stream.store
-    st = store.state()
+    st = store.fast_state()
     dp = c.config["deliver_policy"]
     first = st.first_seq if st.msgs else st.last_seq + 1
     start = first

@@ -149,7 +149,7 @@ def load_state(c: Consumer, state: dict[str, Any]) -> None:
     for sseq, cseq, ts in state.get("pending", []):
         c.pending[int(sseq)] = Pending(int(cseq), int(ts), now + c.ack_wait)
     c.rdc.update({int(s): int(n) for s, n in state.get("rdc", [])})
-    first = store.state().first_seq
+    first = store.fast_state().first_seq
     if c.sseq < first:
         c.sseq = first
     c.num_pending = len(lps) + c._count(c.sseq)
