@@ -9,8 +9,9 @@ Three sides, alternating run by run:
 Big transfers go from memory into the bucket and from the bucket into a file. Small
 objects are 1 KiB, put then got one at a time (ops/s). Client memory is measured in a
 separate process (:mod:`bench.objects_child`) so the benchmark's own buffers do not
-count; like the range read it is repeated and the worst run is reported. The range read asks for the last 1 MiB of a big object and counts the payload
-bytes the client connection received (``nc.stats['in_bytes']``), falling back to the
+count; like the range read it is repeated and the worst run is reported. The range
+read asks for the last 1 MiB of a big object and counts the payload bytes the client
+connection received (``nc.stats['in_bytes']``), falling back to the
 server's ``/varz`` ``out_bytes`` when the library does not expose its connection.
 """
 
