@@ -82,6 +82,9 @@ async def big_transfer(client_kind: str, url: str, size: int) -> dict[str, float
         start = time.perf_counter()
         await client.put(bucket, "big.bin", data)
         put_s = time.perf_counter() - start
+        # Both clients write a new file: replacing an existing one would charge an atomic
+        # rename's writeback to whichever client downloads via temp file + rename.
+        path.unlink()
         start = time.perf_counter()
         await client.download(bucket, "big.bin", path)
         get_s = time.perf_counter() - start
