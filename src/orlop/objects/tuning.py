@@ -26,14 +26,10 @@ that move big objects (Orlop's CLI, the HTTP gateway) call it once at start.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import sys
+from orlop.allocator import set_malloc_thresholds
 
 __all__ = ["tune_allocator"]
 
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 _DEFAULT_MMAP_THRESHOLD = 16 * 1024 * 1024
 _DEFAULT_TRIM_THRESHOLD = 64 * 1024 * 1024
 
@@ -50,18 +46,4 @@ def tune_allocator(
     nothing) on anything but glibc, e.g. macOS or musl. Raises ValueError on
     negative thresholds. Calling it again just sets the values again.
     """
-    if mmap_threshold < 0 or trim_threshold < 0:
-        raise ValueError("allocator thresholds must not be negative")
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # noqa: B018  (glibc only: musl has mallopt as a no-op)
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    ok_mmap: bool = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
-    ok_trim: bool = mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1
-    return ok_mmap and ok_trim
+    return set_malloc_thresholds(mmap_threshold, trim_threshold)

@@ -28,12 +28,8 @@ values stand).
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
-import os
 import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 from orlop.server.options import ServerOptions
@@ -72,8 +68,6 @@ def run(options: ServerOptions) -> int:
         return runner.run(_serve(options))
 
 
-_M_TRIM_THRESHOLD = -1  # glibc malloc.h
-_M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 16 * 1024 * 1024
 TRIM_THRESHOLD = 64 * 1024 * 1024
 
@@ -84,23 +78,12 @@ def tune_allocator() -> bool:
     Returns True when both ``mallopt`` calls succeeded; False, changing nothing, off
     glibc/Linux or when ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` is set.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.gnu_get_libc_version  # noqa: B018  (glibc only: musl's mallopt does nothing)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    ok_mmap: bool = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-    ok_trim: bool = mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    if ok_mmap and ok_trim:
+    from orlop.allocator import set_malloc_thresholds
+
+    applied = set_malloc_thresholds(MMAP_THRESHOLD, TRIM_THRESHOLD, respect_env=True)
+    if applied:
         log.debug("glibc malloc: mmap threshold %d, trim threshold %d", MMAP_THRESHOLD, TRIM_THRESHOLD)
-    return ok_mmap and ok_trim
+    return applied
 
 
 async def _serve(options: ServerOptions) -> int:
