@@ -81,7 +81,7 @@ class ObjectReader:
         self._pre: dict[int, bytes] = {}
         self._push: PushStream | None = None
         self._push_next = 0
-        self._sha = Sha256()
+        self._sha = Sha256(offload=True)
         self._hashed = 0
         self._verify = bool(info.digest) and digest_bytes(info.digest) is not None
         self._fixed_chunks = info.max_chunk_size is not None or info.chunks <= 1

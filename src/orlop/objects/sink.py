@@ -8,7 +8,8 @@ measured even or better than inline writes). One worker thread, shared by
 all downloads, takes the writes in submission order; at most
 ``max_pending`` writes of one sink wait, so memory stays bounded by that
 many chunks. Small pieces are written inline when nothing is queued (a
-thread hop would cost more than the write).
+thread hop would cost more than the write). The same thread hashes
+downloads in batches (:mod:`.hashing`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["FdSink"]
+__all__ = ["FdSink", "helper_pool"]
 
 _THRESHOLD = 64 * 1024
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def _pool() -> concurrent.futures.ThreadPoolExecutor:
+def helper_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The one helper thread of :mod:`orlop.objects` (file writes, batched hashing of downloads).
+
+    One thread, not two: with the event loop and the server on two cores, a
+    second helper only added GIL and core contention (see :mod:`.hashing`).
+    Jobs run in submission order.
+    """
     global _executor
     with _lock:
         if _executor is None:
@@ -59,7 +66,7 @@ class FdSink:
         if len(data) < _THRESHOLD and not self._pending:
             _write_all(self._fd, data)
             return
-        self._pending.append(_pool().submit(_write_all, self._fd, data))
+        self._pending.append(helper_pool().submit(_write_all, self._fd, data))
         while len(self._pending) > self._max or (self._pending and self._pending[0].done()):
             await asyncio.wrap_future(self._pending.popleft())
 
