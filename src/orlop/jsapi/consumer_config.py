@@ -18,6 +18,7 @@ from typing import Any
 
 from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.keyorder import KeyOrder
 from orlop.jsapi.schema import Enum, Schema
 from orlop.jsapi.timefmt import parse_ts
 from orlop.subjects import collide, has_wildcard, is_valid_subject
@@ -159,21 +160,13 @@ _ORDER = (
     "priority_policy?",
     "priority_timeout?",
 )
-_KEYS = frozenset(s.rstrip("?") for s in _ORDER)
+_KEY_ORDER = KeyOrder(_ORDER, keep_unknown=False)
+_KEYS = _KEY_ORDER.keys
 
 
 def ordered(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg`` with keys in nats-server's order, empty omitempty keys dropped, unknown keys dropped."""
-    out: dict[str, Any] = {}
-    for spec in _ORDER:
-        key = spec.rstrip("?")
-        if key not in cfg:
-            continue
-        value = cfg[key]
-        if spec.endswith("?") and value in (None, "", 0, False, [], {}):
-            continue
-        out[key] = value
-    return out
+    return _KEY_ORDER.apply(cfg)
 
 
 def _from_request(raw: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.keyorder import KeyOrder
 from orlop.jsapi.schema import Enum, Schema, check
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.subjects import collide, is_subset, is_valid_subject
@@ -116,6 +117,7 @@ _ORDER = (
     "allow_msg_ttl",
     "subject_delete_marker_ttl?", "metadata?",
 )  # fmt: skip
+_KEY_ORDER = KeyOrder(_ORDER, keep_unknown=True)
 
 _DEFAULTS: dict[str, Any] = {
     "name": "", "subjects": [], "retention": "limits", "max_consumers": 0, "max_msgs": 0, "max_bytes": 0,
@@ -298,19 +300,7 @@ def normalise(body: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
 
 def ordered(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg`` with keys in nats-server's order; empty omitempty keys dropped; unknown keys last."""
-    out: dict[str, Any] = {}
-    for spec in _ORDER:
-        key = spec.rstrip("?")
-        if key not in cfg:
-            continue
-        value = cfg[key]
-        if spec.endswith("?") and value in (None, "", 0, False, [], {}):
-            continue
-        out[key] = value
-    for key, value in cfg.items():
-        if key not in out and not any(s.rstrip("?") == key for s in _ORDER):
-            out[key] = value
-    return out
+    return _KEY_ORDER.apply(cfg)
 
 
 def _strip_server_meta(cfg: dict[str, Any]) -> dict[str, Any]:
