@@ -9,7 +9,8 @@ Sequence (ADR-20 plus what the official clients leave out):
    puts the current revision.
 2. Publish chunks to a fresh ``$O.<bucket>.C.<nuid>`` with up to ``window``
    PubAcks outstanding (64 MiB of chunks), hashing the stored bytes on the way
-   (client memory: nats-py's pending buffer, whatever the object size). The
+   (client memory: about one chunk, whatever the object size, because each
+   frame is handed to the socket before the next is read: Wire.handed_off). The
    lookup of the current meta runs concurrently for unconditional puts.
 3. Publish the meta with ``Nats-Expected-Last-Subject-Sequence`` = the revision
    we looked up (0 = none). Conditional puts fail with RevisionMismatch /
@@ -104,7 +105,7 @@ __all__ = ["iter_chunks", "known_size", "put_object"]
 _nuid = NUID()
 # Bytes of chunks awaiting their PubAck (at most 256 chunks): 64 x 1 MiB or 256 x 128 KiB.
 # 64 MiB beat 16 and 32 MiB in back-to-back runs (nats-server keeps busier); the client
-# holds none of it (frames leave through nats-py's bounded pending buffer).
+# holds none of it: each frame is handed to the socket before the next chunk is read.
 _WINDOW_BYTES = 64 * 1024 * 1024
 _META_RETRIES = 8
 
@@ -257,6 +258,9 @@ async def _publish_chunks(
             stored += len(payload)
             count += 1
             await wire.publish_nowait(subject, payload, headers, into=inflight)
+            # One frame at a time into the socket (see Wire.handed_off): this, not the
+            # PubAck window, is what bounds the client's memory.
+            await wire.handed_off()
             # A future leaves ``inflight`` only once acknowledged: a put cancelled while
             # waiting still settles it before purging (a chunk stored after the purge would stay).
             if len(inflight) >= window:

@@ -26,6 +26,10 @@ from orlop.errors import JetStreamError, ObjectStoreUnavailable
 
 __all__ = ["StoredMsg", "Wire", "parse_msg_get"]
 
+# Wire.handed_off: how often it looks, and how long it waits at most.
+_HANDOFF_POLL = 0.0002
+_HANDOFF_WAIT = 1.0
+
 
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
     err = resp.get("error")
@@ -237,6 +241,48 @@ class Wire:
                     into.remove(fut)
             raise
         return fut
+
+    async def handed_off(self) -> None:
+        """Wait (briefly) until nats-py has handed its queued frames to the socket.
+
+        nats-py appends every PUB to a pending list and its flusher task writes
+        the whole list when the publisher next yields. A put that publishes a
+        window of chunks back to back therefore hands the transport one frame
+        of many MiB: with asyncio's transport (Python 3.11) that is a join into
+        a fresh buffer, a slice of what the socket did not take and a copy into
+        the transport's buffer, about three extra copies per byte, all of them
+        in freshly mapped pages. Waiting here after each chunk keeps the list
+        at one frame, which the transport sends straight from the frame.
+        Measured against nats-server, 512 MiB put, A/B on the 2-vCPU machines:
+        asyncio 205-418 MB/s at 2.0-3.8 ms client CPU per MiB before, 680-905
+        MB/s at 0.9-1.0 ms after; uvloop (whose writev copies nothing) 417-605
+        MB/s at 1.35-1.57 ms before, 650-820 MB/s at 0.9-1.1 ms after.
+
+        Pacing only, never correctness. The flusher takes the whole list at
+        once, so the frame just queued has left once the list is shorter than
+        it is now (other tasks may refill it meanwhile). The wait ends early
+        while the connection is not connected (nats-py keeps the frames for the
+        reconnect) and after ``_HANDOFF_WAIT`` seconds in any case.
+        """
+        nc = self.nc
+        mark = nc.pending_data_size
+        if mark == 0:
+            return
+        deadline = 0.0
+        spins = 0
+        while nc.pending_data_size >= mark and nc.is_connected:
+            spins += 1
+            if spins <= 2:
+                # The flusher is usually just waiting to be scheduled.
+                await asyncio.sleep(0)
+                continue
+            now = asyncio.get_running_loop().time()
+            if not deadline:
+                deadline = now + _HANDOFF_WAIT
+            elif now >= deadline:
+                return
+            # The flusher waits for the socket to drain: poll, do not spin.
+            await asyncio.sleep(_HANDOFF_POLL)
 
     async def ack(self, fut: asyncio.Future[int], timeout: float | None = None) -> int:
         """The sequence of a publish; ObjectStoreUnavailable when no PubAck arrives in time."""
