@@ -27,6 +27,7 @@ from orlop.errors import (
 )
 from orlop.jsapi.timefmt import parse_ts
 from orlop.objects import links, versions
+from orlop.objects.direct_sink import open_download
 from orlop.objects.errors import translated
 from orlop.objects.meta import (
     ObjectInfo,
@@ -40,7 +41,6 @@ from orlop.objects.meta import (
 )
 from orlop.objects.put import publish_meta, put_object
 from orlop.objects.reader import ObjectReader
-from orlop.objects.sink import FdSink
 from orlop.objects.watch import ObjectWatcher, list_objects
 from orlop.objects.wire import StoredMsg, Wire
 
@@ -55,8 +55,7 @@ _KNOWN_NAMES = 1024
 async def _download_to_path(reader: ObjectReader, path: str) -> None:
     """All of ``reader`` into ``path.orlop-part``, renamed to ``path``; no temp file left on failure."""
     tmp = f"{path}.orlop-part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
-    sink = FdSink(fd)
+    fd, sink = open_download(tmp)
     try:
         async for piece in reader:
             await sink.write(piece)
