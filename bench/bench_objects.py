@@ -79,12 +79,17 @@ async def big_transfer(client_kind: str, url: str, size: int) -> dict[str, float
         # Untimed warm-up (first-use costs: consumer paths, thread pools) for both clients.
         await client.put(bucket, "warm", data[: 2 * MIB])
         await client.download(bucket, "warm", path)
+        path.unlink()
+        # Each timed transfer starts with no dirty pages of earlier runs: their
+        # writeback would otherwise land in whichever measurement happens to be
+        # running 30 s later (the kernel's dirty_expire), on the same two cores.
+        os.sync()
         start = time.perf_counter()
         await client.put(bucket, "big.bin", data)
         put_s = time.perf_counter() - start
         # Both clients write a new file: replacing an existing one would charge an atomic
         # rename's writeback to whichever client downloads via temp file + rename.
-        path.unlink()
+        os.sync()
         start = time.perf_counter()
         await client.download(bucket, "big.bin", path)
         get_s = time.perf_counter() - start
