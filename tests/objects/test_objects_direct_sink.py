@@ -123,3 +123,16 @@ async def test_write_error_surfaces_from_flush(tmp_path: Path) -> None:
         sink.abandon()
     finally:
         os.close(fd)
+
+
+def test_fifo_is_written_without_o_direct(tmp_path: Path) -> None:
+    """O_DIRECT on a FIFO means packet mode; a download into one must stay a plain stream."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        fd, sink = open_download(str(fifo))
+        os.close(fd)
+    finally:
+        os.close(reader)
+    assert type(sink) is FdSink

@@ -34,6 +34,7 @@ import errno
 import fcntl
 import mmap
 import os
+import stat
 from typing import Any
 
 from orlop.objects.sink import FdSink, helper_pool
@@ -56,7 +57,10 @@ def open_download(path: str) -> tuple[int, DirectSink | FdSink]:
             if e.errno != errno.EINVAL:
                 raise
         else:
-            return fd, DirectSink(fd)
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return fd, DirectSink(fd)
+            # Not a regular file (a FIFO in O_DIRECT turns into packet mode): reopen.
+            os.close(fd)
     fd = os.open(path, flags, 0o666)
     return fd, FdSink(fd)
 
