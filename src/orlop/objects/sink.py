@@ -1,5 +1,8 @@
 """Writing a download to a file descriptor on a helper thread, in order.
 
+Downloads to a path use :mod:`.direct_sink` (``O_DIRECT``) where the filesystem
+takes it; this buffered sink is the fallback and the writer for other descriptors.
+
 ``os.write`` of a chunk into the page cache costs ~0.3-0.4 ms per MiB here
 and releases the GIL, so doing it on the event loop's thread lengthens the
 loop's critical path (measured: loop CPU per MiB 0.9 -> 0.7 when it moved
