@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
+import signal
 from pathlib import Path
 
 import pytest
 
-from orlop.objects import direct_sink
+from orlop.objects import Bucket, direct_sink
 from orlop.objects.direct_sink import DirectSink, open_download
 from orlop.objects.sink import FdSink
 
@@ -136,3 +138,23 @@ def test_fifo_is_written_without_o_direct(tmp_path: Path) -> None:
     finally:
         os.close(reader)
     assert type(sink) is FdSink
+
+
+async def test_download_that_cannot_be_written_leaves_nothing(bucket: Bucket, tmp_path: Path) -> None:
+    """A write error mid-download (here EFBIG past RLIMIT_FSIZE) raises it and removes the partial file."""
+    data = os.urandom(12 * 1024 * 1024 + 7)
+    await bucket.put("big", data)
+    dest = tmp_path / "big.bin"
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (6 * 1024 * 1024, old_limit[1]))
+    try:
+        with pytest.raises(OSError) as failed:
+            await bucket.download("big", dest)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert failed.value.errno == errno.EFBIG
+    assert list(tmp_path.iterdir()) == []
+    await bucket.download("big", dest)
+    assert dest.read_bytes() == data
