@@ -13,14 +13,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["OK", "PING", "PONG", "connect", "err", "hpub", "info", "msg", "pub", "sub", "unsub"]
+__all__ = ["OK", "PING", "PONG", "connect", "err", "hpub", "info", "msg", "pub", "sub", "unsub", "wire_bytes"]
 
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
 OK = b"+OK\r\n"
 
 
-def _bytes(text: str) -> bytes:
+def wire_bytes(text: str) -> bytes:
+    """``text`` as the bytes that came off the wire.
+
+    The parsers decode subjects, sids and replies as UTF-8 with ``surrogateescape``
+    (nats-server takes any bytes there), so bytes that are not UTF-8 survive as
+    surrogates and come back unchanged here. Plain UTF-8 text takes the fast path.
+    """
     try:
         return text.encode()
     except UnicodeEncodeError:
@@ -43,7 +49,7 @@ def connect(options: dict[str, Any]) -> bytes:
 
 def err(text: str) -> bytes:
     """``-ERR '<text>'\\r\\n``."""
-    return b"-ERR '" + _bytes(text) + b"'\r\n"
+    return b"-ERR '" + wire_bytes(text) + b"'\r\n"
 
 
 def msg(subject: str, sid: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
@@ -56,7 +62,7 @@ def msg(subject: str, sid: str, reply: str, hdr: bytes, payload: bytes) -> bytes
         s, i = subject.encode(), sid.encode()
         r = reply.encode() if reply else b""
     except UnicodeEncodeError:
-        s, i, r = _bytes(subject), _bytes(sid), _bytes(reply)
+        s, i, r = wire_bytes(subject), wire_bytes(sid), wire_bytes(reply)
     if hdr:
         hlen = len(hdr)
         if r:
@@ -72,7 +78,7 @@ def pub(subject: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
     if hdr:
         return hpub(subject, reply, hdr, payload)
     line = f"PUB {subject} {reply} {len(payload)}\r\n" if reply else f"PUB {subject} {len(payload)}\r\n"
-    return b"".join((_bytes(line), payload, b"\r\n"))
+    return b"".join((wire_bytes(line), payload, b"\r\n"))
 
 
 def hpub(subject: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
@@ -82,18 +88,18 @@ def hpub(subject: str, reply: str, hdr: bytes, payload: bytes) -> bytes:
         line = f"HPUB {subject} {reply} {hlen} {hlen + len(payload)}\r\n"
     else:
         line = f"HPUB {subject} {hlen} {hlen + len(payload)}\r\n"
-    return b"".join((_bytes(line), hdr, payload, b"\r\n"))
+    return b"".join((wire_bytes(line), hdr, payload, b"\r\n"))
 
 
 def sub(subject: str, queue: str, sid: str) -> bytes:
     """``SUB <subject> [queue] <sid>\\r\\n``; ``queue == ""`` means none."""
     if queue:
-        return _bytes(f"SUB {subject} {queue} {sid}\r\n")
-    return _bytes(f"SUB {subject} {sid}\r\n")
+        return wire_bytes(f"SUB {subject} {queue} {sid}\r\n")
+    return wire_bytes(f"SUB {subject} {sid}\r\n")
 
 
 def unsub(sid: str, max_msgs: int = 0) -> bytes:
     """``UNSUB <sid> [max_msgs]\\r\\n``; ``max_msgs == 0`` means none."""
     if max_msgs:
-        return _bytes(f"UNSUB {sid} {max_msgs}\r\n")
-    return _bytes(f"UNSUB {sid}\r\n")
+        return wire_bytes(f"UNSUB {sid} {max_msgs}\r\n")
+    return wire_bytes(f"UNSUB {sid}\r\n")

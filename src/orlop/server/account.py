@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from orlop.protocol.encode import wire_bytes
 from orlop.server.sublist import Sublist
 from orlop.subjects import is_valid_subject
 
@@ -66,7 +67,7 @@ class Subscription:
         self.subject = subject
         self.queue = queue
         self.sid = sid
-        self.sid_part = b" " + sid.encode() + b" "
+        self.sid_part = b" " + wire_bytes(sid) + b" "
         self.conn = conn
         self.callback = callback
         self.max_msgs = 0

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from orlop.errors import ProtocolError
 from orlop.protocol import ServerParser, ops
+from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Subscription
 from orlop.subjects import is_valid_publish, is_valid_subject
@@ -330,7 +331,7 @@ class Connection(asyncio.Protocol):
         """
         for sub in self.account.sublist.match(reply).plain:
             if sub.conn is self and not sub.closed:
-                hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject.encode() + b"\r\n\r\n"
+                hdr = b"NATS/1.0 503\r\nNats-Subject: " + wire_bytes(subject) + b"\r\n\r\n"
                 self.send_msg(sub, reply, "", hdr, b"")
                 return
 
@@ -340,22 +341,27 @@ class Connection(asyncio.Protocol):
         """Queue a MSG (or HMSG when ``hdr`` and the client negotiated headers) for ``sub``."""
         if self.closing:
             return
+        try:
+            subj = subject.encode()
+            rep = reply.encode()
+        except UnicodeEncodeError:
+            # Subjects are bytes on the wire; the parser keeps bytes that are not UTF-8
+            # as surrogates, and they go back out as the same bytes (as nats-server does).
+            subj, rep = wire_bytes(subject), wire_bytes(reply)
         plen = len(payload)
         if hdr and self.headers:
-            self._send_hmsg(sub, subject, reply, hdr, payload)
+            self._send_hmsg(sub, subj, rep, hdr, payload)
             return
         if plen < _JOIN_MAX:  # one allocation for the whole frame
-            if reply:
-                frame = b"MSG %s%s%s %d\r\n%s\r\n" % (
-                    subject.encode(), sub.sid_part, reply.encode(), plen, payload
-                )
+            if rep:
+                frame = b"MSG %s%s%s %d\r\n%s\r\n" % (subj, sub.sid_part, rep, plen, payload)
             else:
-                frame = b"MSG %s%s%d\r\n%s\r\n" % (subject.encode(), sub.sid_part, plen, payload)
+                frame = b"MSG %s%s%d\r\n%s\r\n" % (subj, sub.sid_part, plen, payload)
             self.out.append(frame)
             self.out_size += len(frame)
         else:  # big payloads are copied once, by the flush's join
-            rpart = reply.encode() + b" " if reply else b""
-            head = b"MSG %s%s%s%d\r\n" % (subject.encode(), sub.sid_part, rpart, plen)
+            rpart = rep + b" " if rep else b""
+            head = b"MSG %s%s%s%d\r\n" % (subj, sub.sid_part, rpart, plen)
             self.out += (head, payload, _CRLF)
             self.out_size += len(head) + plen + 2
         self.out_msgs += 1
@@ -366,10 +372,10 @@ class Connection(asyncio.Protocol):
         if self.out_size + self.tbuf > self.max_pending:
             self._slow_consumer()
 
-    def _send_hmsg(self, sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+    def _send_hmsg(self, sub: Subscription, subj: bytes, rep: bytes, hdr: bytes, payload: bytes) -> None:
         hlen, plen = len(hdr), len(payload)
-        rpart = reply.encode() + b" " if reply else b""
-        head = b"HMSG %s%s%s%d %d\r\n" % (subject.encode(), sub.sid_part, rpart, hlen, hlen + plen)
+        rpart = rep + b" " if rep else b""
+        head = b"HMSG %s%s%s%d %d\r\n" % (subj, sub.sid_part, rpart, hlen, hlen + plen)
         if plen < _JOIN_MAX:
             frame = head + hdr + payload + _CRLF
             self.out.append(frame)

@@ -203,7 +203,7 @@ class BlockSet:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
         if rtype == T_MSG:
             try:
-                subject = sys.intern(r.subject.decode())
+                subject = sys.intern(r.subject.decode("utf-8", "surrogateescape"))
             except UnicodeDecodeError:
                 self.log.warning("corrupt subject in %s at %d (seq %d); skipped", blk.path, r.offset, seq)
                 return

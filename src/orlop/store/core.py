@@ -249,7 +249,7 @@ class IndexedStore(StreamStore):
         if lim.max_msg_size >= 0 and len(hdr) + len(data) > lim.max_msg_size:
             raise MsgTooLargeError(f"message size {len(hdr) + len(data)} exceeds maximum {lim.max_msg_size}")
         subject = sys.intern(subject)
-        size = self._msg_size(len(subject.encode()), len(hdr), len(data))
+        size = self._msg_size(len(subject.encode("utf-8", "surrogateescape")), len(hdr), len(data))
         if lim.discard == "new":
             self._check_discard_new(subject, size)
         seq = self._last + 1

@@ -169,7 +169,8 @@ class FileStore(IndexedStore):
             packed = bytes(cramjam.snappy.compress_raw(data))
             if len(packed) < len(data):
                 flags, body = F_SNAPPY, packed
-        parts, total = encode_msg(seq, ts, subject.encode(), hdr, body, flags, len(data), ttl)
+        raw_subject = subject.encode("utf-8", "surrogateescape")  # any bytes, as nats-server stores them
+        parts, total = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
         blk, offset = self._write(parts, total, new_block_ok=True)
         blk.note_msg(seq, total)
         return pack_loc(blk.index, offset, total)

@@ -58,7 +58,7 @@ class EngineFactory:
     def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
         """The bytes this engine accounts for one message (nats-server's sizes)."""
         fn = memory_msg_size if self.kind == "memory" else file_msg_size
-        return fn(len(subject.encode()), len(hdr), len(data))
+        return fn(len(subject.encode("utf-8", "surrogateescape")), len(hdr), len(data))
 
     def make(self, limits: StoreLimits | None = None) -> StreamStore:
         """A new empty store with ``limits`` (default: unlimited)."""
