@@ -164,3 +164,26 @@ async def test_required_api_level(server: ServerProcess) -> None:
         assert direct.headers["Description"] == "Required Api Level"
     finally:
         await nc.close()
+
+
+async def test_non_utf8_bytes_inside_json_strings_become_replacement_characters(
+    server: ServerProcess,
+) -> None:
+    """Go's decoder replaces bytes that are not UTF-8 inside strings with U+FFFD (outside, case2 refuses)."""
+    nc = await nats.connect(server.url)
+    try:
+        resp = await request(
+            nc,
+            "STREAM.CREATE.S",
+            b'{"name":"S","subjects":["foo.\xff"],"description":"d\xfe","allow_direct":true}',
+        )
+        assert "error" not in resp, resp
+        assert resp["config"]["subjects"] == ["foo.\ufffd"]
+        assert resp["config"]["description"] == "d\ufffd"
+        ack = json.loads((await nc.request("foo.\ufffd", b"x", timeout=5)).data)
+        assert ack == {"stream": "S", "seq": 1}
+        got = await nc.request("$JS.API.DIRECT.GET.S", b'{"last_by_subj":"foo.\xff"}', timeout=5)
+        assert got.data == b"x" and got.headers is not None
+        assert got.headers["Nats-Sequence"] == "1"
+    finally:
+        await nc.close()

@@ -49,6 +49,7 @@ __all__ = [
     "decode_body",
     "dispatch",
     "encode",
+    "go_json_text",
     "handlers",
     "load_handlers",
     "lookup",
@@ -210,7 +211,7 @@ def decode_body(body: bytes, go_type: str = "") -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body.decode("utf-8"), parse_float=GoNumber)
+        value = json.loads(go_json_text(body), parse_float=GoNumber)
     except UnicodeDecodeError as exc:
         bad = f"invalid character '\\x{body[exc.start]:02x}' looking for beginning of value"
         raise js_error(Err.INVALID_JSON, err=f"{bad} at offset {exc.start + 1}") from exc
@@ -226,6 +227,25 @@ def decode_body(body: bytes, go_type: str = "") -> dict[str, Any]:
         into = f"Go value of type server.{go_type}" if go_type else "Go value"
         raise js_error(Err.INVALID_JSON, err=f"json: cannot unmarshal {_json_kind(value)} into {into}")
     return value
+
+
+def go_json_text(body: bytes) -> str:
+    """The body as text the way Go's decoder sees it.
+
+    Go replaces bytes that are not UTF-8 inside JSON strings with U+FFFD and refuses
+    them anywhere else. So: strict UTF-8 first; failing that, the text with
+    replacements, kept only when it parses (the stray bytes were all inside
+    strings); otherwise the original UnicodeDecodeError (Go's "invalid character").
+    """
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as strict:
+        text = body.decode("utf-8", "replace")
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            raise strict from None
+        return text
 
 
 class GoNumber(float):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orlop.jsapi.timefmt import format_ts, parse_ts
-from orlop.server.jetstream.api import required_level_too_high
+from orlop.server.jetstream.api import go_json_text, required_level_too_high
 from orlop.store.base import StoredMsg
 from orlop.subjects import is_valid_subject
 
@@ -78,7 +78,7 @@ class DirectRequest:
 def decode(body: bytes) -> DirectRequest | bytes:
     """The request, or the status reply refusing it."""
     try:
-        raw = json.loads(body)
+        raw = json.loads(go_json_text(body))  # stray bytes inside strings: U+FFFD, as in Go
     except ValueError:
         return MALFORMED
     if not isinstance(raw, dict):
