@@ -35,10 +35,9 @@ import fcntl
 import mmap
 import os
 import stat
-import threading
 from typing import Any
 
-from orlop.objects.sink import FdSink
+from orlop.objects.sink import FdSink, single_thread
 
 __all__ = ["DirectSink", "open_download"]
 
@@ -66,10 +65,6 @@ def open_download(path: str) -> tuple[int, DirectSink | FdSink]:
     return fd, FdSink(fd)
 
 
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
 def _writer_pool() -> concurrent.futures.ThreadPoolExecutor:
     """The one thread that writes O_DIRECT downloads (jobs in submission order).
 
@@ -81,15 +76,11 @@ def _writer_pool() -> concurrent.futures.ThreadPoolExecutor:
     with the event loop and the server for the two cores as a second hashing
     thread did.
     """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-direct")
-        return _pool
+    return single_thread("orlop-direct")
 
 
 class _Writer:
-    """The helper thread's side: an aligned buffer and the bytes written so far."""
+    """The writer thread's side: an aligned buffer and the bytes written so far."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -194,7 +185,7 @@ class DirectSink:
         self._release()
 
     def _release(self) -> None:
-        # Only once nothing of this sink is queued or running on the helper thread.
+        # Only once nothing of this sink is queued or running on the writer thread.
         if not self._released:
             self._released = True
             self._writer.close()

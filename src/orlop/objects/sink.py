@@ -24,25 +24,29 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["FdSink", "helper_pool"]
+__all__ = ["FdSink", "helper_pool", "single_thread"]
 
 _THRESHOLD = 64 * 1024
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executors: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
 
+def single_thread(name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one-thread executor called ``name`` (made on first use; jobs run in order)."""
+    with _lock:
+        if name not in _executors:
+            _executors[name] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        return _executors[name]
+
+
 def helper_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The one helper thread of :mod:`orlop.objects` (file writes, batched hashing of downloads).
+    """The one helper thread of :mod:`orlop.objects` (buffered file writes, batched hashing of downloads).
 
     One thread, not two: with the event loop and the server on two cores, a
     second helper only added GIL and core contention (see :mod:`.hashing`).
     Jobs run in submission order.
     """
-    global _executor
-    with _lock:
-        if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="orlop-write")
-        return _executor
+    return single_thread("orlop-write")
 
 
 def _write_all(fd: int, data: Any) -> None:

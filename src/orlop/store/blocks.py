@@ -202,11 +202,8 @@ class BlockSet:
     def _apply(self, blk: Block, r: ScannedRecord, rec: Recovery) -> None:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
         if rtype == T_MSG:
-            try:
-                subject = sys.intern(r.subject.decode("utf-8", "surrogateescape"))
-            except UnicodeDecodeError:
-                self.log.warning("corrupt subject in %s at %d (seq %d); skipped", blk.path, r.offset, seq)
-                return
+            # Any bytes, as they were published (the record's crc32 already vouches for them).
+            subject = sys.intern(r.subject.decode("utf-8", "surrogateescape"))
             loc = pack_loc(blk.index, r.offset, total)
             rec.on_msg(seq, subject, ts, file_msg_size(slen, hlen, dlen), ttl, loc)
             if blk.min_seq == 0:
