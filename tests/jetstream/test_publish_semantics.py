@@ -68,10 +68,12 @@ async def test_publish_without_reply_is_stored(server: ServerProcess) -> None:
         await nc.flush()
         # nats-server stores from its own queue, after the flush: poll briefly.
         deadline = time.monotonic() + 5
+        # Until the first one is stored the answer is 10037 "no message found".
         got = await api(nc, "STREAM.MSG.GET.Q", {"last_by_subj": "q"})
-        while got["message"]["seq"] < 5 and time.monotonic() < deadline:
+        while got.get("message", {}).get("seq", 0) < 5 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             got = await api(nc, "STREAM.MSG.GET.Q", {"last_by_subj": "q"})
+        assert "message" in got, got
         assert got["message"]["seq"] == 5 and base64.b64decode(got["message"]["data"]) == b"4"
     finally:
         await nc.close()
