@@ -96,6 +96,7 @@ from orlop.objects.meta import (
     validate_object_name,
 )
 from orlop.objects.settle import MetaFlight, finish, meta_landed, recover
+from orlop.objects.tuning import warm_heap
 
 if TYPE_CHECKING:
     from orlop.objects.bucket import Bucket
@@ -244,6 +245,9 @@ async def _publish_chunks(
 ) -> tuple[int, int, int, bytes]:
     """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
     sha = Sha256()
+    # nats-py builds each PUB frame in two chunk-sized buffers; keep them off a heap top
+    # glibc would trim and regrow per chunk (measurements in orlop.objects.tuning).
+    warm_heap(chunk)
     window = max(4, min(256, _WINDOW_BYTES // chunk))
     inflight: collections.deque[asyncio.Future[int]] = collections.deque()
     wire, limit = bucket.wire, bucket.max_object_size
