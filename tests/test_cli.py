@@ -203,6 +203,17 @@ def test_serve_prints_how_to_connect_logs_and_stops_cleanly(tmp_path: Path) -> N
     assert not pid_file.exists()
 
 
+def test_port_in_use_gives_the_error_and_no_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("serve", "-a", "127.0.0.1", "-p", str(port), "--ports_file_dir", str(tmp_path))
+    assert out.returncode == 1
+    assert "Error listening on port" in out.stdout + out.stderr
+    assert "nats.connect(" not in out.stdout  # the how-to-connect banner is for a server that listens
+
+
 async def test_multi_call_nats_server_name(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "orlop"
     if not script.exists():

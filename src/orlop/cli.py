@@ -33,10 +33,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orlop import __version__
 from orlop.errors import ConfigError
 from orlop.server.options import ServerOptions
+
+if TYPE_CHECKING:
+    from orlop.server.server import Server
 
 __all__ = ["SUBCOMMANDS", "TRACE", "Subcommand", "build_options", "configure_logging", "main"]
 
@@ -216,11 +220,18 @@ def _check(options: ServerOptions) -> None:
         raise ConfigError("cannot have a user/password and a token at the same time")
     if options.auth.password and not options.auth.user:
         raise ConfigError("a password needs a user")
+    if options.lame_duck_duration > 0 and options.lame_duck_grace_period >= options.lame_duck_duration:
+        from orlop.server.config import go_duration_text
+
+        raise ConfigError(
+            f"lame duck grace period ({go_duration_text(options.lame_duck_grace_period)}) should be strictly"
+            f" lower than lame duck duration ({go_duration_text(options.lame_duck_duration)})"
+        )
 
 
-def _banner(options: ServerOptions) -> str:
+def _banner(options: ServerOptions, port: int) -> str:
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
-    url = f"nats://{host}:{options.port}"
+    url = f"nats://{host}:{port}"
     lines = [f"Orlop {__version__}: NATS server on {url}"
              + (f", JetStream in {os.path.abspath(options.store_dir)}" if options.jetstream else "")]
     if options.http_port > 0:
@@ -250,13 +261,16 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
                 f.write(str(os.getpid()))
         except OSError as exc:
             raise ConfigError(f"cannot write pid file {args.pid_file!r}: {exc.strerror}") from exc
-    if prog not in MULTI_CALL_NAMES and options.port > 0:
-        sys.stdout.write(_banner(options))
-        sys.stdout.flush()
     from orlop.server import run  # lazy: the server is heavy and `orlop --help` must not need it
 
+    def on_ready(server: Server) -> None:
+        # Only once the port is bound: a port in use gives the error alone, no banner.
+        if prog not in MULTI_CALL_NAMES and options.port > 0:
+            sys.stdout.write(_banner(options, server.port))
+            sys.stdout.flush()
+
     try:
-        return int(run(options))
+        return int(run(options, on_ready))
     finally:
         if args.pid_file:
             with contextlib.suppress(OSError):

@@ -17,6 +17,7 @@ import pytest
 
 from orlop.errors import ConfigError
 from orlop.server.config import (
+    go_duration_text,
     load_config,
     options_from_config,
     parse_config,
@@ -404,3 +405,20 @@ async def test_flags_override_the_file_and_file_limits_reach_clients(
         await nc.close()
     with urllib.request.urlopen(proc.monitor_url + "/varz", timeout=10) as resp:
         assert json.loads(resp.read())["server_name"] == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (30, "30s"), (40, "40s"), (120, "2m0s"), (3725, "1h2m5s"), (1.5, "1.5s"), (0.25, "250ms")],
+)
+def test_go_duration_text_as_go_prints_it(seconds: float, text: str) -> None:
+    assert go_duration_text(seconds) == text
+
+
+def test_lame_duck_settings() -> None:
+    opts = options_from_config(conf('lame_duck_duration: "1m"\nlame_duck_grace_period: 5'), ServerOptions())
+    assert (opts.lame_duck_duration, opts.lame_duck_grace_period) == (60.0, 5.0)
+    defaults = ServerOptions()
+    assert (defaults.lame_duck_duration, defaults.lame_duck_grace_period) == (120.0, 10.0)  # nats-server's
+    with pytest.raises(ConfigError, match="minimum is 30 seconds"):
+        options_from_config(conf("lame_duck_duration: 29"), ServerOptions())

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orlop.server.options import ServerOptions
@@ -50,10 +51,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'orlop.server' has no attribute {name!r}")
 
 
-def run(options: ServerOptions) -> int:
+def run(options: ServerOptions, on_ready: Callable[[Server], None] | None = None) -> int:
     """Run a server until SIGTERM or SIGINT, then shut it down gracefully.
 
-    Uses uvloop when importable and tunes glibc's allocator (:func:`tune_allocator`).
+    SIGUSR2 enters lame duck mode (:meth:`Server.lame_duck`): the server exits
+    once its clients are drained. ``on_ready(server)`` runs once the server
+    listens and JetStream is up. Uses uvloop when importable and tunes glibc's
+    allocator (:func:`tune_allocator`).
     Returns 0 after a clean shutdown, 1 when the server could not start (the reason
     is logged). SIGKILL is, by nature, immediate.
     """
@@ -65,7 +69,7 @@ def run(options: ServerOptions) -> int:
     except ImportError:
         loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_serve(options))
+        return runner.run(_serve(options, on_ready))
 
 
 MMAP_THRESHOLD = 16 * 1024 * 1024
@@ -86,15 +90,29 @@ def tune_allocator() -> bool:
     return applied
 
 
-async def _serve(options: ServerOptions) -> int:
+async def _serve(options: ServerOptions, on_ready: Callable[[Server], None] | None) -> int:
     from orlop.server.server import Server
 
     server = Server(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    lame_duck: list[asyncio.Task[None]] = []
+    ready = asyncio.Event()  # started: SIGUSR2 before this is ignored
+
+    def enter_lame_duck() -> None:
+        # SIGUSR2, as nats-server: drain the clients slowly, then exit (Server.lame_duck).
+        # Ignored until the server is up (the listener exists) and once it is stopping.
+        if not ready.is_set() or server.closing or stop.is_set() or lame_duck:
+            return
+        log.info('Trapped "user defined signal 2" signal')
+        task = loop.create_task(server.lame_duck())
+        task.add_done_callback(lambda _: stop.set())
+        lame_duck.append(task)
+
     # Handlers first: a signal during a long start (JetStream recovery) waits for start to finish.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR2, enter_lame_duck)
     try:
         try:
             await server.start()
@@ -104,12 +122,16 @@ async def _serve(options: ServerOptions) -> int:
         except Exception:
             log.exception("server failed to start")
             return 1
+        ready.set()
+        if on_ready is not None:
+            on_ready(server)
         try:
             await stop.wait()
-            log.info("Trapped signal; shutting down")
+            if not server.closing:
+                log.info("Trapped signal; shutting down")
         finally:
             await server.shutdown()
         return 0
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
             loop.remove_signal_handler(sig)

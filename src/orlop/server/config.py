@@ -207,6 +207,49 @@ def _attr(name: str, conv: Callable[[Mapping[str, Any], str], Any]) -> Callable[
     return setter
 
 
+def go_duration_text(seconds: float) -> str:
+    """``seconds`` as Go's ``time.Duration.String()`` writes it: ``"40s"``, ``"2m0s"``, ``"1.5s"``."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    ns = round(abs(seconds) * 1e9)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("\u00b5s", 1_000), ("ns", 1)):
+            if ns >= size:
+                return f"{sign}{_trim(ns / size)}{unit}"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trim(rest / 1e9)}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return sign + text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+# nats-server refuses a shorter lame duck duration (opts.go).
+MIN_LAME_DUCK_DURATION = 30.0
+
+
+def _set_lame_duck_duration(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
+    seconds = _seconds(conf, key)
+    if seconds < MIN_LAME_DUCK_DURATION:
+        text = go_duration_text(seconds)
+        raise ConfigError(f"{_where(conf, key)}: invalid lame_duck_duration of {text}, minimum is 30 seconds")
+    o.lame_duck_duration = seconds
+
+
+def _set_lame_duck_grace_period(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
+    seconds = _seconds(conf, key)
+    if seconds < 0:
+        raise ConfigError(f"{_where(conf, key)}: invalid lame_duck_grace_period, needs to be positive")
+    o.lame_duck_grace_period = seconds
+
+
 def _set_auth(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
     block = conf[key]
     if not isinstance(block, Mapping):
@@ -278,7 +321,8 @@ _HANDLERS: dict[str, Callable[[Mapping[str, Any], str, ServerOptions], None]] = 
     "ping_max": _attr("max_pings_out", _int),
     "max_pings_out": _attr("max_pings_out", _int),
     "write_deadline": _attr("write_deadline", _seconds),
-    "lame_duck_duration": _attr("lame_duck_duration", _seconds),
+    "lame_duck_duration": _set_lame_duck_duration,
+    "lame_duck_grace_period": _set_lame_duck_grace_period,
     "ports_file_dir": _attr("ports_file_dir", _str),
     "jetstream": _set_jetstream,
     "authorization": _set_auth,

@@ -89,6 +89,7 @@ class Connection(asyncio.Protocol):
         # CONNECT options, nats-server's defaults before CONNECT.
         self.verbose = self.pedantic = self.echo = True
         self.headers = self.no_responders = False
+        self.protocol = 0  # CONNECT "protocol": 1 means the client takes INFO updates (lame duck mode)
         self.connected = False
         self.fast_pub = False  # see _dispatch
         self.awaiting_auth = opts.auth.required
@@ -277,6 +278,8 @@ class Connection(asyncio.Protocol):
         self.echo = bool(o.get("echo", True))
         self.headers = bool(o.get("headers", False))
         self.no_responders = bool(o.get("no_responders", False))
+        proto = o.get("protocol", 0)
+        self.protocol = proto if isinstance(proto, int) and not isinstance(proto, bool) else 0
         if self.no_responders and not self.headers:
             self._fatal("no responders requires headers support")
             return
@@ -390,6 +393,10 @@ class Connection(asyncio.Protocol):
             self.server.mark_dirty(self)
         if self.out_size + self.tbuf > self.max_pending:
             self._slow_consumer()
+
+    def send_info(self, frame: bytes) -> None:
+        """Queue an INFO update (the caller checks that the client takes them: ``protocol >= 1``)."""
+        self._send(frame)
 
     def _send(self, data: bytes) -> None:
         if self.closing:

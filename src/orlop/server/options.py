@@ -59,5 +59,6 @@ class ServerOptions:
     log_file: str = ""
     debug: bool = False
     trace: bool = False
-    lame_duck_duration: float = 2.0
+    lame_duck_duration: float = 120.0  # SIGUSR2: clients are closed over this long, then the server exits
+    lame_duck_grace_period: float = 10.0  # ... starting this long after the signal
     config_file: str = ""

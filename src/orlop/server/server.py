@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import secrets
 import time
 from pathlib import Path
@@ -100,6 +101,7 @@ class Server:
         self.monitor_port = 0
         self.url = ""
         self.closing = False
+        self.ldm = False  # in lame duck mode (see lame_duck)
         self.started = False
         self.auth_timeout = AUTH_TIMEOUT
         self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT)
@@ -178,6 +180,52 @@ class Server:
             self.monitor_port = await self.monitor.start(
                 opts.http_host, 0 if opts.http_port == -1 else opts.http_port
             )
+
+    async def lame_duck(self) -> None:
+        """Lame duck mode, as nats-server enters it on SIGUSR2; ends with :meth:`shutdown`.
+
+        The listener closes at once (new connections are refused) and JetStream
+        shuts down: its API requests go unanswered and stream subjects lose
+        their responders, as with nats-server. Clients that speak protocol 1
+        get an INFO with ``"ldm": true``; nats-py, nats.go and nats.js call
+        their lame duck callback on it, so an application can move elsewhere.
+        After ``lame_duck_grace_period`` the clients are closed one at a time,
+        spread over the rest of ``lame_duck_duration`` but never more than a
+        second apart, and the server shuts down. With no client left it shuts
+        down at once. Does nothing when already closing or in lame duck mode.
+        """
+        if self.closing or self.ldm or self._listener is None:
+            return
+        log.info("Entering lame duck mode, stop accepting new clients")
+        self.ldm = True
+        self._listener.close()
+        if self.jetstream is not None:
+            log.info("Initiating JetStream Shutdown...")
+            await self.jetstream.shutdown(silence_api=True)
+            log.info("JetStream Shutdown")
+        clients = list(self.clients.values())
+        if self.closing or not clients:
+            await self.shutdown()
+            return
+        opts = self.options
+        grace = opts.lame_duck_grace_period
+        interval = min(max(opts.lame_duck_duration - grace, 1.0) / len(clients), 1.0)
+        for conn in clients:
+            if conn.protocol >= 1 and not conn.closing:
+                conn.send_info(self.info_frame(conn, ldm=True))
+        await asyncio.sleep(grace)
+        if self.closing:
+            return
+        log.info("Closing existing clients")
+        for i, conn in enumerate(clients):
+            conn.close("Server Shutdown")
+            if i < len(clients) - 1:
+                # Randomly between half the interval and the interval, as nats-server does,
+                # so clients of several servers in lame duck mode do not reconnect in step.
+                await asyncio.sleep(random.uniform(interval / 2, interval))
+                if self.closing:
+                    return
+        await self.shutdown()
 
     async def shutdown(self) -> None:
         """Stop accepting, flush and close every client, stop JetStream and monitoring.
@@ -272,9 +320,11 @@ class Server:
         body = json.dumps(self.info(), separators=(",", ":"))
         return b"INFO " + body[:-1].encode() + b","
 
-    def info_frame(self, conn: Connection) -> bytes:
-        """The INFO line sent to ``conn`` on accept (with its client id and ip)."""
+    def info_frame(self, conn: Connection, *, ldm: bool = False) -> bytes:
+        """The INFO line for ``conn`` (with its client id and ip; ``"ldm": true`` in lame duck mode)."""
         extra: dict[str, Any] = {"client_id": conn.cid, "client_ip": conn.host}
+        if ldm:
+            extra["ldm"] = True
         tail = json.dumps(extra, separators=(",", ":"))[1:]
         return self._info_prefix + tail.encode() + b" \r\n"
 

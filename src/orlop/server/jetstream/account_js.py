@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from orlop.jsapi.errors import Err, js_error
 from orlop.server.jetstream import direct, publish, resources, retention
-from orlop.server.jetstream.api import ApiHandler, dispatch, handlers
+from orlop.server.jetstream.api import API_PREFIX, ApiHandler, dispatch, handlers
 from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream, open_store, store_limits
 from orlop.store.base import Clock
 from orlop.subjects import collide
@@ -207,6 +207,14 @@ class AccountJetStream:
             st = Stream(self, config, store, created=created, dir=sdir)
             self._activate(st, recovered=True)
             log.info("recovered stream %s > %s: %d messages", self.name, st.name, store.fast_state().msgs)
+
+    def silence_api(self) -> None:
+        """Take every API request and answer none (JetStream shut down; :meth:`close` drops it)."""
+
+        def ignore(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+            return None
+
+        self._api_subs.append(self.account.subscribe_internal(f"{API_PREFIX}>", ignore))
 
     def close(self) -> None:
         """Close every stream (data stays on disk) and drop the API subscriptions."""

@@ -87,8 +87,12 @@ class JetStreamService:
         js.subscribe_api()
         return js
 
-    async def shutdown(self) -> None:
-        """Stop background work, then flush and close every store."""
+    async def shutdown(self, *, silence_api: bool = False) -> None:
+        """Stop background work, then flush and close every store.
+
+        ``silence_api`` (lame duck mode): API requests are then received and left
+        unanswered, as nats-server leaves them, instead of finding no responders.
+        """
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,6 +100,8 @@ class JetStreamService:
             self._sync_task = None
         for js in self.accounts.values():
             js.close()
+            if silence_api:
+                js.silence_api()
         self.started = False
 
     async def _sync_loop(self) -> None:
