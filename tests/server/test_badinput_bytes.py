@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 
 from orlop.testing import ServerProcess
 
@@ -85,9 +86,8 @@ def test_non_utf8_subject_is_stored_and_read_back(server: ServerProcess) -> None
     finally:
         session.close()
     assert message["seq"] == 1 and message["data"] == "aGk="
-    # nats-server writes the stray byte as U+FFFD, Orlop as an escaped surrogate: either
-    # way the subject keeps its valid part and has one character in place of the byte.
-    assert message["subject"].startswith("foo.") and len(message["subject"]) == 5
+    # In JSON the stray byte is U+FFFD, as Go writes it (the stored subject keeps the byte).
+    assert message["subject"] == "foo.\ufffd"
     if server.kind == "orlop":
         assert "Traceback" not in server.log()
         server.restart()
@@ -96,4 +96,20 @@ def test_non_utf8_subject_is_stored_and_read_back(server: ServerProcess) -> None
             reread = json.loads(session.ask(b"$JS.API.STREAM.MSG.GET.S", b"r.4", get))["message"]
         finally:
             session.close()
-        assert reread["subject"] == "foo.\udcff"  # the stray byte, read back from disk
+        assert reread["subject"] == "foo.\ufffd"  # the stray byte, read back from disk
+
+
+def test_monitoring_json_shows_a_stray_byte_as_go_does(server: ServerProcess) -> None:
+    """/connz lists subscriptions; a byte that is not UTF-8 is U+FFFD there, as in Go's JSON."""
+    host, port = server.url.removeprefix("nats://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        assert raw.recv(4096).startswith(b"INFO ")
+        raw.sendall(b'CONNECT {"verbose":false}\r\nSUB mon.\xff.x 7\r\nPING\r\n')
+        out = b""
+        while b"PONG\r\n" not in out:
+            out += raw.recv(4096)
+        with urllib.request.urlopen(server.monitor_url + "/connz?subs=1", timeout=10) as resp:
+            body = resp.read()
+    subs = [s for c in json.loads(body)["connections"] for s in c.get("subscriptions_list", [])]
+    assert "mon.\ufffd.x" in subs
+    assert b"\\udcff" not in body

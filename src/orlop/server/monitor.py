@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from orlop import gojson
 from orlop.jsapi.timefmt import format_ts
 from orlop.subjects import matches
 
@@ -214,7 +215,7 @@ class MonitorServer:
             return 500, "Internal Server Error", "application/json", body, method
         if isinstance(result, str):
             return 200, "OK", "text/html; charset=utf-8", result.encode(), method
-        return 200, "OK", "application/json", json.dumps(result, indent=2).encode(), method
+        return 200, "OK", "application/json", gojson.dumps(result, indent=2).encode(), method
 
     # -- endpoints -------------------------------------------------------------------------
     def index(self, query: dict[str, str]) -> str:

@@ -9,11 +9,11 @@ events: every advisory has ``type``, ``id`` (a fresh NUID-like token),
 
 from __future__ import annotations
 
-import json
 import secrets
 import string
 from typing import TYPE_CHECKING, Any
 
+from orlop import gojson
 from orlop.jsapi.timefmt import format_ts
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Advisories:
         self.server_id = server_id
 
     def _publish(self, js: AccountJetStream, subject: str, body: dict[str, Any]) -> None:
-        js.account.publish(subject, "", b"", json.dumps(body, separators=(",", ":")).encode())
+        js.account.publish(subject, "", b"", gojson.dumps(body).encode())
 
     def _base(self, js: AccountJetStream, kind: str) -> dict[str, Any]:
         return {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orlop import gojson
 from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.schema import Schema, check
@@ -295,12 +296,13 @@ _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    """Compact JSON as nats-server writes it (Go escapes ``<``, ``>`` and ``&`` in strings).
+    """Compact JSON as nats-server writes it (Go escapes ``<``, ``>`` and ``&`` in strings,
+    and writes a byte that is not UTF-8 as U+FFFD: :mod:`orlop.gojson`).
 
     Those three characters never occur outside strings in JSON, so translating the whole
     text is exact.
     """
-    text = json.dumps(obj, separators=(",", ":"))
+    text = gojson.dumps(obj)
     if "<" in text or ">" in text or "&" in text:
         text = text.translate(_GO_ESCAPES)
     return text.encode()
