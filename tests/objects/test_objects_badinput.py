@@ -154,3 +154,30 @@ async def test_failing_source_leaves_no_trace(bucket: Bucket, stream_state: Any)
     with pytest.raises(OSError):
         await bucket.put("broken", broken(), chunk_size=100_000)
     assert (await stream_state("docs"))["messages"] == 0
+
+
+async def test_put_without_pubacks_fails_after_one_timeout_and_leaves_no_trace(
+    server: Any, stream_state: Any
+) -> None:
+    """Lost PubAcks (a dead connection or stream leader): the put fails in about one timeout.
+
+    The stream is switched to ``no_ack``: chunks are stored, no PubAck ever comes.
+    Every chunk in flight is then waited for at most once in all before the purge,
+    not one timeout each (40 chunks x 1 s here).
+    """
+    import time
+
+    from orlop.errors import ObjectStoreUnavailable
+    from orlop.objects import connect
+
+    async with connect(server.url, request_timeout=1.0) as quick:
+        silent = await quick.create_bucket("silent")
+        info = await quick.wire.request("STREAM.INFO.OBJ_silent")
+        config = {**info["config"], "no_ack": True}
+        await quick.wire.request("STREAM.UPDATE.OBJ_silent", config)
+        started = time.monotonic()
+        with pytest.raises(ObjectStoreUnavailable):
+            await silent.put("lost", os.urandom(40 * 64 * 1024), chunk_size=64 * 1024)
+        # Bounds a hang, not a speed: one timeout per chunk would be 40 s or more.
+        assert time.monotonic() - started < 20
+        assert (await stream_state("silent"))["messages"] == 0  # the stored chunks were purged

@@ -231,13 +231,10 @@ def _chunk_size(
 
 
 async def _settle(bucket: Bucket, inflight: collections.deque[asyncio.Future[int]]) -> None:
-    """Wait for every outstanding PubAck (success or not) so a purge catches all chunks."""
-    while inflight:
-        fut = inflight.popleft()
-        try:
-            await bucket.wire.ack(fut)
-        except BaseException:
-            continue
+    """Wait for the outstanding PubAcks (success or not, one timeout in all) so a purge catches all chunks."""
+    futs = list(inflight)
+    await bucket.wire.settle(futs)
+    inflight.clear()
 
 
 async def _publish_chunks(
