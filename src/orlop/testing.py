@@ -16,14 +16,17 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["KINDS", "ServerProcess", "nats_server_binary"]
+__all__ = ["KINDS", "NatsCluster", "ServerProcess", "nats_server_binary"]
 
 KINDS = ("orlop", "nats-server")
 
@@ -151,6 +154,81 @@ class ServerProcess:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
     def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NatsCluster:
+    """``size`` nats-server nodes routed to each other on 127.0.0.1, JetStream on each.
+
+    The scale-out path: ``orlop.objects`` and the tools built on it must work on
+    such a cluster unchanged (replicated buckets, a stream leader that moves).
+    Node *i* is named ``n<i>``; :meth:`start` returns once the JetStream meta
+    leader sees every other node as current. Orlop itself does not cluster.
+    """
+
+    size: int = 3
+    name: str = "C1"
+    nodes: list[ServerProcess] = field(default_factory=list)
+
+    def start(self, timeout: float = 30.0) -> NatsCluster:
+        """Start every node (ports chosen now, kept across node restarts) and wait for the meta group."""
+        if not self.nodes:
+            cluster_ports = [_free_port() for _ in range(self.size)]
+            for i, port in enumerate(cluster_ports):
+                routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports if p != port)
+                args = ["--server_name", f"n{i}", "--cluster_name", self.name,
+                        "--cluster", f"nats://127.0.0.1:{port}", "--routes", routes]
+                self.nodes.append(ServerProcess(kind="nats-server", extra_args=args))
+        for node in self.nodes:
+            node.start()
+        self.wait_ready(timeout)
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def node(self, name: str) -> ServerProcess:
+        """The node called ``name`` (``"n0"``...)."""
+        return self.nodes[int(name.removeprefix("n"))]
+
+    def _jsz(self, node: ServerProcess) -> dict[str, Any]:
+        with urllib.request.urlopen(node.monitor_url + "/jsz", timeout=5) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
+        return body
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until the meta leader has every running node as a current peer (RuntimeError after ``timeout``)."""
+        running = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                leader = self._jsz(running[0]).get("meta_cluster", {}).get("leader")
+                if leader:
+                    peers = self._jsz(self.node(leader)).get("meta_cluster", {}).get("replicas", [])
+                    current = {p.get("name") for p in peers if p.get("current")}
+                    if len(current) >= len(running) - 1:
+                        return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"cluster {self.name} not ready in {timeout}s")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> NatsCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -131,6 +131,7 @@ class Bucket:
         self.allow_msg_ttl = bool(cfg.get("allow_msg_ttl"))
         self.sealed = bool(cfg.get("sealed"))
         self.allow_direct = bool(cfg.get("allow_direct"))
+        self.replicated = int(cfg.get("num_replicas") or 1) > 1  # direct-get misses asked of the leader
 
     @property
     def max_payload(self) -> int:
@@ -153,7 +154,8 @@ class Bucket:
 
     async def get_msg(self, body: dict[str, Any]) -> StoredMsg | None:
         """One stored message of the bucket's stream (DIRECT.GET when the stream allows it)."""
-        return await self.wire.get_msg(self.stream, body, direct=self.allow_direct)
+        wire = self.wire
+        return await wire.get_msg(self.stream, body, direct=self.allow_direct, replicated=self.replicated)
 
     async def latest(self, name: str) -> ObjectInfo | None:
         """The newest meta of ``name`` (tombstones included), None when there is none."""
@@ -319,7 +321,9 @@ class Bucket:
         """A seekable async reader (links followed); ObjectNotFound / LinkError."""
         info = await self.info(name, revision=revision)
         owner, target = await links.resolve(self, info)
-        return ObjectReader(owner.wire, owner.stream, target, direct=owner.allow_direct)
+        return ObjectReader(
+            owner.wire, owner.stream, target, direct=owner.allow_direct, replicated=owner.replicated
+        )
 
     @translated
     async def get_bytes(self, name: str, *, revision: int | None = None) -> bytes:

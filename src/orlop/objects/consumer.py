@@ -28,7 +28,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from orlop.errors import ObjectStoreUnavailable
+from orlop.errors import JetStreamError, ObjectStoreUnavailable
 from orlop.objects.wire import Wire
 
 __all__ = ["Delivery", "PushStream"]
@@ -36,6 +36,7 @@ __all__ = ["Delivery", "PushStream"]
 _FC = "fc"
 _RESET = "reset"
 _MAX_RESETS = 8
+_CREATE_RETRY_DELAYS = (0.25, 1.0, 2.0, 2.0)
 _SUB_PENDING_BYTES = 512 * 1024 * 1024
 
 
@@ -258,6 +259,25 @@ class PushStream:
             self.policy, self.start_seq = "by_start_sequence", self._last_sseq + 1
         self._last_cseq = 0
         self._broken = -1
-        await self.create()
+        await self._create_patiently()
         if not self._done:
             await self.attach()
+
+    async def _create_patiently(self) -> None:
+        """:meth:`create`, retried while JetStream does not answer (a cluster electing a leader).
+
+        A consumer is reset when its server went away; on a nats-server cluster the
+        stream then elects a new leader, which takes seconds, and CONSUMER.CREATE
+        times out or finds no responder meanwhile: five tries over ~5 s plus their timeouts.
+        """
+        for delay in (*_CREATE_RETRY_DELAYS, None):
+            try:
+                await self.create()
+                return
+            except ObjectStoreUnavailable:
+                if delay is None:
+                    raise
+            except JetStreamError as e:
+                if delay is None or not (e.code == 503 or e.err_code == 10008):  # temporarily unavailable
+                    raise
+            await asyncio.sleep(delay)

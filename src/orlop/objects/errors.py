@@ -74,7 +74,7 @@ def from_transport(err: BaseException) -> ObjectStoreError:
 
 
 def translated(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Decorate a public coroutine: JetStreamError leaves it as the matching Object Store error."""
+    """Decorate a public coroutine: JetStreamError and nats-py's errors leave it as Object Store errors."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -82,5 +82,7 @@ def translated(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine
             return await fn(*args, **kwargs)
         except JetStreamError as e:
             raise from_jetstream(e) from e
+        except nats.errors.Error as e:
+            raise from_transport(e) from e
 
     return wrapper

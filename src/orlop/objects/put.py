@@ -62,6 +62,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import nats.errors
 from nats.nuid import NUID
 
 from orlop.errors import (
@@ -69,6 +70,7 @@ from orlop.errors import (
     JetStreamError,
     LinkError,
     ObjectAlreadyExists,
+    ObjectStoreUnavailable,
     ObjectTooLarge,
     RevisionMismatch,
 )
@@ -80,7 +82,7 @@ from orlop.objects.compression import (
     compress_chunk,
     framing_overhead,
 )
-from orlop.objects.errors import from_jetstream
+from orlop.objects.errors import from_jetstream, from_transport
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
     BULK_CHUNK_SIZE,
@@ -97,6 +99,7 @@ from orlop.objects.meta import (
 )
 from orlop.objects.settle import MetaFlight, finish, meta_landed, recover
 from orlop.objects.tuning import warm_heap
+from orlop.objects.wire import NoStreamResponders
 
 if TYPE_CHECKING:
     from orlop.objects.bucket import Bucket
@@ -491,6 +494,17 @@ async def _put_pipelined(
     return info, seq, old
 
 
+async def _stream_alive(bucket: Bucket) -> bool:
+    """False only when the server says the bucket's stream does not exist."""
+    try:
+        await bucket.wire.request(f"STREAM.INFO.{bucket.stream}")
+    except JetStreamError as e:
+        return e.err_code != 10059
+    except Exception:  # no answer at all: unknown, not gone
+        return True
+    return True
+
+
 def _drop(lookup: asyncio.Future[Any] | None) -> None:
     """Cancel a lookup nobody will await (or mark its outcome as retrieved)."""
     if lookup is None:
@@ -528,6 +542,13 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
         stored = await finish(recover(bucket, name, nuid, flight, current))
         if stored is not None and isinstance(e, Exception):
             return stored  # the meta landed (its PubAck was lost): the put succeeded
+        if isinstance(e, NoStreamResponders) and await _stream_alive(bucket):
+            raise ObjectStoreUnavailable(
+                "the bucket's stream did not answer a publish (a cluster electing its leader?):"
+                " the object was not written, the put can be retried"
+            ) from e
+        if isinstance(e, nats.errors.Error):
+            raise from_transport(e) from e  # e.g. the outbound buffer filled while reconnecting
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)
             if plan.create_only and isinstance(err, RevisionMismatch):

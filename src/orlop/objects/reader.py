@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound
+from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound, ObjectStoreUnavailable
 from orlop.objects.compression import decompress_chunk
 from orlop.objects.consumer import PushStream
 from orlop.objects.errors import translated
@@ -53,6 +53,7 @@ _SMALL_OBJECT_CHUNKS = 4  # whole objects this small are fetched exactly too (no
 _PIPELINE = 16
 _SKIP_MAX = 4  # a running stream is read through (and discarded) for at most this many chunks
 _PROBES = 6
+_EARLY_END_RETRIES = 3
 
 
 class ObjectReader:
@@ -63,10 +64,13 @@ class ObjectReader:
     are missing (for example purged by a concurrent overwrite).
     """
 
-    def __init__(self, wire: Wire, stream: str, info: ObjectInfo, *, direct: bool = False) -> None:
+    def __init__(
+        self, wire: Wire, stream: str, info: ObjectInfo, *, direct: bool = False, replicated: bool = False
+    ) -> None:
         self.wire = wire
         self.stream = stream
         self.direct = direct  # the stream has allow_direct: exact fetches use DIRECT.GET
+        self.replicated = replicated  # ... whose misses the stream leader confirms (Wire.get_msg)
         self.info = info
         self.size = info.original_size
         self.chunk_size = info.max_chunk_size or (
@@ -87,6 +91,7 @@ class ObjectReader:
         self._fixed_chunks = info.max_chunk_size is not None or info.chunks <= 1
         self._cur_start = 0
         self._counted = False  # the chunk subject was seen to hold exactly info.chunks messages
+        self._early_ends = 0  # streams that ended before the last chunk (see _restart_after_early_end)
 
     # -- file API ---------------------------------------------------------
     def tell(self) -> int:
@@ -183,11 +188,28 @@ class ObjectReader:
         while self._push_next <= index:
             d = await self._push.next()
             if d is None:
-                raise ObjectNotFound("object data is missing (chunks purged?)")
+                await self._restart_after_early_end(index)
+                continue
             i = self._push_next
             self._push_next += 1
             self.bytes_fetched += len(d.data)
             await self._accept(i, d.data, keep=i == index)
+
+    async def _restart_after_early_end(self, index: int) -> None:
+        """The stream ended before chunk ``index``: ObjectNotFound, unless every chunk is still there.
+
+        On a nats-server cluster a consumer recreated during a leader election can
+        report nothing pending for a moment although the chunks are stored. So
+        the chunk count is checked (ObjectNotFound when chunks are really gone)
+        and the stream started again at the first chunk not yet read, a few times.
+        """
+        self._early_ends += 1
+        self._counted = False
+        await self._check_count()
+        if self._early_ends > _EARLY_END_RETRIES:
+            raise ObjectStoreUnavailable("the object's chunks are stored but could not be streamed")
+        await asyncio.sleep(0.25 * self._early_ends)
+        await self._start_stream(self._push_next)
 
     async def _accept(self, index: int, stored: bytes, keep: bool = True) -> None:
         """Hash (in order only), decode and size-check one stored chunk (already counted)."""
@@ -263,19 +285,32 @@ class ObjectReader:
             await self._check_count()
         ps, _, first = await self._probe(index, keep=True)
         if ps is None:
-            ps, first = PushStream(self.wire, self.stream, self._subject, deliver_policy="all"), 0
-            pending = await ps.create()
-            if pending != self.info.chunks:
-                await ps.discard()
-                raise ObjectNotFound("object data is missing (chunks purged?)")
+            ps, first = await self._stream_from_start(), 0
         await ps.attach()
         self._push, self._push_next = ps, first
 
+    async def _stream_from_start(self) -> PushStream:
+        """A consumer over every chunk (created, not attached) that sees all ``info.chunks`` of them.
+
+        A consumer that sees fewer is checked against the stream (ObjectNotFound when
+        chunks are really gone). On a nats-server cluster it may instead sit on a
+        follower that has not caught up with a put just made: then it is made again
+        a moment later, a few times.
+        """
+        for attempt in range(_EARLY_END_RETRIES + 1):
+            ps = PushStream(self.wire, self.stream, self._subject, deliver_policy="all")
+            if await ps.create() == self.info.chunks:
+                return ps
+            await ps.discard()
+            self._counted = False
+            await self._check_count()
+            await asyncio.sleep(0.25 * (attempt + 1))
+        raise ObjectStoreUnavailable("the object's chunks are stored but no consumer sees them all yet")
+
     async def _get_next(self, seq: int) -> tuple[int, bytes]:
         """``(sequence, payload)`` of the first chunk at or after ``seq``; ObjectNotFound when none."""
-        msg = await self.wire.get_msg(
-            self.stream, {"next_by_subj": self._subject, "seq": seq}, direct=self.direct
-        )
+        body = {"next_by_subj": self._subject, "seq": seq}
+        msg = await self.wire.get_msg(self.stream, body, direct=self.direct, replicated=self.replicated)
         if msg is None:
             raise ObjectNotFound("object data is missing (chunks purged?)")
         return msg.seq, msg.data

@@ -104,6 +104,14 @@ def _direct_result(msg: Msg) -> StoredMsg | None:
     )
 
 
+class NoStreamResponders(JetStreamError):
+    """A publish found nobody behind its subject (status 503): reported as "stream not found".
+
+    On a cluster that is also what a publish gets while the stream elects a new
+    leader; :func:`orlop.objects.put.put_object` asks the stream which it was.
+    """
+
+
 class Wire:
     """Request/response and acknowledged publishes on one nats-py connection.
 
@@ -147,7 +155,9 @@ class Wire:
             raise err
         return resp  # type: ignore[no-any-return]
 
-    async def get_msg(self, stream: str, body: dict[str, Any], *, direct: bool) -> StoredMsg | None:
+    async def get_msg(
+        self, stream: str, body: dict[str, Any], *, direct: bool, replicated: bool = False
+    ) -> StoredMsg | None:
         """One stored message (``seq``, ``last_by_subj`` or ``next_by_subj`` + ``seq``); None when none.
 
         ``direct`` (the stream has ``allow_direct``) uses DIRECT.GET: answered by
@@ -155,14 +165,25 @@ class Wire:
         fast as STREAM.MSG.GET on nats-server. A last-by-subject lookup uses the
         subject form with an empty payload, as nats.go's ``jetstream`` package does.
         Raises JetStreamError (10059 when the stream is gone), ObjectStoreUnavailable.
+
+        ``replicated`` (a stream with more than one replica): any replica answers a
+        DIRECT.GET, and one that has not caught up yet says "no message" for what
+        was just stored (seen on a 3-node nats-server cluster after its stream
+        leader changed: a put returned, the get of that name found nothing). On
+        such streams a miss is asked again of the stream leader (STREAM.MSG.GET).
         """
-        if not direct:
-            try:
-                return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body))
-            except JetStreamError as e:
-                if e.err_code == 10037:
-                    return None
-                raise
+        if direct:
+            found = await self._direct_get(stream, body)
+            if found is not None or not replicated:
+                return found
+        try:
+            return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body))
+        except JetStreamError as e:
+            if e.err_code == 10037:
+                return None
+            raise
+
+    async def _direct_get(self, stream: str, body: dict[str, Any]) -> StoredMsg | None:
         if set(body) == {"last_by_subj"}:
             subject, payload = f"{self.api_prefix}.DIRECT.GET.{stream}.{body['last_by_subj']}", b""
         else:
@@ -194,8 +215,9 @@ class Wire:
         if fut is None or fut.done():
             return
         if msg.headers and msg.headers.get("Status") == "503":
-            # Published with no stream behind the subject: no-responders status 503.
-            fut.set_exception(JetStreamError(404, 10059, "stream not found"))
+            # No-responders status: no stream behind the subject, or (in a cluster) its
+            # stream has no leader at this moment. Callers that can tell them apart do.
+            fut.set_exception(NoStreamResponders(404, 10059, "stream not found"))
             return
         try:
             resp = json.loads(msg.data)
