@@ -12,13 +12,20 @@ StorageLimitExceeded, DigestMismatch, BadRequest, LinkError, BucketSealed,
 ObjectStoreUnavailable), each with ``code``/``err_code``/``description`` and
 ``to_dict()``.
 
-Performance: big objects travel in 1 MiB chunks with many PubAcks in flight;
-gets stream through an ordered push consumer whose flow control is answered as
-data is consumed; small objects and exact ranges use DIRECT.GET; downloads
-write files on a helper thread (SHA-256 stays on the loop: see
-:mod:`.hashing`). Applications that move big objects should call
+Performance: big objects travel in 1 MiB chunks with many PubAcks in flight,
+each frame handed to the socket before the next is read; gets stream through
+an ordered push consumer whose flow control is answered as data is consumed;
+small objects and exact ranges use DIRECT.GET; downloads hash on a helper
+thread and write files with ``O_DIRECT`` on another (see :mod:`.hashing`,
+:mod:`.direct_sink`). Applications that move big objects may call
 :func:`tune_allocator` once at start (an explicit opt-in: it changes glibc's
-malloc settings for the whole process).
+malloc settings for the whole process); a put only frees one buffer once to
+steer glibc's own adaptive thresholds (:func:`.tuning.warm_heap`).
+
+On a nats-server cluster (``num_replicas=3``): a download survives its
+stream leader moving; a put in flight then fails with ObjectStoreUnavailable
+and leaves nothing behind; a direct-get miss on a replicated bucket is asked
+again of the stream leader, since a lagging replica may answer first.
 """
 
 from orlop.objects.bucket import Bucket, BucketStatus
