@@ -26,7 +26,6 @@ device, not guaranteed through a power loss.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import contextlib
@@ -37,7 +36,7 @@ import os
 import stat
 from typing import Any
 
-from orlop.objects.sink import FdSink, single_thread
+from orlop.objects.sink import FdSink, outcome, single_thread
 
 __all__ = ["DirectSink", "open_download"]
 
@@ -162,7 +161,7 @@ class DirectSink:
             self._submit(self._writer.add, self._batch)
             self._batch, self._batch_bytes = [], 0
             while len(self._pending) > self._max or (self._pending and self._pending[0].done()):
-                await asyncio.wrap_future(self._pending.popleft())
+                await outcome(self._pending.popleft())
 
     def _submit(self, fn: Any, *args: Any) -> None:
         self._pending.append(_writer_pool().submit(fn, *args))
@@ -174,7 +173,7 @@ class DirectSink:
             self._batch, self._batch_bytes = [], 0
         self._submit(self._writer.finish)
         while self._pending:
-            await asyncio.wrap_future(self._pending.popleft())
+            await outcome(self._pending.popleft())
         self._release()
 
     def abandon(self) -> None:

@@ -31,13 +31,12 @@ The API is awaitable either way (``await sha.update(data)``).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import hashlib
 from collections import deque
 from typing import Any
 
-from orlop.objects.sink import helper_pool
+from orlop.objects.sink import helper_pool, outcome
 
 __all__ = ["Sha256"]
 
@@ -74,7 +73,7 @@ class Sha256:
         if self._batch_bytes >= _BATCH:
             self._submit()
             while len(self._running) > _IN_FLIGHT:
-                await asyncio.wrap_future(self._running.popleft())
+                await outcome(self._running.popleft())
 
     def _submit(self) -> None:
         if self._batch:
@@ -85,5 +84,5 @@ class Sha256:
         """The digest of everything added so far (waits for queued batches)."""
         self._submit()
         while self._running:
-            await asyncio.wrap_future(self._running.popleft())
+            await outcome(self._running.popleft())
         return self._sha.digest()

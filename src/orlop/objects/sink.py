@@ -22,11 +22,13 @@ import collections
 import concurrent.futures
 import os
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["FdSink", "helper_pool", "single_thread"]
+__all__ = ["FdSink", "helper_pool", "outcome", "single_thread"]
 
 _THRESHOLD = 64 * 1024
+T = TypeVar("T")
+
 _executors: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
@@ -47,6 +49,18 @@ def helper_pool() -> concurrent.futures.ThreadPoolExecutor:
     Jobs run in submission order.
     """
     return single_thread("orlop-write")
+
+
+async def outcome(job: concurrent.futures.Future[T]) -> T:
+    """The result of a helper-thread job: taken at once when it is done, else awaited.
+
+    ``asyncio.wrap_future`` hands even a finished job's result over with
+    ``call_soon_threadsafe``: a write to the loop's self-pipe and a wake-up per
+    job for nothing (~5% of the event loop's samples during a 512 MiB get).
+    """
+    if job.done():
+        return job.result()
+    return await asyncio.wrap_future(job)
 
 
 def _write_all(fd: int, data: Any) -> None:
@@ -75,12 +89,12 @@ class FdSink:
             return
         self._pending.append(helper_pool().submit(_write_all, self._fd, data))
         while len(self._pending) > self._max or (self._pending and self._pending[0].done()):
-            await asyncio.wrap_future(self._pending.popleft())
+            await outcome(self._pending.popleft())
 
     async def flush(self) -> None:
         """Wait until everything queued is written; raises the first write error."""
         while self._pending:
-            await asyncio.wrap_future(self._pending.popleft())
+            await outcome(self._pending.popleft())
 
     def abandon(self) -> None:
         """Drop queued writes after an error; block until the one already running ends.
