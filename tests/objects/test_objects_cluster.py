@@ -123,3 +123,29 @@ async def _eventually(op: Any) -> Any:
         except ObjectStoreUnavailable:
             await asyncio.sleep(0.2)
     return await op()
+
+
+async def test_watch_sees_every_update_across_a_leader_change(cluster: NatsCluster) -> None:
+    async with connect(cluster.urls, **_fast_reconnect()) as client:
+        bucket = await _r3_bucket(client, "w")
+        seen: list[str] = []
+
+        async def watch() -> None:
+            async for info in bucket.watch(updates_only=True):
+                seen.append(info.name)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await asyncio.sleep(0.3)
+            for i in range(3):
+                await bucket.put(f"before{i}", b"x" * 100)
+            cluster.node(await _leader(cluster, "OBJ_w")).kill()
+            for i in range(3):
+                await _eventually(lambda i=i: bucket.put(f"after{i}", b"y" * 100))
+            for _ in range(100):
+                if len(seen) >= 6:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            watcher.cancel()
+        assert seen == ["before0", "before1", "before2", "after0", "after1", "after2"]

@@ -36,7 +36,7 @@ __all__ = ["Delivery", "PushStream"]
 _FC = "fc"
 _RESET = "reset"
 _MAX_RESETS = 8
-_CREATE_RETRY_DELAYS = (0.25, 1.0, 2.0, 2.0)
+_PATIENCE = 10.0  # seconds create_patiently keeps trying (a leader election takes a few)
 _SUB_PENDING_BYTES = 512 * 1024 * 1024
 
 
@@ -259,25 +259,30 @@ class PushStream:
             self.policy, self.start_seq = "by_start_sequence", self._last_sseq + 1
         self._last_cseq = 0
         self._broken = -1
-        await self._create_patiently()
+        await self.create_patiently()
         if not self._done:
             await self.attach()
 
-    async def _create_patiently(self) -> None:
-        """:meth:`create`, retried while JetStream does not answer (a cluster electing a leader).
+    async def create_patiently(self) -> int:
+        """:meth:`create`, retried while JetStream does not answer, for about ``_PATIENCE`` seconds.
 
         A consumer is reset when its server went away; on a nats-server cluster the
         stream then elects a new leader, which takes seconds, and CONSUMER.CREATE
-        times out or finds no responder meanwhile: five tries over ~5 s plus their timeouts.
+        times out or finds no responder meanwhile. No retry once the connection is
+        closed, and none that would start after the deadline.
         """
-        for delay in (*_CREATE_RETRY_DELAYS, None):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _PATIENCE
+        delay = 0.25
+        while True:
             try:
-                await self.create()
-                return
+                return await self.create()
             except ObjectStoreUnavailable:
-                if delay is None:
+                if self.wire.nc.is_closed or loop.time() + delay >= deadline:
                     raise
             except JetStreamError as e:
-                if delay is None or not (e.code == 503 or e.err_code == 10008):  # temporarily unavailable
+                transient = e.code == 503 or e.err_code == 10008  # JetStream temporarily unavailable
+                if not transient or loop.time() + delay >= deadline:
                     raise
             await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -292,6 +292,9 @@ class ObjectReader:
     async def _stream_from_start(self) -> PushStream:
         """A consumer over every chunk (created, not attached) that sees all ``info.chunks`` of them.
 
+        Created patiently (:meth:`PushStream.create_patiently`): a whole-object read
+        started while a cluster elects a leader waits for it instead of failing.
+
         A consumer that sees fewer is checked against the stream (ObjectNotFound when
         chunks are really gone). On a nats-server cluster it may instead sit on a
         follower that has not caught up with a put just made: then it is made again
@@ -299,7 +302,7 @@ class ObjectReader:
         """
         for attempt in range(_EARLY_END_RETRIES + 1):
             ps = PushStream(self.wire, self.stream, self._subject, deliver_policy="all")
-            if await ps.create() == self.info.chunks:
+            if await ps.create_patiently() == self.info.chunks:
                 return ps
             await ps.discard()
             self._counted = False
