@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "NatsCluster", "ServerProcess", "nats_server_binary"]
+__all__ = ["KINDS", "NatsCluster", "ServerProcess", "nats_server_binary", "refuses_connections"]
 
 KINDS = ("orlop", "nats-server")
 
@@ -158,6 +158,16 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def refuses_connections(url: str) -> bool:
+    """True when nothing accepts a TCP connection at ``nats://host:port`` (a stopped or draining server)."""
+    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return True
+    return False
 
 
 def _free_port() -> int:

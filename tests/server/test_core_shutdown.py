@@ -9,27 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 
 import nats
 import pytest
 from nats.aio.msg import Msg
 
-from orlop.testing import KINDS, ServerProcess
+from orlop.testing import KINDS, ServerProcess, refuses_connections
 
 Factory = type[ServerProcess]
 
 COUNT = 20_000
 PAYLOAD = b"x" * 512  # 10 MB in all: still in flight to the subscriber when the signal lands
-
-
-def _port_closed(url: str) -> bool:
-    host, port = url.removeprefix("nats://").rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-    except OSError:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -66,7 +56,7 @@ async def test_subscriber_gets_everything_published_before_the_signal(
         await sub_nc.close()
     assert len(received) == COUNT
     assert set(received) == {len(PAYLOAD)}
-    assert _port_closed(proc.url)
+    assert refuses_connections(proc.url)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -79,6 +69,6 @@ async def test_sigkill_is_immediate(kind: str, server_factory: Factory) -> None:
         await nc.flush()
         proc.proc.send_signal(signal.SIGKILL)
         assert await asyncio.to_thread(proc.proc.wait, 5) == -signal.SIGKILL
-        assert _port_closed(proc.url)
+        assert refuses_connections(proc.url)
     finally:
         await nc.close()

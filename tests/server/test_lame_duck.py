@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,21 +18,12 @@ import nats
 import nats.errors
 import pytest
 
-from orlop.testing import KINDS, ServerProcess
+from orlop.testing import KINDS, ServerProcess, refuses_connections
 
 Factory = type[ServerProcess]
 
 # nats-server's minimum duration; a short grace keeps the test short.
 LDM_CONF = 'lame_duck_duration: "30s"\nlame_duck_grace_period: "1s"\n'
-
-
-def _refuses_connections(url: str) -> bool:
-    host, port = url.removeprefix("nats://").rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-    except OSError:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -63,7 +53,7 @@ async def test_lame_duck_drains_clients_then_exits_keeping_acknowledged_data(
         proc.proc.send_signal(signal.SIGUSR2)
 
         await asyncio.wait_for(told.wait(), 5)
-        assert await asyncio.to_thread(_refuses_connections, proc.url)
+        assert await asyncio.to_thread(refuses_connections, proc.url)
         # JetStream is down: the stream's subject has no responder any more, and API
         # requests are taken but left unanswered.
         with pytest.raises(nats.errors.NoRespondersError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["ZERO_TIME", "format_ts", "parse_ts"]
+__all__ = ["ZERO_TIME", "format_go_duration", "format_ts", "parse_ts"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -51,3 +51,31 @@ def parse_ts(text: str) -> int:
         offset = (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * 1_000_000_000
         ns -= sign * offset
     return ns
+
+
+def format_go_duration(ns: int) -> str:
+    """Nanoseconds as Go's ``time.Duration.String()`` writes them (``40s``, ``2m0s``, ``1.5s``, ``500ms``).
+
+    nats-server puts such text in error messages and headers (lame duck settings,
+    MaxRequestExpires, ``Nats-TTL`` markers).
+    """
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("\u00b5s", 1_000), ("ns", 1)):
+            if ns >= size:
+                return f"{sign}{_trim(ns / size)}{unit}"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{_trim(rest / 1e9)}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return sign + text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")

@@ -62,7 +62,6 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import nats.errors
 from nats.nuid import NUID
 
 from orlop.errors import (
@@ -82,7 +81,7 @@ from orlop.objects.compression import (
     compress_chunk,
     framing_overhead,
 )
-from orlop.objects.errors import from_jetstream, from_transport
+from orlop.objects.errors import from_jetstream
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
     BULK_CHUNK_SIZE,
@@ -235,8 +234,7 @@ def _chunk_size(
 
 async def _settle(bucket: Bucket, inflight: collections.deque[asyncio.Future[int]]) -> None:
     """Wait for the outstanding PubAcks (success or not, one timeout in all) so a purge catches all chunks."""
-    futs = list(inflight)
-    await bucket.wire.settle(futs)
+    await bucket.wire.settle(inflight)
     inflight.clear()
 
 
@@ -547,8 +545,6 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
                 "the bucket's stream did not answer a publish (a cluster electing its leader?):"
                 " the object was not written, the put can be retried"
             ) from e
-        if isinstance(e, nats.errors.Error):
-            raise from_transport(e) from e  # e.g. the outbound buffer filled while reconnecting
         if isinstance(e, JetStreamError):
             err = from_jetstream(e)
             if plan.create_only and isinstance(err, RevisionMismatch):

@@ -204,8 +204,7 @@ class ObjectReader:
         and the stream started again at the first chunk not yet read, a few times.
         """
         self._early_ends += 1
-        self._counted = False
-        await self._check_count()
+        await self._check_count(fresh=True)
         if self._early_ends > _EARLY_END_RETRIES:
             raise ObjectStoreUnavailable("the object's chunks are stored but could not be streamed")
         await asyncio.sleep(0.25 * self._early_ends)
@@ -261,15 +260,16 @@ class ObjectReader:
             guess = max(1, guess - (first - index)) if first > index else guess + (index - first)
         return None, 1, 0
 
-    async def _check_count(self) -> None:
+    async def _check_count(self, *, fresh: bool = False) -> None:
         """ObjectNotFound unless the chunk subject holds exactly ``info.chunks`` messages.
 
         Chunk indices are counted positions on the subject (``num_pending``,
         ``next_by_subj``): with a chunk missing (deleted, or expired before its
         meta) they would name the next chunk, so reads must not trust them.
-        Checked once per reader, with STREAM.INFO filtered to the chunk subject.
+        Checked once per reader (again with ``fresh``), with STREAM.INFO filtered
+        to the chunk subject.
         """
-        if self._counted:
+        if self._counted and not fresh:
             return
         resp = await self.wire.request(f"STREAM.INFO.{self.stream}", {"subjects_filter": self._subject})
         subjects = (resp.get("state") or {}).get("subjects") or {}
@@ -305,8 +305,7 @@ class ObjectReader:
             if await ps.create_patiently() == self.info.chunks:
                 return ps
             await ps.discard()
-            self._counted = False
-            await self._check_count()
+            await self._check_count(fresh=True)
             await asyncio.sleep(0.25 * (attempt + 1))
         raise ObjectStoreUnavailable("the object's chunks are stored but no consumer sees them all yet")
 

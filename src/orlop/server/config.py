@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orlop.errors import ConfigError
+from orlop.jsapi.timefmt import format_go_duration
 from orlop.server.confparse import ConfMap, parse_text
 from orlop.server.options import ServerOptions
 
@@ -208,27 +209,8 @@ def _attr(name: str, conv: Callable[[Mapping[str, Any], str], Any]) -> Callable[
 
 
 def go_duration_text(seconds: float) -> str:
-    """``seconds`` as Go's ``time.Duration.String()`` writes it: ``"40s"``, ``"2m0s"``, ``"1.5s"``."""
-    if seconds == 0:
-        return "0s"
-    sign = "-" if seconds < 0 else ""
-    ns = round(abs(seconds) * 1e9)
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("\u00b5s", 1_000), ("ns", 1)):
-            if ns >= size:
-                return f"{sign}{_trim(ns / size)}{unit}"
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    text = f"{_trim(rest / 1e9)}s"
-    if hours or minutes:
-        text = f"{minutes}m{text}"
-    if hours:
-        text = f"{hours}h{text}"
-    return sign + text
-
-
-def _trim(value: float) -> str:
-    return f"{value:.9f}".rstrip("0").rstrip(".")
+    """``seconds`` as Go prints a duration (:func:`orlop.jsapi.timefmt.format_go_duration`)."""
+    return format_go_duration(round(seconds * 1e9))
 
 
 # nats-server refuses a shorter lame duck duration (opts.go).

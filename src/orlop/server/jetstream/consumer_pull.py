@@ -20,6 +20,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from orlop.jsapi.timefmt import format_go_duration
 from orlop.protocol import headers
 from orlop.server.jetstream.consumer import Consumer
 from orlop.store.base import StoredMsg
@@ -150,7 +151,7 @@ class PullConsumer(Consumer):
             return _status(409, f"Exceeded MaxRequestBatch of {max_batch}")
         max_exp = int(cfg.get("max_expires") or 0)
         if max_exp and expires > max_exp:
-            return _status(409, f"Exceeded MaxRequestExpires of {_go_dur(max_exp)}")
+            return _status(409, f"Exceeded MaxRequestExpires of {format_go_duration(max_exp)}")
         cfg_bytes = int(cfg.get("max_bytes") or 0)
         if cfg_bytes and max_bytes > cfg_bytes:
             return _status(409, f"Exceeded MaxRequestMaxBytes of {cfg_bytes}")
@@ -270,19 +271,3 @@ class PullConsumer(Consumer):
             wr.cancel()
             if deleted:
                 self._send(wr.reply, _status(409, "Consumer Deleted"))
-
-
-def _go_dur(ns: int) -> str:
-    """A Go-style duration string for the common whole units (``30s``, ``1m0s``, ``500ms``)."""
-    if ns % 1_000_000_000 == 0:
-        s = ns // 1_000_000_000
-        if s < 60:
-            return f"{s}s"
-        m, s = divmod(s, 60)
-        if m < 60:
-            return f"{m}m{s}s"
-        h, m = divmod(m, 60)
-        return f"{h}h{m}m{s}s"
-    if ns % 1_000_000 == 0:
-        return f"{ns // 1_000_000}ms"
-    return f"{ns / 1e9}s"

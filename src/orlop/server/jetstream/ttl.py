@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from orlop.jsapi.timefmt import format_go_duration
+
 __all__ = ["NEVER", "format_ttl", "parse_go_duration", "parse_ttl"]
 
 NEVER = -1
@@ -69,11 +71,4 @@ def format_ttl(ns: int) -> str:
     """Nanoseconds to the Go duration text nats-server writes in marker headers (``1s``, ``5m0s``)."""
     if ns < 0:
         return "never"
-    secs = ns // _SECOND
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h{m}m{s}s"
-    if m:
-        return f"{m}m{s}s"
-    return f"{s}s"
+    return format_go_duration(ns // _SECOND * _SECOND)
