@@ -28,6 +28,7 @@ translate with ``raise ... from`` rather than leaking a lower layer's type.
         ├── LinkError
         ├── BucketSealed
         └── ObjectStoreUnavailable   no answer from JetStream (timeout, no responders)
+            └── JetStreamNotEnabled   nobody serves the JetStream API on this connection
 
 Object Store errors render the seed's JSON shape through :meth:`ObjectStoreError.to_dict`.
 """
@@ -47,6 +48,7 @@ __all__ = [
     "DigestMismatch",
     "DiskFullError",
     "JetStreamError",
+    "JetStreamNotEnabled",
     "LinkError",
     "MsgTooLargeError",
     "ObjectAlreadyExists",
@@ -218,3 +220,12 @@ class ObjectStoreUnavailable(ObjectStoreError):
     """The JetStream service did not answer (timeout, no responders, connection lost)."""
 
     code, err_code, default_description = 503, 10503, "object store unavailable"
+
+
+class JetStreamNotEnabled(ObjectStoreUnavailable):
+    """Nobody answers the JetStream API: the server (or account) runs without JetStream.
+
+    Unlike a timeout this does not pass by itself, so no read waits for it to.
+    """
+
+    code, err_code, default_description = 503, 10076, "JetStream not enabled"

@@ -19,6 +19,7 @@ from orlop.errors import (
 )
 from orlop.objects import Bucket, ObjectStoreClient
 from orlop.objects.meta import encode_name
+from orlop.testing import KINDS, ServerProcess
 
 
 async def test_invalid_names(client: ObjectStoreClient, bucket: Bucket, stream_state: Any) -> None:
@@ -181,3 +182,29 @@ async def test_put_without_pubacks_fails_after_one_timeout_and_leaves_no_trace(
         # Bounds a hang, not a speed: one timeout per chunk would be 40 s or more.
         assert time.monotonic() - started < 20
         assert (await stream_state("silent"))["messages"] == 0  # the stored chunks were purged
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_server_without_jetstream_is_a_prompt_clear_error(
+    kind: str, server_factory: type[ServerProcess]
+) -> None:
+    """No JetStream behind the connection: JetStreamNotEnabled at once, not a wait for an election.
+
+    Reads retry while JetStream does not answer (a cluster electing a leader), but
+    a server that has no JetStream at all answers "no responders", which no wait mends.
+    """
+    import time
+
+    from orlop.errors import JetStreamNotEnabled, ObjectStoreUnavailable
+    from orlop.objects import connect
+
+    proc = server_factory(kind=kind, jetstream=False).start()
+    async with connect(proc.url) as client:
+        for op in (lambda: client.bucket("docs"), lambda: client.create_bucket("docs"), client.buckets):
+            started = time.monotonic()
+            with pytest.raises(JetStreamNotEnabled) as caught:
+                await op()
+            # Bounds a hang, not a speed: patient retries would take twenty seconds.
+            assert time.monotonic() - started < 3
+            assert isinstance(caught.value, ObjectStoreUnavailable)  # still caught as "unavailable"
+            assert caught.value.to_dict()["error"]["err_code"] == 10076

@@ -116,6 +116,27 @@ async def test_put_when_the_stream_leader_dies_completes_or_leaves_nothing(clust
         assert await _eventually(lambda: bucket.get_bytes("after")) == after
 
 
+async def test_reads_wait_out_the_election_after_the_stream_leader_dies(cluster: NatsCluster) -> None:
+    """Right after the leader is killed, reads succeed as they are: no retry loop in the caller.
+
+    Until a new leader is elected the stream's API times out or answers "temporarily
+    unavailable"; opening the bucket, its status, the listing, an info and a get
+    wait for the election (a few seconds) instead of failing with ObjectStoreUnavailable.
+    """
+    async with connect(cluster.urls, request_timeout=2.0, **_fast_reconnect()) as client:
+        bucket = await _r3_bucket(client, "el")
+        data = os.urandom(3 * MIB)
+        await bucket.put("obj", data)
+        cluster.node(await _leader(cluster, "OBJ_el")).kill()
+        opened = await client.bucket("el")
+        status = await opened.status()
+        assert (status.replicas, status.object_count, status.total_bytes) == (3, 1, len(data))
+        assert [o.name for o in await opened.list()] == ["obj"]
+        assert (await opened.info("obj")).size == len(data)
+        assert await opened.get_bytes("obj") == data
+        assert "el" in await client.buckets()
+
+
 async def _eventually(op: Any) -> Any:
     for _ in range(50):
         try:

@@ -24,8 +24,10 @@ steer glibc's own adaptive thresholds (:func:`.tuning.warm_heap`).
 
 On a nats-server cluster (``num_replicas=3``): a download survives its
 stream leader moving; a put in flight then fails with ObjectStoreUnavailable
-and leaves nothing behind; a direct-get miss on a replicated bucket is asked
-again of the stream leader, since a lagging replica may answer first.
+and leaves nothing behind; reads retry through a leader election for about
+20 s (:meth:`.wire.Wire.patiently`), writes are never retried; a direct-get
+miss on a replicated bucket is asked again of the stream leader, since a
+lagging replica may answer first.
 """
 
 from orlop.objects.bucket import Bucket, BucketStatus

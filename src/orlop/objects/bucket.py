@@ -412,7 +412,7 @@ class Bucket:
     @translated
     async def status(self) -> BucketStatus:
         """Configuration, stream state and metrics of live objects."""
-        self._load(await self.wire.request(f"STREAM.INFO.{self.stream}"))
+        self._load(await self.wire.request(f"STREAM.INFO.{self.stream}", patient=True))
         cfg, state = self.config, self.stream_info.get("state", {})
         objects = [i for i in await self.list() if not i.is_link]
         stored = sum(i.size for i in objects)

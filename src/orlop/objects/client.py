@@ -159,7 +159,7 @@ class ObjectStoreClient:
         cfg = stream_config(bucket, allow_msg_ttl=ttl_ok, **options)
         # nats-server answers an identical re-create with success (and omits did_create), so look first.
         try:
-            existing = await self.wire.request(f"STREAM.INFO.{cfg['name']}")
+            existing = await self.wire.request(f"STREAM.INFO.{cfg['name']}", patient=True)
         except JetStreamError as e:
             if e.err_code != 10059:
                 raise
@@ -191,7 +191,8 @@ class ObjectStoreClient:
         """Open an existing bucket; BucketNotFound."""
         validate_bucket_name(bucket)
         try:
-            return Bucket(self, bucket, await self.wire.request(f"STREAM.INFO.OBJ_{bucket}"))
+            info = await self.wire.request(f"STREAM.INFO.OBJ_{bucket}", patient=True)
+            return Bucket(self, bucket, info)
         except JetStreamError as e:
             if e.err_code == 10059:
                 raise BucketNotFound(f"bucket {bucket!r} not found") from e
@@ -209,7 +210,8 @@ class ObjectStoreClient:
         names: list[str] = []
         offset = 0
         while True:
-            resp = await self.wire.request("STREAM.NAMES", {"offset": offset, "subject": "$O.*.C.>"})
+            body = {"offset": offset, "subject": "$O.*.C.>"}
+            resp = await self.wire.request("STREAM.NAMES", body, patient=True)
             batch = resp.get("streams") or []
             names += [n[4:] for n in batch if n.startswith("OBJ_")]
             offset += len(batch)

@@ -28,7 +28,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from orlop.errors import JetStreamError, ObjectStoreUnavailable
+from orlop.errors import ObjectStoreUnavailable
 from orlop.objects.wire import Wire
 
 __all__ = ["Delivery", "PushStream"]
@@ -36,7 +36,6 @@ __all__ = ["Delivery", "PushStream"]
 _FC = "fc"
 _RESET = "reset"
 _MAX_RESETS = 8
-_PATIENCE = 10.0  # seconds create_patiently keeps trying (a leader election takes a few)
 _SUB_PENDING_BYTES = 512 * 1024 * 1024
 
 
@@ -140,7 +139,8 @@ class PushStream:
         )
 
     async def open(self) -> int:
-        n = await self.create()
+        """Create the consumer (patiently: see :meth:`create_patiently`) and attach; its ``num_pending``."""
+        n = await self.create_patiently()
         await self.attach()
         return n
 
@@ -264,25 +264,10 @@ class PushStream:
             await self.attach()
 
     async def create_patiently(self) -> int:
-        """:meth:`create`, retried while JetStream does not answer, for about ``_PATIENCE`` seconds.
+        """:meth:`create`, retried through a leader election (:meth:`Wire.patiently`).
 
         A consumer is reset when its server went away; on a nats-server cluster the
         stream then elects a new leader, which takes seconds, and CONSUMER.CREATE
-        times out or finds no responder meanwhile. No retry once the connection is
-        closed, and none that would start after the deadline.
+        times out or is refused as temporarily unavailable meanwhile.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _PATIENCE
-        delay = 0.25
-        while True:
-            try:
-                return await self.create()
-            except ObjectStoreUnavailable:
-                if self.wire.nc.is_closed or loop.time() + delay >= deadline:
-                    raise
-            except JetStreamError as e:
-                transient = e.code == 503 or e.err_code == 10008  # JetStream temporarily unavailable
-                if not transient or loop.time() + delay >= deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        return await self.wire.patiently(self.create)

@@ -271,7 +271,9 @@ class ObjectReader:
         """
         if self._counted and not fresh:
             return
-        resp = await self.wire.request(f"STREAM.INFO.{self.stream}", {"subjects_filter": self._subject})
+        resp = await self.wire.request(
+            f"STREAM.INFO.{self.stream}", {"subjects_filter": self._subject}, patient=True
+        )
         subjects = (resp.get("state") or {}).get("subjects") or {}
         if int(subjects.get(self._subject, 0)) != self.info.chunks:
             raise ObjectNotFound("object data is missing (chunks purged or expired?)")

@@ -14,21 +14,30 @@ import asyncio
 import collections
 import contextlib
 import json
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from orlop.errors import JetStreamError, ObjectStoreUnavailable
+from orlop.errors import JetStreamError, JetStreamNotEnabled, ObjectStoreUnavailable
 
 __all__ = ["StoredMsg", "Wire", "parse_msg_get"]
 
 # Wire.handed_off: how often it looks, and how long it waits at most.
 _HANDOFF_POLL = 0.0002
 _HANDOFF_WAIT = 1.0
+# Wire.patiently: seconds a read keeps trying while JetStream does not answer, first and
+# longest pause. nats-server's raft groups wait 4-9 s before calling an election; when the
+# dead node led the meta group too, two elections run (10 s was seen to fall short on a
+# loaded 2-core machine).
+_PATIENCE = 20.0
+_RETRY_FIRST = 0.25
+_RETRY_MAX = 2.0
+
+T = TypeVar("T")
 
 
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
@@ -130,18 +139,56 @@ class Wire:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- JSON API ---------------------------------------------------------
+    async def patiently(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, tried again while JetStream does not answer, for about ``_PATIENCE`` s.
+
+        For requests that may safely run twice (reads, ephemeral consumers). On a
+        nats-server cluster a stream whose leader went away answers nothing (or 503,
+        "JetStream system temporarily unavailable", err_code 10008) until a new
+        leader is elected, which takes seconds; a client whose server died is
+        reconnecting meanwhile. Anything else is raised at once: JetStreamNotEnabled
+        does not pass by itself, a closed connection will not come back, and no
+        attempt starts after the deadline.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _PATIENCE
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                return await attempt()
+            except JetStreamNotEnabled:
+                raise
+            except ObjectStoreUnavailable:
+                if self.nc.is_closed or loop.time() + delay >= deadline:
+                    raise
+            except JetStreamError as e:
+                transient = e.code == 503 or e.err_code == 10008
+                if not transient or loop.time() + delay >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+
     async def request(
-        self, api: str, body: dict[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        api: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        patient: bool = False,
     ) -> dict[str, Any]:
         """Call ``$JS.API.<api>``; returns the JSON response, raises JetStreamError on an error reply.
 
-        Transport failures raise ObjectStoreUnavailable.
+        Transport failures raise ObjectStoreUnavailable (JetStreamNotEnabled when
+        nobody serves the API). ``patient``: a read that may run twice, retried
+        through a leader election (:meth:`patiently`).
         """
+        if patient:
+            return await self.patiently(lambda: self.request(api, body, timeout=timeout))
         payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         try:
             msg = await self.nc.request(f"{self.api_prefix}.{api}", payload, timeout=timeout or self.timeout)
         except nats.errors.NoRespondersError as e:
-            raise ObjectStoreUnavailable("JetStream is not enabled (no responders)") from e
+            raise JetStreamNotEnabled("JetStream is not enabled (no responders)") from e
         except (TimeoutError, nats.errors.TimeoutError) as e:
             raise ObjectStoreUnavailable(f"JetStream request {api} timed out") from e
         except nats.errors.Error as e:
@@ -171,13 +218,14 @@ class Wire:
         was just stored (seen on a 3-node nats-server cluster after its stream
         leader changed: a put returned, the get of that name found nothing). On
         such streams a miss is asked again of the stream leader (STREAM.MSG.GET).
+        Both lookups are retried through a leader election (:meth:`patiently`).
         """
         if direct:
-            found = await self._direct_get(stream, body)
+            found = await self.patiently(lambda: self._direct_get(stream, body))
             if found is not None or not replicated:
                 return found
         try:
-            return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body))
+            return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body, patient=True))
         except JetStreamError as e:
             if e.err_code == 10037:
                 return None
