@@ -9,6 +9,7 @@ ObjectNotFound (a non-positive one BadRequest with our own text), on both server
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from orlop.errors import (
     StorageLimitExceeded,
 )
 from orlop.objects import Bucket, ObjectStoreClient
+from orlop.testing import ServerProcess
 
 
 def _seed_json(code: int, err_code: int, description: str) -> dict[str, dict[str, object]]:
@@ -70,3 +72,38 @@ async def test_revision_must_be_a_meta_of_that_object(bucket: Bucket) -> None:
                 await call
             assert br.value.to_dict() == _seed_json(400, 10400, "revision must be a positive integer")
     assert (await bucket.info("doc", revision=first.revision)).nuid == first.nuid
+
+
+
+async def test_account_without_jetstream_is_a_prompt_clear_error(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """An account without JetStream: JetStreamNotEnabled (503/10039) at once, no waiting.
+
+    Reads wait out a cluster's election, which also answers 503 (10008); this 503
+    never passes. nats-server only: Orlop's server does not take accounts yet.
+    """
+    import time
+
+    from orlop.errors import JetStreamNotEnabled
+    from orlop.objects import connect
+
+    conf = tmp_path / "accounts.conf"
+    conf.write_text(
+        "accounts {\n"
+        "  WITH { jetstream: enabled, users: [{user: a, password: a}] }\n"
+        "  WITHOUT { users: [{user: b, password: b}] }\n"
+        "}\n"
+    )
+    proc = server_factory(kind="nats-server", extra_args=["-c", str(conf)]).start()
+    host = proc.url.removeprefix("nats://")
+    async with connect(f"nats://a:a@{host}") as allowed:
+        await allowed.create_bucket("docs")  # JetStream runs, for the account that has it
+    async with connect(f"nats://b:b@{host}") as client:
+        for op in (lambda: client.bucket("docs"), client.buckets):
+            started = time.monotonic()
+            with pytest.raises(JetStreamNotEnabled) as caught:
+                await op()
+            # Bounds a hang, not a speed: patient retries would take twenty seconds.
+            assert time.monotonic() - started < 3
+            assert caught.value.to_dict()["error"]["code"] == 503

@@ -22,6 +22,7 @@ from orlop.errors import (
     BucketNotFound,
     BucketSealed,
     JetStreamError,
+    JetStreamNotEnabled,
     ObjectNotFound,
     ObjectStoreError,
     ObjectStoreUnavailable,
@@ -57,7 +58,9 @@ def from_jetstream(err: JetStreamError) -> ObjectStoreError:
         return ObjectTooLarge(f"chunk exceeds the stream's maximum message size ({desc})")
     if code == 10109:
         return BucketSealed()
-    if code == 10039 or err.code == 503:
+    if code in (10039, 10076):
+        return JetStreamNotEnabled(desc or None)
+    if err.code == 503:
         return ObjectStoreUnavailable(desc or None)
     return BadRequest(f"{desc} (err_code={code})")
 

@@ -40,6 +40,15 @@ _RETRY_MAX = 2.0
 T = TypeVar("T")
 
 
+# "JetStream not enabled" (for the account, for the server): a 503 that no wait mends.
+_NOT_ENABLED = frozenset({10039, 10076})
+
+
+def _transient(err: JetStreamError) -> bool:
+    """A JetStream error that a leader election explains (503, "temporarily unavailable" 10008)."""
+    return err.err_code == 10008 or (err.code == 503 and err.err_code not in _NOT_ENABLED)
+
+
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
     err = resp.get("error")
     if not err:
@@ -162,8 +171,7 @@ class Wire:
                 if self.nc.is_closed or loop.time() + delay >= deadline:
                     raise
             except JetStreamError as e:
-                transient = e.code == 503 or e.err_code == 10008
-                if not transient or loop.time() + delay >= deadline:
+                if not _transient(e) or loop.time() + delay >= deadline:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
