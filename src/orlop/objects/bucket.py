@@ -174,12 +174,20 @@ class Bucket:
         with contextlib.suppress(Exception):
             await self.purge({"filter": subject})
 
+    def reclaims(self, info: ObjectInfo, old: ObjectInfo | None) -> bool:
+        """Whether :meth:`after_write` has work: old revisions to prune, or replaced chunks to purge."""
+        if self.history > 1:
+            return True
+        if old is None or old.deleted or old.is_link:
+            return False
+        return bool(old.nuid) and old.nuid != info.nuid
+
     async def after_write(self, info: ObjectInfo, old: ObjectInfo | None) -> None:
         """Reclaim what the new revision replaced (no history) or prune old revisions (history)."""
         if self.history > 1:
             await versions.prune(self, info.name)
             return
-        if old is not None and not old.deleted and not old.is_link and old.nuid and old.nuid != info.nuid:
+        if old is not None and self.reclaims(info, old):
             await self.purge({"filter": chunk_subject(self.name, old.nuid)})
 
     # -- write ------------------------------------------------------------------

@@ -554,6 +554,8 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     _drop(lookup)
     bucket.note_existing(name)
     info.revision, info.modified_ns = seq, time.time_ns()
-    await finish(bucket.after_write(info, old or current))
+    replaced = old or current
+    if bucket.reclaims(info, replaced):  # most new names have nothing to reclaim: no cleanup task
+        await finish(bucket.after_write(info, replaced))
     return info
 
