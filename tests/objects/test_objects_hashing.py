@@ -23,6 +23,27 @@ async def test_digest_equals_hashlib_over_many_batches(offload: bool) -> None:
     assert await sha.digest() == hashlib.sha256(b"".join(pieces)).digest()
 
 
+@pytest.mark.parametrize("size", [0, 1, 1024, 128 * 1024, 128 * 1024 + 1, 4 * 1024 * 1024 + 1])
+async def test_digest_of_tails_around_the_inline_threshold(size: int) -> None:
+    """Small tails are hashed on the loop's own thread, big ones on the helper: same digest."""
+    data = os.urandom(size)
+    sha = Sha256(offload=True)
+    for start in range(0, size, 1000):
+        await sha.update(data[start : start + 1000])
+    assert await sha.digest() == hashlib.sha256(data).digest()
+    assert await sha.digest() == hashlib.sha256(data).digest()  # asking twice changes nothing
+
+
+async def test_small_objects_verified(bucket: Bucket, client: ObjectStoreClient) -> None:
+    """A one-chunk object (hashed inline on read) still fails loudly when its digest is wrong."""
+    info = await bucket.put("small", b"hello world")
+    assert await bucket.get_bytes("small") == b"hello world"
+    forged = info.evolve(digest="SHA-256=" + "A" * 43 + "=")
+    await client.wire.publish(f"$O.docs.M.{encode_name('small')}", forged.to_json(), {"Nats-Rollup": "sub"})
+    with pytest.raises(DigestMismatch):
+        await bucket.get_bytes("small")
+
+
 async def test_big_download_verified_across_batches(
     bucket: Bucket, client: ObjectStoreClient, tmp_path: Path
 ) -> None:
