@@ -325,14 +325,17 @@ class Side:
         return max(values) if values else None
 
 
-async def compare(sides: dict[str, Measure | str], runs: int, timeout: float) -> dict[str, Side]:
+async def compare(
+    sides: dict[str, Measure | str], runs: int, timeout: float, *, warmup: int = 0
+) -> dict[str, Side]:
     """Measure each side ``runs`` times, alternating sides run by run.
 
-    A side given as a string is an error already known (server down, API missing). A side
+    ``warmup`` rounds run first, alternating the same way, and are not kept. A side
+    given as a string is an error already known (server down, API missing). A side
     whose measurement fails is not measured again; the error is kept in ``Side.error``.
     """
     out = {label: Side(error=m if isinstance(m, str) else "") for label, m in sides.items()}
-    for _ in range(runs):
+    for round_no in range(warmup + runs):
         for label, measure in sides.items():
             side = out[label]
             if isinstance(measure, str) or side.error:
@@ -340,6 +343,8 @@ async def compare(sides: dict[str, Measure | str], runs: int, timeout: float) ->
             figures, error = await attempt(label, measure, timeout)
             if figures is None:
                 side.error = error
+                continue
+            if round_no < warmup:
                 continue
             for metric, value in figures.items():
                 side.samples.setdefault(metric, []).append(value)
