@@ -303,12 +303,13 @@ class ObjectReader:
         a moment later, a few times.
         """
         for attempt in range(_EARLY_END_RETRIES + 1):
+            if attempt:
+                await asyncio.sleep(0.25 * attempt)
             ps = PushStream(self.wire, self.stream, self._subject, deliver_policy="all")
             if await ps.create_patiently() == self.info.chunks:
                 return ps
             await ps.discard()
             await self._check_count(fresh=True)
-            await asyncio.sleep(0.25 * (attempt + 1))
         raise ObjectStoreUnavailable("the object's chunks are stored but no consumer sees them all yet")
 
     async def _get_next(self, seq: int) -> tuple[int, bytes]:
