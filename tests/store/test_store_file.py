@@ -28,7 +28,13 @@ def blocks(d: Path) -> list[Path]:
 
 
 def disk_bytes(d: Path) -> int:
-    return sum(p.stat().st_size for p in d.iterdir())
+    """Apparent size of the block files (index and state files are small metadata)."""
+    return sum(p.stat().st_size for p in d.glob("*.blk"))
+
+
+def allocated(d: Path) -> int:
+    """Bytes the block files really occupy (punched holes excluded), as ``du`` counts them."""
+    return sum(p.stat().st_blocks * 512 for p in d.glob("*.blk"))
 
 
 def record_len(subject: str, hdr: bytes, data: bytes) -> int:
@@ -70,14 +76,32 @@ def test_torn_tail_is_truncated_and_logged(tmp_path: Path, caplog: pytest.LogCap
     with caplog.at_level(logging.WARNING):
         s = FileStore(tmp_path, StoreLimits())
     assert any("truncated" in r.getMessage() for r in caplog.records)
+    assert any("seqs 10-10 are lost" in r.getMessage() for r in caplog.records)
     assert blk.stat().st_size == good
     st = s.state()
-    assert (st.msgs, st.last_seq) == (9, 9)
+    # Seq 10 was handed out once: it is lost, and never handed out again (as nats-server).
+    assert (st.msgs, st.last_seq) == (9, 10)
     assert s.load(10) is None
-    assert s.store_msg("t", b"", b"after").seq == 10
+    assert s.store_msg("t", b"", b"after").seq == 11
     s.close()
     s = FileStore(tmp_path, StoreLimits())
-    assert s.load(10).data == b"after"  # type: ignore[union-attr]
+    assert s.load(11).data == b"after"  # type: ignore[union-attr]
+    assert s.state().last_seq == 11
+    s.close()
+
+
+def test_torn_tail_after_a_crash_keeps_the_synced_high_water_mark(tmp_path: Path) -> None:
+    """A crash (no close) after a sync: the state written at the sync still guards the sequence."""
+    s = FileStore(tmp_path, StoreLimits())
+    for i in range(5):
+        s.store_msg("t", b"", b"%d" % i * 100)
+    s.sync()
+    (blk,) = blocks(tmp_path)
+    os.truncate(blk, blk.stat().st_size - 7)  # the newest record is damaged while the process still runs
+    del s  # never closed: no index and no state written at close
+    s = FileStore(tmp_path, StoreLimits())
+    assert (s.state().msgs, s.state().last_seq) == (4, 5)
+    assert s.store_msg("t", b"", b"x").seq == 6
     s.close()
 
 
@@ -159,8 +183,8 @@ def test_invalid_header_truncates_rest_of_block(tmp_path: Path, caplog: pytest.L
     with caplog.at_level(logging.WARNING):
         s = FileStore(tmp_path, StoreLimits())
     assert blk.stat().st_size == 2 * rec
-    assert s.state().last_seq == 2
-    assert caplog.records
+    assert (s.state().msgs, s.state().last_seq) == (2, 4)  # 3 and 4 are lost, their seqs stay used
+    assert any("seqs 3-4 are lost" in r.getMessage() for r in caplog.records)
     s.close()
 
 
@@ -417,6 +441,8 @@ def test_invalid_header_in_an_older_block_skips_only_that_block(
     s.close()
     _, second, _ = blocks(tmp_path)
     flip(second, rec + 8)  # record type of seq 6; the block holds seqs 5-8
+    for idx in tmp_path.glob("*.idx"):
+        idx.unlink()  # without index files recovery scans the headers
     with caplog.at_level(logging.WARNING):
         s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
     assert any("rest of the block skipped" in r.getMessage() for r in caplog.records)
@@ -424,4 +450,50 @@ def test_invalid_header_in_an_older_block_skips_only_that_block(
     assert (st.msgs, st.first_seq, st.last_seq, st.deleted) == (9, 1, 12, [6, 7, 8])
     assert s.load(9).data == b"y" * 100  # type: ignore[union-attr]
     assert s.store_msg("o", b"", b"").seq == 13
+    s.close()
+
+
+def test_damaged_header_under_an_index_costs_only_that_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index file still knows where seq 7 and 8 are: only seq 6 is lost, reported on first load."""
+    rec = record_len("o", b"", b"y" * 100)
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    for _ in range(12):
+        s.store_msg("o", b"", b"y" * 100)
+    s.close()
+    _, second, _ = blocks(tmp_path)
+    assert second.with_suffix(".idx").exists()
+    flip(second, rec + 8)
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    got: list[int] = []
+    with caplog.at_level(logging.WARNING):
+        while (msg := s.load_next("o", got[-1] + 1 if got else 1)) is not None:
+            got.append(msg.seq)
+    assert got == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]
+    assert any("corrupt record for seq 6" in r.getMessage() for r in caplog.records)
+    assert s.state().msgs == 11
+    s.close()
+
+
+def test_damaged_index_file_is_ignored_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rec = record_len("o", b"", b"y" * 100)
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    for i in range(12):
+        s.store_msg(f"o.{i}", b"", b"y" * 100)
+    s.remove(3)
+    st = s.state()
+    s.close()
+    first_idx = sorted(tmp_path.glob("*.idx"))[0]
+    flip(first_idx, 30)
+    with caplog.at_level(logging.WARNING):
+        s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
+    assert any("checksum mismatch" in r.getMessage() for r in caplog.records)
+    assert s.state() == st
+    n = len(blocks(tmp_path))
+    assert f"{n - 1} of {n} blocks through their index, 2 scanned" in s.recovery_note  # it and the tail
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)  # rebuilt: nothing scanned but the tail
+    assert s.state() == st
+    assert f"{n} of {n} blocks through their index, 1 scanned" in s.recovery_note
     s.close()

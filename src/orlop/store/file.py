@@ -10,41 +10,47 @@ Shape, and why:
   message, never payloads; a load is one ``os.pread`` of the record on a cached
   fd, checksum-verified every time. Filtered reads use the per-subject index and
   never read a non-matching record (``read_calls``/``bytes_read`` count the IO).
-* **Recovery** rebuilds the index by walking record headers (payloads are not
-  read) and checksums the last MiB of the newest block and the last record of
-  every other block (only the newest can be torn by a crash). A torn or
-  invalid tail is truncated away and logged; a corrupt record inside a block is
-  logged and skipped (it becomes a gap); corruption found later by a load is
-  logged, tombstoned and never served.
+* **Recovery** reads each block's index file (:mod:`orlop.store.blockindex`)
+  and scans only what no index covers, so a restart costs a small sequential
+  read per block, not a random read per record. The last MiB of the newest
+  block is always checksummed; a torn tail there is truncated and logged. A
+  record that fails its checksum is reported once recovery knows whether it
+  was dead anyway (a punched record) or lost. The stream's high-water mark is
+  also kept in :mod:`orlop.store.statefile`, so a cut-off tail never makes a
+  sequence number be handed out twice.
 * **Removals** are durable records in the newest block: a *floor* record (every
   seq below it is gone — limits, expiry, purges of the oldest) or a *tombstones*
   record listing seqs. A *skip* record keeps a sequence jump. A purge of
   everything deletes every block and leaves one block with a floor record, so
-  the sequence counter survives.
-* **Compaction** gives disk space back: a block with no live message is
-  deleted (the tombstones it holds for other blocks are first re-written to the
-  newest block); a block more than half dead (the newest included) is
-  rewritten through a temp file and an atomic rename.
+  the sequence counter survives. When a removal record cannot be written (disk
+  full), the removal holds in memory and the record is retried at the next
+  removal and at every sync.
+* **Space comes back** (:mod:`orlop.store.reclaim`): dead blocks are deleted,
+  the pages of dead records are punched out of their block once the removal
+  record is synced, and blocks of small dead records are rewritten.
 * **Disk full.** ``ENOSPC``/``EDQUOT``/``EFBIG`` during an append truncate the
   partial record away and raise :class:`DiskFullError`; the store stays usable.
+  No rewrite ever replaces a block with a copy that was not written whole.
 """
 
 from __future__ import annotations
 
-import errno
 import gc
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import NoReturn, cast
 
 import cramjam
 
 from orlop.errors import DiskFullError, StoreClosedError
+from orlop.store import fsio
 from orlop.store.base import Clock, StoreLimits, wall_clock
-from orlop.store.blocks import Block, BlockSet, pack_loc, unpack_loc
-from orlop.store.core import Entry, IndexedStore, file_msg_size
+from orlop.store.blocks import Block, BlockSet, Recovery, pack_loc, unpack_loc
+from orlop.store.core import Entry, file_msg_size
+from orlop.store.reclaim import Reclaimer
 from orlop.store.records import (
     F_SNAPPY,
     HEADER,
@@ -57,10 +63,9 @@ from orlop.store.records import (
     pack_seqs,
     verify,
 )
+from orlop.store.statefile import SeqState, read_state, write_state
 
 __all__ = ["FileStore"]
-
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def _loc(entry: Entry) -> tuple[int, int, int]:
@@ -68,13 +73,16 @@ def _loc(entry: Entry) -> tuple[int, int, int]:
     return unpack_loc(cast(int, entry.loc))
 
 
-class FileStore(IndexedStore):
+class FileStore(Reclaimer):
     """A stream persisted in ``directory`` (created or recovered by the constructor).
 
     ``read_calls`` and ``bytes_read`` count every read of block data since open
-    (recovery included), for tests and diagnostics. Bytes are accounted as
-    nats-server's file streams do (:func:`orlop.store.core.file_msg_size`).
-    Raises OSError when the directory cannot be created or read.
+    (recovery included), for tests and diagnostics; ``recovery_note`` says how
+    the last open went (time, blocks read through their index, blocks scanned).
+    Bytes are accounted as nats-server's file streams do
+    (:func:`orlop.store.core.file_msg_size`). ``punch=False`` turns hole punching
+    off (space then comes back by rewriting only). Raises OSError when the
+    directory cannot be created or read.
     """
 
     _msg_size = staticmethod(file_msg_size)
@@ -88,6 +96,7 @@ class FileStore(IndexedStore):
         sync_always: bool = False,
         block_size: int = 64 * 1024 * 1024,
         log: logging.Logger | None = None,
+        punch: bool = True,
     ) -> None:
         if not 0 < block_size < 1 << 32:
             raise ValueError("block_size must be between 1 byte and 4 GiB")
@@ -96,8 +105,13 @@ class FileStore(IndexedStore):
         self._sync_always = sync_always
         self._log = log or logging.getLogger("orlop.store.file")
         self._blocks = BlockSet(self.directory, block_size, self._log)
+        self._punch_ok = punch
+        self._pending_tombs: set[int] = set()
+        self._removal_pending = False
+        self._state_written: SeqState | None = None
         self.read_calls = 0
         self.bytes_read = 0
+        self.recovery_note = ""
         self._recover()
 
     @property
@@ -117,22 +131,29 @@ class FileStore(IndexedStore):
         # would rescan them all repeatedly (seconds for a million messages), so pause it.
         gc_was_on = gc.isenabled()
         gc.disable()
+        started = time.monotonic()
         try:
-            self._rebuild_index()
+            rec = self._rebuild_index()
         finally:
             if gc_was_on:
                 gc.enable()
+        self.recovery_note = (
+            f"{time.monotonic() - started:.2f}s, {rec.indexed_blocks} of {len(self._blocks.by_index)} blocks "
+            f"through their index, {rec.scanned_blocks} scanned ({rec.reads} reads, {rec.bytes_read} bytes)"
+        )
 
-    def _rebuild_index(self) -> None:
+    def _rebuild_index(self) -> Recovery:
         """Index every message record, then drop those below the floor or tombstoned."""
         rec = self._blocks.recover(self._index_recovered)
         self.read_calls, self.bytes_read = rec.reads, rec.bytes_read
+        state = self._recorded_state()
+        floor = max(rec.floor, state.floor if state else 0)
         dead: list[int] = []
         for seq in self._msgs:
-            if seq >= rec.floor:
+            if seq >= floor:
                 break
             dead.append(seq)
-        dead += sorted(s for s in rec.tombs if s >= rec.floor and s in self._msgs)
+        dead += sorted(s for s in rec.tombs if s >= floor and s in self._msgs)
         by_subject: dict[str, list[int]] = {}
         for seq in dead:
             entry = self._msgs.pop(seq)
@@ -143,13 +164,37 @@ class FileStore(IndexedStore):
             self._blocks.by_index[bidx].live_bytes -= length
         for subject, gone in by_subject.items():
             self._unsubject(subject, sorted(gone))
-        self._last, self._last_ts = max(rec.last, rec.floor - 1), rec.last_ts
+        self._judge_suspects(rec, floor)
+        self._last, self._last_ts = max(rec.last, floor - 1), rec.last_ts
+        if state is not None and state.last_seq > self._last:
+            self._log.warning(
+                "%s: the blocks end at seq %d but seq %d was stored before; seqs %d-%d are lost "
+                "and will not be reused", self.directory, self._last, state.last_seq, self._last + 1,
+                state.last_seq)
+            self._last, self._last_ts = state.last_seq, max(self._last_ts, state.last_ts)
         self._first = next(iter(self._msgs)) if self._msgs else self._last + 1
         if self._msgs:
             self._dmap = {s for s in range(self._first, self._last + 1) if s not in self._msgs}
         self._persisted_floor = rec.floor
+        self._state_written = state
         # A crash can leave blocks that the last removals emptied: give that space back now.
-        self._reclaim(list(self._blocks.by_index.values()))
+        # Rewrites wait: they read and write whole blocks, and serving comes first.
+        self._reclaim(list(self._blocks.by_index.values()), rewrite=False)
+        return rec
+
+    def _recorded_state(self) -> SeqState | None:
+        try:
+            return read_state(self.directory)
+        except ValueError as exc:
+            self._log.warning("%s: stream state file ignored (%s)", self.directory, exc)
+            return None
+
+    def _judge_suspects(self, rec: Recovery, floor: int) -> None:
+        """Report the records that failed their checksum and were not dead anyway."""
+        for s in rec.suspects:
+            if s.seq < floor or s.seq in rec.tombs:
+                continue  # a removed record whose pages were punched out: expected
+            self._log.warning("corrupt record in %s at offset %d (seq %d); skipped", s.path, s.offset, s.seq)
 
     def _index_recovered(self, seq: int, subject: str, ts: int, size: int, ttl: int, loc: int) -> None:
         if self._msgs and seq <= next(reversed(self._msgs)):
@@ -191,12 +236,7 @@ class FileStore(IndexedStore):
         try:
             written = os.pwritev(fd, parts, start)
             if written < total:
-                rest = b"".join(parts)[written:]
-                while rest:
-                    n = os.pwrite(fd, rest, start + total - len(rest))
-                    if n <= 0:
-                        raise OSError(errno.ENOSPC, "no progress writing a record")
-                    rest = rest[n:]
+                fsio.pwrite_all(fd, b"".join(parts)[written:], start + written)
             if self._sync_always:
                 os.fsync(fd)
         except OSError as exc:
@@ -204,13 +244,14 @@ class FileStore(IndexedStore):
             self._reraise(exc)
         blk.size = start + total
         blk.dirty = not self._sync_always
+        self._blocks.note_records(blk, start, parts)
         if self._sync_always and self._blocks.dir_dirty:
             self._blocks.sync()  # a new block file: its directory entry must be durable too
         return blk, start
 
     def _reraise(self, exc: OSError) -> NoReturn:
         """Raise DiskFullError for the "no space" errnos, else ``exc`` itself."""
-        if exc.errno in _DISK_FULL:
+        if exc.errno in fsio.DISK_FULL_ERRNOS:
             raise DiskFullError(f"cannot write to {self.directory}: {exc.strerror}") from exc
         raise exc
 
@@ -246,6 +287,7 @@ class FileStore(IndexedStore):
             except OSError as exc:
                 self._reraise(exc)
             self._persisted_floor = floor
+            self._pending_tombs.clear()
             return
         # Dead blocks go first: that frees space even on a full disk, and a crash
         # before the records below are written loses nothing (those messages were removed).
@@ -257,11 +299,17 @@ class FileStore(IndexedStore):
                 b.live -= 1
                 b.live_bytes -= length
                 touched[bidx] = b
-        self._reclaim(list(touched.values()))
-        self._write_removal_records(removed, floor)
+        self._reclaim(list(touched.values()), rewrite=False)
+        self._pending_tombs.update(seq for seq, _ in removed if seq >= floor)
+        if self._write_removal_records(floor):
+            self._queue_punches(removed)
+        self._reclaim([b for b in touched.values() if b.index in self._blocks.by_index], rewrite=True)
 
-    def _write_removal_records(self, removed: list[tuple[int, Entry]], floor: int) -> None:
-        """Floor record (when it moved) and tombstones for removed seqs whose block still exists."""
+    def _write_removal_records(self, floor: int) -> bool:
+        """Floor record (when it moved) and the pending tombstones; False when the disk is full.
+
+        A failed write keeps everything pending; the next removal or sync tries again.
+        """
         parts: list[bytes] = []
         total = 0
         new_floor = floor > self._persisted_floor
@@ -269,16 +317,27 @@ class FileStore(IndexedStore):
             p, n = encode(T_FLOOR, floor, self._last_ts)
             parts += p
             total += n
-        tomb = [seq for seq, _ in removed if seq >= floor and self._blocks.block_for_seq(seq) is not None]
+        held = self._blocks.block_for_seq
+        tomb = sorted(s for s in self._pending_tombs if s >= floor and held(s) is not None)
         if tomb:
             p, n = encode(T_TOMBS, 0, self._last_ts, body=pack_seqs(tomb))
             parts += p
             total += n
         if parts:
-            blk, _ = self._write(parts, total, new_block_ok=False)
+            try:
+                blk, _ = self._write(parts, total, new_block_ok=False)
+            except DiskFullError as exc:
+                if not self._removal_pending:
+                    self._log.warning("%s: removal of %d messages not yet recorded on disk (%s); "
+                                      "retried at the next removal or sync", self.directory, len(tomb), exc)
+                self._removal_pending = True
+                return False
             blk.tombs.update(tomb)
             blk.has_meta = blk.has_meta or new_floor
             self._persisted_floor = max(self._persisted_floor, floor)
+        self._pending_tombs.clear()
+        self._removal_pending = False
+        return True
 
     def _persist_skip(self, next_seq: int) -> None:
         parts, total = encode(T_SKIP, next_seq, self._last_ts)
@@ -291,83 +350,25 @@ class FileStore(IndexedStore):
             shutil.rmtree(self.directory, ignore_errors=True)
             return
         try:
-            self._blocks.sync()
+            self._settle()
         except OSError as exc:
             self._log.error("could not sync %s on close: %s", self.directory, exc)
         self._blocks.close()
 
-    # ----------------------------------------------------------------- compaction
-
-    def _reclaim(self, blocks: list[Block]) -> None:
-        """Delete blocks with nothing live; rewrite blocks that are mostly dead."""
-        newest = self._blocks.newest
-        for blk in blocks:
-            if blk.index not in self._blocks.by_index:
-                continue
-            if blk.live == 0 and blk is not newest:
-                self._carry_meta(blk)
-                self._blocks.delete(blk)
-            elif blk.size > min(4096, self._blocks.block_size // 2) and blk.live_bytes * 2 < blk.size:
-                self._rewrite(blk)
-
-    def _needed_tombs(self, blk: Block) -> list[int]:
-        """Tombstones held by ``blk`` that still hide a record in another existing block."""
-        out = []
-        for seq in sorted(blk.tombs):
-            if seq < self._persisted_floor:
-                continue
-            holder = self._blocks.block_for_seq(seq)
-            if holder is not None and holder is not blk:
-                out.append(seq)
-        return out
-
-    def _meta_records(self, tombs: list[int]) -> tuple[list[bytes], int]:
-        parts, total = encode(T_FLOOR, self._persisted_floor, self._last_ts)
-        p, n = encode(T_SKIP, self._last + 1, self._last_ts)
-        parts += p
-        total += n
-        if tombs:
-            p, n = encode(T_TOMBS, 0, self._last_ts, body=pack_seqs(tombs))
-            parts += p
-            total += n
-        return parts, total
-
-    def _carry_meta(self, blk: Block) -> None:
-        """Re-write what a dying block knows about other blocks into the newest block."""
-        # Always carry floor and skip: the dying block may hold the highest seq ever written.
-        tombs = self._needed_tombs(blk)
-        parts, total = self._meta_records(tombs)
-        newest, _ = self._write(parts, total, new_block_ok=False)
-        newest.tombs.update(tombs)
-        newest.has_meta = True
-
-    def _rewrite(self, blk: Block) -> None:
-        """Copy the live records of ``blk`` (and the metadata it must keep) to a new file."""
-        moved: list[tuple[Entry, bytes]] = []
-        old_fd = self._blocks.fd(blk)
-        for seq in range(blk.min_seq, blk.max_seq + 1):
-            entry = self._msgs.get(seq)
-            if entry is None or _loc(entry)[0] != blk.index:
-                continue
-            _, offset, length = _loc(entry)
-            raw = os.pread(old_fd, length, offset)
-            if len(raw) == length:  # copied even if corrupt: the next load reports and drops it
-                moved.append((entry, raw))
-        tombs = self._needed_tombs(blk)
-        meta, _ = self._meta_records(tombs)  # keeps last_seq even if the newest records go
-        offsets = self._blocks.replace(blk, [raw for _, raw in moved] + meta)
-        for (entry, raw), offset in zip(moved, offsets, strict=False):
-            entry.loc = pack_loc(blk.index, offset, len(raw))
-        blk.live = len(moved)
-        blk.live_bytes = sum(len(raw) for _, raw in moved)
-        blk.tombs = set(tombs)
-        blk.has_meta = True
-        self._log.info("compacted block %d of %s to %d bytes", blk.index, self.directory, blk.size)
-
-    def compact(self) -> None:
-        """Run compaction over every block now (it also runs after each removal)."""
-        self._check_open()
-        self._reclaim(list(self._blocks.by_index.values()))
+    def _settle(self) -> None:
+        """Retry what a full disk postponed, fsync, punch what the synced records allow, save the state."""
+        if self._removal_pending:
+            self._write_removal_records(self._first)
+        self._blocks.sync()
+        self._punch_all()
+        self._retry_compaction()
+        state = SeqState(self._last, self._last_ts, self._persisted_floor)
+        if state != self._state_written:
+            try:
+                write_state(self.directory, state)
+                self._state_written = state
+            except OSError as exc:
+                self._log.warning("%s: could not write the stream state: %s", self.directory, exc)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -376,11 +377,14 @@ class FileStore(IndexedStore):
         self._check_open()
 
     def sync(self) -> None:
-        """fsync every block written since the last sync. Raises StoreClosedError."""
+        """fsync what was written since the last sync, retry postponed work. Raises StoreClosedError."""
         self._check_open()
-        self._blocks.sync()
+        self._settle()
 
     def disk_usage(self) -> int:
-        """Bytes of block files on disk."""
+        """Bytes of block files (their apparent size; see :meth:`allocated_bytes`)."""
         return sum(b.size for b in self._blocks.by_index.values())
 
+    def allocated_bytes(self) -> int:
+        """Bytes the block files occupy on disk once punched ranges are subtracted."""
+        return sum(b.allocated for b in self._blocks.by_index.values())

@@ -150,17 +150,19 @@ class BlockScan:
     """Walk a block file's records, reading headers and subjects, never payloads.
 
     Records whose end lies within ``verify_tail`` bytes of the end of the file
-    are read whole and checksummed. Iteration stops at the first structurally
+    are read whole and checksummed. The walk begins at ``start`` (a record
+    boundary). Iteration stops at the first structurally
     invalid or incomplete record; ``end`` is then the offset where valid data
     ends and ``error`` says why (None after a clean walk). ``bytes_read`` and
     ``reads`` count the IO done.
     """
 
-    def __init__(self, fd: int, size: int, verify_tail: int) -> None:
+    def __init__(self, fd: int, size: int, verify_tail: int, start: int = 0) -> None:
         self.fd = fd
         self.size = size
         self.verify_from = size - verify_tail
-        self.end = 0
+        self.start = start
+        self.end = start
         self.error: str | None = None
         self.bytes_read = 0
         self.reads = 0
@@ -173,7 +175,7 @@ class BlockScan:
 
     def __iter__(self) -> Iterator[ScannedRecord]:
         # Hot loop of recovery: plain bytes + offsets, no memoryview slices per record.
-        offset, hint, buf, base = 0, _BIG_READ, b"", 0
+        offset, hint, buf, base = self.start, _BIG_READ, b"", self.start
         unpack, size = HEADER.unpack_from, self.size
         while offset < size:
             rel = offset - base

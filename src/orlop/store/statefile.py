@@ -1,0 +1,64 @@
+"""The stream's high-water mark, kept apart from the block files.
+
+Why: the blocks alone say which sequence was last written only while their
+tail is intact. If the end of the newest block is cut off (a torn write on
+power loss, a truncated copy, a damaged disk), a scan finds a lower last
+sequence, and the next publish would be handed a sequence number that was
+already acknowledged. Consumers, KV revisions and object revisions all rely
+on a sequence never being reused, so the file engine also records
+(last seq, last timestamp, floor) here at every sync and at close, and
+recovery takes the higher of this and what the blocks say (as nats-server
+keeps its stream state in ``index.db``).
+
+Layout: magic ``OST1`` | last_seq u64 | last_ts i64 | floor u64 | crc32 u32.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from orlop.store import fsio
+
+__all__ = ["SeqState", "read_state", "write_state"]
+
+_FORMAT = struct.Struct("<4sQqQ")
+_CRC = struct.Struct("<I")
+_MAGIC = b"OST1"
+FILE_NAME = "stream.state"
+
+
+@dataclass(frozen=True, slots=True)
+class SeqState:
+    """What the stream had reached when the state was written."""
+
+    last_seq: int
+    last_ts: int
+    floor: int
+
+
+def write_state(directory: Path, state: SeqState) -> None:
+    """Write the state durably (temp file, fsync, rename). Raises OSError."""
+    body = _FORMAT.pack(_MAGIC, state.last_seq, state.last_ts, state.floor)
+    fsio.atomic_write(directory / FILE_NAME, body + _CRC.pack(zlib.crc32(body)))
+
+
+def read_state(directory: Path) -> SeqState | None:
+    """The recorded state; None when there is none. Raises ValueError when it is damaged."""
+    try:
+        data = (directory / FILE_NAME).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"unreadable: {exc.strerror}") from exc
+    if len(data) != _FORMAT.size + _CRC.size:
+        raise ValueError("wrong length")
+    body = data[: _FORMAT.size]
+    if zlib.crc32(body) != _CRC.unpack_from(data, _FORMAT.size)[0]:
+        raise ValueError("checksum mismatch")
+    magic, last_seq, last_ts, floor = _FORMAT.unpack(body)
+    if magic != _MAGIC:
+        raise ValueError("not a stream state file")
+    return SeqState(last_seq, last_ts, floor)
