@@ -232,8 +232,9 @@ def _check(options: ServerOptions) -> None:
 def _banner(options: ServerOptions, port: int) -> str:
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
     url = f"nats://{host}:{port}"
-    lines = [f"Orlop {__version__}: NATS server on {url}"
-             + (f", JetStream in {os.path.abspath(options.store_dir)}" if options.jetstream else "")]
+    js = (f", JetStream in {os.path.abspath(options.store_dir)}" if options.jetstream
+          else ", JetStream is off (use -js)")
+    lines = [f"Orlop {__version__}: NATS server on {url}{js}"]
     if options.http_port > 0:
         lines.append(f"Monitoring: http://{options.http_host}:{options.http_port}/varz")
     lines += ["Connect with nats-py:",

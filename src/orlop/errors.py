@@ -8,6 +8,7 @@ translate with ``raise ... from`` rather than leaking a lower layer's type.
     OrlopError
     ├── ProtocolError            a peer broke the NATS wire protocol (text = nats-server's -ERR text)
     ├── ConfigError              invalid configuration file or flags
+    ├── StartupError             the server could not start (a port taken, an unusable store directory)
     ├── AuthError                credentials refused
     ├── StoreError               the storage engine refused or failed
     │   ├── StoreLimitError          a discard-new limit was hit (max_msgs / max_bytes / per subject)
@@ -59,6 +60,7 @@ __all__ = [
     "OrlopError",
     "ProtocolError",
     "RevisionMismatch",
+    "StartupError",
     "StorageLimitExceeded",
     "StoreClosedError",
     "StoreError",
@@ -86,6 +88,10 @@ class ProtocolError(OrlopError):
 
 class ConfigError(OrlopError):
     """Invalid configuration; the message names the file, line and key where known."""
+
+
+class StartupError(OrlopError):
+    """The server could not start; the message is the log line naming what failed."""
 
 
 class AuthError(OrlopError):

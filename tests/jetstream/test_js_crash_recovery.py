@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 
-from orlop.testing import ServerProcess
+from orlop.testing import KINDS, ServerProcess
 
 
 async def api(nc: Any, subject: str, body: Any = b"") -> dict[str, Any]:
@@ -139,12 +140,40 @@ async def test_truncated_tail_is_detected(orlop_server: ServerProcess) -> None:
     nc = await nats.connect(orlop_server.url)
     try:
         state = (await api(nc, "STREAM.INFO.TAIL"))["state"]
-        assert state["messages"] == 9 and state["last_seq"] == 9
+        # Seq 10 is lost, but it was acknowledged once: the stream keeps it as used.
+        assert state["messages"] == 9 and state["last_seq"] == 10
         assert await get_data(nc, "TAIL", 10) is None
         assert await get_data(nc, "TAIL", 9) == b"record-0008-" + b"z" * 200
         ack = json.loads((await nc.request("tail", b"after", timeout=5)).data)
-        assert ack == {"stream": "TAIL", "seq": 10}
-        assert await get_data(nc, "TAIL", 10) == b"after"
+        assert ack == {"stream": "TAIL", "seq": 11}
+        assert await get_data(nc, "TAIL", 11) == b"after"
     finally:
         await nc.close()
     assert "truncated" in orlop_server.log().lower()
+    assert "seqs 10-10 are lost" in orlop_server.log()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cut_tail_never_reuses_a_sequence(kind: str, tmp_path: Path) -> None:
+    """1,000 messages, a clean stop, 5 bytes cut off the last block file: the next publish gets 1001."""
+    srv = ServerProcess(kind=kind, store_dir=str(tmp_path))
+    srv.start()
+    try:
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream()
+        await api(nc, "STREAM.CREATE.CUT", {"name": "CUT", "subjects": ["cut"]})
+        for i in range(1000):
+            await js.publish("cut", b"m%04d" % i)
+        await nc.close()
+        srv.stop()
+        last = sorted(msgs_dir(srv, "CUT").glob("*.blk"))[-1]
+        os.truncate(last, last.stat().st_size - 5)
+        srv.start()
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream()
+        assert (await js.publish("cut", b"after")).seq == 1001
+        assert (await js.get_msg("CUT", 1001)).data == b"after"
+        assert (await js.get_msg("CUT", 998)).data == b"m0997"
+        await nc.close()
+    finally:
+        srv.close()

@@ -11,6 +11,7 @@ another stream) publishing works again.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,8 +38,16 @@ def chunk(i: int) -> bytes:
     return hashlib.sha256(b"%d" % i).digest() * 2048  # 64 KiB, incompressible enough
 
 
-async def test_enospc_refuses_keeps_acknowledged_and_recovers(tiny_dir: Path) -> None:
-    srv = ServerProcess(kind="orlop", store_dir=str(tiny_dir))
+@pytest.mark.parametrize("headroom", [False, True])
+async def test_enospc_refuses_keeps_acknowledged_and_recovers(
+    tiny_dir: Path, tmp_path: Path, headroom: bool
+) -> None:
+    """Without headroom the OS's ENOSPC is what refuses (10077); with it (the default) 10023 comes first."""
+    conf = tmp_path / "noreserve.conf"
+    conf.write_text("jetstream { max_file_store: 1GB, store_reserve: 0 }\n")
+    srv = ServerProcess(
+        kind="orlop", store_dir=str(tiny_dir), extra_args=[] if headroom else ["-c", str(conf)]
+    )
     srv.start()
     try:
         nc = await nats.connect(srv.url)
@@ -52,12 +61,14 @@ async def test_enospc_refuses_keeps_acknowledged_and_recovers(tiny_dir: Path) ->
             try:
                 ack = await js.publish("data", chunk(i))
             except APIError as err:
-                assert (err.code, err.err_code) == (503, 10077)
+                assert (err.code, err.err_code) == (503, 10023 if headroom else 10077)
                 refused += 1
                 continue
             kept[ack.seq] = hashlib.sha256(chunk(i)).digest()
         assert kept and refused
         assert sorted(kept) == list(range(1, len(kept) + 1))
+        if headroom:  # refused before the filesystem filled: room is left to work
+            assert shutil.disk_usage(tiny_dir).free >= 512 * 1024
         for seq, digest in kept.items():  # still serving reads on a full disk
             assert hashlib.sha256((await js.get_msg("DATA", seq)).data or b"").digest() == digest
         await nc.close()

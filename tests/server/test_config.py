@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -344,10 +346,42 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     "tls { cert_file: x.pem }",
     "authorization { users: [{user: a, password: b}] }",
     "authorization { user: a, password: b, permissions: { publish: x } }",
+    'jetstream { cipher: chachapoly, key: "s3cret" }',
+    'jetstream { key: "s3cret" }',
+    'jetstream { ek: "s3cret" }',
+    'jetstream { encryption_key: "s3cret" }',
+    'jetstream { prev_key: "old" }',
+    "jetstream { tpm { keys_file: x } }",
+    "jetstream { limits { max_ack_pending: 100 } }",
+    "ocsp { mode: always }",
+    "default_sentinel: abc",
+    "resolver_tls { cert_file: x }",
+    "proxies { trusted: [] }",
 ])
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
+
+
+def test_encryption_at_rest_is_refused_by_the_server_not_ignored(tmp_path: Path) -> None:
+    """A store the operator believes encrypted is never written in plaintext: the server does not start."""
+    conf = tmp_path / "enc.conf"
+    conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "data"}", cipher: chachapoly, key: "s3cret" }}\n')
+    out = subprocess.run([sys.executable, "-m", "orlop", "serve", "-c", str(conf), "-p", "-1"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "jetstream.cipher (encryption at rest) is not supported" in out.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_protective_limits_are_read() -> None:
+    o = options_from_config(parse_config(
+        "max_subscriptions: 3\nmax_sub_tokens: 4\nauthorization { token: t, timeout: 0.5 }\n"
+        "jetstream { store_reserve: 64MB }"), ServerOptions())
+    assert (o.max_subscriptions, o.max_sub_tokens, o.auth.timeout) == (3, 4, 0.5)
+    assert o.store_reserve == 64 * 1024 * 1024
+    o = options_from_config(parse_config("max_subs: 7\nmax_subscription_tokens: 2"), ServerOptions())
+    assert (o.max_subscriptions, o.max_sub_tokens) == (7, 2)
 
 
 # --- both servers read the same file -------------------------------------------------------------

@@ -98,13 +98,17 @@ def test_max_connections(kind: str, server_factory: Factory, tmp_path: Path) -> 
     first = [socket.create_connection(addr(proc)) for _ in range(2)]
     try:
         for s in first:
+            s.settimeout(5)
             assert s.recv(4096).startswith(b"INFO ")
+            # nats-server sends INFO before it counts the client (createClient runs per connection
+            # in a goroutine): only a PONG proves both are counted before the third one arrives.
+            s.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+            assert s.recv(4096) == b"PONG\r\n"
         with socket.create_connection(addr(proc)) as third:
             data = read_until_closed(third)
             assert data.startswith(b"INFO {")
             assert data.endswith(b"\r\n-ERR 'maximum connections exceeded'\r\n<EOF>")
-        first[0].sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-        first[0].settimeout(5)
+        first[0].sendall(b"PING\r\n")
         assert first[0].recv(4096) == b"PONG\r\n"
     finally:
         for s in first:

@@ -33,6 +33,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from orlop.errors import StartupError
 from orlop.server.options import ServerOptions
 
 if TYPE_CHECKING:
@@ -116,9 +117,8 @@ async def _serve(options: ServerOptions, on_ready: Callable[[Server], None] | No
     try:
         try:
             await server.start()
-        except OSError as e:
-            log.error("Error listening on port: %s:%s, %s", options.host, options.port, e)
-            return 1
+        except StartupError:
+            return 1  # the server logged what failed
         except Exception:
             log.exception("server failed to start")
             return 1

@@ -39,13 +39,25 @@ _UNSUPPORTED = frozenset({
     "https", "https_port", "logtime", "logtime_utc", "syslog", "remote_syslog", "pid_file",
     "max_traced_msg_len", "logfile_size_limit", "log_size_limit", "connect_error_reports",
     "reconnect_error_reports", "client_advertise", "no_header_support", "disable_sublist_cache",
-    "no_sublist_cache", "http_base_path", "max_subscriptions", "max_subs", "prof_port", "server_tags",
-    "default_js_domain", "mappings",
+    "no_sublist_cache", "http_base_path", "prof_port", "server_tags", "default_js_domain", "mappings", "maps",
+    "trace_verbose", "trace_headers", "logfile_max_num", "log_max_num", "prof_block_rate", "proxy_protocol",
+    "write_timeout", "no_system_account", "no_system", "no_sys_acc", "server_metadata", "feature_flags",
+    "no_fast_producer_stall", "max_closed_clients", "system",
 })
 # Security settings Orlop does not implement: ignoring them would run a server more open than
 # the file asks for, so they are errors.
-_REFUSED = frozenset({"accounts", "operator", "operators", "resolver", "resolver_preload", "tls",
-                      "trusted", "trusted_keys", "no_auth_user"})
+_REFUSED = frozenset({"accounts", "operator", "operators", "roots", "root", "root_operators", "root_operator",
+                      "resolver", "account_resolver", "accounts_resolver", "resolver_preload", "resolver_tls",
+                      "resolver_pinned_accounts", "tls", "ocsp", "ocsp_cache", "trusted", "trusted_keys",
+                      "no_auth_user", "default_sentinel", "proxies"})
+# The same inside ``jetstream {}``: a store written in plaintext while the file asks for encryption,
+# or limits that would not be enforced.
+_REFUSED_JETSTREAM = {
+    "key": "encryption at rest", "ek": "encryption at rest", "encryption_key": "encryption at rest",
+    "prev_key": "encryption at rest", "prev_ek": "encryption at rest",
+    "prev_encryption_key": "encryption at rest", "cipher": "encryption at rest",
+    "tpm": "encryption at rest with a TPM", "limits": "server-wide JetStream limits",
+}
 _REFUSED_AUTH = frozenset({"users", "permissions", "default_permissions", "auth_callout", "nkeys"})
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
@@ -244,6 +256,8 @@ def _set_auth(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
             o.auth.password = _str(block, sub)
         elif low == "token":
             o.auth.token = _str(block, sub)
+        elif low == "timeout":
+            o.auth.timeout = _seconds(block, sub)
         elif low in _REFUSED_AUTH:
             raise ConfigError(f"{_where(block, sub)}: authorization.{sub} is not supported by Orlop "
                               "(only a single user/password or a token); refusing to start less secure")
@@ -275,6 +289,11 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
         o.max_memory_store = _int(block, sub)
     elif low in ("max_file_store", "max_file"):
         o.max_file_store = _int(block, sub)
+    elif low == "store_reserve":  # Orlop's own: free space kept on the store's disk
+        o.store_reserve = _int(block, sub)
+    elif low in _REFUSED_JETSTREAM:
+        raise ConfigError(f"{_where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "
+                          "supported by Orlop yet; refusing to start without what it configures")
     elif low in ("sync", "sync_interval"):  # nats-server accepts both spellings
         if isinstance(block[sub], str) and block[sub].lower() == "always":
             o.sync_always = True
@@ -299,6 +318,10 @@ _HANDLERS: dict[str, Callable[[Mapping[str, Any], str, ServerOptions], None]] = 
     "max_conn": _attr("max_connections", _int),
     "max_control_line": _attr("max_control_line", _int),
     "max_pending": _attr("max_pending", _int),
+    "max_subscriptions": _attr("max_subscriptions", _int),
+    "max_subs": _attr("max_subscriptions", _int),
+    "max_sub_tokens": _attr("max_sub_tokens", _int),
+    "max_subscription_tokens": _attr("max_sub_tokens", _int),
     "ping_interval": _attr("ping_interval", _seconds),
     "ping_max": _attr("max_pings_out", _int),
     "max_pings_out": _attr("max_pings_out", _int),

@@ -154,6 +154,9 @@ class Connection(asyncio.Protocol):
             except ProtocolError as e:
                 self._dispatch(parser.partial)
                 if not self.closing:
+                    # As nats-server: a violation is an error line naming the client.
+                    log.error("%s:%d - cid:%d - Client protocol ERROR: %s: proto=%r", self.host, self.port,
+                              self.cid, e.text, bytes(data[:32]))
                     self._protocol_error(e)
                 return
             self._dispatch(batch)
@@ -302,6 +305,16 @@ class Connection(asyncio.Protocol):
         subject, queue, sid = op.subject, op.queue, op.sid
         if not is_valid_subject(subject) or (queue and not _valid_queue(queue)):
             self._send(err_frame("Invalid Subject"))
+            return
+        limits = self.server.options
+        if limits.max_sub_tokens > 0 and subject.count(".") >= limits.max_sub_tokens:
+            log.error("%s:%d - cid:%d - Subscription Violation Too Many Tokens - Subject %r, SID %s",
+                      self.host, self.port, self.cid, subject, sid)
+            self._send(err_frame(f'Permissions Violation for Subscription to "{subject}", too many tokens'))
+            return
+        if 0 < limits.max_subscriptions <= len(self.subscriptions):
+            log.error("%s:%d - cid:%d - maximum subscriptions exceeded", self.host, self.port, self.cid)
+            self._send(err_frame("maximum subscriptions exceeded"))
             return
         if sid not in self.subscriptions:  # nats-server ignores a duplicate sid
             sub = Subscription(subject, queue, sid, self)

@@ -27,6 +27,7 @@ class AuthOptions:
     user: str = ""
     password: str = ""
     token: str = ""
+    timeout: float = 2.0  # seconds a client has to send CONNECT (nats-server's default)
 
     @property
     def required(self) -> bool:
@@ -44,6 +45,8 @@ class ServerOptions:
     max_control_line: int = 4096
     max_connections: int = 64 * 1024
     max_pending: int = 64 * 1024 * 1024  # outbound bytes buffered per client before slow consumer
+    max_subscriptions: int = 0  # per connection; 0 = unlimited
+    max_sub_tokens: int = 0  # tokens in a subscription's subject; 0 = unlimited
     ping_interval: float = 120.0
     max_pings_out: int = 2
     write_deadline: float = 10.0
@@ -52,6 +55,7 @@ class ServerOptions:
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine
     max_file_store: int = -1
+    store_reserve: int = -1  # free bytes kept on the store's disk; -1: 2% of it, 1 MiB..256 MiB
     sync_always: bool = False
     sync_interval: float = 120.0
     ports_file_dir: str = ""

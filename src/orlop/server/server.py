@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orlop.errors import StartupError
 from orlop.server.account import GLOBAL_ACCOUNT, Account
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
@@ -103,7 +105,7 @@ class Server:
         self.closing = False
         self.ldm = False  # in lame duck mode (see lame_duck)
         self.started = False
-        self.auth_timeout = AUTH_TIMEOUT
+        self.auth_timeout = self.options.auth.timeout
         self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -138,21 +140,26 @@ class Server:
     async def start(self) -> None:
         """Bind, start JetStream and monitoring, serve clients and write the ports file.
 
-        Raises OSError when the port cannot be bound; whatever started is stopped again.
+        Raises StartupError (already logged) when a port cannot be bound or the store cannot be
+        opened; whatever started is stopped again.
         """
         if self.started:
             raise RuntimeError("server already started")
         self.started = True
         self._loop = asyncio.get_running_loop()
         opts = self.options
-        self._listener = await self._loop.create_server(
-            lambda: Connection(self),
-            opts.host,
-            {-1: 0, 0: DEFAULT_PORT}.get(opts.port, opts.port),
-            reuse_address=True,
-            start_serving=False,
-            backlog=1024,
-        )
+        try:
+            self._listener = await self._loop.create_server(
+                lambda: Connection(self),
+                opts.host,
+                {-1: 0, 0: DEFAULT_PORT}.get(opts.port, opts.port),
+                reuse_address=True,
+                start_serving=False,
+                backlog=1024,
+            )
+        except OSError as exc:
+            log.error("Error listening on port: %s:%s, %s", opts.host, opts.port, exc.strerror or exc)
+            raise StartupError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}") from exc
         try:
             self.port = int(self._listener.sockets[0].getsockname()[1])
             self.url = f"nats://{client_host(opts.host)}:{self.port}"
@@ -160,26 +167,36 @@ class Server:
             await self._start_services()
             await self._listener.start_serving()
             self._write_ports_file()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, StartupError):
+                log.error("%s", exc)  # before shutdown's "Server Exiting..", as nats-server orders them
             await self.shutdown()
             raise
         log.info("Listening for client connections on %s:%d", opts.host, self.port)
         log.info("Server is ready")
 
     async def _start_services(self) -> None:
+        """JetStream, then monitoring. Raises StartupError naming what failed, in nats-server's words."""
         opts = self.options
         if opts.jetstream:
             from orlop.server.jetstream.service import JetStreamService
 
             self.jetstream = JetStreamService(self)
-            await self.jetstream.start()
+            try:
+                await self.jetstream.start()
+            except OSError as exc:
+                raise StartupError(f"Can't start JetStream: {storage_problem(opts.store_dir, exc)}") from exc
         if opts.http_port != 0:
             from orlop.server.monitor import MonitorServer
 
             self.monitor = MonitorServer(self)
-            self.monitor_port = await self.monitor.start(
-                opts.http_host, 0 if opts.http_port == -1 else opts.http_port
-            )
+            try:
+                self.monitor_port = await self.monitor.start(
+                    opts.http_host, 0 if opts.http_port == -1 else opts.http_port
+                )
+            except OSError as exc:
+                raise StartupError(f"Can't start monitoring: can't listen to the monitor port: "
+                                   f"{opts.http_host}:{opts.http_port}: {exc.strerror or exc}") from exc
 
     async def lame_duck(self) -> None:
         """Lame duck mode, as nats-server enters it on SIGUSR2; ends with :meth:`shutdown`.
@@ -345,3 +362,14 @@ class Server:
     def _remove_ports_file(self) -> None:
         remove_ports_file(self._ports_file)
         self._ports_file = None
+
+
+def storage_problem(store_dir: str, exc: OSError) -> str:
+    """What is wrong with a store directory that JetStream could not open, as nats-server says it."""
+    if isinstance(exc, NotADirectoryError | FileExistsError) or (
+        os.path.exists(store_dir) and not os.path.isdir(store_dir)
+    ):
+        return f"storage directory is not a directory ({store_dir})"
+    if isinstance(exc, PermissionError):
+        return f"storage directory is not writable ({exc.filename or store_dir})"
+    return f"could not create storage directory - {exc}"

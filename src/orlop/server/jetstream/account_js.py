@@ -146,7 +146,11 @@ class AccountJetStream:
         if first_seq > 1:
             store.skip_msgs(first_seq)  # the stream's first message gets first_seq
         st = Stream(self, config, store, created=created, dir=sdir)
-        st.write_meta()
+        try:
+            st.write_meta()
+        except OSError as exc:  # e.g. a full disk: no half-made stream is left behind
+            st.delete()
+            raise js_error(Err.STREAM_CREATE, err=str(exc)) from exc
         self._activate(st, recovered=False)
         return st
 
@@ -162,14 +166,20 @@ class AccountJetStream:
         st.arm_expiry()
 
     def update_stream(self, st: Stream, config: dict[str, Any]) -> None:
-        """Apply an already-checked config: limits, subscriptions, meta.json.
+        """Apply an already-checked config: meta.json first, then limits and subscriptions.
 
-        Raises JetStreamError 10065 on overlap, 10047/10028 for max_bytes beyond the server's limits.
+        Raises JetStreamError 10065 on overlap, 10047/10028 for max_bytes beyond the server's limits,
+        10069 when meta.json cannot be written (nothing is applied then).
         """
         self.check_overlap(config["subjects"], exclude=st.name)
         resources.check_reservation(self.service, config, replacing=st)
         old = st.config
         st.config = config
+        try:
+            st.write_meta()  # first: a config that cannot be kept is not applied either
+        except OSError as exc:
+            st.config = old
+            raise js_error(Err.STREAM_UPDATE, err=str(exc)) from exc
         st.store.update_limits(store_limits(config))
         publish.detach(st)  # subjects and republish may have changed
         publish.attach(st)
@@ -178,7 +188,6 @@ class AccountJetStream:
             direct.attach(st)
         retention.detach(st)
         retention.attach(st)
-        st.write_meta()
         st.arm_expiry()
 
     def delete_stream(self, st: Stream) -> None:
@@ -196,6 +205,8 @@ class AccountJetStream:
         for sdir in sorted(self.streams_dir.iterdir()):
             meta = sdir / "meta.json"
             if not meta.is_file():
+                # As nats-server: say so and leave the files alone (docs/reliability.md: how to recover).
+                log.warning('  Missing stream metafile for "%s"', meta)
                 continue
             try:
                 data = json.loads(meta.read_bytes())
@@ -206,7 +217,9 @@ class AccountJetStream:
                 continue
             st = Stream(self, config, store, created=created, dir=sdir)
             self._activate(st, recovered=True)
-            log.info("recovered stream %s > %s: %d messages", self.name, st.name, store.fast_state().msgs)
+            note = getattr(store, "recovery_note", "")
+            log.info("recovered stream %s > %s: %d messages%s", self.name, st.name, store.fast_state().msgs,
+                     f" ({note})" if note else "")
 
     def silence_api(self) -> None:
         """Take every API request and answer none (JetStream shut down; :meth:`close` drops it)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from orlop.server.jetstream.consumer import Consumer, Pending
 from orlop.server.jetstream.consumer_pull import PullConsumer
 from orlop.server.jetstream.consumer_push import PushConsumer
 from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream
+from orlop.store.fsio import atomic_write
 
 __all__ = ["STATE_FLUSH", "attach", "build", "load_state", "on_stop", "recover", "save_meta", "state_dict"]
 
@@ -51,14 +51,9 @@ def _dir(c: Consumer) -> Path | None:
 
 
 def _write(path: Path, data: dict[str, Any], *, sync: bool) -> None:
+    """Replace ``path`` only by a complete copy (a full disk leaves the old file). Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(json.dumps(data, separators=(",", ":")).encode())
-        if sync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, separators=(",", ":")).encode(), sync=sync)
 
 
 def save_meta(c: Consumer) -> None:
@@ -104,6 +99,7 @@ class _Flusher:
         self.c = c
         self.path = path
         self.scheduled = False
+        self.failing = False  # logged once until a write succeeds again
 
     def mark(self) -> None:
         if not self.scheduled and not self.c.closed:
@@ -118,8 +114,15 @@ class _Flusher:
     def write(self, *, sync: bool) -> None:
         try:
             _write(self.path, state_dict(self.c), sync=sync)
-        except OSError:
-            log.exception("could not write state of consumer %s > %s", self.c.stream.name, self.c.name)
+        except OSError as exc:
+            if not self.failing:
+                log.error("could not write state of consumer %s > %s (kept in memory, retried after the "
+                          "next change): %s", self.c.stream.name, self.c.name, exc)
+            self.failing = True
+            return
+        if self.failing:
+            log.info("state of consumer %s > %s written again", self.c.stream.name, self.c.name)
+        self.failing = False
 
 
 def on_stop(c: Consumer, delete_state: bool) -> None:

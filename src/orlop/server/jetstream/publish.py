@@ -14,13 +14,14 @@ duplicates within ``duplicate_window`` -> the original sequence with
 ``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
 ``-Last-Subject-Sequence`` -> 10071, ``-Last-Msg-Id`` -> 10070;
 ``Nats-Rollup`` -> 10111; size -> 10054; server storage limit already
-exceeded -> 10023 (:mod:`.resources`); store refusals -> 10077 with the
+exceeded or disk below its reserve -> 10023 (:mod:`.resources`); store refusals -> 10077 with the
 store's text. Nothing is acknowledged unless the store accepted the message.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,6 @@ from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
-from orlop.server.jetstream import resources
 from orlop.server.jetstream.api import encode
 from orlop.server.jetstream.ttl import parse_ttl
 from orlop.store.base import StoredMsg
@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 __all__ = ["Dedup", "attach", "detach", "process"]
 
 log = logging.getLogger("orlop.jetstream")
+
+ALERT_INTERVAL = 10.0
+"""Seconds between two log lines about the same refusal (nats-server's rate for resource errors)."""
+_last_alert: dict[str, float] = {}
+
+
+def _alert(key: str, fmt: str, *args: object) -> None:
+    """Log a refusal at error level, at most once per ``ALERT_INTERVAL`` for each key."""
+    now = time.monotonic()
+    last = _last_alert.get(key)
+    if last is None or now - last >= ALERT_INTERVAL:
+        _last_alert[key] = now
+        log.error(fmt, *args)
 
 MSG_ID = "Nats-Msg-Id"
 EXPECTED_STREAM = "Nats-Expected-Stream"
@@ -170,7 +183,9 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         limit = st.config["max_msg_size"]
         if 0 <= limit < len(hdr) + len(payload):
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
-        if st.js.service.limits.check_usage and resources.usage_exceeded(st):
+        storage = st.config.get("storage", "file")
+        if not st.js.service.usage.admit(storage, len(hdr) + len(payload)):
+            _alert(f"{storage} limits", "JetStream %s resource limits exceeded for server", storage)
             raise js_error(Err.INSUFFICIENT_RESOURCES)
         if st.republisher is not None:
             prev = st.store.last_seq_for_subject(subject)
@@ -179,7 +194,7 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         except MsgTooLargeError as exc:
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM) from exc
         except StoreError as exc:
-            log.warning("stream %s: store failed: %s", st.name, exc)
+            _alert(st.name, "stream %s: store failed: %s", st.name, exc)
             raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
         except OSError as exc:  # any other IO failure: refuse, never acknowledge
             log.error("stream %s: store failed: %s", st.name, exc)

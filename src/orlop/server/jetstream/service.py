@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from orlop.server.jetstream.account_js import AccountJetStream
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers
-from orlop.server.jetstream.resources import ServerLimits
+from orlop.server.jetstream.resources import ServerLimits, UsageMeter, stored_bytes
 from orlop.store.base import Clock, wall_clock
 
 __all__ = ["API_LEVEL", "JetStreamService"]
@@ -51,6 +52,7 @@ class JetStreamService:
         self.api_level = API_LEVEL
         self.strict = strict
         self.limits = self._server_limits()
+        self.usage = UsageMeter(self)
         self._sync_task: asyncio.Task[None] | None = None
         self.started = False
 
@@ -65,15 +67,22 @@ class JetStreamService:
         for entry in sorted(self.store_root.iterdir()):
             if entry.is_dir():
                 self.server.lookup_account(entry.name)
+        started = time.monotonic()
         for account in list(self.server.accounts.values()):
             self.enable_account(account)
+        streams = sum(len(js.streams) for js in self.accounts.values())
+        if streams:
+            log.info("JetStream state of %d streams recovered in %.2fs", streams, time.monotonic() - started)
+        # Derived limits count what the recovered streams occupy as free space (see .resources).
+        self.limits = self._server_limits(used_store=stored_bytes(self, "file"))
         self.started = True
         if self.options.sync_interval > 0:
             self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
 
-    def _server_limits(self) -> ServerLimits:
+    def _server_limits(self, used_store: int = 0) -> ServerLimits:
         o = self.options
-        return ServerLimits(o.max_memory_store, o.max_file_store, self.store_root)
+        return ServerLimits(o.max_memory_store, o.max_file_store, self.store_root,
+                            reserve=o.store_reserve, used_store=used_store)
 
     def enable_account(self, account: Any) -> AccountJetStream:
         """JetStream for ``account`` (idempotent): API subscription plus recovered streams."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from orlop.server.jetstream import retention
 from orlop.server.jetstream.ttl import format_ttl
 from orlop.store.base import StoredMsg, StoreLimits, StreamStore
 from orlop.store.file import FileStore
+from orlop.store.fsio import atomic_write
 from orlop.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -268,12 +268,7 @@ class Stream:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"config": self.config, "created": self.created}, separators=(",", ":")).encode()
-        tmp = self.dir / "meta.json.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / "meta.json")
+        atomic_write(self.dir / "meta.json", data)
 
     def close(self) -> None:
         """Stop consumers, unsubscribe, cancel timers and close the store (data stays)."""
