@@ -34,12 +34,12 @@ serve: $(RUN_STAMP)
 	$(BIN)/orlop serve $(SERVE_ARGS)
 
 test: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench campaigns
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench campaigns
 	$(BIN)/mypy
 
 bench: install

@@ -85,3 +85,30 @@ async def test_publish_refused_once_storage_is_exceeded(limited: ServerProcess) 
         assert ack == {"stream": "F", "seq": 12}
     finally:
         await nc.close()
+
+
+async def test_small_rollup_on_a_full_store(limited: ServerProcess) -> None:
+    """A deliberate difference: Orlop admits a small ``Nats-Rollup`` (an object's delete marker)
+    over the limit, so a client can empty a full store; nats-server refuses it with 10023."""
+    nc = await nats.connect(limited.url)
+    try:
+        cfg = {"name": "R", "subjects": ["r.>"], "allow_rollup_hdrs": True}
+        assert err(await api(nc, "STREAM.CREATE.R", cfg)) is None
+        for i in range(12):
+            await nc.request(f"r.{i}", b"x" * 100_000, timeout=10)
+        full = json.loads((await nc.request("r.0", b"more", timeout=10)).data)
+        assert full["error"]["err_code"] == 10023
+        rollup = {"Nats-Rollup": "sub"}
+        ack = json.loads((await nc.request("r.0", b"", headers=rollup, timeout=10)).data)
+        if limited.kind == "orlop":
+            assert ack == {"stream": "R", "seq": 12}
+            state = (await api(nc, "STREAM.INFO.R", {}))["state"]
+            assert (state["messages"], state["first_seq"]) == (11, 2)  # r.0's 100 kB are gone
+            ack = json.loads((await nc.request("r.1", b"x" * 100_000, timeout=10)).data)
+            assert ack == {"stream": "R", "seq": 13}  # the freed room is usable at once; full again
+            big = json.loads((await nc.request("r.2", b"x" * 100_000, headers=rollup, timeout=10)).data)
+            assert big["error"]["err_code"] == 10023  # the grace is for small messages only
+        else:
+            assert ack["error"]["err_code"] == 10023
+    finally:
+        await nc.close()

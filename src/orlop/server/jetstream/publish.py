@@ -14,8 +14,10 @@ duplicates within ``duplicate_window`` -> the original sequence with
 ``"duplicate": true``; ``Nats-Expected-Last-Sequence`` /
 ``-Last-Subject-Sequence`` -> 10071, ``-Last-Msg-Id`` -> 10070;
 ``Nats-Rollup`` -> 10111; size -> 10054; server storage limit already
-exceeded or disk below its reserve -> 10023 (:mod:`.resources`); store refusals -> 10077 with the
-store's text. Nothing is acknowledged unless the store accepted the message.
+exceeded or disk below its reserve -> 10023 (:mod:`.resources`), except for a
+small ``Nats-Rollup`` message (a delete marker: Orlop lets deletes work on a
+full store); store refusals -> 10077 with the store's text. Nothing is
+acknowledged unless the store accepted the message.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ __all__ = ["Dedup", "attach", "detach", "process"]
 
 log = logging.getLogger("orlop.jetstream")
 
+ROLLUP_GRACE = 64 * 1024
+"""Largest rollup message admitted over the storage limits (see :func:`process`)."""
+
 ALERT_INTERVAL = 10.0
 """Seconds between two log lines about the same refusal (nats-server's rate for resource errors)."""
 _last_alert: dict[str, float] = {}
@@ -53,6 +58,7 @@ def _alert(key: str, fmt: str, *args: object) -> None:
     if last is None or now - last >= ALERT_INTERVAL:
         _last_alert[key] = now
         log.error(fmt, *args)
+
 
 MSG_ID = "Nats-Msg-Id"
 EXPECTED_STREAM = "Nats-Expected-Stream"
@@ -184,7 +190,11 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         if 0 <= limit < len(hdr) + len(payload):
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
         storage = st.config.get("storage", "file")
-        if not st.js.service.usage.admit(storage, len(hdr) + len(payload)):
+        size = len(hdr) + len(payload)
+        # A small rollup replaces what its subject held (an object's delete marker, a KV purge):
+        # it may use the headroom, so a full store can still be emptied by its clients.
+        shrinks = bool(rollup) and size <= ROLLUP_GRACE
+        if not shrinks and not st.js.service.usage.admit(storage, size):
             _alert(f"{storage} limits", "JetStream %s resource limits exceeded for server", storage)
             raise js_error(Err.INSUFFICIENT_RESOURCES)
         if st.republisher is not None:

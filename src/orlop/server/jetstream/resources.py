@@ -26,8 +26,8 @@ most 256 MiB (room for a few 64 MiB blocks to be rewritten while every
 publisher is refused).
 
 Both checks run on every publish in O(1): :class:`UsageMeter` counts admitted
-bytes between measurements and measures again (summing stream counters,
-``statvfs``) before it refuses anything, at most every ``REFRESH`` seconds.
+bytes between measurements (summing stream counters, ``statvfs``), taken every
+``REFRESH`` seconds and again before anything is refused.
 """
 
 from __future__ import annotations
@@ -134,14 +134,12 @@ class UsageMeter:
         self._used = {"file": 0, "memory": 0}
         self._free = -1
         self._since = 0
-        self._dirty = False  # something was admitted since the last measurement
 
     def _measure(self) -> None:
         svc = self._svc
         self._used = {"file": stored_bytes(svc, "file"), "memory": stored_bytes(svc, "memory")}
         self._free = fsio.free_bytes(svc.store_root)
         self._since = 0
-        self._dirty = False
         self._at = self._clock()
 
     def _over(self, storage: str) -> bool:
@@ -153,16 +151,11 @@ class UsageMeter:
 
     def admit(self, storage: str, nbytes: int) -> bool:
         """True when a message of ``nbytes`` may be stored in a stream of ``storage`` type."""
-        if self._clock() - self._at >= REFRESH or (self._dirty and self._over(storage)):
-            self._measure()  # never refuse on an estimate, only on a measurement
+        if self._clock() - self._at >= REFRESH or self._over(storage):
+            self._measure()  # never refuse on an estimate or a stale figure: deletes may have made room
         if self._over(storage):
             return False
         self._used[storage] += nbytes
         if storage == "file":
             self._since += nbytes
-        self._dirty = True
         return True
-
-    def forget(self) -> None:
-        """Measure afresh at the next publish (after a purge or delete made room)."""
-        self._at = -1.0
