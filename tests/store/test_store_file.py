@@ -17,7 +17,7 @@ import pytest
 from orlop.errors import DiskFullError
 from orlop.store import FileStore, StoreLimits
 from orlop.store.core import file_msg_size
-from orlop.store.records import HEADER_SIZE
+from orlop.store.records import HEADER_SIZE, encode_msg
 from orlop.store.testing import FakeClock
 
 KIB = 1024
@@ -172,7 +172,7 @@ def test_corrupt_record_found_on_load_is_never_served(
     s.close()
 
 
-def test_invalid_header_truncates_rest_of_block(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_header_costs_only_that_record(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     s = FileStore(tmp_path, StoreLimits())
     for _ in range(4):
         s.store_msg("h", b"", b"z" * 10)
@@ -182,9 +182,35 @@ def test_invalid_header_truncates_rest_of_block(tmp_path: Path, caplog: pytest.L
     flip(blk, 2 * rec + 8)  # record type byte of seq 3
     with caplog.at_level(logging.WARNING):
         s = FileStore(tmp_path, StoreLimits())
-    assert blk.stat().st_size == 2 * rec
-    assert (s.state().msgs, s.state().last_seq) == (2, 4)  # 3 and 4 are lost, their seqs stay used
-    assert any("seqs 3-4 are lost" in r.getMessage() for r in caplog.records)
+    assert blk.stat().st_size == 4 * rec  # seq 4 lies past the damage: the block is not cut
+    st = s.state()
+    assert (st.msgs, st.last_seq, st.deleted) == (3, 4, [3])
+    assert s.load(4).data == b"z" * 10  # type: ignore[union-attr]
+    assert any(f"at offsets {2 * rec}-{3 * rec} (after seq 2, before seq 4)" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    assert s.store_msg("h", b"", b"after").seq == 5  # appends go on past the damaged span
+    s.close()
+    s = FileStore(tmp_path, StoreLimits())
+    assert [s.load(q).data for q in (1, 2, 4, 5)] == [b"z" * 10] * 3 + [b"after"]  # type: ignore[union-attr]
+    s.close()
+
+
+def test_record_inside_a_torn_tail_is_not_taken_for_a_real_one(tmp_path: Path) -> None:
+    """A payload may hold Orlop records of its own (a backup of a store): when the record
+    around them is torn, recovery cuts it off instead of indexing what it contains."""
+    parts = [encode_msg(seq, 0, b"inner", b"", b"i" * 50, 0, 50, 0)[0] for seq in (90, 91, 92)]
+    inner = b"".join(b"".join(p) for p in parts)
+    s = FileStore(tmp_path, StoreLimits())
+    s.store_msg("a", b"", b"first")
+    s.store_msg("b", b"", b"x" * 100 + inner + b"y" * 100)
+    s.close()
+    (blk,) = blocks(tmp_path)
+    first = record_len("a", b"", b"first")
+    os.truncate(blk, first + HEADER_SIZE + 1 + 100 + len(inner) - 10)  # cut inside seq 92's copy
+    s = FileStore(tmp_path, StoreLimits())
+    st = s.state()
+    assert (st.msgs, st.first_seq) == (1, 1) and st.last_seq == 2  # seq 2 torn; 90-92 never seen
+    assert blk.stat().st_size == first
     s.close()
 
 
@@ -431,7 +457,7 @@ def test_full_disk_while_recording_a_limit_removal_keeps_the_append(tmp_path: Pa
     s.close()
 
 
-def test_invalid_header_in_an_older_block_skips_only_that_block(
+def test_invalid_header_in_an_older_block_costs_only_that_record(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rec = record_len("o", b"", b"y" * 100)
@@ -445,9 +471,10 @@ def test_invalid_header_in_an_older_block_skips_only_that_block(
         idx.unlink()  # without index files recovery scans the headers
     with caplog.at_level(logging.WARNING):
         s = FileStore(tmp_path, StoreLimits(), block_size=4 * rec)
-    assert any("rest of the block skipped" in r.getMessage() for r in caplog.records)
+    assert any("unreadable bytes" in r.getMessage() for r in caplog.records)
     st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq, st.deleted) == (9, 1, 12, [6, 7, 8])
+    assert (st.msgs, st.first_seq, st.last_seq, st.deleted) == (11, 1, 12, [6])
+    assert s.load(7).data == b"y" * 100  # type: ignore[union-attr]
     assert s.load(9).data == b"y" * 100  # type: ignore[union-attr]
     assert s.store_msg("o", b"", b"").seq == 13
     s.close()

@@ -129,6 +129,7 @@ class Recovery:
     suspects: list[Suspect] = field(default_factory=list)
     indexed_blocks: int = 0
     scanned_blocks: int = 0
+    damaged_spans: int = 0
 
     def note_last(self, last: int, ts: int) -> None:
         if last >= self.last:
@@ -306,7 +307,12 @@ class BlockSet:
             self._apply(blk, r, rec, entries)
         scan = BlockScan(fd, size, VERIFY_TAIL if newest else 1, start=resume)
         bad: ScannedRecord | None = None
+        prev_seq = noted = 0
         for r in scan:
+            if len(scan.skipped) > noted:  # this record is the first one past a damaged span
+                noted += 1
+                self._note_skipped(blk, scan.skipped[-1], prev_seq, r.header[7])
+            prev_seq = r.header[7]
             if bad is not None:
                 rec.suspects.append(Suspect(blk.path, bad.offset, bad.header[7]))
                 bad = None
@@ -328,8 +334,15 @@ class BlockSet:
                 self.log.warning("%s in %s at offset %d; rest of the block skipped", what, blk.path, end)
             blk.size = scan.size
         blk.entries = entries
+        rec.damaged_spans += noted
         if entries is not None and not newest:
             self.seal(blk, end)  # the next start reads this block's index instead of scanning it
+
+    def _note_skipped(self, blk: Block, span: tuple[int, int], before: int, after: int) -> None:
+        self.log.warning(
+            "%d unreadable bytes in %s at offsets %d-%d (after seq %d, before seq %d); the records there "
+            "are skipped, the rest of the block is kept", span[1] - span[0], blk.path, span[0], span[1],
+            before, after)
 
     def _apply(self, blk: Block, r: ScannedRecord, rec: Recovery, entries: bytearray | None) -> None:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header

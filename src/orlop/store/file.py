@@ -140,6 +140,7 @@ class FileStore(Reclaimer):
         self.recovery_note = (
             f"{time.monotonic() - started:.2f}s, {rec.indexed_blocks} of {len(self._blocks.by_index)} blocks "
             f"through their index, {rec.scanned_blocks} scanned ({rec.reads} reads, {rec.bytes_read} bytes)"
+            + (f", {rec.damaged_spans} damaged spans skipped" if rec.damaged_spans else "")
         )
 
     def _rebuild_index(self) -> Recovery:

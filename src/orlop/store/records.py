@@ -27,6 +27,7 @@ only when it actually shrinks the payload; the flag bit says which.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -56,6 +57,10 @@ T_MSG, T_TOMBS, T_SKIP, T_FLOOR = 1, 2, 3, 4
 F_SNAPPY = 1
 _MAX_SUBJECT = 0xFFFF
 _SMALL_READ, _BIG_READ = 512, 65536
+_RESYNC_READ = 1 << 20
+# Where a record could begin: a known type byte at +8 followed by a flags byte of 0 or 1.
+# The regex engine walks the bytes in C; each hit is then checked in full (header, crc).
+_CANDIDATE = re.compile(rb"(?s)(?=.{8}[\x01-\x04][\x00\x01])")
 
 Header = tuple[int, int, int, int, int, int, int, int, int, int]
 """crc, total, type, flags, subject_len, hdr_len, data_len, seq, ts, ttl."""
@@ -151,10 +156,13 @@ class BlockScan:
 
     Records whose end lies within ``verify_tail`` bytes of the end of the file
     are read whole and checksummed. The walk begins at ``start`` (a record
-    boundary). Iteration stops at the first structurally
-    invalid or incomplete record; ``end`` is then the offset where valid data
-    ends and ``error`` says why (None after a clean walk). ``bytes_read`` and
-    ``reads`` count the IO done.
+    boundary). A structurally invalid record is skipped over when a record with
+    a valid header *and* checksum follows it, from which valid headers lead to the
+    end of the file (the damaged span is noted in ``skipped`` as ``(start, end)``),
+    so one damaged header costs the records in that span, not the rest of the block. Iteration stops at an
+    invalid or incomplete record that nothing valid follows (a torn tail);
+    ``end`` is then the offset where valid data ends and ``error`` says why
+    (None after a clean walk). ``bytes_read`` and ``reads`` count the IO done.
     """
 
     def __init__(self, fd: int, size: int, verify_tail: int, start: int = 0) -> None:
@@ -164,6 +172,7 @@ class BlockScan:
         self.start = start
         self.end = start
         self.error: str | None = None
+        self.skipped: list[tuple[int, int]] = []
         self.bytes_read = 0
         self.reads = 0
 
@@ -177,17 +186,21 @@ class BlockScan:
         # Hot loop of recovery: plain bytes + offsets, no memoryview slices per record.
         offset, hint, buf, base = self.start, _BIG_READ, b"", self.start
         unpack, size = HEADER.unpack_from, self.size
+        unverified = -1  # offset of the previous record when its checksum was not read
         while offset < size:
             rel = offset - base
             if rel + HEADER_SIZE > len(buf):
                 buf, base, rel = self._fill(offset, hint), offset, 0
-                if len(buf) < HEADER_SIZE:
-                    self.error = "incomplete record header"
+            h: Header | None = unpack(buf, rel) if rel + HEADER_SIZE <= len(buf) else None
+            if h is None or not _structurally_valid(h, offset, size):
+                # The previous record's length may be what is damaged: look from just past its header.
+                found = self._resync(unverified + HEADER_SIZE if unverified >= 0 else offset + 1)
+                if found < 0:
+                    self.error = "incomplete record header" if h is None else "invalid or incomplete record"
                     break
-            h: Header = unpack(buf, rel)
-            if not _structurally_valid(h, offset, size):
-                self.error = "invalid or incomplete record"
-                break
+                self.skipped.append((offset, found))
+                offset, buf, base, unverified = found, b"", found, -1
+                continue
             total, rtype, slen = h[1], h[2], h[4]
             whole = offset + total > self.verify_from or rtype == T_TOMBS
             need = total if whole else HEADER_SIZE + slen
@@ -198,6 +211,44 @@ class BlockScan:
             subject = buf[start : start + slen]
             body = buf[start + slen + h[5] : rel + total] if rtype == T_TOMBS else b""
             yield ScannedRecord(offset, h, subject, body, ok)
+            unverified = -1 if whole else offset
             offset += total
             hint = _BIG_READ if total < 8192 else _SMALL_READ
         self.end = offset
+
+    def _resync(self, start: int) -> int:
+        """Offset of the first record at or after ``start`` whose header and checksum are valid, or -1."""
+        pos = start
+        while pos + HEADER_SIZE <= self.size:
+            chunk = self._fill(pos, _RESYNC_READ + HEADER_SIZE)
+            for m in _CANDIDATE.finditer(chunk):
+                i = m.start()
+                if i >= _RESYNC_READ or i + HEADER_SIZE > len(chunk):
+                    break
+                h: Header = HEADER.unpack_from(chunk, i)
+                if not _structurally_valid(h, pos + i, self.size):
+                    continue
+                whole = chunk[i : i + h[1]] if i + h[1] <= len(chunk) else self._fill(pos + i, h[1])
+                if zlib.crc32(memoryview(whole)[4:]) == h[0] and self._chains_to_end(pos + i):
+                    return pos + i
+            pos += _RESYNC_READ
+        return -1
+
+    def _chains_to_end(self, offset: int) -> bool:
+        """True when valid headers lead from ``offset`` exactly to the end of the file.
+
+        A block's records always run to its end, so this tells a real record after a
+        damaged span from one that only looks real inside a torn record's payload (an
+        object that holds a block file of its own): such a chain stops mid-record.
+        """
+        buf, base = b"", offset
+        while offset < self.size:
+            if offset + HEADER_SIZE > base + len(buf):
+                buf, base = self._fill(offset, _BIG_READ), offset
+                if len(buf) < HEADER_SIZE:
+                    return False
+            h: Header = HEADER.unpack_from(buf, offset - base)
+            if not _structurally_valid(h, offset, self.size):
+                return False
+            offset += h[1]
+        return offset == self.size
