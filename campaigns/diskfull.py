@@ -43,6 +43,9 @@ from orlop.testing import ServerProcess
 __all__ = ["diskfull_round"]
 
 SIZES = (64 << 10, 300 << 10, 1 << 20, 3 << 20)
+PUT_TIMEOUT = 5.0
+"""Seconds an object operation waits (a tmpfs answers in milliseconds; nats-server never answers
+a put on a full disk, and every such put costs this long)."""
 
 
 class Round:
@@ -61,7 +64,7 @@ class Round:
 
     async def connect(self) -> Bucket:
         self.nc = await nats.connect(self.srv.url, allow_reconnect=False, error_cb=quiet)
-        client = ObjectStoreClient(self.nc, timeout=10)
+        client = ObjectStoreClient(self.nc, timeout=PUT_TIMEOUT)
         self.bucket = await client.bucket("files")
         return self.bucket
 
@@ -79,7 +82,7 @@ class Round:
                 self.out.note("refused puts")
                 continue
             except ObjectStoreUnavailable:  # nats-server leaves a put on a full disk unanswered
-                refused += 1
+                refused = refusals  # each costs a whole timeout: one is answer enough
                 self.out.note("unanswered puts")
                 continue
             self.objects[name] = digest(data)
@@ -132,7 +135,11 @@ class Round:
 async def _grow(path: Path) -> None:
     """Another writer on the same disk: append until it is full."""
     chunk = os.urandom(256 << 10)
-    with open(path, "ab") as f:
+    try:
+        f = open(path, "ab", buffering=0)  # noqa: SIM115 - closed below; creating it may fail
+    except OSError:
+        return  # the disk is already too full for a new file
+    with f:
         while True:
             try:
                 f.write(chunk)

@@ -524,3 +524,18 @@ def test_damaged_index_file_is_ignored_and_rebuilt(tmp_path: Path, caplog: pytes
     assert s.state() == st
     assert f"{n} of {n} blocks through their index, 1 scanned" in s.recovery_note
     s.close()
+
+
+def test_removed_last_message_keeps_its_seq_without_the_state_file(tmp_path: Path) -> None:
+    """The state file is damaged or gone: the tombstone of the removed last message still
+    says its seq was used (its record's pages may have been punched out)."""
+    s = FileStore(tmp_path, StoreLimits())
+    for _ in range(5):
+        s.store_msg("t", b"", b"p" * 20_000)
+    assert s.remove(5)
+    s.close()
+    (tmp_path / "stream.state").unlink()
+    s = FileStore(tmp_path, StoreLimits())
+    assert s.state().last_seq == 5
+    assert s.store_msg("t", b"", b"next").seq == 6
+    s.close()

@@ -166,7 +166,8 @@ class FileStore(Reclaimer):
         for subject, gone in by_subject.items():
             self._unsubject(subject, sorted(gone))
         self._judge_suspects(rec, floor)
-        self._last, self._last_ts = max(rec.last, floor - 1), rec.last_ts
+        # A tombstone names a seq that was stored, even when its record was punched out.
+        self._last, self._last_ts = max(rec.last, floor - 1, max(rec.tombs, default=0)), rec.last_ts
         if state is not None and state.last_seq > self._last:
             self._log.warning(
                 "%s: the blocks end at seq %d but seq %d was stored before; seqs %d-%d are lost "
