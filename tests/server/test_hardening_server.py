@@ -200,8 +200,12 @@ async def test_missing_stream_metafile_is_logged_and_data_kept(kind: str, tmp_pa
         assert (await js.stream_info("OTHER")).state.messages == 1  # the others still come back
         names = json.loads((await nc.request("$JS.API.STREAM.NAMES", b"", timeout=5)).data)["streams"]
         assert names == ["OTHER"]
-        await nc.close()
         assert sorted(p.name for p in (sdir / "msgs").glob("*.blk")) == blocks  # nothing deleted
+        # The recovery docs/reliability.md gives: create the stream again under its name.
+        await js.add_stream(name="KEEP", subjects=["keep"])
+        assert (await js.stream_info("KEEP")).state.messages == 5
+        assert (await js.get_msg("KEEP", 5)).data == b"k4"
+        await nc.close()
     finally:
         proc.close()
 
