@@ -35,11 +35,13 @@ serve: $(RUN_STAMP)
 
 test: install
 	$(BIN)/ruff check src tests bench campaigns
+	$(BIN)/ruff format --check src tests bench campaigns
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench campaigns
+	$(BIN)/ruff format --check src tests bench campaigns
 	$(BIN)/mypy
 
 bench: install

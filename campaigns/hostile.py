@@ -149,6 +149,7 @@ async def _good_client(url: str, out: Outcome, stop: asyncio.Event) -> list[int]
     acked: list[int] = []
     nc = await nats.connect(url, error_cb=quiet)
     try:
+
         async def echo(msg: Msg) -> None:
             await msg.respond(msg.data)
 

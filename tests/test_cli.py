@@ -64,24 +64,52 @@ def test_any_argument_switches_to_nats_server_defaults() -> None:
 
 
 def test_harness_flags() -> None:
-    o, _ = build_options(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", "/d", "-m", "-1",
-                          "--ports_file_dir", "/p", "-n", "edge", "--sync-always"])
+    o, _ = build_options(
+        [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-js",
+            "-sd",
+            "/d",
+            "-m",
+            "-1",
+            "--ports_file_dir",
+            "/p",
+            "-n",
+            "edge",
+            "--sync-always",
+        ]
+    )
     assert (o.host, o.port, o.jetstream, o.store_dir, o.http_port) == ("127.0.0.1", -1, True, "/d", -1)
     assert (o.ports_file_dir, o.server_name, o.sync_always) == ("/p", "edge", True)
 
 
-@pytest.mark.parametrize(("flags", "debug", "trace"), [
-    (["-D"], True, False), (["-V"], False, True), (["-DV"], True, True), (["--debug", "--trace"], True, True),
-    (["-DVV"], True, True), (["-p", "1"], False, False),
-])
+@pytest.mark.parametrize(
+    ("flags", "debug", "trace"),
+    [
+        (["-D"], True, False),
+        (["-V"], False, True),
+        (["-DV"], True, True),
+        (["--debug", "--trace"], True, True),
+        (["-DVV"], True, True),
+        (["-p", "1"], False, False),
+    ],
+)
 def test_debug_and_trace_flags(flags: list[str], debug: bool, trace: bool) -> None:
     o, _ = build_options(flags)
     assert (o.debug, o.trace) == (debug, trace)
 
 
-@pytest.mark.parametrize("flags", [
-    ["--addr", "127.0.0.2", "--port", "5"], ["--net", "127.0.0.2", "-port", "5"], ["-addr=127.0.0.2", "-p=5"],
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--addr", "127.0.0.2", "--port", "5"],
+        ["--net", "127.0.0.2", "-port", "5"],
+        ["-addr=127.0.0.2", "-p=5"],
+    ],
+)
 def test_long_and_go_style_spellings(flags: list[str]) -> None:
     o, _ = build_options(flags)
     assert (o.host, o.port) == ("127.0.0.2", 5)
@@ -183,9 +211,26 @@ def test_serve_prints_how_to_connect_logs_and_stops_cleanly(tmp_path: Path) -> N
     port = free_port()
     log_file = tmp_path / "orlop.log"
     pid_file = tmp_path / "orlop.pid"
-    proc = subprocess.Popen([*ORLOP, "serve", "-a", "127.0.0.1", "-p", str(port), "-D", "-l", str(log_file),
-                             "-P", str(pid_file), "--ports_file_dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *ORLOP,
+            "serve",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-D",
+            "-l",
+            str(log_file),
+            "-P",
+            str(pid_file),
+            "--ports_file_dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ports = wait_for_ports_file(tmp_path, proc, "orlop")
         assert ports["nats"] == [f"nats://127.0.0.1:{port}"]
@@ -220,8 +265,12 @@ async def test_multi_call_nats_server_name(tmp_path: Path) -> None:
         pytest.fail(f"the orlop console script is not installed next to {sys.executable}")
     link = tmp_path / "nats-server"
     link.symlink_to(script)
-    proc = subprocess.Popen([str(link), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(link), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ports = wait_for_ports_file(tmp_path, proc, "nats-server")
         nc = await nats.connect(ports["nats"][0])

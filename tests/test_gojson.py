@@ -10,8 +10,11 @@ from orlop import gojson
 def test_each_stray_byte_becomes_one_replacement_character() -> None:
     subject = b"a.\xe2\x82.\xff".decode("utf-8", "surrogateescape")  # a cut 3-byte sequence, a lone byte
     text = gojson.dumps({"subject": subject, "list": [subject], subject: 1})
-    assert json.loads(text) == {"subject": "a.\ufffd\ufffd.\ufffd", "list": ["a.\ufffd\ufffd.\ufffd"],
-                                "a.\ufffd\ufffd.\ufffd": 1}
+    assert json.loads(text) == {
+        "subject": "a.\ufffd\ufffd.\ufffd",
+        "list": ["a.\ufffd\ufffd.\ufffd"],
+        "a.\ufffd\ufffd.\ufffd": 1,
+    }
 
 
 def test_valid_text_is_left_alone_and_compact() -> None:

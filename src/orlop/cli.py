@@ -47,8 +47,14 @@ __all__ = ["SUBCOMMANDS", "TRACE", "Subcommand", "build_options", "configure_log
 TRACE = 5  # logging level of protocol traces (-V); below DEBUG so -V also shows debug lines
 logging.addLevelName(TRACE, "TRACE")
 
-_LEVEL_TAGS = {TRACE: "TRC", logging.DEBUG: "DBG", logging.INFO: "INF", logging.WARNING: "WRN",
-               logging.ERROR: "ERR", logging.CRITICAL: "FTL"}
+_LEVEL_TAGS = {
+    TRACE: "TRC",
+    logging.DEBUG: "DBG",
+    logging.INFO: "INF",
+    logging.WARNING: "WRN",
+    logging.ERROR: "ERR",
+    logging.CRITICAL: "FTL",
+}
 
 MULTI_CALL_NAMES = ("nats-server",)
 
@@ -132,33 +138,83 @@ def configure_logging(options: ServerOptions) -> None:
 
 
 def _serve_parser(prog: str) -> _Parser:
-    p = _Parser(prog=prog, description="Run a NATS server with JetStream (nats-server's flags).",
-                epilog="With no argument at all: 127.0.0.1:4222, JetStream in ./orlop-data, "
-                       "monitoring on 127.0.0.1:8222. With arguments, JetStream and monitoring "
-                       "are on only when asked for (-js, -m or the config file), as in nats-server.")
+    p = _Parser(
+        prog=prog,
+        description="Run a NATS server with JetStream (nats-server's flags).",
+        epilog="With no argument at all: 127.0.0.1:4222, JetStream in ./orlop-data, "
+        "monitoring on 127.0.0.1:8222. With arguments, JetStream and monitoring "
+        "are on only when asked for (-js, -m or the config file), as in nats-server.",
+    )
     add = p.add_argument
     add("-a", "--addr", "--net", "-addr", "-net", dest="host", metavar="HOST", help="bind to host address")
     add("-p", "--port", "-port", dest="port", type=int, metavar="PORT", help="client port (-1: random)")
-    add("-n", "--name", "--server_name", "-name", "-server_name", dest="server_name", metavar="NAME",
-        help="server name")
-    add("-m", "--http_port", "-http_port", dest="http_port", type=int, metavar="PORT",
-        help="HTTP monitoring port (-1: random)")
+    add(
+        "-n",
+        "--name",
+        "--server_name",
+        "-name",
+        "-server_name",
+        dest="server_name",
+        metavar="NAME",
+        help="server name",
+    )
+    add(
+        "-m",
+        "--http_port",
+        "-http_port",
+        dest="http_port",
+        type=int,
+        metavar="PORT",
+        help="HTTP monitoring port (-1: random)",
+    )
     add("-c", "--config", "-config", dest="config", metavar="FILE", help="configuration file")
     add("-t", dest="test_config", action="store_true", help="test the configuration and exit")
     add("-P", "--pid", "-pid", dest="pid_file", metavar="FILE", help="file to store the PID")
-    add("--ports_file_dir", "-ports_file_dir", dest="ports_file_dir", metavar="DIR",
-        help="write <executable_name>_<pid>.ports in DIR")
+    add(
+        "--ports_file_dir",
+        "-ports_file_dir",
+        dest="ports_file_dir",
+        metavar="DIR",
+        help="write <executable_name>_<pid>.ports in DIR",
+    )
     add("-l", "--log", "-log", dest="log_file", metavar="FILE", help="log to FILE instead of stderr")
     add("-D", "--debug", "-debug", dest="debug", action="store_true", default=None, help="debug output")
-    add("-V", "--trace", "-trace", "-VV", dest="trace", action="store_true", default=None,
-        help="trace the protocol")
+    add(
+        "-V",
+        "--trace",
+        "-trace",
+        "-VV",
+        dest="trace",
+        action="store_true",
+        default=None,
+        help="trace the protocol",
+    )
     add("-DV", "-DVV", dest="debug_trace", action="store_true", help="debug and trace")
-    add("-js", "--jetstream", "-jetstream", dest="jetstream", action="store_true", default=None,
-        help="enable JetStream")
-    add("-sd", "--store_dir", "-store_dir", dest="store_dir", metavar="DIR",
-        help="JetStream storage directory")
-    add("--sync-always", "--sync_always", dest="sync_always", action="store_true", default=None,
-        help="fsync every JetStream write before acknowledging it")
+    add(
+        "-js",
+        "--jetstream",
+        "-jetstream",
+        dest="jetstream",
+        action="store_true",
+        default=None,
+        help="enable JetStream",
+    )
+    add(
+        "-sd",
+        "--store_dir",
+        "-store_dir",
+        dest="store_dir",
+        metavar="DIR",
+        help="JetStream storage directory",
+    )
+    add(
+        "--sync-always",
+        "--sync_always",
+        dest="sync_always",
+        action="store_true",
+        default=None,
+        help="fsync every JetStream write before acknowledging it",
+    )
     add("--user", "-user", dest="user", metavar="USER", help="user required for connections")
     add("--pass", "-pass", dest="password", metavar="PASSWORD", help="password required for connections")
     add("--auth", "-auth", dest="token", metavar="TOKEN", help="token required for connections")
@@ -194,8 +250,19 @@ def build_options(
 
 
 def _apply_flags(options: ServerOptions, args: argparse.Namespace) -> None:
-    simple = ("host", "port", "server_name", "http_port", "ports_file_dir", "log_file", "store_dir",
-              "debug", "trace", "jetstream", "sync_always")
+    simple = (
+        "host",
+        "port",
+        "server_name",
+        "http_port",
+        "ports_file_dir",
+        "log_file",
+        "store_dir",
+        "debug",
+        "trace",
+        "jetstream",
+        "sync_always",
+    )
     for name in simple:
         value = getattr(args, name)
         if value is not None:
@@ -232,19 +299,25 @@ def _check(options: ServerOptions) -> None:
 def _banner(options: ServerOptions, port: int) -> str:
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
     url = f"nats://{host}:{port}"
-    js = (f", JetStream in {os.path.abspath(options.store_dir)}" if options.jetstream
-          else ", JetStream is off (use -js)")
+    js = (
+        f", JetStream in {os.path.abspath(options.store_dir)}"
+        if options.jetstream
+        else ", JetStream is off (use -js)"
+    )
     lines = [f"Orlop {__version__}: NATS server on {url}{js}"]
     if options.http_port > 0:
         lines.append(f"Monitoring: http://{options.http_host}:{options.http_port}/varz")
-    lines += ["Connect with nats-py:",
-              "    import asyncio, nats",
-              "    async def main():",
-              f"        nc = await nats.connect({url!r})",
-              "        await nc.publish('hello', b'world')",
-              "        await nc.drain()",
-              "    asyncio.run(main())",
-              f"or the nats CLI: nats --server {url} pub hello world", ""]
+    lines += [
+        "Connect with nats-py:",
+        "    import asyncio, nats",
+        "    async def main():",
+        f"        nc = await nats.connect({url!r})",
+        "        await nc.publish('hello', b'world')",
+        "        await nc.drain()",
+        "    asyncio.run(main())",
+        f"or the nats CLI: nats --server {url} pub hello world",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -289,9 +362,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 def _top_usage() -> str:
     width = max(len(n) for n in SUBCOMMANDS)
     cmds = "\n".join(f"  {c.name:<{width}}  {c.help}" for c in SUBCOMMANDS.values())
-    return (f"usage: orlop [--version] <command> [args]\n\n"
-            f"Orlop {__version__}: the NATS JetStream Object Store, in Python.\n\ncommands:\n{cmds}\n\n"
-            f"'orlop <command> --help' shows a command's options.\n")
+    return (
+        f"usage: orlop [--version] <command> [args]\n\n"
+        f"Orlop {__version__}: the NATS JetStream Object Store, in Python.\n\ncommands:\n{cmds}\n\n"
+        f"'orlop <command> --help' shows a command's options.\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -196,8 +196,16 @@ class NatsCluster:
             cluster_ports = [_free_port() for _ in range(self.size)]
             for i, port in enumerate(cluster_ports):
                 routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports if p != port)
-                args = ["--server_name", f"n{i}", "--cluster_name", self.name,
-                        "--cluster", f"nats://127.0.0.1:{port}", "--routes", routes]
+                args = [
+                    "--server_name",
+                    f"n{i}",
+                    "--cluster_name",
+                    self.name,
+                    "--cluster",
+                    f"nats://127.0.0.1:{port}",
+                    "--routes",
+                    routes,
+                ]
                 self.nodes.append(ServerProcess(kind="nats-server", extra_args=args))
         for node in self.nodes:
             node.start()

@@ -29,8 +29,9 @@ async def test_ack_wait_backoff_and_max_deliver_on_fake_clock(tmp_path: Path) ->
         js = nc.jetstream()
         await js.add_stream(name="F", subjects=["f"])
         await js.publish("f", b"one")
-        cfg = ConsumerConfig(durable_name="C", ack_policy=AckPolicy.EXPLICIT, max_deliver=3,
-                             backoff=[30.0, 60.0])
+        cfg = ConsumerConfig(
+            durable_name="C", ack_policy=AckPolicy.EXPLICIT, max_deliver=3, backoff=[30.0, 60.0]
+        )
         await js.add_consumer("F", cfg)
         consumer = ajs.streams["F"].consumers["C"]
         psub = await js.pull_subscribe_bind("C", "F")

@@ -32,9 +32,15 @@ def normal(raw: dict[str, Any], ephemeral: bool = True) -> dict[str, Any]:
 
 def test_defaults_pull_push_ack_policies() -> None:
     assert normal({"ack_policy": "explicit"}) == {
-        "deliver_policy": "all", "ack_policy": "explicit", "ack_wait": 30_000_000_000, "max_deliver": -1,
-        "replay_policy": "instant", "max_waiting": 512, "max_ack_pending": 1000,
-        "inactive_threshold": 5_000_000_000, "num_replicas": 0,
+        "deliver_policy": "all",
+        "ack_policy": "explicit",
+        "ack_wait": 30_000_000_000,
+        "max_deliver": -1,
+        "replay_policy": "instant",
+        "max_waiting": 512,
+        "max_ack_pending": 1000,
+        "inactive_threshold": 5_000_000_000,
+        "num_replicas": 0,
     }
     push = normal({"deliver_subject": "d"}, ephemeral=False)
     assert "max_waiting" not in push and "ack_wait" not in push and "inactive_threshold" not in push

@@ -21,8 +21,10 @@ async def test_durable_pull_consumer_survives_restart(server: ServerProcess) -> 
     await js.add_stream(name="D", subjects=["d.>"])
     for i in range(6):
         await js.publish(f"d.{i}", b"%d" % i)
-    created = await js.add_consumer("D", ConsumerConfig(durable_name="W", ack_policy=AckPolicy.EXPLICIT,
-                                                        ack_wait=1.0, description="worker"))
+    created = await js.add_consumer(
+        "D",
+        ConsumerConfig(durable_name="W", ack_policy=AckPolicy.EXPLICIT, ack_wait=1.0, description="worker"),
+    )
     psub = await js.pull_subscribe_bind("W", "D")
     msgs = await psub.fetch(4, timeout=5)
     for m in msgs[:3]:

@@ -252,7 +252,7 @@ async def test_ack_next_delivers_to_the_ack_reply(server: ServerProcess) -> None
         assert first.data == b"m0"
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
-        await nc.publish(first.reply, b"+NXT {\"batch\":2}", reply=inbox)
+        await nc.publish(first.reply, b'+NXT {"batch":2}', reply=inbox)
         got = [await sub.next_msg(timeout=3) for _ in range(2)]
         assert [m.data for m in got] == [b"m1", b"m2"]
         info = await js.consumer_info("P", "C")

@@ -57,9 +57,20 @@ def status(m: Any) -> tuple[str, str] | None:
 async def test_created_before_subscriber_waits_for_interest(server: ServerProcess) -> None:
     nc, _ = await stream(server, [("k.a", b"1"), ("k.b", b"2")])
     try:
-        await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
-            "name": "W", "deliver_subject": "dlv", "ack_policy": "none",
-            "idle_heartbeat": 200_000_000, "flow_control": True}})
+        await api(
+            nc,
+            "CONSUMER.CREATE.K",
+            {
+                "stream_name": "K",
+                "config": {
+                    "name": "W",
+                    "deliver_subject": "dlv",
+                    "ack_policy": "none",
+                    "idle_heartbeat": 200_000_000,
+                    "flow_control": True,
+                },
+            },
+        )
         await asyncio.sleep(0.6)  # nothing may be delivered (or heartbeated) to nobody
         info = await api(nc, "CONSUMER.INFO.K.W")
         assert info["delivered"]["consumer_seq"] == 0 and info["num_pending"] == 2
@@ -88,8 +99,11 @@ async def test_deliver_policies_and_num_pending(server: ServerProcess) -> None:
         for i, (cfg, want) in enumerate(cases):
             ds = f"dlv{i}"
             sub = await nc.subscribe(ds)
-            ci = await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
-                "deliver_subject": ds, "ack_policy": "none", **cfg}})
+            ci = await api(
+                nc,
+                "CONSUMER.CREATE.K",
+                {"stream_name": "K", "config": {"deliver_subject": ds, "ack_policy": "none", **cfg}},
+            )
             assert ci["num_pending"] == len(want), cfg
             got = []
             for _ in want:
@@ -111,8 +125,14 @@ async def test_by_start_time(server: ServerProcess) -> None:
         stamp = (await api(nc, "STREAM.MSG.GET.K", {"seq": first.seq}))["message"]["time"]
         ds = "dlvt"
         sub = await nc.subscribe(ds)
-        ci = await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
-            "deliver_subject": ds, "deliver_policy": "by_start_time", "opt_start_time": stamp}})
+        ci = await api(
+            nc,
+            "CONSUMER.CREATE.K",
+            {
+                "stream_name": "K",
+                "config": {"deliver_subject": ds, "deliver_policy": "by_start_time", "opt_start_time": stamp},
+            },
+        )
         assert ci["num_pending"] == 1
         assert (await sub.next_msg(timeout=3)).data == b"new"
     finally:
@@ -129,8 +149,9 @@ async def test_push_explicit_ack_redelivery(server: ServerProcess) -> None:
             if m.data == b"y":
                 await m.ack()
 
-        await js.subscribe("k.>", durable="R", cb=cb, manual_ack=True,
-                           config=ConsumerConfig(ack_wait=0.5, max_deliver=3))
+        await js.subscribe(
+            "k.>", durable="R", cb=cb, manual_ack=True, config=ConsumerConfig(ack_wait=0.5, max_deliver=3)
+        )
         await asyncio.sleep(2.2)
         xs = [m for m in got if m.data == b"x"]
         assert [m.metadata.num_delivered for m in xs] == [1, 2, 3]
@@ -147,9 +168,20 @@ async def test_idle_heartbeats_and_flow_control_wire(server: ServerProcess) -> N
         ds = "hbfc"
         got = await asyncio.gather(
             collect(nc, ds, 0.9),
-            api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
-                "name": "H", "deliver_subject": ds, "ack_policy": "none",
-                "idle_heartbeat": 200_000_000, "flow_control": True}}),
+            api(
+                nc,
+                "CONSUMER.CREATE.K",
+                {
+                    "stream_name": "K",
+                    "config": {
+                        "name": "H",
+                        "deliver_subject": ds,
+                        "ack_policy": "none",
+                        "idle_heartbeat": 200_000_000,
+                        "flow_control": True,
+                    },
+                },
+            ),
         )
         hbs = got[0]
         assert len(hbs) >= 2 and all(status(m) == ("100", "Idle Heartbeat") for m in hbs)
@@ -200,8 +232,11 @@ async def test_ephemeral_push_reaped_without_interest(server: ServerProcess) -> 
 async def test_ack_none_and_ack_floor(server: ServerProcess) -> None:
     nc, js = await stream(server, [("k.a", b"1"), ("k.a", b"2")])
     try:
-        sub = await js.subscribe("k.>", durable="N", config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+        sub = await js.subscribe(
+            "k.>",
+            durable="N",
+            config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL),
+        )
         for _ in range(2):
             await sub.next_msg(timeout=3)
         info = await js.consumer_info("K", "N")
@@ -218,8 +253,14 @@ async def test_replay_original_keeps_spacing(server: ServerProcess) -> None:
             await js.publish("k.r", b"%d" % i)
             await asyncio.sleep(0.3)
         sub = await nc.subscribe("replay")
-        await api(nc, "CONSUMER.CREATE.K", {"stream_name": "K", "config": {
-            "deliver_subject": "replay", "ack_policy": "none", "replay_policy": "original"}})
+        await api(
+            nc,
+            "CONSUMER.CREATE.K",
+            {
+                "stream_name": "K",
+                "config": {"deliver_subject": "replay", "ack_policy": "none", "replay_policy": "original"},
+            },
+        )
         arrivals = []
         for _ in range(3):
             await sub.next_msg(timeout=3)

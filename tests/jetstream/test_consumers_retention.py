@@ -27,16 +27,27 @@ async def test_workqueue_acks_remove_messages(server: ServerProcess) -> None:
         await js.add_stream(name="WQ", subjects=["wq.>"], retention=RetentionPolicy.WORK_QUEUE)
         for i in range(4):
             await js.publish(f"wq.{i % 2}", b"%d" % i)
-        await js.add_consumer("WQ", ConsumerConfig(durable_name="A", ack_policy=AckPolicy.EXPLICIT,
-                                                   filter_subject="wq.0"))
-        resp = await api(nc, "CONSUMER.CREATE.WQ.B", {"stream_name": "WQ", "config": {
-            "ack_policy": "explicit"}})
+        await js.add_consumer(
+            "WQ", ConsumerConfig(durable_name="A", ack_policy=AckPolicy.EXPLICIT, filter_subject="wq.0")
+        )
+        resp = await api(
+            nc, "CONSUMER.CREATE.WQ.B", {"stream_name": "WQ", "config": {"ack_policy": "explicit"}}
+        )
         assert resp["error"]["err_code"] == 10099
-        resp = await api(nc, "CONSUMER.CREATE.WQ.B", {"stream_name": "WQ", "config": {
-            "ack_policy": "explicit", "filter_subject": "wq.>"}})
+        resp = await api(
+            nc,
+            "CONSUMER.CREATE.WQ.B",
+            {"stream_name": "WQ", "config": {"ack_policy": "explicit", "filter_subject": "wq.>"}},
+        )
         assert resp["error"]["err_code"] == 10100
-        resp = await api(nc, "CONSUMER.CREATE.WQ.B", {"stream_name": "WQ", "config": {
-            "ack_policy": "none", "filter_subject": "wq.1", "deliver_subject": "x"}})
+        resp = await api(
+            nc,
+            "CONSUMER.CREATE.WQ.B",
+            {
+                "stream_name": "WQ",
+                "config": {"ack_policy": "none", "filter_subject": "wq.1", "deliver_subject": "x"},
+            },
+        )
         assert resp["error"]["err_code"] == 10098
         psub = await js.pull_subscribe_bind("A", "WQ")
         msgs = await psub.fetch(2, timeout=5)

@@ -35,8 +35,11 @@ async def publish_and_check(url: str) -> dict[str, int]:
         js = nc.jetstream()
         states = {}
         for name, comp in (("PLAIN", StoreCompression.NONE), ("PACKED", StoreCompression.S2)):
-            await js.add_stream(StreamConfig(name=name, subjects=[name.lower() + ".>"],
-                                             storage=StorageType.FILE, compression=comp))
+            await js.add_stream(
+                StreamConfig(
+                    name=name, subjects=[name.lower() + ".>"], storage=StorageType.FILE, compression=comp
+                )
+            )
             for i in range(COUNT):
                 await js.publish(f"{name.lower()}.x", payload(i))
             states[name] = (await js.stream_info(name)).state.bytes

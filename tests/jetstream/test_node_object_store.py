@@ -29,8 +29,13 @@ async def run_node(url: str, timeout: float = 120) -> dict[str, Any]:
     if not (NODE_DIR / "node_modules" / "nats").is_dir():
         pytest.fail(f"the Node client is not installed: run `cd {NODE_DIR} && npm install`")
     proc = await asyncio.create_subprocess_exec(
-        node, str(NODE_DIR / "os_roundtrip.mjs"), url, str(SIZE),
-        cwd=NODE_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        str(NODE_DIR / "os_roundtrip.mjs"),
+        url,
+        str(SIZE),
+        cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

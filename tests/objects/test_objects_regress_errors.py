@@ -74,7 +74,6 @@ async def test_revision_must_be_a_meta_of_that_object(bucket: Bucket) -> None:
     assert (await bucket.info("doc", revision=first.revision)).nuid == first.nuid
 
 
-
 async def test_account_without_jetstream_is_a_prompt_clear_error(
     server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:

@@ -86,7 +86,11 @@ def test_single_quoted_is_raw() -> None:
 
 def test_bare_strings_and_host_ports() -> None:
     assert conf("a: localhost:4222\nb: 127.0.0.1:-1\nc: 0.0.0.0\nd: /var/lib/nats") == {
-        "a": "localhost:4222", "b": "127.0.0.1:-1", "c": "0.0.0.0", "d": "/var/lib/nats"}
+        "a": "localhost:4222",
+        "b": "127.0.0.1:-1",
+        "c": "0.0.0.0",
+        "d": "/var/lib/nats",
+    }
 
 
 def test_block_string() -> None:
@@ -101,18 +105,38 @@ def test_invalid_escape_is_an_error() -> None:
 # --- numbers, sizes, booleans, datetimes ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("1k", 1000), ("1K", 1000), ("1kb", 1024), ("1KB", 1024), ("1ki", 1024), ("1KiB", 1024),
-    ("512MB", 512 * 1024**2), ("2m", 2_000_000), ("1G", 10**9), ("1GB", 1024**3), ("1gib", 1024**3),
-    ("1T", 10**12), ("1TB", 1024**4), ("-1", -1), ("0", 0), ("9223372036854775807", 2**63 - 1),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1k", 1000),
+        ("1K", 1000),
+        ("1kb", 1024),
+        ("1KB", 1024),
+        ("1ki", 1024),
+        ("1KiB", 1024),
+        ("512MB", 512 * 1024**2),
+        ("2m", 2_000_000),
+        ("1G", 10**9),
+        ("1GB", 1024**3),
+        ("1gib", 1024**3),
+        ("1T", 10**12),
+        ("1TB", 1024**4),
+        ("-1", -1),
+        ("0", 0),
+        ("9223372036854775807", 2**63 - 1),
+    ],
+)
 def test_integers_and_size_suffixes(text: str, value: int) -> None:
     assert conf(f"v: {text}") == {"v": value}
 
 
 def test_unit_words_that_are_not_sizes_are_strings() -> None:
     assert conf("a: 30s\nb: 1h30m\nc: 10ms\nd: 4222abc") == {
-        "a": "30s", "b": "1h30m", "c": "10ms", "d": "4222abc"}
+        "a": "30s",
+        "b": "1h30m",
+        "c": "10ms",
+        "d": "4222abc",
+    }
 
 
 def test_floats() -> None:
@@ -129,10 +153,18 @@ def test_unknown_size_suffix_is_an_error() -> None:
         conf("v: 1kbb")
 
 
-@pytest.mark.parametrize(("word", "value"), [
-    ("true", True), ("TRUE", True), ("yes", True), ("on", True),
-    ("false", False), ("No", False), ("off", False),
-])
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+    ],
+)
 def test_booleans(word: str, value: bool) -> None:
     assert conf(f"v: {word}") == {"v": value}
 
@@ -143,7 +175,8 @@ def test_quoted_boolean_word_stays_a_string() -> None:
 
 def test_zulu_datetime() -> None:
     assert conf("t: 2024-01-02T03:04:05Z") == {
-        "t": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)}
+        "t": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    }
 
 
 # --- variables and includes --------------------------------------------------------------------
@@ -158,7 +191,10 @@ def test_variables_from_the_file_are_scoped() -> None:
 
 def test_variables_from_the_environment_are_parsed_as_values() -> None:
     assert conf("port: $P\nname: $N\nsize: $S", P="4333", N="edge", S="1KB") == {
-        "port": 4333, "name": "edge", "size": 1024}
+        "port": 4333,
+        "name": "edge",
+        "size": 1024,
+    }
 
 
 def test_file_variables_shadow_the_environment() -> None:
@@ -207,14 +243,17 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 # --- syntax errors carry file:line -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("a: 1\nb: {\n c: 1\n", 4, "missing '}'"),
-    ("a: 1\nb: [1,,2]\n", 2, "unexpected ','"),
-    ("a: 1\nb:\n", 2, "expected a value"),
-    ("a: 1 2\n", 1, "expected a new line"),
-    ('a: "open\n', 2, "unterminated string"),
-    ("a: .5\n", 1, "floats must start with a digit"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a: 1\nb: {\n c: 1\n", 4, "missing '}'"),
+        ("a: 1\nb: [1,,2]\n", 2, "unexpected ','"),
+        ("a: 1\nb:\n", 2, "expected a value"),
+        ("a: 1 2\n", 1, "expected a new line"),
+        ('a: "open\n', 2, "unterminated string"),
+        ("a: .5\n", 1, "floats must start with a digit"),
+    ],
+)
 def test_syntax_errors_name_the_line(text: str, line: int, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         conf(text)
@@ -232,9 +271,18 @@ def test_load_config_errors_name_the_file(tmp_path: Path) -> None:
 # --- conversions -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("2m", 120.0), ("30s", 30.0), ("1h30m", 5400.0), ("500ms", 0.5), ("1.5s", 1.5), ("0", 0.0), ("-1s", -1.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2m", 120.0),
+        ("30s", 30.0),
+        ("1h30m", 5400.0),
+        ("500ms", 0.5),
+        ("1.5s", 1.5),
+        ("0", 0.0),
+        ("-1s", -1.0),
+    ],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -289,10 +337,17 @@ def test_options_from_a_full_config() -> None:
     assert not o.sync_always
 
 
-@pytest.mark.parametrize(("text", "enabled"), [
-    ("jetstream: true", True), ("jetstream: enabled", True), ("jetstream: disabled", False),
-    ("jetstream: false", False), ("jetstream {}", True), ("jetstream { enabled: false }", False),
-])
+@pytest.mark.parametrize(
+    ("text", "enabled"),
+    [
+        ("jetstream: true", True),
+        ("jetstream: enabled", True),
+        ("jetstream: disabled", False),
+        ("jetstream: false", False),
+        ("jetstream {}", True),
+        ("jetstream { enabled: false }", False),
+    ],
+)
 def test_jetstream_forms(text: str, enabled: bool) -> None:
     assert options_from_config(parse_config(text), ServerOptions(jetstream=not enabled)).jetstream is enabled
 
@@ -303,8 +358,9 @@ def test_sync_interval_always() -> None:
 
 
 def test_keys_are_case_insensitive_and_aliases_work() -> None:
-    o = options_from_config(parse_config("PORT: 1\nNet: 127.0.0.9\nmonitor_port: 8333\nmax_conn: 7"),
-                            ServerOptions())
+    o = options_from_config(
+        parse_config("PORT: 1\nNet: 127.0.0.9\nmonitor_port: 8333\nmax_conn: 7"), ServerOptions()
+    )
     assert (o.port, o.host, o.http_host) == (1, "127.0.0.9", "127.0.0.9")
     assert (o.http_port, o.max_connections) == (8333, 7)
 
@@ -332,8 +388,9 @@ def test_wrong_type_names_file_line_and_key() -> None:
 
 def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="orlop.server.config"):
-        o = options_from_config(parse_config("cluster { port: 1 }\nfoo: 1\nPORT_VAR: 9\nport: $PORT_VAR"),
-                                ServerOptions())
+        o = options_from_config(
+            parse_config("cluster { port: 1 }\nfoo: 1\nPORT_VAR: 9\nport: $PORT_VAR"), ServerOptions()
+        )
     assert o.port == 9
     text = caplog.text
     assert "'cluster' is not supported" in text
@@ -341,23 +398,26 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     assert "PORT_VAR" not in text  # used as a variable: not a stray key
 
 
-@pytest.mark.parametrize("text", [
-    "accounts { A { users: [{user: a, password: b}] } }",
-    "tls { cert_file: x.pem }",
-    "authorization { users: [{user: a, password: b}] }",
-    "authorization { user: a, password: b, permissions: { publish: x } }",
-    'jetstream { cipher: chachapoly, key: "s3cret" }',
-    'jetstream { key: "s3cret" }',
-    'jetstream { ek: "s3cret" }',
-    'jetstream { encryption_key: "s3cret" }',
-    'jetstream { prev_key: "old" }',
-    "jetstream { tpm { keys_file: x } }",
-    "jetstream { limits { max_ack_pending: 100 } }",
-    "ocsp { mode: always }",
-    "default_sentinel: abc",
-    "resolver_tls { cert_file: x }",
-    "proxies { trusted: [] }",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "accounts { A { users: [{user: a, password: b}] } }",
+        "tls { cert_file: x.pem }",
+        "authorization { users: [{user: a, password: b}] }",
+        "authorization { user: a, password: b, permissions: { publish: x } }",
+        'jetstream { cipher: chachapoly, key: "s3cret" }',
+        'jetstream { key: "s3cret" }',
+        'jetstream { ek: "s3cret" }',
+        'jetstream { encryption_key: "s3cret" }',
+        'jetstream { prev_key: "old" }',
+        "jetstream { tpm { keys_file: x } }",
+        "jetstream { limits { max_ack_pending: 100 } }",
+        "ocsp { mode: always }",
+        "default_sentinel: abc",
+        "resolver_tls { cert_file: x }",
+        "proxies { trusted: [] }",
+    ],
+)
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
@@ -367,17 +427,25 @@ def test_encryption_at_rest_is_refused_by_the_server_not_ignored(tmp_path: Path)
     """A store the operator believes encrypted is never written in plaintext: the server does not start."""
     conf = tmp_path / "enc.conf"
     conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "data"}", cipher: chachapoly, key: "s3cret" }}\n')
-    out = subprocess.run([sys.executable, "-m", "orlop", "serve", "-c", str(conf), "-p", "-1"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "orlop", "serve", "-c", str(conf), "-p", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 1
     assert "jetstream.cipher (encryption at rest) is not supported" in out.stderr
     assert not (tmp_path / "data").exists()
 
 
 def test_protective_limits_are_read() -> None:
-    o = options_from_config(parse_config(
-        "max_subscriptions: 3\nmax_sub_tokens: 4\nauthorization { token: t, timeout: 0.5 }\n"
-        "jetstream { store_reserve: 64MB }"), ServerOptions())
+    o = options_from_config(
+        parse_config(
+            "max_subscriptions: 3\nmax_sub_tokens: 4\nauthorization { token: t, timeout: 0.5 }\n"
+            "jetstream { store_reserve: 64MB }"
+        ),
+        ServerOptions(),
+    )
     assert (o.max_subscriptions, o.max_sub_tokens, o.auth.timeout) == (3, 4, 0.5)
     assert o.store_reserve == 64 * 1024 * 1024
     o = options_from_config(parse_config("max_subs: 7\nmax_subscription_tokens: 2"), ServerOptions())
@@ -398,7 +466,7 @@ async def test_both_servers_listen_and_authenticate_as_the_file_says(
         "# the same file for nats-server and Orlop\n"
         "listen: 127.0.0.1:-1\n"
         f"ports_file_dir: '{data}'\n"
-        "http: \"127.0.0.1:-1\"\n"
+        'http: "127.0.0.1:-1"\n'
         "SECRET: pa55\n"
         "authorization {\n  user: cfguser\n  password: $SECRET\n}\n"
     )
@@ -407,7 +475,7 @@ async def test_both_servers_listen_and_authenticate_as_the_file_says(
         def command(self) -> list[str]:
             # Only the executable and -c: no -a/-p/--ports_file_dir, everything comes from the file.
             full: list[str] = super().command()
-            return [*full[:full.index("-a")], "-c", str(conf_file)]
+            return [*full[: full.index("-a")], "-c", str(conf_file)]
 
     proc = FileOnly(kind=kind, store_dir=str(data), jetstream=False, monitor=False)
     proc.start()

@@ -21,8 +21,14 @@ GLIBC = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSIO
 def _tune_in_child(env: dict[str, str]) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     code = "import orlop.server as s; print(s.tune_allocator())"
-    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return out.stdout.strip()
 
 

@@ -21,8 +21,14 @@ def test_user_password() -> None:
     a = Authenticator(AuthOptions(user="alice", password="pw"), "$G")
     assert a.required
     assert a.authenticate({"user": "alice", "pass": "pw"}) == "$G"
-    for bad in ({}, {"user": "alice"}, {"user": "alice", "pass": "PW"}, {"user": 1, "pass": "pw"},
-                {"user": "bob", "pass": "pw"}, {"auth_token": "pw"}):
+    for bad in (
+        {},
+        {"user": "alice"},
+        {"user": "alice", "pass": "PW"},
+        {"user": 1, "pass": "pw"},
+        {"user": "bob", "pass": "pw"},
+        {"auth_token": "pw"},
+    ):
         assert a.authenticate(bad) is None
 
 
@@ -56,8 +62,16 @@ def test_client_host() -> None:
 def test_public_names_resolve() -> None:
     import importlib
 
-    for name in ("orlop.server", "orlop.server.server", "orlop.server.account", "orlop.server.sublist",
-                 "orlop.server.connection", "orlop.server.embed", "orlop.server.auth", "orlop.server.ports"):
+    for name in (
+        "orlop.server",
+        "orlop.server.server",
+        "orlop.server.account",
+        "orlop.server.sublist",
+        "orlop.server.connection",
+        "orlop.server.embed",
+        "orlop.server.auth",
+        "orlop.server.ports",
+    ):
         module = importlib.import_module(name)
         for public in module.__all__:
             assert getattr(module, public) is not None, f"{name}.{public}"

@@ -112,6 +112,7 @@ async def test_request_reply(server: ServerProcess) -> None:
     responder = await nats.connect(server.url)
     requester = await nats.connect(server.url)
     try:
+
         async def echo(msg: Msg) -> None:
             await msg.respond(b"re:" + msg.data)
 
@@ -261,6 +262,7 @@ async def test_server_restart_client_reconnects(server: ServerProcess) -> None:
 async def test_request_timeout_when_responder_silent(server: ServerProcess) -> None:
     nc = await nats.connect(server.url)
     try:
+
         async def ignore(msg: Msg) -> None:
             return None
 

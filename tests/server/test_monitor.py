@@ -50,10 +50,18 @@ async def get_json(server: ServerProcess, path: str) -> dict[str, Any]:
 # --- pure ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0s"), (59.9, "59s"), (62, "1m2s"), (3600, "1h0m0s"), (3725, "1h2m5s"),
-    (86400 + 61, "1d0h1m1s"), (400 * 86400, "1y35d0h0m0s"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (59.9, "59s"),
+        (62, "1m2s"),
+        (3600, "1h0m0s"),
+        (3725, "1h2m5s"),
+        (86400 + 61, "1d0h1m1s"),
+        (400 * 86400, "1y35d0h0m0s"),
+    ],
+)
 def test_uptime_string_matches_nats_server(seconds: float, text: str) -> None:
     assert uptime_string(seconds) == text
 
@@ -72,8 +80,21 @@ async def test_unknown_path_is_404(server: ServerProcess) -> None:
 
 async def test_varz_fields_and_counters_move(server: ServerProcess) -> None:
     before = await get_json(server, "/varz")
-    for key in ("server_id", "server_name", "version", "host", "max_connections", "ping_interval",
-                "max_payload", "mem", "cores", "cpu", "subscriptions", "slow_consumers", "http_port"):
+    for key in (
+        "server_id",
+        "server_name",
+        "version",
+        "host",
+        "max_connections",
+        "ping_interval",
+        "max_payload",
+        "mem",
+        "cores",
+        "cpu",
+        "subscriptions",
+        "slow_consumers",
+        "http_port",
+    ):
         assert key in before, key
     assert before["proto"] == 1
     assert before["port"] == int(server.url.rsplit(":", 1)[1])
@@ -169,8 +190,14 @@ async def test_connz_paging_and_sorting(server: ServerProcess) -> None:
 
 async def test_subsz_counts_subscriptions(server: ServerProcess) -> None:
     before = await get_json(server, "/subsz")
-    for key in ("num_subscriptions", "num_cache", "num_inserts", "num_removes", "num_matches",
-                "cache_hit_rate"):
+    for key in (
+        "num_subscriptions",
+        "num_cache",
+        "num_inserts",
+        "num_removes",
+        "num_matches",
+        "cache_hit_rate",
+    ):
         assert key in before, key
     nc = await nats.connect(server.url)
     try:

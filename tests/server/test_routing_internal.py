@@ -72,6 +72,7 @@ async def test_publish_reaches_clients_with_queue_groups(srv: Server) -> None:
     got: list[list[bytes]] = [[], [], []]
     try:
         for i, nc in enumerate(ncs):
+
             async def cb(msg: Msg, i: int = i) -> None:
                 got[i].append(msg.data)
 

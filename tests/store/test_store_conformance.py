@@ -22,7 +22,13 @@ def fill(store: StreamStore, subjects: list[str], data: bytes = b"x") -> list[in
 
 def test_public_names() -> None:
     assert set(orlop.store.__all__) == {
-        "StreamStore", "StoreLimits", "StoredMsg", "StreamState", "MemoryStore", "FileStore", "wall_clock",
+        "StreamStore",
+        "StoreLimits",
+        "StoredMsg",
+        "StreamState",
+        "MemoryStore",
+        "FileStore",
+        "wall_clock",
     }
     for name in orlop.store.__all__:
         assert getattr(orlop.store, name) is not None

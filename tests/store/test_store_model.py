@@ -76,7 +76,8 @@ class Model:
 
     def expire(self, now: int) -> list[int]:
         gone = sorted(
-            s for s, (_, _, ts, ttl) in self.msgs.items()
+            s
+            for s, (_, _, ts, ttl) in self.msgs.items()
             if (ttl != -1 and ts <= now - MAX_AGE) or (ttl > 0 and ts + ttl <= now)
         )
         for s in gone:
@@ -110,8 +111,11 @@ class StoreMachine(RuleBasedStateMachine):
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    @rule(subject=st.sampled_from(SUBJECTS), data=st.binary(max_size=40),
-          ttl=st.sampled_from([0, 0, -1, -1, 5 * SEC, 90 * SEC]))
+    @rule(
+        subject=st.sampled_from(SUBJECTS),
+        data=st.binary(max_size=40),
+        ttl=st.sampled_from([0, 0, -1, -1, 5 * SEC, 90 * SEC]),
+    )
     def append(self, subject: str, data: bytes, ttl: int) -> None:
         self.removed.clear()
         m = self.store.store_msg(subject, b"", data, ttl_ns=ttl)
@@ -139,8 +143,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.remove(seq) is present
         self.model.msgs.pop(seq, None)
 
-    @rule(flt=st.sampled_from(FILTERS), up_to=st.one_of(st.just(0), st.integers(min_value=1, max_value=30)),
-          keep=st.integers(min_value=0, max_value=3))
+    @rule(
+        flt=st.sampled_from(FILTERS),
+        up_to=st.one_of(st.just(0), st.integers(min_value=1, max_value=30)),
+        keep=st.integers(min_value=0, max_value=3),
+    )
     def purge(self, flt: str, up_to: int, keep: int) -> None:
         expected = self.model.purge(flt, up_to, keep)
         self.removed.clear()
@@ -192,8 +199,9 @@ class SmallBlockFileStoreMachine(StoreMachine):
     kind = "file-small-blocks"
 
 
-_settings = settings(max_examples=100, stateful_step_count=50, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow])
+_settings = settings(
+    max_examples=100, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 TestMemoryStoreModel = StoreMachine.TestCase
 TestMemoryStoreModel.settings = _settings

@@ -558,4 +558,3 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
     if bucket.reclaims(info, replaced):  # most new names have nothing to reclaim: no cleanup task
         await finish(bucket.after_write(info, replaced))
     return info
-

@@ -34,39 +34,112 @@ __all__ = ["load_config", "options_from_config", "parse_config", "parse_duration
 log = logging.getLogger("orlop.server.config")
 
 # nats-server keys Orlop accepts but does not act on: one warning, no error.
-_UNSUPPORTED = frozenset({
-    "cluster", "gateway", "leafnodes", "leaf", "websocket", "mqtt", "system_account",
-    "https", "https_port", "logtime", "logtime_utc", "syslog", "remote_syslog", "pid_file",
-    "max_traced_msg_len", "logfile_size_limit", "log_size_limit", "connect_error_reports",
-    "reconnect_error_reports", "client_advertise", "no_header_support", "disable_sublist_cache",
-    "no_sublist_cache", "http_base_path", "prof_port", "server_tags", "default_js_domain", "mappings", "maps",
-    "trace_verbose", "trace_headers", "logfile_max_num", "log_max_num", "prof_block_rate", "proxy_protocol",
-    "write_timeout", "no_system_account", "no_system", "no_sys_acc", "server_metadata", "feature_flags",
-    "no_fast_producer_stall", "max_closed_clients", "system",
-})
+_UNSUPPORTED = frozenset(
+    {
+        "cluster",
+        "gateway",
+        "leafnodes",
+        "leaf",
+        "websocket",
+        "mqtt",
+        "system_account",
+        "https",
+        "https_port",
+        "logtime",
+        "logtime_utc",
+        "syslog",
+        "remote_syslog",
+        "pid_file",
+        "max_traced_msg_len",
+        "logfile_size_limit",
+        "log_size_limit",
+        "connect_error_reports",
+        "reconnect_error_reports",
+        "client_advertise",
+        "no_header_support",
+        "disable_sublist_cache",
+        "no_sublist_cache",
+        "http_base_path",
+        "prof_port",
+        "server_tags",
+        "default_js_domain",
+        "mappings",
+        "maps",
+        "trace_verbose",
+        "trace_headers",
+        "logfile_max_num",
+        "log_max_num",
+        "prof_block_rate",
+        "proxy_protocol",
+        "write_timeout",
+        "no_system_account",
+        "no_system",
+        "no_sys_acc",
+        "server_metadata",
+        "feature_flags",
+        "no_fast_producer_stall",
+        "max_closed_clients",
+        "system",
+    }
+)
 # Security settings Orlop does not implement: ignoring them would run a server more open than
 # the file asks for, so they are errors.
-_REFUSED = frozenset({"accounts", "operator", "operators", "roots", "root", "root_operators", "root_operator",
-                      "resolver", "account_resolver", "accounts_resolver", "resolver_preload", "resolver_tls",
-                      "resolver_pinned_accounts", "tls", "ocsp", "ocsp_cache", "trusted", "trusted_keys",
-                      "no_auth_user", "default_sentinel", "proxies"})
+_REFUSED = frozenset(
+    {
+        "accounts",
+        "operator",
+        "operators",
+        "roots",
+        "root",
+        "root_operators",
+        "root_operator",
+        "resolver",
+        "account_resolver",
+        "accounts_resolver",
+        "resolver_preload",
+        "resolver_tls",
+        "resolver_pinned_accounts",
+        "tls",
+        "ocsp",
+        "ocsp_cache",
+        "trusted",
+        "trusted_keys",
+        "no_auth_user",
+        "default_sentinel",
+        "proxies",
+    }
+)
 # The same inside ``jetstream {}``: a store written in plaintext while the file asks for encryption,
 # or limits that would not be enforced.
 _REFUSED_JETSTREAM = {
-    "key": "encryption at rest", "ek": "encryption at rest", "encryption_key": "encryption at rest",
-    "prev_key": "encryption at rest", "prev_ek": "encryption at rest",
-    "prev_encryption_key": "encryption at rest", "cipher": "encryption at rest",
-    "tpm": "encryption at rest with a TPM", "limits": "server-wide JetStream limits",
+    "key": "encryption at rest",
+    "ek": "encryption at rest",
+    "encryption_key": "encryption at rest",
+    "prev_key": "encryption at rest",
+    "prev_ek": "encryption at rest",
+    "prev_encryption_key": "encryption at rest",
+    "cipher": "encryption at rest",
+    "tpm": "encryption at rest with a TPM",
+    "limits": "server-wide JetStream limits",
 }
 _REFUSED_AUTH = frozenset({"users", "permissions", "default_permissions", "auth_callout", "nkeys"})
 
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
-                   "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
-def parse_config(text: str, *, base_dir: str = ".", env: Mapping[str, str] | None = None,
-                 source: str = "<config>") -> dict[str, Any]:
+def parse_config(
+    text: str, *, base_dir: str = ".", env: Mapping[str, str] | None = None, source: str = "<config>"
+) -> dict[str, Any]:
     """Parse configuration text; ``include`` paths are relative to ``base_dir``.
 
     ``env`` supplies ``$VAR`` values not defined in the text (default: ``os.environ``).
@@ -259,8 +332,10 @@ def _set_auth(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
         elif low == "timeout":
             o.auth.timeout = _seconds(block, sub)
         elif low in _REFUSED_AUTH:
-            raise ConfigError(f"{_where(block, sub)}: authorization.{sub} is not supported by Orlop "
-                              "(only a single user/password or a token); refusing to start less secure")
+            raise ConfigError(
+                f"{_where(block, sub)}: authorization.{sub} is not supported by Orlop "
+                "(only a single user/password or a token); refusing to start less secure"
+            )
         else:
             log.warning("%s: authorization.%s is not supported by Orlop; ignored", _where(block, sub), sub)
 
@@ -292,8 +367,10 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
     elif low == "store_reserve":  # Orlop's own: free space kept on the store's disk
         o.store_reserve = _int(block, sub)
     elif low in _REFUSED_JETSTREAM:
-        raise ConfigError(f"{_where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "
-                          "supported by Orlop yet; refusing to start without what it configures")
+        raise ConfigError(
+            f"{_where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "
+            "supported by Orlop yet; refusing to start without what it configures"
+        )
     elif low in ("sync", "sync_interval"):  # nats-server accepts both spellings
         if isinstance(block[sub], str) and block[sub].lower() == "always":
             o.sync_always = True
@@ -354,8 +431,10 @@ def options_from_config(conf: Mapping[str, Any], options: ServerOptions) -> Serv
             if low in ("http", "monitor"):
                 http_host_given = http_host_given or _host_port(conf, key)[0] != ""
         elif low in _REFUSED:
-            raise ConfigError(f"{_where(conf, key)}: {key!r} is not supported by Orlop; refusing to start "
-                              "without the security it configures")
+            raise ConfigError(
+                f"{_where(conf, key)}: {key!r} is not supported by Orlop; refusing to start "
+                "without the security it configures"
+            )
         elif low in _UNSUPPORTED:
             log.warning("%s: %r is not supported by Orlop; ignored", _where(conf, key), key)
         elif key not in used:

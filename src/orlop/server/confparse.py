@@ -69,8 +69,16 @@ def _is_nl(ch: str) -> bool:
 class _Reader:
     """One file (or string) being read; nested includes get their own reader."""
 
-    def __init__(self, text: str, source: str, base_dir: str, env: Mapping[str, str],
-                 scopes: list[ConfMap], depth: int, used: set[str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        source: str,
+        base_dir: str,
+        env: Mapping[str, str],
+        scopes: list[ConfMap],
+        depth: int,
+        used: set[str],
+    ) -> None:
         self.text = text
         self.pos = 0
         self.line = 1
@@ -161,7 +169,7 @@ class _Reader:
                 if self.peek() == "" or _is_nl(self.peek()):
                     raise self.error("unterminated quoted key")
                 self.take()
-            key = self.text[start:self.pos]
+            key = self.text[start : self.pos]
             self.take()
             return key, True
         start = self.pos
@@ -169,7 +177,7 @@ class _Reader:
             self.take()
         if self.pos == start:
             raise self.error(f"expected a key, got {self.peek()!r}")
-        return self.text[start:self.pos], False
+        return self.text[start : self.pos], False
 
     def read_value_end(self, closing: str) -> None:
         """After a value: blanks, an optional comment, then a new line, ``;``, ``,`` or the closer."""
@@ -197,13 +205,13 @@ class _Reader:
                 if self.peek() == "":
                     raise self.error("unterminated include path")
                 self.take()
-            name = self.text[start:self.pos]
+            name = self.text[start : self.pos]
             self.take()
         else:
             start = self.pos
             while (c := self.peek()) and not c.isspace() and c not in ";}":
                 self.take()
-            name = self.text[start:self.pos]
+            name = self.text[start : self.pos]
         if not name:
             raise self.error("include needs a file name")
         path = os.path.join(self.base_dir, name)
@@ -214,8 +222,9 @@ class _Reader:
                 text = f.read()
         except OSError as exc:
             raise self.error(f"cannot read include file {name!r}: {exc.strerror}", line) from exc
-        sub = _Reader(text, path, os.path.dirname(path), self.env, [*self.scopes, target], self.depth + 1,
-                      self.used)
+        sub = _Reader(
+            text, path, os.path.dirname(path), self.env, [*self.scopes, target], self.depth + 1, self.used
+        )
         included = sub.read_document()
         for key, value in included.items():
             target[key] = value
@@ -285,7 +294,7 @@ class _Reader:
             if self.peek() == "":
                 raise self.error("unterminated string")
             self.take()
-        value = self.text[start:self.pos]
+        value = self.text[start : self.pos]
         self.take()
         return value
 
@@ -319,7 +328,7 @@ class _Reader:
             if ch == "":
                 raise self.error("unexpected end of file in a '(' block")
             if ch == "\n" and self.peek() == ")" and self.peek(1) in ("", "\n", "\r"):
-                value = self.text[start:self.pos - 1]
+                value = self.text[start : self.pos - 1]
                 self.take()
                 return value
 
@@ -347,11 +356,11 @@ class _Reader:
             while self.peek().lower() in ("b", "i") and self.peek():
                 self.take()
             if self._at_number_end():
-                return self.to_int(self.text[start:self.pos], line)
+                return self.to_int(self.text[start : self.pos], line)
         elif self._at_number_end():
-            return self.to_int(self.text[start:self.pos], line)
+            return self.to_int(self.text[start : self.pos], line)
         if negative:
-            raise self.error(f"expected an integer, got {self.text[start:self.pos + 1]!r}")
+            raise self.error(f"expected an integer, got {self.text[start : self.pos + 1]!r}")
         self.pos, self.line = start, line  # "30s", "1h30m", "4222abc": a bare string after all
         return self.read_bare()
 
@@ -376,8 +385,8 @@ class _Reader:
         if self.peek() == ".":  # 127.0.0.1 or 127.0.0.1:4222: a string
             while (c := self.peek()) and (c.isdigit() or c in ".:-"):
                 self.take()
-            return self.text[start:self.pos]
-        return float(self.text[start:self.pos])
+            return self.text[start : self.pos]
+        return float(self.text[start : self.pos])
 
     def read_datetime(self, start: int) -> datetime.datetime:
         end = start + len("2006-01-02T15:04:05Z")
@@ -424,8 +433,9 @@ class _Reader:
             try:
                 return sub.read_document()["pk"]
             except (ConfigError, KeyError) as exc:
-                raise self.error(f"variable ${name} from the environment could not be parsed: {exc}",
-                                 line) from None
+                raise self.error(
+                    f"variable ${name} from the environment could not be parsed: {exc}", line
+                ) from None
         raise self.error(f"variable reference ${name} can not be found", line)
 
 

@@ -155,8 +155,14 @@ class Connection(asyncio.Protocol):
                 self._dispatch(parser.partial)
                 if not self.closing:
                     # As nats-server: a violation is an error line naming the client.
-                    log.error("%s:%d - cid:%d - Client protocol ERROR: %s: proto=%r", self.host, self.port,
-                              self.cid, e.text, bytes(data[:32]))
+                    log.error(
+                        "%s:%d - cid:%d - Client protocol ERROR: %s: proto=%r",
+                        self.host,
+                        self.port,
+                        self.cid,
+                        e.text,
+                        bytes(data[:32]),
+                    )
                     self._protocol_error(e)
                 return
             self._dispatch(batch)
@@ -223,8 +229,13 @@ class Connection(asyncio.Protocol):
         """Still backed up ``write_deadline`` after the buffer filled: nats-server cuts it."""
         self._timers.pop("write", None)
         if self.write_paused and not self.closing:
-            log.info("%s:%d - cid:%d - Slow Consumer Detected: WriteDeadline of %ss exceeded",
-                     self.host, self.port, self.cid, self.server.options.write_deadline)
+            log.info(
+                "%s:%d - cid:%d - Slow Consumer Detected: WriteDeadline of %ss exceeded",
+                self.host,
+                self.port,
+                self.cid,
+                self.server.options.write_deadline,
+            )
             self._slow_consumer(log_it=False)
 
     # -- ops -------------------------------------------------------------------------------
@@ -308,8 +319,14 @@ class Connection(asyncio.Protocol):
             return
         limits = self.server.options
         if limits.max_sub_tokens > 0 and subject.count(".") >= limits.max_sub_tokens:
-            log.error("%s:%d - cid:%d - Subscription Violation Too Many Tokens - Subject %r, SID %s",
-                      self.host, self.port, self.cid, subject, sid)
+            log.error(
+                "%s:%d - cid:%d - Subscription Violation Too Many Tokens - Subject %r, SID %s",
+                self.host,
+                self.port,
+                self.cid,
+                subject,
+                sid,
+            )
             self._send(err_frame(f'Permissions Violation for Subscription to "{subject}", too many tokens'))
             return
         if 0 < limits.max_subscriptions <= len(self.subscriptions):
@@ -493,8 +510,13 @@ class Connection(asyncio.Protocol):
 
     def _slow_consumer(self, log_it: bool = True) -> None:
         if log_it:
-            log.info("%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
-                     self.host, self.port, self.cid, self.max_pending)
+            log.info(
+                "%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
+                self.host,
+                self.port,
+                self.cid,
+                self.max_pending,
+            )
         self.server.slow_consumers += 1
         self.out = []
         self.out_size = 0

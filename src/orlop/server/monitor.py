@@ -151,15 +151,21 @@ class MonitorServer:
         self._listener: asyncio.Server | None = None
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._routes: dict[str, Callable[[dict[str, str]], Any]] = {
-            "/": self.index, "/healthz": self.healthz, "/varz": self.varz, "/connz": self.connz,
-            "/subsz": self.subsz, "/subscriptionsz": self.subsz, "/jsz": self.jsz,
+            "/": self.index,
+            "/healthz": self.healthz,
+            "/varz": self.varz,
+            "/connz": self.connz,
+            "/subsz": self.subsz,
+            "/subscriptionsz": self.subsz,
+            "/jsz": self.jsz,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (``-1`` or ``0``: a free port); return the actual port. OSError if busy."""
         self._listener = await asyncio.start_server(
-            self._handle, host, 0 if port < 0 else port, reuse_address=True, limit=_MAX_REQUEST_HEAD)
+            self._handle, host, 0 if port < 0 else port, reuse_address=True, limit=_MAX_REQUEST_HEAD
+        )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         return self.port
 
@@ -178,9 +184,11 @@ class MonitorServer:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             writer.close()
             return
-        headers = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
-                   f"Content-Length: {len(body)}\r\nAccess-Control-Allow-Origin: *\r\n"
-                   f"Connection: close\r\n\r\n")
+        headers = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nAccess-Control-Allow-Origin: *\r\n"
+            f"Connection: close\r\n\r\n"
+        )
         try:
             writer.write(headers.encode("ascii") + (b"" if method == "HEAD" else body))
             await writer.drain()
@@ -221,8 +229,10 @@ class MonitorServer:
     def index(self, query: dict[str, str]) -> str:
         pages = ("varz", "connz", "subsz", "jsz", "healthz")
         links = "".join(f'<a href="./{p}">/{p}</a><br>\n' for p in pages)
-        return (f"<!doctype html><html lang=en><head><title>Orlop {self.server.version}</title></head>"
-                f"<body><h1>Orlop {self.server.version}</h1>\n{links}</body></html>\n")
+        return (
+            f"<!doctype html><html lang=en><head><title>Orlop {self.server.version}</title></head>"
+            f"<body><h1>Orlop {self.server.version}</h1>\n{links}</body></html>\n"
+        )
 
     def healthz(self, query: dict[str, str]) -> dict[str, Any]:
         return {"status": "ok"}
@@ -245,23 +255,48 @@ class MonitorServer:
     def varz(self, query: dict[str, str]) -> dict[str, Any]:
         s, o, now = self.server, self.server.options, self.clock()
         return {
-            "server_id": s.server_id, "server_name": s.name or s.server_id, "version": s.version,
-            "proto": 1, "host": o.host, "port": self._listen_port(),
-            "max_connections": o.max_connections, "ping_interval": int(o.ping_interval * _NS),
-            "ping_max": o.max_pings_out, "http_host": o.http_host, "http_port": o.http_port,
-            "http_base_path": "", "https_port": 0,
-            "max_control_line": o.max_control_line, "max_payload": o.max_payload,
-            "max_pending": o.max_pending, "cluster": {}, "gateway": {}, "leaf": {}, "mqtt": {},
-            "websocket": {}, "jetstream": self._varz_jetstream(),
+            "server_id": s.server_id,
+            "server_name": s.name or s.server_id,
+            "version": s.version,
+            "proto": 1,
+            "host": o.host,
+            "port": self._listen_port(),
+            "max_connections": o.max_connections,
+            "ping_interval": int(o.ping_interval * _NS),
+            "ping_max": o.max_pings_out,
+            "http_host": o.http_host,
+            "http_port": o.http_port,
+            "http_base_path": "",
+            "https_port": 0,
+            "max_control_line": o.max_control_line,
+            "max_payload": o.max_payload,
+            "max_pending": o.max_pending,
+            "cluster": {},
+            "gateway": {},
+            "leaf": {},
+            "mqtt": {},
+            "websocket": {},
+            "jetstream": self._varz_jetstream(),
             "write_deadline": int(o.write_deadline * _NS),
-            "start": format_ts(s.start_time_ns), "now": format_ts(now),
+            "start": format_ts(s.start_time_ns),
+            "now": format_ts(now),
             "uptime": uptime_string((now - s.start_time_ns) / _NS),
-            "mem": _rss_bytes(), "cores": os.cpu_count() or 1, "cpu": self._cpu_percent(),
-            "connections": len(s.clients), "total_connections": s.total_connections,
-            "routes": 0, "remotes": 0, "leafnodes": 0,
-            "in_msgs": s.in_msgs, "out_msgs": s.out_msgs, "in_bytes": s.in_bytes, "out_bytes": s.out_bytes,
-            "slow_consumers": s.slow_consumers, "subscriptions": self._num_subscriptions(),
-            "http_req_stats": dict(self.requests), "config_load_time": format_ts(s.start_time_ns),
+            "mem": _rss_bytes(),
+            "cores": os.cpu_count() or 1,
+            "cpu": self._cpu_percent(),
+            "connections": len(s.clients),
+            "total_connections": s.total_connections,
+            "routes": 0,
+            "remotes": 0,
+            "leafnodes": 0,
+            "in_msgs": s.in_msgs,
+            "out_msgs": s.out_msgs,
+            "in_bytes": s.in_bytes,
+            "out_bytes": s.out_bytes,
+            "slow_consumers": s.slow_consumers,
+            "subscriptions": self._num_subscriptions(),
+            "http_req_stats": dict(self.requests),
+            "config_load_time": format_ts(s.start_time_ns),
             "slow_consumer_stats": {"clients": s.slow_consumers, "routes": 0, "gateways": 0, "leafs": 0},
         } | ({"auth_required": True} if o.auth.required else {})
 
@@ -270,10 +305,19 @@ class MonitorServer:
         if js is None:
             return {}
         body = js.jsz({})
-        stats_keys = ("memory", "storage", "reserved_memory", "reserved_storage", "accounts",
-                      "ha_assets", "api")
-        out: dict[str, Any] = {"config": body.get("config", {}),
-                               "stats": {k: body[k] for k in stats_keys if k in body}}
+        stats_keys = (
+            "memory",
+            "storage",
+            "reserved_memory",
+            "reserved_storage",
+            "accounts",
+            "ha_assets",
+            "api",
+        )
+        out: dict[str, Any] = {
+            "config": body.get("config", {}),
+            "stats": {k: body[k] for k in stats_keys if k in body},
+        }
         if "limits" in body:
             out["limits"] = body["limits"]
         return out
@@ -292,11 +336,15 @@ class MonitorServer:
         conns.sort(key=_sort_key(query.get("sort", "cid"), now), reverse=query.get("sort", "cid") != "cid")
         offset = max(0, _int_arg(query, "offset", 0))
         limit = _int_arg(query, "limit", _DEFAULT_LIMIT)
-        page = conns[offset:offset + limit] if limit > 0 else []
+        page = conns[offset : offset + limit] if limit > 0 else []
         subs = query.get("subs", "").lower()
         return {
-            "server_id": self.server.server_id, "now": format_ts(now), "num_connections": len(page),
-            "total": len(conns), "offset": offset, "limit": limit,
+            "server_id": self.server.server_id,
+            "now": format_ts(now),
+            "num_connections": len(page),
+            "total": len(conns),
+            "offset": offset,
+            "limit": limit,
             "connections": [_conn_info(c, now, subs, _flag(query, "auth")) for c in page],
         }
 
@@ -306,24 +354,31 @@ class MonitorServer:
         matches = sum(int(sl.matches) for sl in lists)
         hits = sum(int(sl.cache_hits) for sl in lists)
         out: dict[str, Any] = {
-            "server_id": self.server.server_id, "now": format_ts(self.clock()),
+            "server_id": self.server.server_id,
+            "now": format_ts(self.clock()),
             "num_subscriptions": self._num_subscriptions(),
             "num_cache": sum(int(sl.cache_count()) for sl in lists),
             "num_inserts": sum(int(sl.inserts) for sl in lists),
             "num_removes": sum(int(sl.removes) for sl in lists),
-            "num_matches": matches, "cache_hit_rate": hits / matches if matches else 0.0,
+            "num_matches": matches,
+            "cache_hit_rate": hits / matches if matches else 0.0,
         }
         if _flag(query, "subs"):
             details = [
                 {"account": _account_name(c), "subject": sub.subject, "sid": sid, "cid": c.cid}
                 | ({"qgroup": sub.queue} if sub.queue else {})
-                for c in self.server.clients.values() for sid, sub in c.subscriptions.items()
+                for c in self.server.clients.values()
+                for sid, sub in c.subscriptions.items()
                 if not query.get("test") or _subject_matches(sub.subject, query["test"])
             ]
             offset = max(0, _int_arg(query, "offset", 0))
             limit = _int_arg(query, "limit", _DEFAULT_LIMIT)
-            out |= {"total": len(details), "offset": offset, "limit": limit,
-                    "subscriptions_list": details[offset:offset + limit]}
+            out |= {
+                "total": len(details),
+                "offset": offset,
+                "limit": limit,
+                "subscriptions_list": details[offset : offset + limit],
+            }
         return out
 
     def jsz(self, query: dict[str, str]) -> dict[str, Any]:
@@ -331,11 +386,22 @@ class MonitorServer:
         if js is not None:
             return dict(js.jsz(query))
         return {
-            "memory": 0, "storage": 0, "reserved_memory": 0, "reserved_storage": 0, "accounts": 0,
-            "ha_assets": 0, "api": {"level": 0, "total": 0, "errors": 0},
-            "server_id": self.server.server_id, "now": format_ts(self.clock()), "disabled": True,
+            "memory": 0,
+            "storage": 0,
+            "reserved_memory": 0,
+            "reserved_storage": 0,
+            "accounts": 0,
+            "ha_assets": 0,
+            "api": {"level": 0, "total": 0, "errors": 0},
+            "server_id": self.server.server_id,
+            "now": format_ts(self.clock()),
+            "disabled": True,
             "config": {"max_memory": 0, "max_storage": 0},
-            "streams": 0, "consumers": 0, "messages": 0, "bytes": 0, "total": 0,
+            "streams": 0,
+            "consumers": 0,
+            "messages": 0,
+            "bytes": 0,
+            "total": 0,
         }
 
 
@@ -373,12 +439,21 @@ def _sort_key(name: str, now: int) -> Callable[[Any], Any]:
 
 def _conn_info(c: Any, now: int, subs: str, auth: bool) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "cid": c.cid, "kind": "Client", "type": "nats", "ip": c.host, "port": c.port,
-        "start": format_ts(c.start_time_ns), "last_activity": format_ts(c.last_activity_ns),
+        "cid": c.cid,
+        "kind": "Client",
+        "type": "nats",
+        "ip": c.host,
+        "port": c.port,
+        "start": format_ts(c.start_time_ns),
+        "last_activity": format_ts(c.last_activity_ns),
         "uptime": uptime_string((now - c.start_time_ns) / _NS),
         "idle": uptime_string(max(0, now - c.last_activity_ns) / _NS),
-        "pending_bytes": c.pending_bytes, "in_msgs": c.in_msgs, "out_msgs": c.out_msgs,
-        "in_bytes": c.in_bytes, "out_bytes": c.out_bytes, "subscriptions": len(c.subscriptions),
+        "pending_bytes": c.pending_bytes,
+        "in_msgs": c.in_msgs,
+        "out_msgs": c.out_msgs,
+        "in_bytes": c.in_bytes,
+        "out_bytes": c.out_bytes,
+        "subscriptions": len(c.subscriptions),
     }
     for key in ("name", "lang", "version"):
         if getattr(c, key, ""):

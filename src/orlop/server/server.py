@@ -195,8 +195,10 @@ class Server:
                     opts.http_host, 0 if opts.http_port == -1 else opts.http_port
                 )
             except OSError as exc:
-                raise StartupError(f"Can't start monitoring: can't listen to the monitor port: "
-                                   f"{opts.http_host}:{opts.http_port}: {exc.strerror or exc}") from exc
+                raise StartupError(
+                    f"Can't start monitoring: can't listen to the monitor port: "
+                    f"{opts.http_host}:{opts.http_port}: {exc.strerror or exc}"
+                ) from exc
 
     async def lame_duck(self) -> None:
         """Lame duck mode, as nats-server enters it on SIGUSR2; ends with :meth:`shutdown`.

@@ -274,8 +274,9 @@ class BlockSet:
             return [], 0
         covered, records, _ = found
         if covered > size:
-            self.log.warning("index %s covers %d bytes but the block has %d; block rescanned",
-                             path, covered, size)
+            self.log.warning(
+                "index %s covers %d bytes but the block has %d; block rescanned", path, covered, size
+            )
             path.unlink(missing_ok=True)
             return [], 0
         return records, covered
@@ -296,8 +297,10 @@ class BlockSet:
         records, resume = self._indexed(blk, size)
         rec.indexed_blocks += resume > 0
         if newest:  # the tail is checksummed whatever the index says
-            cut = next((i for i, r in enumerate(records) if r.offset + r.header[1] > size - VERIFY_TAIL),
-                       len(records))
+            cut = next(
+                (i for i, r in enumerate(records) if r.offset + r.header[1] > size - VERIFY_TAIL),
+                len(records),
+            )
             if cut < len(records):
                 resume = records[cut].offset
                 del records[cut:]
@@ -341,8 +344,14 @@ class BlockSet:
     def _note_skipped(self, blk: Block, span: tuple[int, int], before: int, after: int) -> None:
         self.log.warning(
             "%d unreadable bytes in %s at offsets %d-%d (after seq %d, before seq %d); the records there "
-            "are skipped, the rest of the block is kept", span[1] - span[0], blk.path, span[0], span[1],
-            before, after)
+            "are skipped, the rest of the block is kept",
+            span[1] - span[0],
+            blk.path,
+            span[0],
+            span[1],
+            before,
+            after,
+        )
 
     def _apply(self, blk: Block, r: ScannedRecord, rec: Recovery, entries: bytearray | None) -> None:
         _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header

@@ -278,8 +278,8 @@ class IndexedStore(StreamStore):
         """Refuse an append under discard new, as nats-server's storeRawMsg does."""
         lim = self._limits
         lst = self._subj.get(subject)
-        at_subject_limit = lim.max_msgs_per_subject > 0 and lst is not None and (
-            len(lst) >= lim.max_msgs_per_subject
+        at_subject_limit = (
+            lim.max_msgs_per_subject > 0 and lst is not None and (len(lst) >= lim.max_msgs_per_subject)
         )
         if at_subject_limit and lim.discard_new_per_subject:
             raise StoreLimitError("subject", "maximum messages per subject exceeded")
@@ -301,6 +301,7 @@ class IndexedStore(StreamStore):
         lim = self._limits
         if lim.discard != "old":
             return
+
         def over(msgs: int, nbytes: int) -> bool:
             return (0 < lim.max_msgs < msgs) or (0 < lim.max_bytes < nbytes)
 
@@ -562,4 +563,3 @@ class IndexedStore(StreamStore):
         self._msgs.clear()
         self._subj.clear()
         self._filters.clear()
-

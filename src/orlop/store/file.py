@@ -171,8 +171,13 @@ class FileStore(Reclaimer):
         if state is not None and state.last_seq > self._last:
             self._log.warning(
                 "%s: the blocks end at seq %d but seq %d was stored before; seqs %d-%d are lost "
-                "and will not be reused", self.directory, self._last, state.last_seq, self._last + 1,
-                state.last_seq)
+                "and will not be reused",
+                self.directory,
+                self._last,
+                state.last_seq,
+                self._last + 1,
+                state.last_seq,
+            )
             self._last, self._last_ts = state.last_seq, max(self._last_ts, state.last_ts)
         self._first = next(iter(self._msgs)) if self._msgs else self._last + 1
         if self._msgs:
@@ -270,8 +275,13 @@ class FileStore(Reclaimer):
         self.read_calls += 1
         self.bytes_read += len(raw)
         if len(raw) != length or not verify(raw) or HEADER.unpack_from(raw)[7] != seq:
-            self._log.warning("corrupt record for seq %d in %s (block %d at %d); not served",
-                              seq, self.directory, bidx, offset)
+            self._log.warning(
+                "corrupt record for seq %d in %s (block %d at %d); not served",
+                seq,
+                self.directory,
+                bidx,
+                offset,
+            )
             return None
         h = HEADER.unpack_from(raw)
         flags, slen, hlen = h[3], h[4], h[5]
@@ -330,8 +340,13 @@ class FileStore(Reclaimer):
                 blk, _ = self._write(parts, total, new_block_ok=False)
             except DiskFullError as exc:
                 if not self._removal_pending:
-                    self._log.warning("%s: removal of %d messages not yet recorded on disk (%s); "
-                                      "retried at the next removal or sync", self.directory, len(tomb), exc)
+                    self._log.warning(
+                        "%s: removal of %d messages not yet recorded on disk (%s); "
+                        "retried at the next removal or sync",
+                        self.directory,
+                        len(tomb),
+                        exc,
+                    )
                 self._removal_pending = True
                 return False
             blk.tombs.update(tomb)

@@ -67,8 +67,16 @@ Header = tuple[int, int, int, int, int, int, int, int, int, int]
 
 
 def encode(
-    rtype: int, seq: int, ts: int, *, subject: bytes = b"", hdr: bytes = b"", body: bytes = b"",
-    flags: int = 0, data_len: int | None = None, ttl: int = 0,
+    rtype: int,
+    seq: int,
+    ts: int,
+    *,
+    subject: bytes = b"",
+    hdr: bytes = b"",
+    body: bytes = b"",
+    flags: int = 0,
+    data_len: int | None = None,
+    ttl: int = 0,
 ) -> tuple[list[bytes], int]:
     """The buffers of one record (for ``os.pwritev``) and its total length.
 
@@ -91,8 +99,9 @@ _TAIL = struct.Struct("<IBBHIIqqq")  # HEADER without its leading crc field
 _CRC = struct.Struct("<I")
 
 
-def encode_msg(seq: int, ts: int, subject: bytes, hdr: bytes, body: bytes, flags: int, data_len: int,
-               ttl: int) -> tuple[list[bytes], int]:
+def encode_msg(
+    seq: int, ts: int, subject: bytes, hdr: bytes, body: bytes, flags: int, data_len: int, ttl: int
+) -> tuple[list[bytes], int]:
     """:func:`encode` for a message record, shaped for the publish path (same bytes).
 
     One checksum pass over the record (chained over its parts), no intermediate
@@ -109,9 +118,10 @@ def encode_msg(seq: int, ts: int, subject: bytes, hdr: bytes, body: bytes, flags
 
 def verify(record: bytes) -> bool:
     """True when a whole record's checksum matches."""
-    return len(record) >= HEADER_SIZE and zlib.crc32(memoryview(record)[4:]) == struct.unpack_from(
-        "<I", record
-    )[0]
+    return (
+        len(record) >= HEADER_SIZE
+        and zlib.crc32(memoryview(record)[4:]) == struct.unpack_from("<I", record)[0]
+    )
 
 
 def pack_seqs(seqs: list[int]) -> bytes:

@@ -218,8 +218,13 @@ class AccountJetStream:
             st = Stream(self, config, store, created=created, dir=sdir)
             self._activate(st, recovered=True)
             note = getattr(store, "recovery_note", "")
-            log.info("recovered stream %s > %s: %d messages%s", self.name, st.name, store.fast_state().msgs,
-                     f" ({note})" if note else "")
+            log.info(
+                "recovered stream %s > %s: %d messages%s",
+                self.name,
+                st.name,
+                store.fast_state().msgs,
+                f" ({note})" if note else "",
+            )
 
     def silence_api(self) -> None:
         """Take every API request and answer none (JetStream shut down; :meth:`close` drops it)."""

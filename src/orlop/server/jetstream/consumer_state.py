@@ -116,8 +116,13 @@ class _Flusher:
             _write(self.path, state_dict(self.c), sync=sync)
         except OSError as exc:
             if not self.failing:
-                log.error("could not write state of consumer %s > %s (kept in memory, retried after the "
-                          "next change): %s", self.c.stream.name, self.c.name, exc)
+                log.error(
+                    "could not write state of consumer %s > %s (kept in memory, retried after the "
+                    "next change): %s",
+                    self.c.stream.name,
+                    self.c.name,
+                    exc,
+                )
             self.failing = True
             return
         if self.failing:

@@ -85,10 +85,18 @@ class ServerLimits:
 
     __slots__ = ("max_memory", "max_store", "reserve")
 
-    def __init__(self, configured_memory: int, configured_store: int, store_root: Path, *,
-                 reserve: int = -1, used_store: int = 0) -> None:
-        self.max_memory, self.max_store = machine_limits(configured_memory, configured_store, store_root,
-                                                         used_store)
+    def __init__(
+        self,
+        configured_memory: int,
+        configured_store: int,
+        store_root: Path,
+        *,
+        reserve: int = -1,
+        used_store: int = 0,
+    ) -> None:
+        self.max_memory, self.max_store = machine_limits(
+            configured_memory, configured_store, store_root, used_store
+        )
         self.reserve = default_reserve(store_root) if reserve < 0 else reserve
         """Free bytes the store's filesystem keeps; publishes are refused below it."""
 

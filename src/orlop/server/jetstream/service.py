@@ -81,8 +81,13 @@ class JetStreamService:
 
     def _server_limits(self, used_store: int = 0) -> ServerLimits:
         o = self.options
-        return ServerLimits(o.max_memory_store, o.max_file_store, self.store_root,
-                            reserve=o.store_reserve, used_store=used_store)
+        return ServerLimits(
+            o.max_memory_store,
+            o.max_file_store,
+            self.store_root,
+            reserve=o.store_reserve,
+            used_store=used_store,
+        )
 
     def enable_account(self, account: Any) -> AccountJetStream:
         """JetStream for ``account`` (idempotent): API subscription plus recovered streams."""
