@@ -17,7 +17,7 @@ import pytest
 from orlop.errors import DiskFullError
 from orlop.store import FileStore, StoreLimits
 from orlop.store.blocks import BlockSet
-from orlop.store.reclaim import PUNCH_BATCH
+from orlop.store.reclaim import PUNCH_AT_ONCE, PUNCH_BATCH
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -104,6 +104,18 @@ def test_deletes_on_a_full_disk_give_space_back_at_once(tiny: Path) -> None:
     assert s.state().msgs == len(kept) + again
     for seq in kept:
         assert s.load(seq).data == payload(seq - 1, 128 * KIB)  # type: ignore[union-attr]
+    s.close()
+
+
+def test_one_deleted_object_is_punched_at_once(tiny: Path) -> None:
+    """Below the batch size: a single removal of PUNCH_AT_ONCE or more (an object's chunks) frees
+    its pages at once, not at the next batch or sync."""
+    s = FileStore(tiny / "st", StoreLimits())
+    for i in range(6):
+        s.store_msg(f"obj.{i}", b"", payload(i, 160 * KIB))
+    before = used(tiny)
+    assert s.purge("obj.2") == 1 and 160 * KIB >= PUNCH_AT_ONCE and 160 * KIB < PUNCH_BATCH
+    assert before - used(tiny) > 140 * KIB
     s.close()
 
 

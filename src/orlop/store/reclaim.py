@@ -11,7 +11,8 @@ Three ways, cheapest first:
    full disk, and an object's chunks come back as soon as it is deleted. The
    record's header page stays, so a scan still walks the block; its payload now
    reads as zeros and fails its checksum, which recovery expects of a removed
-   record. Punches are batched (``PUNCH_BATCH``) behind one fsync.
+   record. Punches are batched (``PUNCH_BATCH``) behind one fsync, except that a
+   removal freeing ``PUNCH_AT_ONCE`` or more (a deleted object) is punched at once.
 3. **Blocks of small dead records are rewritten**: live records are copied to
    a new file that replaces the block only once it was written whole, read back
    and synced (:meth:`orlop.store.blocks.BlockSet.replace`). A rewrite needs
@@ -36,10 +37,13 @@ from orlop.store.blocks import Block, BlockSet, pack_loc, unpack_loc
 from orlop.store.core import Entry, IndexedStore
 from orlop.store.records import HEADER_SIZE, T_FLOOR, T_SKIP, T_TOMBS, encode, pack_seqs
 
-__all__ = ["PUNCH_BATCH", "Reclaimer"]
+__all__ = ["PUNCH_AT_ONCE", "PUNCH_BATCH", "Reclaimer"]
 
 PUNCH_BATCH = 1 << 20
 """Dead bytes queued before punching (each batch costs one fsync of the removal records)."""
+PUNCH_AT_ONCE = 64 << 10
+"""A single removal that frees this much is punched at once (an object's chunks: one fsync per
+deleted object is small next to what it gives back); smaller ones wait for the batch or a sync."""
 
 _MIN_PUNCH = 2 * fsio.PAGE  # a record must span this much before punching can free a page of it
 _REWRITE_MARGIN = 1 << 20  # free space a rewrite must leave behind
@@ -120,6 +124,7 @@ class Reclaimer(IndexedStore):
         """Queue the pages of removed records (their removal records are written) for punching."""
         if not self._punch_ok:
             return
+        queued = self._punch_queued
         for _, entry in removed:
             bidx, offset, length = unpack_loc(cast(int, entry.loc))
             if length < _MIN_PUNCH:
@@ -130,7 +135,7 @@ class Reclaimer(IndexedStore):
             keep = HEADER_SIZE + len(entry.subject.encode("utf-8", "surrogateescape"))
             blk.punches.append((offset + keep, length - keep))
             self._punch_queued += length - keep
-        if self._punch_queued >= PUNCH_BATCH:
+        if self._punch_queued >= PUNCH_BATCH or self._punch_queued - queued >= PUNCH_AT_ONCE:
             self._punch_all()
 
     def _punch_all(self) -> None:
