@@ -1,23 +1,24 @@
 """Bucket: the Object Store operations on one ``OBJ_<bucket>`` stream.
 
-The class is the public face; the mechanics live beside it (:mod:`.put`,
-:mod:`.reader`, :mod:`.watch`, :mod:`.links`, :mod:`.versions`). Every public
-coroutine translates JetStream errors into :mod:`orlop.errors` through
-:func:`orlop.objects.errors.translated`, so callers only ever see the Object Store tree.
-Bucket settings that no NATS server knows (``orlop.history``,
-``orlop.max_object_size``) are read from the stream's metadata when the bucket
-is opened, so every Orlop client enforces the same rules.
+The class is the public face and only calls down: the mechanics live below
+it (:mod:`.put`, :mod:`.reader`, :mod:`.watch`, :mod:`.links`, :mod:`.versions`),
+and what they share (the stream's settings, reading, publishing and purging
+metas) in :class:`orlop.objects.core.BucketCore`, which none of them can call
+back out of. Every public coroutine translates JetStream errors into
+:mod:`orlop.errors` through :func:`orlop.objects.errors.translated`, so callers
+only ever see the Object Store tree.
 """
 
 from __future__ import annotations
 
 import builtins
-import collections
 import contextlib
 import os
 import time
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any, Never, Protocol
 
 from orlop.errors import (
     BadRequest,
@@ -25,8 +26,8 @@ from orlop.errors import (
     ObjectAlreadyExists,
     ObjectNotFound,
 )
-from orlop.jsapi.timefmt import parse_ts
 from orlop.objects import links, versions
+from orlop.objects.core import BucketCore
 from orlop.objects.direct_sink import open_download
 from orlop.objects.errors import translated
 from orlop.objects.meta import (
@@ -39,17 +40,21 @@ from orlop.objects.meta import (
     validate_bucket_name,
     validate_object_name,
 )
-from orlop.objects.put import publish_meta, put_object
+from orlop.objects.put import PutOptions, put_object
 from orlop.objects.reader import ObjectReader
 from orlop.objects.watch import ObjectWatcher, list_objects
-from orlop.objects.wire import StoredMsg, Wire
-
-if TYPE_CHECKING:
-    from orlop.objects.client import ObjectStoreClient
+from orlop.objects.wire import Wire
 
 __all__ = ["Bucket", "BucketStatus"]
 
-_KNOWN_NAMES = 1024
+
+class BucketSource(Protocol):
+    """What a Bucket needs of its client (:class:`orlop.objects.ObjectStoreClient`): the wire,
+    and a way to open the other buckets that links point to."""
+
+    wire: Wire
+
+    async def bucket(self, bucket: str) -> Bucket: ...
 
 
 async def _download_to_path(reader: ObjectReader, path: str) -> None:
@@ -105,119 +110,114 @@ class BucketStatus:
 class Bucket:
     """One object store bucket. Obtain it from ``client.create_bucket()`` or ``client.bucket()``."""
 
-    def __init__(self, client: ObjectStoreClient, name: str, stream_info: dict[str, Any]) -> None:
+    def __init__(self, client: BucketSource, name: str, stream_info: dict[str, Any]) -> None:
         self.client = client
-        self.wire: Wire = client.wire
         self.name = validate_bucket_name(name)
-        self.stream = f"OBJ_{name}"
-        # Names this object saw exist lately: a hint for put's fast path, never for correctness.
-        self.known_names: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._load(stream_info)
+        self.core = BucketCore(client.wire, name, stream_info)
 
-    def note_existing(self, name: str) -> None:
-        """Remember that ``name`` has a meta (at most _KNOWN_NAMES names, least recent dropped)."""
-        self.known_names[name] = None
-        self.known_names.move_to_end(name)
-        if len(self.known_names) > _KNOWN_NAMES:
-            self.known_names.popitem(last=False)
+    # The bucket's settings, as the stream last reported them (read-only views of the core).
+    @property
+    def wire(self) -> Wire:
+        return self.core.wire
 
-    def _load(self, stream_info: dict[str, Any]) -> None:
-        self.stream_info = stream_info
-        cfg = stream_info.get("config", {})
-        self.config: dict[str, Any] = cfg
-        meta = cfg.get("metadata") or {}
-        self.history = max(1, int(meta.get("orlop.history", "1") or 1))
-        self.max_object_size = int(meta.get("orlop.max_object_size", "0") or 0)
-        self.allow_msg_ttl = bool(cfg.get("allow_msg_ttl"))
-        self.sealed = bool(cfg.get("sealed"))
-        self.allow_direct = bool(cfg.get("allow_direct"))
-        self.replicated = int(cfg.get("num_replicas") or 1) > 1  # direct-get misses asked of the leader
+    @property
+    def stream(self) -> str:
+        return self.core.stream
+
+    @property
+    def stream_info(self) -> dict[str, Any]:
+        return self.core.stream_info
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.core.config
+
+    @property
+    def history(self) -> int:
+        return self.core.history
+
+    @property
+    def max_object_size(self) -> int:
+        return self.core.max_object_size
+
+    @property
+    def allow_msg_ttl(self) -> bool:
+        return self.core.allow_msg_ttl
+
+    @property
+    def allow_direct(self) -> bool:
+        return self.core.allow_direct
+
+    @property
+    def sealed(self) -> bool:
+        """Sealed as last seen; a put checks it first, and the server refuses writes either way."""
+        return self.core.sealed
+
+    @sealed.setter
+    def sealed(self, value: bool) -> None:
+        self.core.sealed = value
 
     @property
     def max_payload(self) -> int:
-        return int(self.wire.nc.max_payload)
+        return self.core.max_payload
+
+    @property
+    def known_names(self) -> Container[str]:
+        """Names this handle saw exist lately (a hint for put's one-round-trip path)."""
+        return self.core.known_names
 
     def __repr__(self) -> str:
         return f"Bucket({self.name!r})"
 
-    # -- helpers shared by the mechanics modules -----------------------------
-    def info_from_msg(self, msg: StoredMsg) -> ObjectInfo:
-        """The ObjectInfo carried by a stored meta message (revision, time and TTL from the message)."""
-        ttl = msg.header("Nats-TTL")
-        try:
-            modified = parse_ts(msg.time) if msg.time else 0
-        except ValueError:
-            modified = 0
-        return ObjectInfo.from_json(
-            msg.data, revision=msg.seq, modified_ns=modified, ttl=int(ttl) if ttl and ttl.isdigit() else None
-        )
-
-    async def get_msg(self, body: dict[str, Any]) -> StoredMsg | None:
-        """One stored message of the bucket's stream (DIRECT.GET when the stream allows it)."""
-        wire = self.wire
-        return await wire.get_msg(self.stream, body, direct=self.allow_direct, replicated=self.replicated)
-
-    async def latest(self, name: str) -> ObjectInfo | None:
-        """The newest meta of ``name`` (tombstones included), None when there is none."""
-        msg = await self.get_msg({"last_by_subj": meta_subject(self.name, name)})
-        if msg is None:
-            return None
-        self.note_existing(name)
-        return self.info_from_msg(msg)
-
     async def purge(self, body: dict[str, Any]) -> int:
-        resp = await self.wire.request(f"STREAM.PURGE.{self.stream}", body)
-        return int(resp.get("purged", 0))
+        """STREAM.PURGE of the bucket's stream (a low-level tool: it can break objects)."""
+        return await self.core.purge(body)
 
-    async def purge_subject_quietly(self, subject: str) -> None:
-        """Best-effort purge used on failure paths (the original error matters more)."""
-        with contextlib.suppress(Exception):
-            await self.purge({"filter": subject})
-
-    def reclaims(self, info: ObjectInfo, old: ObjectInfo | None) -> bool:
-        """Whether :meth:`after_write` has work: old revisions to prune, or replaced chunks to purge."""
-        if self.history > 1:
-            return True
-        if old is None or old.deleted or old.is_link:
-            return False
-        return bool(old.nuid) and old.nuid != info.nuid
-
-    async def after_write(self, info: ObjectInfo, old: ObjectInfo | None) -> None:
-        """Reclaim what the new revision replaced (no history) or prune old revisions (history)."""
-        if self.history > 1:
-            await versions.prune(self, info.name)
-            return
-        if old is not None and self.reclaims(info, old):
-            await self.purge({"filter": chunk_subject(self.name, old.nuid)})
+    async def _open_core(self, name: str) -> BucketCore:
+        return (await self.client.bucket(name)).core
 
     # -- write ------------------------------------------------------------------
     @translated
-    async def put(self, name: str, data: Any = b"", **options: Any) -> ObjectInfo:
+    async def put(
+        self,
+        name: str,
+        data: Any = b"",
+        *,
+        description: str | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        chunk_size: int | None = None,
+        compression: str | bool | None = None,
+        ttl: float | timedelta | None = None,
+        if_revision: int | None = None,
+        create_only: bool = False,
+        **unknown: Never,
+    ) -> ObjectInfo:
         """Store an object; returns its ObjectInfo (with ``revision``).
 
         ``data``: bytes/bytearray/memoryview, str (UTF-8), an ``os.PathLike`` path,
         a binary file object (sync or async ``read``), or a (async) iterator of bytes.
-        Options: ``description``, ``headers`` ({key: str | [str]}), ``metadata``
-        ({str: str}), ``chunk_size``, ``compression`` ("s2"), ``ttl`` (seconds),
-        ``if_revision`` (int), ``create_only`` (bool).
+        ``headers``: {key: str | [str]}; ``compression``: "s2"; ``ttl``: seconds (or a
+        timedelta, the bucket needs ``allow_msg_ttl``); ``if_revision``: write only over
+        that revision; ``create_only``: write only when no live object has the name.
         Raises BadRequest, ObjectTooLarge, ObjectAlreadyExists, RevisionMismatch,
         StorageLimitExceeded, BucketSealed, LinkError; a failure leaves no chunks behind.
         """
-        unknown = set(options) - {
-            "description",
-            "headers",
-            "metadata",
-            "chunk_size",
-            "compression",
-            "ttl",
-            "if_revision",
-            "create_only",
-        }
-        if unknown:
+        if unknown:  # typed out (mypy rejects them), refused at run time too
             raise BadRequest(f"unknown put option(s): {', '.join(sorted(unknown))}")
-        if self.sealed:
+        if self.core.sealed:
             raise BucketSealed()
-        return await put_object(self, name, data, **options)
+        opts = PutOptions(
+            description=description,
+            headers=headers,
+            metadata=metadata,
+            chunk_size=chunk_size,
+            compression=compression,
+            ttl=ttl,
+            if_revision=if_revision,
+            create_only=create_only,
+        )
+        return await put_object(self.core, name, data, opts)
 
     @translated
     async def update_meta(
@@ -249,27 +249,26 @@ class Bucket:
             changes["metadata"] = normalize_metadata(metadata)
         info = current.evolve(**changes)
         if target == name:
-            seq, _ = await publish_meta(self, info, expected=current.revision, ttl=current.ttl)
+            seq, _ = await self.core.publish_meta(info, expected=current.revision, ttl=current.ttl)
         else:
             seq = await self._rename(current, info)
         info.revision, info.modified_ns = seq, time.time_ns()
-        if self.history > 1:
-            await versions.prune(self, target)
+        if self.core.history > 1:
+            await self.core.prune(target)
         return info
 
     async def _rename(self, current: ObjectInfo, info: ObjectInfo) -> int:
         """Publish ``info`` under its new name, then drop the old name (all its revisions)."""
-        existing = await self.latest(info.name)
+        core = self.core
+        existing = await core.latest(info.name)
         if existing is not None and not existing.deleted:
             raise ObjectAlreadyExists(f"cannot rename onto the existing object {info.name!r}")
-        old_revs = await versions.revisions(self, current.name) if self.history > 1 else []
-        seq, _ = await publish_meta(
-            self, info, expected=existing.revision if existing else 0, ttl=current.ttl
-        )
-        await self.purge({"filter": meta_subject(self.name, current.name)})
+        old_revs = await core.revisions(current.name) if core.history > 1 else []
+        seq, _ = await core.publish_meta(info, expected=existing.revision if existing else 0, ttl=current.ttl)
+        await core.purge({"filter": meta_subject(self.name, current.name)})
         # Older revisions of the old name go with it, and so do the chunks only they used.
         for nuid in sorted({r.nuid for r in old_revs if r.nuid and not r.is_link} - {info.nuid}):
-            await self.purge({"filter": chunk_subject(self.name, nuid)})
+            await core.purge({"filter": chunk_subject(self.name, nuid)})
         return seq
 
     @translated
@@ -280,22 +279,23 @@ class Bucket:
         (returns None). Raises ObjectNotFound when there is nothing under that name.
         """
         validate_object_name(name)
-        current = await self.latest(name)
+        core = self.core
+        current = await core.latest(name)
         if current is None:
             raise ObjectNotFound(f"object {name!r} not found")
         if purge:
-            revs = await versions.revisions(self, name)
-            await self.purge({"filter": meta_subject(self.name, name)})
+            revs = await core.revisions(name)
+            await core.purge({"filter": meta_subject(self.name, name)})
             for nuid in sorted({r.nuid for r in revs if r.nuid and not r.is_link}):
-                await self.purge({"filter": chunk_subject(self.name, nuid)})
+                await core.purge({"filter": chunk_subject(self.name, nuid)})
             return None
         tomb = current.evolve(size=0, chunks=0, digest="", deleted=True)
-        seq, _ = await publish_meta(self, tomb, expected=current.revision)
+        seq, _ = await core.publish_meta(tomb, expected=current.revision)
         tomb.revision, tomb.modified_ns = seq, time.time_ns()
-        if self.history > 1:
-            await versions.prune(self, name)
+        if core.history > 1:
+            await core.prune(name)
         elif current.nuid and not current.is_link and not current.deleted:
-            await self.purge({"filter": chunk_subject(self.name, current.nuid)})
+            await core.purge({"filter": chunk_subject(self.name, current.nuid)})
         return tomb
 
     # -- read -------------------------------------------------------------------
@@ -307,28 +307,13 @@ class Bucket:
         else, a chunk's sequence included, is ObjectNotFound); BadRequest unless
         it is a positive integer.
         """
-        validate_object_name(name)
-        if revision is None:
-            found = await self.latest(name)
-        else:
-            if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
-                raise BadRequest("revision must be a positive integer")
-            msg = await self.get_msg({"seq": revision})
-            is_meta = msg is not None and msg.subject == meta_subject(self.name, name)
-            found = self.info_from_msg(msg) if msg is not None and is_meta else None
-            if found is not None and found.name != name:
-                found = None
-        if found is None or (found.deleted and not show_deleted):
-            raise ObjectNotFound(
-                f"object {name!r} not found" + (f" at revision {revision}" if revision else "")
-            )
-        return found
+        return await self.core.lookup(name, show_deleted=show_deleted, revision=revision)
 
     @translated
     async def get(self, name: str, *, revision: int | None = None) -> ObjectReader:
         """A seekable async reader (links followed); ObjectNotFound / LinkError."""
         info = await self.info(name, revision=revision)
-        owner, target = await links.resolve(self, info)
+        owner, target = await links.resolve(self.core, info, self._open_core)
         return ObjectReader(
             owner.wire, owner.stream, target, direct=owner.allow_direct, replicated=owner.replicated
         )
@@ -372,33 +357,36 @@ class Bucket:
         self, filter: str | None = None, *, include_deleted: bool = False
     ) -> builtins.list[ObjectInfo]:
         """Current objects sorted by name, optionally matching a glob (``*.json``); [] when empty."""
-        return await list_objects(self, filter, include_deleted)
+        return await list_objects(self.core, filter, include_deleted)
 
     def watch(
         self, *, include_history: bool = False, updates_only: bool = False, ignore_deletes: bool = False
     ) -> ObjectWatcher:
         """An async iterator of ObjectInfo changes (see :class:`ObjectWatcher`)."""
         return ObjectWatcher(
-            self, include_history=include_history, updates_only=updates_only, ignore_deletes=ignore_deletes
+            self.core,
+            include_history=include_history,
+            updates_only=updates_only,
+            ignore_deletes=ignore_deletes,
         )
 
     # -- links and versions -------------------------------------------------------
     @translated
     async def add_link(self, name: str, target: ObjectInfo) -> ObjectInfo:
         """Make ``name`` a link to ``target`` (an ObjectInfo, possibly of another bucket)."""
-        return await links.add_link(self, name, links.object_link(target))
+        return await links.add_link(self.core, name, links.object_link(target))
 
     @translated
     async def add_bucket_link(self, name: str, bucket: Bucket | str) -> ObjectInfo:
         """Make ``name`` a link to a whole bucket (reading it raises LinkError)."""
         other = bucket.name if isinstance(bucket, Bucket) else validate_bucket_name(bucket)
-        return await links.add_link(self, name, ObjectLink(other))
+        return await links.add_link(self.core, name, ObjectLink(other))
 
     @translated
     async def versions(self, name: str) -> builtins.list[ObjectInfo]:
         """Every retained revision of ``name``, oldest first; ObjectNotFound when none."""
         validate_object_name(name)
-        revs = await versions.revisions(self, name)
+        revs = await self.core.revisions(name)
         if not revs:
             raise ObjectNotFound(f"object {name!r} not found")
         return revs
@@ -406,7 +394,7 @@ class Bucket:
     @translated
     async def restore(self, name: str, revision: int) -> ObjectInfo:
         """Make an old revision current again; see :func:`orlop.objects.versions.restore`."""
-        return await versions.restore(self, name, revision)
+        return await versions.restore(self.core, name, revision)
 
     # -- bucket -------------------------------------------------------------------
     @translated
@@ -415,12 +403,12 @@ class Bucket:
         info = await self.wire.request(f"STREAM.INFO.{self.stream}")
         cfg = dict(info["config"])
         cfg["sealed"] = True
-        self._load(await self.wire.request(f"STREAM.UPDATE.{self.stream}", cfg))
+        self.core.load(await self.wire.request(f"STREAM.UPDATE.{self.stream}", cfg))
 
     @translated
     async def status(self) -> BucketStatus:
         """Configuration, stream state and metrics of live objects."""
-        self._load(await self.wire.request(f"STREAM.INFO.{self.stream}", patient=True))
+        self.core.load(await self.wire.request(f"STREAM.INFO.{self.stream}", patient=True))
         cfg, state = self.config, self.stream_info.get("state", {})
         objects = [i for i in await self.list() if not i.is_link]
         stored = sum(i.size for i in objects)

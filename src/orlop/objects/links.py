@@ -12,36 +12,36 @@ raises LinkError; links are never followed more than one hop.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nats.nuid import NUID
 
 from orlop.errors import BadRequest, BucketNotFound, LinkError, ObjectAlreadyExists
 from orlop.jsapi.timefmt import format_ts
+from orlop.objects.core import BucketCore
 from orlop.objects.meta import ObjectInfo, ObjectLink, validate_bucket_name, validate_object_name
 
-if TYPE_CHECKING:
-    from orlop.objects.bucket import Bucket
+__all__ = ["BucketOpener", "add_link", "object_link", "resolve"]
 
-__all__ = ["add_link", "resolve"]
+BucketOpener = Callable[[str], Awaitable[BucketCore]]
+"""Opens another bucket by name (BucketNotFound when there is none): how a link reaches its target."""
 
 _nuid = NUID()
 
 
-async def add_link(bucket: Bucket, name: str, link: ObjectLink) -> ObjectInfo:
-    """Publish a link meta under ``name``; see :meth:`Bucket.add_link`."""
-    from orlop.objects.put import publish_meta
-
+async def add_link(core: BucketCore, name: str, link: ObjectLink) -> ObjectInfo:
+    """Publish a link meta under ``name``; see :meth:`orlop.objects.Bucket.add_link`."""
     validate_object_name(name)
-    existing = await bucket.latest(name)
+    existing = await core.latest(name)
     if existing is not None and not existing.deleted and not existing.is_link:
         raise ObjectAlreadyExists(f"object {name!r} exists and is not a link")
     info = ObjectInfo(
-        name=name, bucket=bucket.name, nuid=_nuid.next().decode(), link=link, mtime=format_ts(time.time_ns())
+        name=name, bucket=core.name, nuid=_nuid.next().decode(), link=link, mtime=format_ts(time.time_ns())
     )
-    seq, _ = await publish_meta(bucket, info, expected=existing.revision if existing else 0)
+    seq, _ = await core.publish_meta(info, expected=existing.revision if existing else 0)
     info.revision, info.modified_ns = seq, time.time_ns()
-    await bucket.after_write(info, existing)
+    await core.after_write(info, existing)
     return info
 
 
@@ -56,17 +56,19 @@ def object_link(target: Any) -> ObjectLink:
     return ObjectLink(validate_bucket_name(target.bucket), target.name)
 
 
-async def resolve(bucket: Bucket, info: ObjectInfo) -> tuple[Bucket, ObjectInfo]:
+async def resolve(
+    core: BucketCore, info: ObjectInfo, open_bucket: BucketOpener
+) -> tuple[BucketCore, ObjectInfo]:
     """The bucket and live object a link points to (``info`` itself when it is no link)."""
     link = info.link
     if link is None:
-        return bucket, info
+        return core, info
     if link.is_bucket_link:
         raise LinkError(f"{info.name!r} is a link to the bucket {link.bucket!r}, not to an object")
-    target_bucket = bucket
-    if link.bucket != bucket.name:
+    target_bucket = core
+    if link.bucket != core.name:
         try:
-            target_bucket = await bucket.client.bucket(link.bucket)
+            target_bucket = await open_bucket(link.bucket)
         except BucketNotFound as e:
             raise LinkError(f"link {info.name!r} points to the missing bucket {link.bucket!r}") from e
     assert link.name is not None

@@ -58,9 +58,10 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 from nats.nuid import NUID
 
@@ -81,6 +82,7 @@ from orlop.objects.compression import (
     compress_chunk,
     framing_overhead,
 )
+from orlop.objects.core import BucketCore, MetaFlight
 from orlop.objects.errors import from_jetstream
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
@@ -96,21 +98,17 @@ from orlop.objects.meta import (
     normalize_metadata,
     validate_object_name,
 )
-from orlop.objects.settle import MetaFlight, finish, meta_landed, recover
+from orlop.objects.settle import finish, meta_landed, recover
 from orlop.objects.tuning import warm_heap
 from orlop.objects.wire import NoStreamResponders
 
-if TYPE_CHECKING:
-    from orlop.objects.bucket import Bucket
-
-__all__ = ["iter_chunks", "known_size", "put_object"]
+__all__ = ["PutOptions", "iter_chunks", "known_size", "put_object"]
 
 _nuid = NUID()
 # Bytes of chunks awaiting their PubAck (at most 256 chunks): 64 x 1 MiB or 256 x 128 KiB.
 # 64 MiB beat 16 and 32 MiB in back-to-back runs (nats-server keeps busier); the client
 # holds none of it: each frame is handed to the socket before the next chunk is read.
 _WINDOW_BYTES = 64 * 1024 * 1024
-_META_RETRIES = 8
 
 
 def known_size(data: Any) -> int | None:
@@ -190,13 +188,13 @@ async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
         yield bytes(buf)
 
 
-def _ttl_seconds(bucket: Bucket, ttl: Any) -> int | None:
+def _ttl_seconds(core: BucketCore, ttl: Any) -> int | None:
     if ttl is None:
         return None
     seconds = ttl.total_seconds() if hasattr(ttl, "total_seconds") else ttl
     if not isinstance(seconds, int | float) or seconds < 1:
         raise BadRequest("ttl must be at least 1 second")
-    if not bucket.allow_msg_ttl:
+    if not core.allow_msg_ttl:
         raise BadRequest("per-object ttl needs a bucket with allow_msg_ttl (nats-server 2.11 or later)")
     return int(seconds)
 
@@ -207,7 +205,11 @@ def _default_chunk(size: int | None) -> int:
 
 
 def _chunk_size(
-    bucket: Bucket, requested: Any, codec: str | None, chunk_headers: dict[str, str] | None, size: int | None
+    core: BucketCore,
+    requested: Any,
+    codec: str | None,
+    chunk_headers: dict[str, str] | None,
+    size: int | None,
 ) -> int:
     """The chunk size to use; BadRequest when an explicit one cannot fit ``max_payload``.
 
@@ -217,7 +219,7 @@ def _chunk_size(
     room = 0
     if chunk_headers:
         room = len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in chunk_headers.items())
-    limit = bucket.max_payload - room
+    limit = core.max_payload - room
     if requested is None:
         chunk = _default_chunk(size)
         while chunk > 4096 and chunk + (framing_overhead(chunk) if codec else 0) > limit:
@@ -228,18 +230,18 @@ def _chunk_size(
     if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
         raise BadRequest("chunk_size must be a positive integer")
     if requested + (framing_overhead(requested) if codec else 0) > limit:
-        raise BadRequest(f"chunk_size {requested} exceeds the server's max_payload {bucket.max_payload}")
+        raise BadRequest(f"chunk_size {requested} exceeds the server's max_payload {core.max_payload}")
     return requested
 
 
-async def _settle(bucket: Bucket, inflight: collections.deque[asyncio.Future[int]]) -> None:
+async def _settle(core: BucketCore, inflight: collections.deque[asyncio.Future[int]]) -> None:
     """Wait for the outstanding PubAcks (success or not, one timeout in all) so a purge catches all chunks."""
-    await bucket.wire.settle(inflight)
+    await core.wire.settle(inflight)
     inflight.clear()
 
 
 async def _publish_chunks(
-    bucket: Bucket, subject: str, data: Any, chunk: int, codec: str | None, headers: dict[str, str] | None
+    core: BucketCore, subject: str, data: Any, chunk: int, codec: str | None, headers: dict[str, str] | None
 ) -> tuple[int, int, int, bytes]:
     """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
     sha = Sha256()
@@ -248,7 +250,7 @@ async def _publish_chunks(
     warm_heap(chunk)
     window = max(4, min(256, _WINDOW_BYTES // chunk))
     inflight: collections.deque[asyncio.Future[int]] = collections.deque()
-    wire, limit = bucket.wire, bucket.max_object_size
+    wire, limit = core.wire, core.max_object_size
     stored = original = count = 0
     try:
         async for piece in iter_chunks(data, chunk):
@@ -273,67 +275,16 @@ async def _publish_chunks(
             inflight.popleft()
         digest = await sha.digest()
     except BaseException:
-        await finish(_settle(bucket, inflight))
+        await finish(_settle(core, inflight))
         raise
     return stored, original, count, digest
 
 
-def _meta_headers(bucket: Bucket, expected: int, ttl: int | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if bucket.history <= 1:
-        headers["Nats-Rollup"] = "sub"
-    headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
-    if ttl:
-        headers["Nats-TTL"] = str(ttl)
-    return headers
-
-
-async def publish_meta(
-    bucket: Bucket,
-    info: ObjectInfo,
-    *,
-    expected: int | None,
-    ttl: int | None = None,
-    lookup: asyncio.Future[ObjectInfo | None] | None = None,
-    flight: MetaFlight | None = None,
-) -> tuple[int, ObjectInfo | None]:
-    """Publish a meta revision; returns ``(revision, replaced info or None)``.
-
-    ``expected`` None = unconditional: the current revision is read and the
-    publish retried until it lands on exactly the revision it replaces.
-    Otherwise the publish fails with RevisionMismatch when the current revision
-    is not ``expected`` (0 = no message on the subject). ``lookup`` is an
-    already running read of the current revision, used by the first attempt.
-    With ``flight`` each publish runs as its own task recorded there, so a
-    cancelled caller can still learn whether the meta was stored.
-    """
-    subject = meta_subject(bucket.name, info.name)
-    old = None
-    want = expected
-    for attempt in range(_META_RETRIES):
-        if expected is None:
-            old = await lookup if lookup is not None and attempt == 0 else await bucket.latest(info.name)
-            want = old.revision if old else 0
-        assert want is not None
-        try:
-            publishing = bucket.wire.publish(subject, info.to_json(), _meta_headers(bucket, want, ttl))
-            if flight is None:
-                return await publishing, old
-            if expected is None:
-                flight.replaces = old
-            flight.info, flight.fut = info, asyncio.ensure_future(publishing)
-            return await asyncio.shield(flight.fut), old
-        except JetStreamError as e:
-            if e.err_code not in (10071, 10164) or expected is not None:
-                raise
-    raise RevisionMismatch("the object kept changing while it was being written")
-
-
 async def _check_condition(
-    bucket: Bucket, name: str, if_revision: int | None, create_only: bool
+    core: BucketCore, name: str, if_revision: int | None, create_only: bool
 ) -> tuple[int, ObjectInfo | None]:
     """``(expected revision, current info)`` for a conditional put; raises before anything is written."""
-    current = await bucket.latest(name)
+    current = await core.latest(name)
     if create_only:
         if current is not None and not current.deleted:
             raise ObjectAlreadyExists(f"object {name!r} already exists")
@@ -342,6 +293,20 @@ async def _check_condition(
         have = current.revision if current else 0
         raise RevisionMismatch(f"object {name!r} is at revision {have}, not {if_revision}")
     return int(if_revision), current
+
+
+@dataclass(frozen=True, kw_only=True)
+class PutOptions:
+    """The options of :meth:`orlop.objects.Bucket.put` (validated by the put, not here)."""
+
+    description: str | None = None
+    headers: Mapping[str, str | Sequence[str]] | None = None
+    metadata: Mapping[str, str] | None = None
+    chunk_size: int | None = None
+    compression: str | bool | None = None
+    ttl: float | timedelta | None = None
+    if_revision: int | None = None
+    create_only: bool = False
 
 
 @dataclass
@@ -364,40 +329,40 @@ class _Plan:
         return self.create_only or self.if_revision is not None
 
 
-def _plan(bucket: Bucket, name: str, data: Any, opts: dict[str, Any]) -> _Plan:
+def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
     """Validate a put; raises BadRequest, LinkError or ObjectTooLarge (nothing written yet)."""
     validate_object_name(name)
     if isinstance(data, ObjectInfo | ObjectLink):
         raise LinkError("links cannot be put: use add_link or add_bucket_link")
-    description = opts.get("description") or ""
+    description = opts.description or ""
     if not isinstance(description, str):
         raise BadRequest("description must be a string")
-    codec = check_codec(opts.get("compression"))
-    ttl = _ttl_seconds(bucket, opts.get("ttl"))
+    codec = check_codec(opts.compression)
+    ttl = _ttl_seconds(core, opts.ttl)
     chunk_headers = {"Nats-TTL": str(ttl)} if ttl else None
-    if_revision, create_only = opts.get("if_revision"), bool(opts.get("create_only"))
+    if_revision, create_only = opts.if_revision, bool(opts.create_only)
     if if_revision is not None and (create_only or not isinstance(if_revision, int) or if_revision < 1):
         raise BadRequest("if_revision must be a positive revision and cannot be combined with create_only")
     size = known_size(data)
     plan = _Plan(
         name=name,
         description=description,
-        headers=normalize_headers(opts.get("headers")),
-        metadata=normalize_metadata(opts.get("metadata")),
+        headers=normalize_headers(opts.headers),
+        metadata=normalize_metadata(opts.metadata),
         codec=codec,
         ttl=ttl,
-        chunk=_chunk_size(bucket, opts.get("chunk_size"), codec, chunk_headers, size),
+        chunk=_chunk_size(core, opts.chunk_size, codec, chunk_headers, size),
         chunk_headers=chunk_headers,
         if_revision=if_revision,
         create_only=create_only,
     )
-    if size is not None and bucket.max_object_size and size > bucket.max_object_size:
-        raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {bucket.max_object_size}")
+    if size is not None and core.max_object_size and size > core.max_object_size:
+        raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {core.max_object_size}")
     return plan
 
 
 def _object_info(
-    bucket: Bucket, plan: _Plan, nuid: str, stored: int, original: int, count: int, digest: bytes
+    core: BucketCore, plan: _Plan, nuid: str, stored: int, original: int, count: int, digest: bytes
 ) -> ObjectInfo:
     """The ObjectInfo to publish as meta for chunks already written (or about to be)."""
     headers = dict(plan.headers)
@@ -406,7 +371,7 @@ def _object_info(
         headers[ORIGINAL_SIZE_HEADER] = [str(original)]
     return ObjectInfo(
         name=plan.name,
-        bucket=bucket.name,
+        bucket=core.name,
         nuid=nuid,
         size=stored,
         chunks=count,
@@ -420,13 +385,13 @@ def _object_info(
     )
 
 
-async def _write(bucket: Bucket, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
+async def _write(core: BucketCore, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
     """Publish the chunks; the ObjectInfo to publish as meta."""
-    subject = chunk_subject(bucket.name, nuid)
+    subject = chunk_subject(core.name, nuid)
     stored, original, count, digest = await _publish_chunks(
-        bucket, subject, data, plan.chunk, plan.codec, plan.chunk_headers
+        core, subject, data, plan.chunk, plan.codec, plan.chunk_headers
     )
-    return _object_info(bucket, plan, nuid, stored, original, count, digest)
+    return _object_info(core, plan, nuid, stored, original, count, digest)
 
 
 def _single_piece(data: Any, chunk: int) -> bytes | None:
@@ -440,17 +405,17 @@ def _single_piece(data: Any, chunk: int) -> bytes | None:
     return None
 
 
-async def _undo_meta(bucket: Bucket, name: str, nuid: str, meta: asyncio.Future[int]) -> None:
+async def _undo_meta(core: BucketCore, name: str, nuid: str, meta: asyncio.Future[int]) -> None:
     """Remove a meta published for a new name whose chunk then failed (only it: ``seq`` bounds the purge)."""
-    seq = await meta_landed(bucket, name, nuid, meta)
+    seq = await meta_landed(core, name, nuid, meta)
     if seq is None:
         return  # never stored
     with contextlib.suppress(Exception):
-        await bucket.purge({"filter": meta_subject(bucket.name, name), "seq": seq + 1})
+        await core.purge({"filter": meta_subject(core.name, name), "seq": seq + 1})
 
 
 async def _put_pipelined(
-    bucket: Bucket,
+    core: BucketCore,
     plan: _Plan,
     raw: bytes,
     nuid: str,
@@ -463,24 +428,24 @@ async def _put_pipelined(
     previous revision (``Nats-Expected-Last-Subject-Sequence: 0``), so a new name
     is stored in one round trip instead of two. When the name exists after all,
     the server refuses that meta without storing anything, and the usual
-    :func:`publish_meta` (lookup, then conditional publish) takes over. If the
+    :meth:`BucketCore.publish_meta` (lookup, then conditional publish) takes over. If the
     chunk fails while the meta landed, the meta is purged again before the
     error is raised (no other revision existed, the purge is bounded by its sequence).
     """
-    wire = bucket.wire
+    wire = core.wire
     payload = compress_chunk(raw) if plan.codec else raw
     chunk_fut = None
     if raw:
-        chunk_fut = await wire.publish_nowait(chunk_subject(bucket.name, nuid), payload, plan.chunk_headers)
+        chunk_fut = await wire.publish_nowait(chunk_subject(core.name, nuid), payload, plan.chunk_headers)
     digest = hashlib.sha256(payload).digest()
-    info = _object_info(bucket, plan, nuid, len(payload) if raw else 0, len(raw), 1 if raw else 0, digest)
-    headers = _meta_headers(bucket, 0, plan.ttl)
-    meta_fut = await wire.publish_nowait(meta_subject(bucket.name, plan.name), info.to_json(), headers)
+    info = _object_info(core, plan, nuid, len(payload) if raw else 0, len(raw), 1 if raw else 0, digest)
+    headers = core.meta_headers(0, plan.ttl)
+    meta_fut = await wire.publish_nowait(meta_subject(core.name, plan.name), info.to_json(), headers)
     try:
         if chunk_fut is not None:
             await wire.ack(chunk_fut)
     except BaseException:
-        await finish(_undo_meta(bucket, plan.name, nuid, meta_fut))
+        await finish(_undo_meta(core, plan.name, nuid, meta_fut))
         raise
     flight.info, flight.fut = info, meta_fut  # chunk stored: a stored meta now means a complete object
     try:
@@ -488,14 +453,14 @@ async def _put_pipelined(
     except JetStreamError as e:
         if e.err_code not in (10071, 10164):
             raise
-    seq, old = await publish_meta(bucket, info, expected=None, ttl=plan.ttl, lookup=lookup, flight=flight)
+    seq, old = await core.publish_meta(info, expected=None, ttl=plan.ttl, lookup=lookup, flight=flight)
     return info, seq, old
 
 
-async def _stream_alive(bucket: Bucket) -> bool:
+async def _stream_alive(core: BucketCore) -> bool:
     """False only when the server says the bucket's stream does not exist."""
     try:
-        await bucket.wire.request(f"STREAM.INFO.{bucket.stream}")
+        await core.wire.request(f"STREAM.INFO.{core.stream}")
     except JetStreamError as e:
         return e.err_code != 10059
     except Exception:  # no answer at all: unknown, not gone
@@ -513,34 +478,34 @@ def _drop(lookup: asyncio.Future[Any] | None) -> None:
         lookup.exception()  # retrieved: the put's own outcome is what matters
 
 
-async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> ObjectInfo:
+async def put_object(core: BucketCore, name: str, data: Any, opts: PutOptions) -> ObjectInfo:
     """Store ``data`` under ``name``; see :meth:`orlop.objects.Bucket.put` for the options."""
-    plan = _plan(bucket, name, data, opts)
+    plan = _plan(core, name, data, opts)
     expected, current = None, None
     if plan.conditional:
-        expected, current = await _check_condition(bucket, name, plan.if_revision, plan.create_only)
+        expected, current = await _check_condition(core, name, plan.if_revision, plan.create_only)
     nuid = _nuid.next().decode()
     # One-chunk puts of names not known to exist pipeline chunk and meta (_put_pipelined);
     # other unconditional puts read the current revision while the chunks travel.
-    known = name in bucket.known_names
+    known = name in core.known_names
     single = None if plan.conditional or known else _single_piece(data, plan.chunk)
     pipelined = single is not None
-    lookup = None if plan.conditional or pipelined else asyncio.ensure_future(bucket.latest(name))
+    lookup = None if plan.conditional or pipelined else asyncio.ensure_future(core.latest(name))
     flight = MetaFlight()
     try:
         if single is not None:
-            info, seq, old = await _put_pipelined(bucket, plan, single, nuid, lookup, flight)
+            info, seq, old = await _put_pipelined(core, plan, single, nuid, lookup, flight)
         else:
-            info = await _write(bucket, plan, data, nuid)
-            seq, old = await publish_meta(
-                bucket, info, expected=expected, ttl=plan.ttl, lookup=lookup, flight=flight
+            info = await _write(core, plan, data, nuid)
+            seq, old = await core.publish_meta(
+                info, expected=expected, ttl=plan.ttl, lookup=lookup, flight=flight
             )
     except BaseException as e:
         _drop(lookup)
-        stored = await finish(recover(bucket, name, nuid, flight, current))
+        stored = await finish(recover(core, name, nuid, flight, current))
         if stored is not None and isinstance(e, Exception):
             return stored  # the meta landed (its PubAck was lost): the put succeeded
-        if isinstance(e, NoStreamResponders) and await _stream_alive(bucket):
+        if isinstance(e, NoStreamResponders) and await _stream_alive(core):
             raise ObjectStoreUnavailable(
                 "the bucket's stream did not answer a publish (a cluster electing its leader?):"
                 " the object was not written, the put can be retried"
@@ -552,9 +517,9 @@ async def put_object(bucket: Bucket, name: str, data: Any, **opts: Any) -> Objec
             raise err from e
         raise
     _drop(lookup)
-    bucket.note_existing(name)
+    core.note_existing(name)
     info.revision, info.modified_ns = seq, time.time_ns()
     replaced = old or current
-    if bucket.reclaims(info, replaced):  # most new names have nothing to reclaim: no cleanup task
-        await finish(bucket.after_write(info, replaced))
+    if core.reclaims(info, replaced):  # most new names have nothing to reclaim: no cleanup task
+        await finish(core.after_write(info, replaced))
     return info

@@ -18,33 +18,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from orlop.errors import JetStreamError
-from orlop.objects import versions
+from orlop.objects.core import BucketCore, MetaFlight
 from orlop.objects.meta import ObjectInfo, chunk_subject
 
-if TYPE_CHECKING:
-    from orlop.objects.bucket import Bucket
-
-__all__ = ["MetaFlight", "finish", "meta_landed", "recover"]
+__all__ = ["finish", "meta_landed", "recover"]
 
 T = TypeVar("T")
-
-
-@dataclass
-class MetaFlight:
-    """A put's meta publish, for the failure path: did the meta land, and what did it replace?
-
-    ``fut`` is the latest meta publish (its PubAck future or a task running the
-    publish, never cancelled by the put's own cancellation); ``replaces`` the
-    revision that publish expected to replace; ``info`` the ObjectInfo it carries.
-    """
-
-    fut: asyncio.Future[int] | None = None
-    replaces: ObjectInfo | None = None
-    info: ObjectInfo | None = None
 
 
 async def finish(aw: Awaitable[T]) -> T:
@@ -69,7 +51,7 @@ async def finish(aw: Awaitable[T]) -> T:
     return result
 
 
-async def meta_landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[int] | None) -> int | None:
+async def meta_landed(core: BucketCore, name: str, nuid: str, fut: asyncio.Future[int] | None) -> int | None:
     """The sequence of a put's meta publish if it was stored, else None; never raises.
 
     The PubAck decides (a refusal means nothing was stored). Without one in
@@ -81,36 +63,36 @@ async def meta_landed(bucket: Bucket, name: str, nuid: str, fut: asyncio.Future[
     if fut is None:
         return None
     try:
-        return await bucket.wire.ack(fut)
+        return await core.wire.ack(fut)
     except JetStreamError:
         return None
     except BaseException:
         pass
     try:
-        if bucket.history > 1:
-            ours = [r.revision for r in await versions.revisions(bucket, name) if r.nuid == nuid]
+        if core.history > 1:
+            ours = [r.revision for r in await core.revisions(name) if r.nuid == nuid]
             return ours[0] if ours else None
-        latest = await bucket.latest(name)
+        latest = await core.latest(name)
     except Exception:
         return None
     return latest.revision if latest is not None and latest.nuid == nuid else None
 
 
 async def recover(
-    bucket: Bucket, name: str, nuid: str, flight: MetaFlight, current: ObjectInfo | None
+    core: BucketCore, name: str, nuid: str, flight: MetaFlight, current: ObjectInfo | None
 ) -> ObjectInfo | None:
     """After a failed or cancelled put: the stored ObjectInfo when its meta landed, else None.
 
     A stored meta makes the put a success (what it replaced is reclaimed as
     after any put); otherwise the new chunks are purged, so nothing is left.
     """
-    seq = await meta_landed(bucket, name, nuid, flight.fut)
+    seq = await meta_landed(core, name, nuid, flight.fut)
     if seq is None or flight.info is None:
-        await bucket.purge_subject_quietly(chunk_subject(bucket.name, nuid))
+        await core.purge_subject_quietly(chunk_subject(core.name, nuid))
         return None
-    bucket.note_existing(name)
+    core.note_existing(name)
     info = flight.info
     info.revision, info.modified_ns = seq, time.time_ns()
     with contextlib.suppress(Exception):
-        await bucket.after_write(info, flight.replaces or current)
+        await core.after_write(info, flight.replaces or current)
     return info

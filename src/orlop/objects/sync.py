@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Never, TypeVar
 
 from orlop.objects import bucket as abucket
 from orlop.objects import client as aclient
@@ -174,8 +175,36 @@ class Bucket:
     def __repr__(self) -> str:
         return f"sync.Bucket({self.name!r})"
 
-    def put(self, name: str, data: Any = b"", **options: Any) -> ObjectInfo:
-        return self._run(self._bucket.put(name, data, **options))
+    def put(
+        self,
+        name: str,
+        data: Any = b"",
+        *,
+        description: str | None = None,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        chunk_size: int | None = None,
+        compression: str | bool | None = None,
+        ttl: float | timedelta | None = None,
+        if_revision: int | None = None,
+        create_only: bool = False,
+        **unknown: Never,
+    ) -> ObjectInfo:
+        return self._run(
+            self._bucket.put(
+                name,
+                data,
+                description=description,
+                headers=headers,
+                metadata=metadata,
+                chunk_size=chunk_size,
+                compression=compression,
+                ttl=ttl,
+                if_revision=if_revision,
+                create_only=create_only,
+                **unknown,
+            )
+        )
 
     def get(self, name: str, *, revision: int | None = None) -> ObjectReader:
         return ObjectReader(self._runner, self._run(self._bucket.get(name, revision=revision)))

@@ -17,6 +17,9 @@ so it would truncate any object larger than N chunks. Instead:
   original ``nuid``, so revisions may share chunks);
 * ``delete(purge=True)`` purges every revision's chunks and the meta subject.
 
+The operations behind these rules (``revisions``, ``prune``, ``after_write``)
+live in :class:`orlop.objects.core.BucketCore`, since every write path uses them.
+
 Readers see the newest message of a name as the object (``last_by_subj``,
 ``last_per_subject`` consumers), exactly like the official clients, which can
 therefore read such a bucket. A put by an official client rolls the name's
@@ -27,67 +30,27 @@ In a bucket without history (N = 1) only the current revision is retained.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from orlop.errors import ObjectNotFound
-from orlop.objects.meta import ObjectInfo, chunk_subject, meta_subject
+from orlop.objects.core import BucketCore
+from orlop.objects.meta import ObjectInfo
 
-if TYPE_CHECKING:
-    from orlop.objects.bucket import Bucket
-
-__all__ = ["prune", "restore", "revisions"]
+__all__ = ["restore"]
 
 
-async def revisions(bucket: Bucket, name: str) -> list[ObjectInfo]:
-    """Every retained revision of ``name``, oldest first (tombstones included)."""
-    subject = meta_subject(bucket.name, name)
-    out: list[ObjectInfo] = []
-    seq = 1
-    while True:
-        msg = await bucket.get_msg({"next_by_subj": subject, "seq": seq})
-        if msg is None:
-            return out
-        info = bucket.info_from_msg(msg)
-        out.append(info)
-        seq = info.revision + 1
-
-
-async def prune(bucket: Bucket, name: str) -> None:
-    """Drop revisions beyond the bucket's history depth, with their unshared chunks.
-
-    The meta purge is bounded by sequence (everything on the subject before the
-    oldest revision kept), not by ``keep``: it removes exactly the revisions read
-    here, whose chunks are then known, even while other writers add revisions
-    (a newer revision is pruned by its own writer's prune). Chunks shared with a
-    revision still retained after the purge (``restore``) stay.
-    """
-    revs = await revisions(bucket, name)
-    keep = bucket.history
-    if len(revs) <= keep:
-        return
-    await bucket.purge({"filter": meta_subject(bucket.name, name), "seq": revs[-keep].revision})
-    retained = {r.nuid for r in await revisions(bucket, name)}
-    dropped = {r.nuid for r in revs[:-keep] if r.nuid and not r.is_link} - retained
-    for nuid in sorted(dropped):
-        await bucket.purge({"filter": chunk_subject(bucket.name, nuid)})
-
-
-async def restore(bucket: Bucket, name: str, revision: int) -> ObjectInfo:
+async def restore(core: BucketCore, name: str, revision: int) -> ObjectInfo:
     """Make revision ``revision`` of ``name`` current again (a new revision sharing its chunks).
 
     Raises ObjectNotFound when that revision is not retained or is a tombstone,
     RevisionMismatch when the object changed concurrently.
     """
-    from orlop.objects.put import publish_meta
-
-    target = await bucket.info(name, revision=revision)
-    current = await bucket.latest(name)
+    target = await core.lookup(name, revision=revision)
+    current = await core.latest(name)
     if current is not None and current.revision == target.revision:
         return current
-    if bucket.history <= 1 and not target.is_link:
+    if core.history <= 1 and not target.is_link:
         # Without history the replaced revision's chunks are gone.
         raise ObjectNotFound(f"revision {revision} of {name!r} is not retained (bucket has no history)")
-    seq, _ = await publish_meta(bucket, target, expected=current.revision if current else 0, ttl=target.ttl)
+    seq, _ = await core.publish_meta(target, expected=current.revision if current else 0, ttl=target.ttl)
     restored = target.evolve(revision=seq, modified_ns=0)
-    await bucket.after_write(restored, current)
-    return await bucket.info(name)
+    await core.after_write(restored, current)
+    return await core.lookup(name)

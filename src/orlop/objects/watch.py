@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from typing import TYPE_CHECKING
 
 from orlop.errors import ObjectStoreError
 from orlop.objects.consumer import Delivery, PushStream
+from orlop.objects.core import BucketCore
 from orlop.objects.errors import translated
 from orlop.objects.meta import ObjectInfo, meta_filter
-
-if TYPE_CHECKING:
-    from orlop.objects.bucket import Bucket
 
 __all__ = ["ObjectWatcher", "list_objects"]
 
@@ -41,9 +38,9 @@ def info_from_delivery(d: Delivery) -> ObjectInfo | None:
         return None
 
 
-async def list_objects(bucket: Bucket, pattern: str | None, include_deleted: bool) -> list[ObjectInfo]:
+async def list_objects(core: BucketCore, pattern: str | None, include_deleted: bool) -> list[ObjectInfo]:
     """Current revision of every object (sorted by name); see :meth:`Bucket.list`."""
-    ps = PushStream(bucket.wire, bucket.stream, meta_filter(bucket.name), deliver_policy="last_per_subject")
+    ps = PushStream(core.wire, core.stream, meta_filter(core.name), deliver_policy="last_per_subject")
     out: list[ObjectInfo] = []
     try:
         await ps.open()
@@ -68,22 +65,21 @@ class ObjectWatcher:
 
     def __init__(
         self,
-        bucket: Bucket,
+        core: BucketCore,
         *,
         include_history: bool = False,
         updates_only: bool = False,
         ignore_deletes: bool = False,
         heartbeat: float = 5.0,
     ) -> None:
-        self.bucket = bucket
         self.ignore_deletes = ignore_deletes
         self.updates_only = updates_only
         self.initial_done = asyncio.Event()
         policy = "new" if updates_only else ("all" if include_history else "last_per_subject")
         self._ps = PushStream(
-            bucket.wire,
-            bucket.stream,
-            meta_filter(bucket.name),
+            core.wire,
+            core.stream,
+            meta_filter(core.name),
             deliver_policy=policy,
             heartbeat=heartbeat,
             stop_at_end=False,
