@@ -18,22 +18,41 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orlop.protocol.encode import wire_bytes
 from orlop.server.sublist import Sublist
 from orlop.subjects import is_valid_subject
 
-if TYPE_CHECKING:
-    from orlop.server.connection import Connection
-
-__all__ = ["GLOBAL_ACCOUNT", "Account", "InternalCallback", "InternalSub", "Subscription"]
+__all__ = ["GLOBAL_ACCOUNT", "Account", "Client", "InternalCallback", "InternalSub", "Subscription"]
 
 GLOBAL_ACCOUNT = "$G"
 
 log = logging.getLogger("orlop.server")
 
 InternalCallback = Callable[[str, str, bytes, bytes], None]
+
+
+class Client(Protocol):
+    """A client connection as routing sees it (:class:`orlop.server.connection.Connection`)."""
+
+    @property
+    def cid(self) -> int: ...
+
+    @property
+    def write_paused(self) -> bool:
+        """Its outbound buffer is over the high-water mark (publishers to it are paused)."""
+
+    @property
+    def echo(self) -> bool:
+        """It receives its own publishes (CONNECT ``echo``)."""
+
+    def send_msg(self, sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes) -> None: ...
+
+    def auto_unsubscribe(self, sub: Subscription) -> None: ...
+
+    def block_on(self, peer: Client) -> None:
+        """Stop reading this publisher until ``peer``'s buffer drains."""
 
 
 class Subscription:
@@ -61,7 +80,7 @@ class Subscription:
         subject: str,
         queue: str,
         sid: str,
-        conn: Connection | None = None,
+        conn: Client | None = None,
         callback: InternalCallback | None = None,
     ) -> None:
         self.subject = subject
@@ -96,7 +115,7 @@ class Account:
         self.name = name
         self.server = server
         self.sublist: Sublist[Subscription] = Sublist()
-        self.clients: dict[int, Connection] = {}
+        self.clients: dict[int, Client] = {}
         self._interest_listeners: list[Callable[[str], None]] = []
         self._isid = 0
 
@@ -174,9 +193,7 @@ class Account:
         for fn in tuple(self._interest_listeners):
             fn(subject)
 
-    def route(
-        self, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Connection | None
-    ) -> int:
+    def route(self, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Client | None) -> int:
         """Deliver to every matching subscription; one member per queue group.
 
         A publisher whose connection has ``echo`` off does not receive its own
@@ -208,7 +225,7 @@ class Account:
         return n
 
     @staticmethod
-    def _pick(group: tuple[Subscription, ...], skip: Connection | None) -> Subscription | None:
+    def _pick(group: tuple[Subscription, ...], skip: Client | None) -> Subscription | None:
         size = len(group)
         if size == 1:
             sub = group[0]
@@ -222,7 +239,7 @@ class Account:
 
     @staticmethod
     def _deliver(
-        sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Connection | None
+        sub: Subscription, subject: str, reply: str, hdr: bytes, payload: bytes, publisher: Client | None
     ) -> int:
         if sub.max_msgs:
             sub.delivered += 1

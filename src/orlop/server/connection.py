@@ -31,18 +31,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sized
+from typing import Any, Protocol, cast
 
 from orlop.errors import ProtocolError
 from orlop.protocol import ServerParser, ops
 from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
-from orlop.server.account import Subscription
+from orlop.server.account import Account, Client, Subscription
+from orlop.server.auth import Authenticator
+from orlop.server.options import ServerOptions
 from orlop.subjects import is_valid_publish, is_valid_subject
-
-if TYPE_CHECKING:
-    from orlop.server.account import Account
-    from orlop.server.server import Server
 
 __all__ = ["STALL_MAX", "Connection"]
 
@@ -68,10 +67,47 @@ def _pedantic_ok(subject: str) -> bool:
     return "*" not in subject and ">" not in subject
 
 
+class ConnectionHost(Protocol):
+    """What a connection needs of its server (:class:`orlop.server.server.Server`)."""
+
+    options: ServerOptions
+    slow_consumers: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def default_account(self) -> Account: ...
+
+    @property
+    def closing(self) -> bool: ...
+
+    @property
+    def clients(self) -> Sized: ...
+
+    @property
+    def auth_timeout(self) -> float: ...
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    def next_cid(self) -> int: ...
+
+    def info_frame(self, conn: Connection, *, ldm: bool = False) -> bytes: ...
+
+    def add_client(self, conn: Connection) -> None: ...
+
+    def remove_client(self, conn: Connection) -> None: ...
+
+    def lookup_account(self, name: str) -> Account: ...
+
+    def mark_dirty(self, conn: Connection) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """A client connection; created by the listener, owned by :class:`Server`."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         opts = server.options
         self.parser = ServerParser(max_payload=opts.max_payload, max_control_line=opts.max_control_line)
@@ -451,14 +487,14 @@ class Connection(asyncio.Protocol):
         if self.tbuf > self.max_pending:
             self._slow_consumer()
 
-    def block_on(self, peer: Connection) -> None:
+    def block_on(self, peer: Client) -> None:
         """Stop reading from this producer until ``peer`` drains (at most STALL_MAX seconds)."""
         t = self.transport
         if self.read_paused or self.closing or t is None:
             return
         t.pause_reading()
         self.read_paused = True
-        peer.blocked.append(self)
+        cast(Connection, peer).blocked.append(self)  # routing only ever hands us connections
         self._timers["stall"] = self.server.loop.call_later(STALL_MAX, self.unblock)
 
     def unblock(self) -> None:

@@ -17,22 +17,27 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orlop.jsapi.errors import Err, js_error
-from orlop.server.jetstream import direct, publish, resources, retention
-from orlop.server.jetstream.api import API_PREFIX, ApiHandler, dispatch, handlers
-from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream, open_store, store_limits
+from orlop.server.account import Account, InternalSub
+from orlop.server.jetstream import consumer_state, direct, publish, retention
+from orlop.server.jetstream.stream import Stream, StreamFeature, open_store
+from orlop.server.jetstream.types import ServiceView
 from orlop.store.base import Clock
 from orlop.subjects import collide
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.api import ApiRequest
-    from orlop.server.jetstream.service import JetStreamService
-
-__all__ = ["AccountJetStream", "AccountLimits"]
+__all__ = ["FEATURES", "AccountJetStream", "AccountLimits"]
 
 log = logging.getLogger("orlop.jetstream")
+
+FEATURES: tuple[StreamFeature, ...] = (
+    consumer_state.FEATURE,  # first: durable consumers are back before any message is taken
+    publish.FEATURE,
+    direct.FEATURE,
+    retention.FEATURE,
+)
+"""What every stream does besides storing, wired in this order by :meth:`Stream.open`."""
 
 
 @dataclass(slots=True)
@@ -70,7 +75,7 @@ class AccountJetStream:
     Unix ns; ``dir`` is ``<store_dir>/jetstream/<account>``.
     """
 
-    def __init__(self, service: JetStreamService, account: Any, limits: AccountLimits | None = None) -> None:
+    def __init__(self, service: ServiceView, account: Account, limits: AccountLimits | None = None) -> None:
         self.service = service
         self.account = account
         self.name: str = account.name
@@ -81,29 +86,11 @@ class AccountJetStream:
         self.api_total = 0
         self.api_errors = 0
         self.enabled = True
-        self._api_subs: list[Any] = []
+        self.api_subs: list[InternalSub] = []  # the $JS.API subscriptions (.api.subscribe)
 
     @property
     def streams_dir(self) -> Path:
         return self.dir / "streams"
-
-    # --- API subscriptions -------------------------------------------------------------------
-
-    def subscribe_api(self) -> None:
-        """One internal subscription per registered endpoint (see :mod:`.api`)."""
-        for handler in handlers():
-            for pattern in handler.patterns():
-                self._api_subs.append(self.account.subscribe_internal(pattern, self._api_callback(handler)))
-
-    def _api_callback(self, handler: ApiHandler) -> Any:
-        def on_request(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
-            dispatch(self, handler, subject, reply, hdr, payload)
-
-        return on_request
-
-    def after_api(self, req: ApiRequest, handler: ApiHandler, body: dict[str, Any], out: bytes) -> None:
-        """Hook run after every answered API request (audit advisory when someone listens)."""
-        self.service.advisories.api_audit(self, req, out)
 
     # --- streams ----------------------------------------------------------------------------
 
@@ -136,7 +123,7 @@ class AccountJetStream:
         """
         self.check_overlap(config["subjects"])
         self.check_limits(config)
-        resources.check_reservation(self.service, config)
+        self.service.check_reservation(config)
         sdir = None if config["storage"] == "memory" else self.streams_dir / config["name"]
         try:
             store = open_store(config, sdir, self)
@@ -145,25 +132,15 @@ class AccountJetStream:
         first_seq = int(config.get("first_seq") or 0)
         if first_seq > 1:
             store.skip_msgs(first_seq)  # the stream's first message gets first_seq
-        st = Stream(self, config, store, created=created, dir=sdir)
+        st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES)
         try:
             st.write_meta()
         except OSError as exc:  # e.g. a full disk: no half-made stream is left behind
             st.delete()
             raise js_error(Err.STREAM_CREATE, err=str(exc)) from exc
-        self._activate(st, recovered=False)
-        return st
-
-    def _activate(self, st: Stream, recovered: bool) -> None:
         self.streams[st.name] = st
-        if recovered:
-            st.recover_markers()
-        for hook in STREAM_OPEN_HOOKS:
-            hook(st, recovered)
-        publish.attach(st)
-        direct.attach(st)
-        retention.attach(st)
-        st.arm_expiry()
+        st.open(recovered=False)
+        return st
 
     def update_stream(self, st: Stream, config: dict[str, Any]) -> None:
         """Apply an already-checked config: meta.json first, then limits and subscriptions.
@@ -172,7 +149,7 @@ class AccountJetStream:
         10069 when meta.json cannot be written (nothing is applied then).
         """
         self.check_overlap(config["subjects"], exclude=st.name)
-        resources.check_reservation(self.service, config, replacing=st)
+        self.service.check_reservation(config, replacing=st)
         old = st.config
         st.config = config
         try:
@@ -180,22 +157,11 @@ class AccountJetStream:
         except OSError as exc:
             st.config = old
             raise js_error(Err.STREAM_UPDATE, err=str(exc)) from exc
-        st.store.update_limits(store_limits(config))
-        publish.detach(st)  # subjects and republish may have changed
-        publish.attach(st)
-        if old.get("allow_direct") != config.get("allow_direct"):
-            direct.detach(st)
-            direct.attach(st)
-        retention.detach(st)
-        retention.attach(st)
-        st.arm_expiry()
+        st.reconfigure(old)
 
     def delete_stream(self, st: Stream) -> None:
         """Delete a stream with its consumers and data."""
         self.streams.pop(st.name, None)
-        publish.detach(st)
-        direct.detach(st)
-        retention.detach(st)
         st.delete()
 
     def recover(self) -> None:
@@ -215,8 +181,9 @@ class AccountJetStream:
             except Exception:  # one broken stream must not keep the others down
                 log.exception("could not recover stream in %s", sdir)
                 continue
-            st = Stream(self, config, store, created=created, dir=sdir)
-            self._activate(st, recovered=True)
+            st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES)
+            self.streams[st.name] = st
+            st.open(recovered=True)
             note = getattr(store, "recovery_note", "")
             log.info(
                 "recovered stream %s > %s: %d messages%s",
@@ -226,23 +193,12 @@ class AccountJetStream:
                 f" ({note})" if note else "",
             )
 
-    def silence_api(self) -> None:
-        """Take every API request and answer none (JetStream shut down; :meth:`close` drops it)."""
-
-        def ignore(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
-            return None
-
-        self._api_subs.append(self.account.subscribe_internal(f"{API_PREFIX}>", ignore))
-
     def close(self) -> None:
         """Close every stream (data stays on disk) and drop the API subscriptions."""
-        for sub in self._api_subs:
+        for sub in self.api_subs:
             self.account.unsubscribe_internal(sub)
-        self._api_subs.clear()
+        self.api_subs.clear()
         for st in list(self.streams.values()):
-            publish.detach(st)
-            direct.detach(st)
-            retention.detach(st)
             st.close()
         self.streams.clear()
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orlop import gojson
 from orlop.jsapi.timefmt import format_ts
-
-if TYPE_CHECKING:
-    from orlop.server.jetstream.account_js import AccountJetStream
-    from orlop.server.jetstream.api import ApiRequest
+from orlop.server.jetstream.types import AccountView, RequestView
 
 __all__ = ["ADVISORY_PREFIX", "Advisories", "new_id"]
 
@@ -43,13 +40,13 @@ class Advisories:
         self.server_name = server_name
         self.server_id = server_id
 
-    def _publish(self, js: AccountJetStream, subject: str, body: dict[str, Any]) -> None:
+    def _publish(self, js: AccountView, subject: str, body: dict[str, Any]) -> None:
         js.account.publish(subject, "", b"", gojson.dumps(body).encode())
 
-    def _base(self, js: AccountJetStream, kind: str) -> dict[str, Any]:
+    def _base(self, js: AccountView, kind: str) -> dict[str, Any]:
         return {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
 
-    def api_audit(self, js: AccountJetStream, req: ApiRequest, response: bytes) -> None:
+    def api_audit(self, js: AccountView, req: RequestView, response: bytes) -> None:
         """``$JS.EVENT.ADVISORY.API``: the request subject and body and the response text."""
         if not js.account.has_interest(API_AUDIT_SUBJECT):
             return
@@ -62,7 +59,7 @@ class Advisories:
         body["response"] = response.decode("utf-8", "replace")
         self._publish(js, API_AUDIT_SUBJECT, body)
 
-    def stream_action(self, js: AccountJetStream, action: str, stream: str) -> None:
+    def stream_action(self, js: AccountView, action: str, stream: str) -> None:
         """``$JS.EVENT.ADVISORY.STREAM.<CREATED|UPDATED|DELETED>.<stream>``.
 
         ``action`` is nats-server's word: ``create``, ``modify`` or ``delete``.

@@ -25,22 +25,33 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orlop.jsapi.consumer_config import filters, nak_delay, ordered
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
+from orlop.server.jetstream.consumer_position import reset_start, start_of
 from orlop.store.base import StoredMsg
 from orlop.subjects import matches
 
 if TYPE_CHECKING:
     from orlop.server.jetstream.stream import Stream
 
-__all__ = ["BATCH_BYTES", "BATCH_MSGS", "Consumer", "Pending"]
+__all__ = ["BATCH_BYTES", "BATCH_MSGS", "Consumer", "Pending", "StateKeeper"]
 
 BATCH_MSGS = 256
 BATCH_BYTES = 1024 * 1024
 _NEVER = 1 << 62
+
+
+class StateKeeper(Protocol):
+    """Keeps a durable consumer's state on disk (:mod:`.consumer_state` provides it)."""
+
+    def mark(self) -> None:
+        """The delivery state changed: write it soon."""
+
+    def stopped(self, delete_state: bool) -> None:
+        """The consumer stopped: write its final state, or forget it for good."""
 
 
 class Pending:
@@ -104,15 +115,42 @@ class Consumer:
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_timer_at = 0
         self._ack_sub: Any = None
-        self.on_dirty: Any = None  # set by consumer_state for durable consumers
+        self.keeper: StateKeeper | None = None  # persists durable consumers (consumer_state)
 
     # --- start position ------------------------------------------------------------------
 
     def init_position(self) -> None:
         """Place the consumer by its deliver policy and count ``num_pending`` (before any delivery)."""
-        from orlop.server.jetstream.consumer_position import start_position
+        start = start_of(self.stream.store, self.config, self.filters)
+        self.delivered_sseq = self.asflr = start.floor
+        self.sseq = start.sseq
+        if start.lps:
+            self.lps = deque(start.lps)
+            self.lps_set = set(start.lps)
+            self.num_pending = len(start.lps)
+        else:
+            self.num_pending = self._count(start.sseq)
 
-        start_position(self)
+    def reset_to(self, seq: int) -> int:
+        """CONSUMER.RESET (ADR-60): forget pending acks and redeliveries, restart consumer sequences.
+
+        Returns the stream sequence delivery restarts at; JetStreamError 10204 (see
+        :func:`.consumer_position.reset_start`).
+        """
+        start = reset_start(self.config, self.asflr, seq)
+        self.pending.clear()
+        self.rdc.clear()
+        self.rdq.clear()
+        self.rdq_set.clear()
+        self.lps.clear()
+        self.lps_set.clear()
+        self.dseq, self.adflr = 1, 0
+        self.sseq = start
+        self.delivered_sseq = self.asflr = start - 1
+        self.num_pending = self._count(start)
+        self.dirty()
+        self.kick()
+        return start
 
     def _count(self, start: int) -> int:
         store = self.stream.store
@@ -556,8 +594,8 @@ class Consumer:
 
     def dirty(self) -> None:
         """Delivery state changed (durable consumers persist it soon)."""
-        if self.on_dirty is not None:
-            self.on_dirty()
+        if self.keeper is not None:
+            self.keeper.mark()
 
     def stop(self, delete_state: bool) -> None:
         """Stop delivering, drop subscriptions and timers; ``delete_state`` forgets it for good."""
@@ -572,9 +610,8 @@ class Consumer:
                 timer.cancel()
         self._ack_timer = self._replay_timer = None
         self._stop_io(delete_state)
-        from orlop.server.jetstream import consumer_state
-
-        consumer_state.on_stop(self, delete_state)
+        if self.keeper is not None:
+            self.keeper.stopped(delete_state)
 
     def delete(self) -> None:
         """Remove from the stream and stop with state deletion (API delete, inactivity)."""

@@ -30,7 +30,6 @@ from orlop.jsapi.timefmt import ZERO_TIME, format_ts, parse_ts
 from orlop.server.jetstream import consumer_state
 from orlop.server.jetstream.api import ApiRequest, api
 from orlop.server.jetstream.consumer import Consumer
-from orlop.server.jetstream.consumer_position import reset_position
 from orlop.server.jetstream.stream import Stream
 from orlop.subjects import collide
 
@@ -249,5 +248,5 @@ def consumer_reset(req: ApiRequest) -> dict[str, Any]:
     seq = body.get("seq") or 0
     if not isinstance(seq, int) or seq < 0:
         raise js_error(Err.INVALID_JSON, err="json: cannot unmarshal seq into Go value of type uint64")
-    start = reset_position(c, seq)
+    start = c.reset_to(seq)
     return {**c.info(), "reset_seq": start}

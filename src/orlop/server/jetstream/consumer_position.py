@@ -2,53 +2,54 @@
 
 Kept apart from :mod:`.consumer` because it is arithmetic over the store (first
 and last sequences, the last message of each subject, a binary search by time)
-run once per create or reset, never on the delivery path.
+run once per create or reset, never on the delivery path. It answers with
+numbers and never touches a consumer, so it sits below :mod:`.consumer`, which
+applies them (:meth:`Consumer.init_position`, :meth:`Consumer.reset_to`).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.timefmt import parse_ts
 from orlop.store.base import StreamStore
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.consumer import Consumer
-
-__all__ = ["reset_position", "seq_for_time", "start_position"]
+__all__ = ["Start", "reset_start", "seq_for_time", "start_of"]
 
 
-def start_position(c: Consumer) -> None:
-    """Place ``c`` by its deliver policy and count ``num_pending`` (before any delivery)."""
-    store = c.stream.store
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where a new consumer begins: ``sseq`` is the next stream sequence to scan from, ``floor``
+    its ack and delivered floor; a ``last_per_subject`` consumer first delivers ``lps``."""
+
+    sseq: int
+    floor: int
+    lps: tuple[int, ...] = ()
+
+
+def start_of(store: StreamStore, config: dict[str, Any], filters: list[str]) -> Start:
+    """The start of a consumer of ``config`` (its deliver policy) over ``store``."""
     st = store.fast_state()
-    dp = c.config["deliver_policy"]
+    dp = config["deliver_policy"]
     first = st.first_seq if st.msgs else st.last_seq + 1
     start = first
     if dp == "new":
         start = st.last_seq + 1
     elif dp == "last":
-        lasts = [store.load_last(f) for f in (c.filters or [">"])]
+        lasts = [store.load_last(f) for f in (filters or [">"])]
         last = max((m.seq for m in lasts if m is not None), default=0)
         start = last or st.last_seq + 1
     elif dp == "by_start_sequence":
-        start = max(int(c.config["opt_start_seq"]), first)
+        start = max(int(config["opt_start_seq"]), first)
     elif dp == "by_start_time":
-        start = seq_for_time(store, parse_ts(c.config["opt_start_time"]), first, st.last_seq)
+        start = seq_for_time(store, parse_ts(config["opt_start_time"]), first, st.last_seq)
     elif dp == "last_per_subject":
-        seqs = sorted({s for f in (c.filters or [">"]) for s in store.last_seqs_per_subject(f)})
-        c.lps = deque(seqs)
-        c.lps_set = set(seqs)
-        c.sseq = st.last_seq + 1
-        c.num_pending = len(seqs)
-        start = seqs[0] if seqs else st.last_seq + 1
-        c.delivered_sseq = c.asflr = start - 1
-        return
-    c.sseq = start
-    c.delivered_sseq = c.asflr = start - 1
-    c.num_pending = c._count(start)
+        seqs = sorted({s for f in (filters or [">"]) for s in store.last_seqs_per_subject(f)})
+        begin = seqs[0] if seqs else st.last_seq + 1
+        return Start(st.last_seq + 1, begin - 1, tuple(seqs))
+    return Start(start, start - 1)
 
 
 def seq_for_time(store: StreamStore, ts: int, lo: int, hi: int) -> int:
@@ -68,30 +69,17 @@ def seq_for_time(store: StreamStore, ts: int, lo: int, hi: int) -> int:
     return result
 
 
-def reset_position(c: Consumer, seq: int) -> int:
-    """CONSUMER.RESET (ADR-60): forget pending acks and redeliveries, restart consumer sequences.
+def reset_start(config: dict[str, Any], ack_floor: int, seq: int) -> int:
+    """CONSUMER.RESET (ADR-60): the stream sequence delivery restarts at.
 
     With ``seq`` > 0 the next delivery is at or above ``seq``; otherwise delivery resumes
-    just above the ack floor. Returns that stream sequence. Raises JetStreamError 10204
-    when ``seq`` is not allowed by the deliver policy.
+    just above the ack floor. Raises JetStreamError 10204 when ``seq`` is not allowed by
+    the deliver policy.
     """
-    dp = c.config["deliver_policy"]
+    dp = config["deliver_policy"]
     if seq:
         if dp not in ("all", "by_start_sequence", "by_start_time"):
             raise js_error(Err.CONSUMER_INVALID_RESET, err=f"deliver policy {dp} does not allow a sequence")
-        if dp == "by_start_sequence" and seq < int(c.config["opt_start_seq"]):
+        if dp == "by_start_sequence" and seq < int(config["opt_start_seq"]):
             raise js_error(Err.CONSUMER_INVALID_RESET, err="sequence below the consumer's start sequence")
-    start = seq if seq else c.asflr + 1
-    c.pending.clear()
-    c.rdc.clear()
-    c.rdq.clear()
-    c.rdq_set.clear()
-    c.lps.clear()
-    c.lps_set.clear()
-    c.dseq, c.adflr = 1, 0
-    c.sseq = start
-    c.delivered_sseq = c.asflr = start - 1
-    c.num_pending = c._count(start)
-    c.dirty()
-    c.kick()
-    return start
+    return seq if seq else ack_floor + 1

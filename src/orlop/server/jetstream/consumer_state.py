@@ -11,9 +11,10 @@ As in nats-server, ephemeral consumers are kept too (they come back and are then
 reaped after their inactive threshold); consumers with ``mem_storage`` and
 consumers of memory streams are never written.
 
-Recovery hooks into the stream's open path (``STREAM_OPEN_HOOKS``): when a
-stream is recovered from disk, its consumers come back before the
-stream takes messages, and pending acks restart their ack-wait timers.
+Recovery is a stream feature (:data:`FEATURE`, the first of
+``AccountJetStream.FEATURES``): when a stream is recovered from disk, its
+consumers come back before the stream takes messages, and pending acks
+restart their ack-wait timers.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from typing import Any
 from orlop.server.jetstream.consumer import Consumer, Pending
 from orlop.server.jetstream.consumer_pull import PullConsumer
 from orlop.server.jetstream.consumer_push import PushConsumer
-from orlop.server.jetstream.stream import STREAM_OPEN_HOOKS, Stream
+from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.fsio import atomic_write
 
-__all__ = ["STATE_FLUSH", "attach", "build", "load_state", "on_stop", "recover", "save_meta", "state_dict"]
+__all__ = ["FEATURE", "STATE_FLUSH", "attach", "build", "load_state", "recover", "save_meta", "state_dict"]
 
 log = logging.getLogger("orlop.jetstream")
 
@@ -82,27 +83,30 @@ def attach(c: Consumer) -> None:
     d = _dir(c)
     if d is None:
         return
+    keeper = _Keeper(c, d)
+    c.keeper = keeper
     try:
         save_meta(c)
     except OSError:  # e.g. a name too long for the file system: the consumer still works
         log.exception("could not persist consumer %s > %s", c.stream.name, c.name)
+        keeper.flushing = False
         return
-    flush = _Flusher(c, d / "state.json")
-    c.on_dirty = flush.mark
-    flush.write(sync=True)
+    keeper.write(sync=True)
 
 
-class _Flusher:
-    """Debounced writer of ``state.json``."""
+class _Keeper:
+    """A durable consumer's :class:`~.consumer.StateKeeper`: a debounced ``state.json`` writer."""
 
-    def __init__(self, c: Consumer, path: Path) -> None:
+    def __init__(self, c: Consumer, d: Path) -> None:
         self.c = c
-        self.path = path
+        self.dir = d
+        self.path = d / "state.json"
+        self.flushing = True  # False when even meta.json could not be written
         self.scheduled = False
         self.failing = False  # logged once until a write succeeds again
 
     def mark(self) -> None:
-        if not self.scheduled and not self.c.closed:
+        if self.flushing and not self.scheduled and not self.c.closed:
             self.scheduled = True
             self.c.loop.call_later(STATE_FLUSH, self._flush)
 
@@ -129,18 +133,13 @@ class _Flusher:
             log.info("state of consumer %s > %s written again", self.c.stream.name, self.c.name)
         self.failing = False
 
-
-def on_stop(c: Consumer, delete_state: bool) -> None:
-    """Called by :meth:`Consumer.stop`: write the final state, or delete it."""
-    d = _dir(c)
-    if d is None:
-        return
-    c.on_dirty = None
-    if delete_state:
-        shutil.rmtree(d, ignore_errors=True)
-        return
-    if d.is_dir():
-        _Flusher(c, d / "state.json").write(sync=True)
+    def stopped(self, delete_state: bool) -> None:
+        """Write the final state, or delete it with the consumer."""
+        self.flushing = False
+        if delete_state:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir.is_dir():
+            self.write(sync=True)
 
 
 def load_state(c: Consumer, state: dict[str, Any]) -> None:
@@ -163,9 +162,9 @@ def load_state(c: Consumer, state: dict[str, Any]) -> None:
     c.num_pending = len(lps) + c._count(c.sseq)
 
 
-def recover(stream: Stream, recovered: bool) -> None:
-    """STREAM_OPEN_HOOKS entry: bring back the consumers of a recovered stream."""
-    if not recovered or stream.dir is None:
+def recover(stream: Stream) -> None:
+    """Bring back the consumers of a stream recovered from disk."""
+    if stream.dir is None:
         return
     obs = stream.dir / "obs"
     if not obs.is_dir():
@@ -187,4 +186,8 @@ def recover(stream: Stream, recovered: bool) -> None:
         c.start()
 
 
-STREAM_OPEN_HOOKS.append(recover)
+def _no_wiring(stream: Stream) -> None:
+    """Consumers come and go through the API; the stream stops them when it closes."""
+
+
+FEATURE = StreamFeature("consumers", attach=_no_wiring, detach=_no_wiring, recover=recover)

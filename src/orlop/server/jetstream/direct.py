@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from orlop.jsapi.timefmt import format_ts, parse_ts
-from orlop.server.jetstream.api import go_json_text, required_level_too_high
+from orlop.server.jetstream.encoding import go_json_text, required_level_too_high
+from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.base import StoredMsg
 from orlop.subjects import is_valid_subject
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.stream import Stream
-
-__all__ = ["DirectRequest", "attach", "detach", "handle"]
+__all__ = ["FEATURE", "DirectRequest", "attach", "detach", "handle"]
 
 PREFIX = "$JS.API.DIRECT.GET."
 NOT_FOUND = b"NATS/1.0 404 Message Not Found\r\n\r\n"
@@ -122,6 +120,12 @@ def detach(st: Stream) -> None:
     for sub in st.direct_subs:
         st.account.unsubscribe_internal(sub)
     st.direct_subs = []
+
+
+def _reconfigure(st: Stream, old: dict[str, Any]) -> None:
+    if old.get("allow_direct") != st.config.get("allow_direct"):
+        detach(st)
+        attach(st)
 
 
 def _block(st: Stream, m: StoredMsg, extra: str, no_hdr: bool) -> bytes:
@@ -266,3 +270,6 @@ def _multi_last(st: Stream, req: DirectRequest, reply: str) -> None:
         f"Nats-UpTo-Sequence: {up_to}\r\n\r\n"
     )
     pub(reply, "", eob.encode(), b"")
+
+
+FEATURE = StreamFeature("direct", attach, detach, reconfigure=_reconfigure)

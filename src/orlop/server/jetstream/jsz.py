@@ -7,23 +7,59 @@ Totals cover every account; ``?accounts=true`` adds ``account_details``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
 
 from orlop.jsapi.timefmt import format_ts
+from orlop.server.jetstream.account_js import AccountJetStream
+from orlop.server.jetstream.resources import ServerLimits
 from orlop.server.jetstream.stream import state_dict
+from orlop.server.options import ServerOptions
+from orlop.store.base import Clock
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.account_js import AccountJetStream
-    from orlop.server.jetstream.service import JetStreamService
+__all__ = ["JszSource", "build_jsz"]
 
-__all__ = ["build_jsz"]
+
+class JszSource(Protocol):
+    """What /jsz reports on (the JetStream service, which builds it through :func:`build_jsz`)."""
+
+    @property
+    def options(self) -> ServerOptions: ...
+
+    @property
+    def limits(self) -> ServerLimits: ...
+
+    @property
+    def store_root(self) -> Path: ...
+
+    @property
+    def strict(self) -> bool: ...
+
+    @property
+    def api_level(self) -> int: ...
+
+    @property
+    def accounts(self) -> Mapping[str, AccountJetStream]: ...
+
+    @property
+    def api_total(self) -> int: ...
+
+    @property
+    def api_errors(self) -> int: ...
+
+    @property
+    def server_id(self) -> str: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 def _flag(query: dict[str, Any], key: str) -> bool:
     return str(query.get(key, "")).lower() in ("1", "true", "yes", "on")
 
 
-def _config(svc: JetStreamService) -> dict[str, Any]:
+def _config(svc: JszSource) -> dict[str, Any]:
     o = svc.options
     mem, disk = svc.limits.max_memory, svc.limits.max_store
     out: dict[str, Any] = {
@@ -68,7 +104,7 @@ def _consumer_detail(st: Any, consumer: Any) -> dict[str, Any]:
     return {"stream_name": st.name, "name": getattr(consumer, "name", "")}
 
 
-def _account_detail(svc: JetStreamService, js: AccountJetStream, query: dict[str, Any]) -> dict[str, Any]:
+def _account_detail(svc: JszSource, js: AccountJetStream, query: dict[str, Any]) -> dict[str, Any]:
     mem, fil = js.usage()
     rmem, rfil = js.reserved()
     d: dict[str, Any] = {
@@ -87,7 +123,7 @@ def _account_detail(svc: JetStreamService, js: AccountJetStream, query: dict[str
     return d
 
 
-def build_jsz(svc: JetStreamService, query: dict[str, Any]) -> dict[str, Any]:
+def build_jsz(svc: JszSource, query: dict[str, Any]) -> dict[str, Any]:
     """The /jsz response for ``query`` (the URL's query parameters)."""
     accounts = list(svc.accounts.values())
     acc_filter = query.get("acc") or ""

@@ -24,22 +24,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 from orlop.errors import JetStreamError, MsgTooLargeError, StoreError
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
-from orlop.server.jetstream.api import encode
+from orlop.server.jetstream.encoding import encode
+from orlop.server.jetstream.stream import Dedup, Stream, StreamFeature
 from orlop.server.jetstream.ttl import parse_ttl
 from orlop.store.base import StoredMsg
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.stream import Stream
-
-__all__ = ["Dedup", "attach", "detach", "process"]
+__all__ = ["FEATURE", "attach", "detach", "process"]
 
 log = logging.getLogger("orlop.jetstream")
 
@@ -69,27 +65,6 @@ EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ROLLUP = "Nats-Rollup"
 TTL = "Nats-TTL"
 CLIENT_INFO = "Nats-Client-Info"
-
-
-class Dedup:
-    """Msg-ids seen within the duplicate window: id -> (seq, ts), oldest first."""
-
-    __slots__ = ("ids",)
-
-    def __init__(self) -> None:
-        self.ids: OrderedDict[str, tuple[int, int]] = OrderedDict()
-
-    def prune(self, cutoff: int) -> None:
-        ids = self.ids
-        while ids:
-            _, (_, ts) = next(iter(ids.items()))
-            if ts >= cutoff:
-                break
-            ids.popitem(last=False)
-
-    def add(self, msg_id: str, seq: int, ts: int) -> None:
-        self.ids[msg_id] = (seq, ts)
-        self.ids.move_to_end(msg_id)
 
 
 REBUILD_MAX_BYTES = 512 * 1024 * 1024
@@ -220,14 +195,13 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
     if reply:
         st.account.publish(reply, "", b"", st.puback_prefix + str(msg.seq).encode() + b"}")
     if st.republisher is not None:
-        _republish(st, msg, prev)
+        _republish(st, st.republisher, msg, prev)
     st.stored(msg)
     return None
 
 
-def _republish(st: Stream, msg: StoredMsg, prev: int) -> None:
+def _republish(st: Stream, transform: SubjectTransform, msg: StoredMsg, prev: int) -> None:
     """ADR-28 republish: the stored message, with stream headers, to the mapped subject."""
-    transform: SubjectTransform = st.republisher
     dest = transform.apply(msg.subject)
     if dest is None:
         return
@@ -348,3 +322,6 @@ def _check_expected(st: Stream, subject: str, hdr: bytes) -> None:
     last_id = get(hdr, EXPECTED_LAST_MSG_ID)
     if last_id and last_id != st.last_msg_id:
         raise js_error(Err.STREAM_WRONG_LAST_MSG_ID, id=st.last_msg_id)
+
+
+FEATURE = StreamFeature("publish", attach, detach)

@@ -35,18 +35,22 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orlop.jsapi.errors import Err, js_error
+from orlop.server.jetstream.stream import Stream
 from orlop.store import fsio
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.service import JetStreamService
-    from orlop.server.jetstream.stream import Stream
-
-__all__ = ["ServerLimits", "UsageMeter", "check_reservation", "default_reserve", "machine_limits"]
+__all__ = [
+    "Holdings",
+    "ServerLimits",
+    "UsageMeter",
+    "check_reservation",
+    "default_reserve",
+    "machine_limits",
+]
 
 _ONE_TB = 1 << 40
 _MIB = 1 << 20
@@ -104,14 +108,32 @@ class ServerLimits:
         return self.max_memory if storage == "memory" else self.max_store
 
 
-def _streams(svc: JetStreamService, storage: str) -> Iterator[Stream]:
+class _Streams(Protocol):
+    @property
+    def streams(self) -> Mapping[str, Stream]: ...
+
+
+class Holdings(Protocol):
+    """What the limits are checked against (the JetStream service): every account's streams."""
+
+    @property
+    def accounts(self) -> Mapping[str, _Streams]: ...
+
+    @property
+    def limits(self) -> ServerLimits: ...
+
+    @property
+    def store_root(self) -> Path: ...
+
+
+def _streams(svc: Holdings, storage: str) -> Iterator[Stream]:
     for js in svc.accounts.values():
         for st in js.streams.values():
             if st.config.get("storage", "file") == storage:
                 yield st
 
 
-def check_reservation(svc: JetStreamService, config: dict[str, Any], replacing: Stream | None = None) -> None:
+def check_reservation(svc: Holdings, config: dict[str, Any], replacing: object | None = None) -> None:
     """Raise 10047/10028 when ``config``'s max_bytes does not fit the server's storage limit.
 
     ``replacing`` is the stream being updated (its current reservation is not counted).
@@ -127,7 +149,7 @@ def check_reservation(svc: JetStreamService, config: dict[str, Any], replacing: 
         raise js_error(Err.MEMORY_RESOURCES_EXCEEDED if memory else Err.STORAGE_RESOURCES_EXCEEDED)
 
 
-def stored_bytes(svc: JetStreamService, storage: str) -> int:
+def stored_bytes(svc: Holdings, storage: str) -> int:
     """What the streams of one storage type hold now (their accounted bytes)."""
     return sum(s.store.fast_state().bytes for s in _streams(svc, storage))
 
@@ -135,7 +157,7 @@ def stored_bytes(svc: JetStreamService, storage: str) -> int:
 class UsageMeter:
     """Decides, in O(1) per publish, whether the server may store more (see module docstring)."""
 
-    def __init__(self, svc: JetStreamService, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, svc: Holdings, clock: Callable[[], float] = time.monotonic) -> None:
         self._svc = svc
         self._clock = clock
         self._at = -1.0

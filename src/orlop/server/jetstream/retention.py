@@ -16,15 +16,13 @@ attributes (``sseq``, ``pending``, ``filters``, ``ack_all``), never imported.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.base import StoredMsg
 from orlop.subjects import matches
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.stream import Stream
-
-__all__ = ["after_store", "attach", "detach", "reconcile"]
+__all__ = ["FEATURE", "after_store", "attach", "detach", "reconcile"]
 
 _ACKS = (b"", b"+ACK", b"+TERM", b"+NXT")
 
@@ -45,12 +43,20 @@ def attach(st: Stream) -> None:
         asyncio.get_running_loop().call_soon(settle, st, toks[3], sseq)
 
     st.retention_sub = st.account.subscribe_internal(f"$JS.ACK.{st.name}.>", on_ack)
+    st.store_watchers.append(after_store)
+    st.consumer_watchers.append(_consumer_gone)
 
 
 def detach(st: Stream) -> None:
     if st.retention_sub is not None:
         st.account.unsubscribe_internal(st.retention_sub)
         st.retention_sub = None
+        st.store_watchers.remove(after_store)
+        st.consumer_watchers.remove(_consumer_gone)
+
+
+def _consumer_gone(st: Stream) -> None:
+    asyncio.get_running_loop().call_soon(reconcile, st)
 
 
 def _wants(consumer: Any, subject: str) -> bool:
@@ -103,3 +109,6 @@ def reconcile(st: Stream) -> None:
         if _removable(st, m):
             st.store.remove(m.seq)
         m = st.store.load_next(">", m.seq + 1)
+
+
+FEATURE = StreamFeature("retention", attach, detach)

@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orlop.server.jetstream import resources
 from orlop.server.jetstream.account_js import AccountJetStream
 from orlop.server.jetstream.advisories import Advisories, new_id
-from orlop.server.jetstream.api import load_handlers
+from orlop.server.jetstream.api import load_handlers, silence, subscribe
+from orlop.server.jetstream.jsz import build_jsz
 from orlop.server.jetstream.resources import ServerLimits, UsageMeter, stored_bytes
 from orlop.store.base import Clock, wall_clock
 
@@ -98,8 +100,12 @@ class JetStreamService:
         js = AccountJetStream(self, account)
         self.accounts[account.name] = js
         js.recover()
-        js.subscribe_api()
+        js.api_subs = subscribe(js)
         return js
+
+    def check_reservation(self, config: dict[str, Any], replacing: object | None = None) -> None:
+        """Raise 10047/10028 when ``config``'s max_bytes does not fit (see :mod:`.resources`)."""
+        resources.check_reservation(self, config, replacing)
 
     async def shutdown(self, *, silence_api: bool = False) -> None:
         """Stop background work, then flush and close every store.
@@ -115,7 +121,7 @@ class JetStreamService:
         for js in self.accounts.values():
             js.close()
             if silence_api:
-                js.silence_api()
+                js.api_subs.append(silence(js))
         self.started = False
 
     async def _sync_loop(self) -> None:
@@ -148,6 +154,4 @@ class JetStreamService:
 
     def jsz(self, query: dict[str, Any]) -> dict[str, Any]:
         """The /jsz body (nats-server's JSInfo shape)."""
-        from orlop.server.jetstream.jsz import build_jsz
-
         return build_jsz(self, query)

@@ -8,9 +8,15 @@ store events out to consumers: after each stored message it calls
 attributes listed in docs/internals.md (``name``, ``config``, ``store``,
 ``account``, ``js``, ``dir``, ``consumers``).
 
-Modules that keep per-stream state elsewhere (consumers, recovered from
-``<dir>/obs``) register a function in :data:`STREAM_OPEN_HOOKS`; it runs for
-every stream after creation or recovery, before the stream takes messages.
+What a stream does beyond storing (taking publishes, direct gets, retention
+by acks, durable consumers) comes in as :class:`StreamFeature` s, handed over
+by the account that creates the stream (``AccountJetStream.FEATURES``, in
+order). The stream wires them in one place: :meth:`Stream.open` (after create
+or recovery, before any message is taken), :meth:`Stream.reconfigure` (after
+an update) and :meth:`Stream.close` / :meth:`Stream.delete`. A feature keeps
+its state in the stream's typed attributes and hooks into the message path
+through ``store_watchers`` and ``consumer_watchers``; a new feature (batches,
+schedules, encryption) is one more module with one more StreamFeature.
 
 Expiry (max_age, per-message TTL) runs on a loop timer armed from
 ``store.next_expiry()`` against the injected clock; :meth:`Stream.expire`
@@ -25,27 +31,29 @@ import asyncio
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from orlop.errors import StoreError
+from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
-from orlop.server.jetstream import retention
+from orlop.server.account import InternalSub
 from orlop.server.jetstream.ttl import format_ttl
+from orlop.server.jetstream.types import AccountView
 from orlop.store.base import StoredMsg, StoreLimits, StreamStore
 from orlop.store.file import FileStore
 from orlop.store.fsio import atomic_write
 from orlop.store.memory import MemoryStore
 
-if TYPE_CHECKING:
-    from orlop.server.jetstream.account_js import AccountJetStream
-
 __all__ = [
-    "STREAM_OPEN_HOOKS",
     "ConsumerLike",
+    "Dedup",
     "Stream",
+    "StreamFeature",
     "info_dict",
     "open_store",
     "state_dict",
@@ -65,8 +73,43 @@ class ConsumerLike(Protocol):
 
 log = logging.getLogger("orlop.jetstream")
 
-STREAM_OPEN_HOOKS: list[Callable[[Stream, bool], None]] = []
-"""``fn(stream, recovered)`` runs after a stream is created (False) or recovered from disk (True)."""
+
+@dataclass(frozen=True)
+class StreamFeature:
+    """One part of what a stream does, wired in by :meth:`Stream.open` and undone by its close.
+
+    ``attach`` subscribes and compiles what the feature needs from ``stream.config``;
+    ``detach`` undoes it (both are called again on an update unless ``reconfigure``
+    says otherwise: ``reconfigure(stream, old_config)``); ``recover`` runs once for a
+    stream recovered from disk, before any feature is attached.
+    """
+
+    name: str
+    attach: Callable[[Stream], None]
+    detach: Callable[[Stream], None]
+    recover: Callable[[Stream], None] | None = None
+    reconfigure: Callable[[Stream, dict[str, Any]], None] | None = None
+
+
+class Dedup:
+    """Msg-ids seen within the duplicate window: id -> (seq, ts), oldest first."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def prune(self, cutoff: int) -> None:
+        ids = self.ids
+        while ids:
+            _, (_, ts) = next(iter(ids.items()))
+            if ts >= cutoff:
+                break
+            ids.popitem(last=False)
+
+    def add(self, msg_id: str, seq: int, ts: int) -> None:
+        self.ids[msg_id] = (seq, ts)
+        self.ids.move_to_end(msg_id)
 
 
 def store_limits(config: dict[str, Any]) -> StoreLimits:
@@ -83,7 +126,7 @@ def store_limits(config: dict[str, Any]) -> StoreLimits:
     )
 
 
-def open_store(config: dict[str, Any], sdir: Path | None, js: AccountJetStream) -> StreamStore:
+def open_store(config: dict[str, Any], sdir: Path | None, js: AccountView) -> StreamStore:
     """Open (or create) the store of a stream: memory, or files under ``<sdir>/msgs``."""
     limits = store_limits(config)
     if config["storage"] == "memory" or sdir is None:
@@ -119,14 +162,16 @@ class Stream:
 
     def __init__(
         self,
-        js: AccountJetStream,
+        js: AccountView,
         config: dict[str, Any],
         store: StreamStore,
         *,
         created: int,
         dir: Path | None,
+        features: Sequence[StreamFeature] = (),
     ) -> None:
         self.js = js
+        self.features = tuple(features)
         self.account = js.account
         self.name: str = config["name"]
         self.config = config
@@ -135,14 +180,18 @@ class Stream:
         self.dir = dir
         self.consumers: dict[str, Any] = ConsumerMap(self._consumer_gone)
         self.closed = False
-        self.subs: list[Any] = []  # subject subscriptions (publish.attach)
-        self.direct_subs: list[Any] = []  # direct-get subscriptions (direct.attach)
-        self.retention_sub: Any = None  # ack listener of workqueue/interest streams (retention.attach)
-        self.dedup: Any = None  # publish.Dedup, created on the first Nats-Msg-Id
-        self.last_msg_id = ""  # Nats-Expected-Last-Msg-Id compares with this
-        self.puback_prefix = b""  # set by publish.attach
-        self.republisher: Any = None  # SubjectTransform of config["republish"] (publish.attach)
-        self.input_transform: Any = None  # SubjectTransform of config["subject_transform"]
+        # Message path hooks of the features: after every stored message; after a consumer went.
+        self.store_watchers: list[Callable[[Stream, StoredMsg], None]] = []
+        self.consumer_watchers: list[Callable[[Stream], None]] = []
+        # State the features keep on the stream (each says which feature sets it).
+        self.subs: list[InternalSub] = []  # subject subscriptions (publish)
+        self.direct_subs: list[InternalSub] = []  # direct-get subscriptions (direct)
+        self.retention_sub: InternalSub | None = None  # ack listener of workqueue/interest streams
+        self.dedup: Dedup | None = None  # created on the first Nats-Msg-Id (publish)
+        self.last_msg_id = ""  # Nats-Expected-Last-Msg-Id compares with this (publish)
+        self.puback_prefix = b""  # (publish)
+        self.republisher: SubjectTransform | None = None  # config["republish"] (publish)
+        self.input_transform: SubjectTransform | None = None  # config["subject_transform"] (publish)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self._expired: set[str] | None = None  # subjects removed by the running expire()
@@ -158,8 +207,8 @@ class Stream:
                 c.on_stored(msg)
             except Exception:  # one broken consumer must not stop the stream or the others
                 log.exception("stream %s: consumer %s failed on a new message", self.name, c)
-        if self.retention_sub is not None:
-            retention.after_store(self, msg)
+        for watch in self.store_watchers:
+            watch(self, msg)
         # A max_age expiry of this message is later than any armed timer: only TTLs can be earlier.
         if msg.ttl_ns > 0 or (self._timer is None and self.config["max_age"]):
             self.arm_expiry()
@@ -175,8 +224,9 @@ class Stream:
                 log.exception("stream %s: consumer %s failed on a removal", self.name, c)
 
     def _consumer_gone(self) -> None:
-        if self.retention_sub is not None and not self.closed:
-            asyncio.get_running_loop().call_soon(retention.reconcile, self)
+        if not self.closed:
+            for watch in self.consumer_watchers:
+                watch(self)
 
     def stop_consumers(self, delete_state: bool) -> None:
         """Stop every consumer (deleting their state when the stream is deleted)."""
@@ -260,6 +310,33 @@ class Stream:
         self._timer_at = nxt
         self._timer = loop.call_later(delay, self.expire)
 
+    # --- wiring ----------------------------------------------------------------------------
+
+    def open(self, *, recovered: bool) -> None:
+        """Wire the features in (recovering their state first for a stream read back from disk).
+
+        Until this returns the stream takes no messages (no subject is subscribed).
+        """
+        if recovered:
+            self.recover_markers()
+            for f in self.features:
+                if f.recover is not None:
+                    f.recover(self)
+        for f in self.features:
+            f.attach(self)
+        self.arm_expiry()
+
+    def reconfigure(self, old: dict[str, Any]) -> None:
+        """Apply ``self.config`` (already persisted) after an update from ``old``."""
+        self.store.update_limits(store_limits(self.config))
+        for f in self.features:
+            if f.reconfigure is not None:
+                f.reconfigure(self, old)
+            else:
+                f.detach(self)
+                f.attach(self)
+        self.arm_expiry()
+
     # --- persistence -------------------------------------------------------------------------
 
     def write_meta(self) -> None:
@@ -281,11 +358,10 @@ class Stream:
     def _shutdown(self, delete: bool) -> None:
         if self.closed:
             return
+        for f in reversed(self.features):
+            f.detach(self)
         self.stop_consumers(delete)
         self.closed = True
-        for sub in self.subs:
-            self.account.unsubscribe_internal(sub)
-        self.subs.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
