@@ -238,17 +238,18 @@ class _Connect:
         self._url, self._timeout, self._options = url, timeout, options
         self._client: ObjectStoreClient | None = None
 
-    async def _open(self) -> ObjectStoreClient:
+    async def open(self) -> ObjectStoreClient:
+        """Connect now (what ``await connect(...)`` does)."""
         # A larger outbound buffer than nats-py's 2 MiB default: fewer forced flushes mid-put.
         options = {"pending_size": 32 * 1024 * 1024, **self._options}
         nc = await nats.connect(self._url, **options)
         return ObjectStoreClient(nc, timeout=self._timeout, owns_connection=True)
 
     def __await__(self) -> Generator[Any, None, ObjectStoreClient]:
-        return self._open().__await__()
+        return self.open().__await__()
 
     async def __aenter__(self) -> ObjectStoreClient:
-        self._client = await self._open()
+        self._client = await self.open()
         return self._client
 
     async def __aexit__(self, *exc: object) -> None:

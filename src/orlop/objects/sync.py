@@ -295,7 +295,7 @@ def connect(
     """Connect (blocking); the client is also a context manager. Raises what ``nats.connect`` raises."""
     runner = _LoopThread()
     try:
-        client = runner.run(aclient.connect(url, request_timeout=request_timeout, **nats_options)._open())
+        client = runner.run(aclient.connect(url, request_timeout=request_timeout, **nats_options).open())
     except BaseException:
         runner.stop()
         raise

@@ -71,11 +71,11 @@ class _Total:
     def __get__(self, server: Server, owner: type | None = None) -> int:
         attr = self.attr
         live: int = sum(getattr(c, attr) for c in server.clients.values())
-        return server._retired[self.index] + live
+        return server.retired_totals[self.index] + live
 
     def __set__(self, server: Server, value: int) -> None:
         attr = self.attr
-        server._retired[self.index] = value - sum(getattr(c, attr) for c in server.clients.values())
+        server.retired_totals[self.index] = value - sum(getattr(c, attr) for c in server.clients.values())
 
 
 class Server:
@@ -96,7 +96,7 @@ class Server:
         self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
-        self._retired = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
+        self.retired_totals = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
         self.slow_consumers = 0
         self.total_connections = 0
         self.port = 0
@@ -288,7 +288,7 @@ class Server:
 
     def remove_client(self, conn: Connection) -> None:
         if self.clients.pop(conn.cid, None) is not None:
-            r = self._retired
+            r = self.retired_totals
             r[0] += conn.in_msgs
             r[1] += conn.out_msgs
             r[2] += conn.in_bytes

@@ -129,7 +129,7 @@ class Consumer:
             self.lps_set = set(start.lps)
             self.num_pending = len(start.lps)
         else:
-            self.num_pending = self._count(start.sseq)
+            self.num_pending = self.count_from(start.sseq)
 
     def reset_to(self, seq: int) -> int:
         """CONSUMER.RESET (ADR-60): forget pending acks and redeliveries, restart consumer sequences.
@@ -147,12 +147,13 @@ class Consumer:
         self.dseq, self.adflr = 1, 0
         self.sseq = start
         self.delivered_sseq = self.asflr = start - 1
-        self.num_pending = self._count(start)
+        self.num_pending = self.count_from(start)
         self.dirty()
         self.kick()
         return start
 
-    def _count(self, start: int) -> int:
+    def count_from(self, start: int) -> int:
+        """Messages from ``start`` on that pass the filters (what ``num_pending`` counts)."""
         store = self.stream.store
         if not self.filters:
             return store.num_pending(start, "")
@@ -561,7 +562,7 @@ class Consumer:
         old_filters = self.filters
         self._apply(config)
         if old_filters != self.filters:
-            self.num_pending = len(self.lps_set) + self._count(self.sseq)
+            self.num_pending = len(self.lps_set) + self.count_from(self.sseq)
         self._reconfigure()
         self.kick()
 

@@ -159,7 +159,7 @@ def load_state(c: Consumer, state: dict[str, Any]) -> None:
     first = store.fast_state().first_seq
     if c.sseq < first:
         c.sseq = first
-    c.num_pending = len(lps) + c._count(c.sseq)
+    c.num_pending = len(lps) + c.count_from(c.sseq)
 
 
 def recover(stream: Stream) -> None:
