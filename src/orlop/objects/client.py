@@ -22,6 +22,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from orlop.errors import BadRequest, BucketExists, BucketNotFound, JetStreamError
+from orlop.jsapi.errors import Err
 from orlop.objects.bucket import Bucket
 from orlop.objects.errors import translated
 from orlop.objects.meta import validate_bucket_name
@@ -161,7 +162,7 @@ class ObjectStoreClient:
         try:
             existing = await self.wire.request(f"STREAM.INFO.{cfg['name']}", patient=True)
         except JetStreamError as e:
-            if e.err_code != 10059:
+            if e.err_code != Err.STREAM_NOT_FOUND.err_code:
                 raise
         else:
             if exist_ok:
@@ -177,11 +178,11 @@ class ObjectStoreClient:
         try:
             return await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
         except JetStreamError as e:
-            if e.err_code == 10058:
+            if e.err_code == Err.STREAM_NAME_EXIST.err_code:
                 if exist_ok:
                     return None
                 raise BucketExists(f"bucket {cfg['name'][4:]!r} already exists") from e
-            if "allow_msg_ttl" not in cfg or e.err_code == 10074:
+            if "allow_msg_ttl" not in cfg or e.err_code == Err.STREAM_REPLICAS_NOT_SUPPORTED.err_code:
                 raise
         cfg.pop("allow_msg_ttl", None)  # a server that does not know the field
         return await self.wire.request(f"STREAM.CREATE.{cfg['name']}", cfg)
@@ -194,7 +195,7 @@ class ObjectStoreClient:
             info = await self.wire.request(f"STREAM.INFO.OBJ_{bucket}", patient=True)
             return Bucket(self, bucket, info)
         except JetStreamError as e:
-            if e.err_code == 10059:
+            if e.err_code == Err.STREAM_NOT_FOUND.err_code:
                 raise BucketNotFound(f"bucket {bucket!r} not found") from e
             raise
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from orlop.errors import BadRequest, JetStreamError, ObjectNotFound, RevisionMismatch
 from orlop.jsapi.timefmt import parse_ts
+from orlop.objects.errors import WRONG_LAST_SEQUENCE
 from orlop.objects.meta import ObjectInfo, chunk_subject, meta_subject, validate_object_name
 from orlop.objects.wire import StoredMsg, Wire
 
@@ -189,7 +190,7 @@ class BucketCore:
                 flight.info, flight.fut = info, asyncio.ensure_future(publishing)
                 return await asyncio.shield(flight.fut), old
             except JetStreamError as e:
-                if e.err_code not in (10071, 10164) or expected is not None:
+                if e.err_code not in WRONG_LAST_SEQUENCE or expected is not None:
                     raise
         raise RevisionMismatch("the object kept changing while it was being written")
 

@@ -30,35 +30,49 @@ from orlop.errors import (
     RevisionMismatch,
     StorageLimitExceeded,
 )
+from orlop.jsapi.errors import Err
 
-__all__ = ["from_jetstream", "from_transport", "translated"]
+__all__ = ["NOT_ENABLED", "WRONG_LAST_SEQUENCE", "from_jetstream", "from_transport", "translated"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+WRONG_LAST_SEQUENCE = frozenset(
+    {Err.STREAM_WRONG_LAST_SEQUENCE.err_code, Err.STREAM_WRONG_LAST_SEQUENCE_CONSTANT.err_code}
+)
+"""A conditional meta publish found another revision (``Nats-Expected-Last-Subject-Sequence``)."""
+NOT_ENABLED = frozenset({Err.NOT_ENABLED_FOR_ACCOUNT.err_code, Err.NOT_ENABLED.err_code})
+"""JetStream not enabled (for the account, for the server): a 503 that no wait mends."""
+
 # nats-server err_codes that name a storage limit (discard-new limits, account resources).
-_STORAGE_LIMIT = {10077, 10047, 10023, 10028, 10027}
+_STORAGE_LIMIT = {
+    Err.STREAM_STORE_FAILED.err_code,
+    Err.STORAGE_RESOURCES_EXCEEDED.err_code,
+    Err.INSUFFICIENT_RESOURCES.err_code,
+    Err.MEMORY_RESOURCES_EXCEEDED.err_code,
+    Err.MAXIMUM_STREAMS_LIMIT.err_code,
+}
 
 
 def from_jetstream(err: JetStreamError) -> ObjectStoreError:
     """The Object Store error for a JetStream API error (without raising it)."""
     code = err.err_code
     desc = err.description
-    if code == 10059:
+    if code == Err.STREAM_NOT_FOUND.err_code:
         return BucketNotFound()
-    if code == 10058:
+    if code == Err.STREAM_NAME_EXIST.err_code:
         return BucketExists()
-    if code == 10037:
+    if code == Err.NO_MESSAGE_FOUND.err_code:
         return ObjectNotFound()
-    if code in (10071, 10164):
+    if code in WRONG_LAST_SEQUENCE:
         return RevisionMismatch(f"object revision does not match ({desc})")
     if code in _STORAGE_LIMIT or "maximum bytes" in desc:
         return StorageLimitExceeded(f"storage limit exceeded ({desc})")
-    if code == 10054:
+    if code == Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM.err_code:
         return ObjectTooLarge(f"chunk exceeds the stream's maximum message size ({desc})")
-    if code == 10109:
+    if code == Err.STREAM_SEALED.err_code:
         return BucketSealed()
-    if code in (10039, 10076):
+    if code in NOT_ENABLED:
         return JetStreamNotEnabled(desc or None)
     if err.code == 503:
         return ObjectStoreUnavailable(desc or None)

@@ -74,6 +74,7 @@ from orlop.errors import (
     ObjectTooLarge,
     RevisionMismatch,
 )
+from orlop.jsapi.errors import Err
 from orlop.jsapi.timefmt import format_ts
 from orlop.objects.compression import (
     COMPRESSION_HEADER,
@@ -83,7 +84,7 @@ from orlop.objects.compression import (
     framing_overhead,
 )
 from orlop.objects.core import BucketCore, MetaFlight
-from orlop.objects.errors import from_jetstream
+from orlop.objects.errors import WRONG_LAST_SEQUENCE, from_jetstream
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
     BULK_CHUNK_SIZE,
@@ -451,7 +452,7 @@ async def _put_pipelined(
     try:
         return info, await wire.ack(meta_fut), None
     except JetStreamError as e:
-        if e.err_code not in (10071, 10164):
+        if e.err_code not in WRONG_LAST_SEQUENCE:
             raise
     seq, old = await core.publish_meta(info, expected=None, ttl=plan.ttl, lookup=lookup, flight=flight)
     return info, seq, old
@@ -462,7 +463,7 @@ async def _stream_alive(core: BucketCore) -> bool:
     try:
         await core.wire.request(f"STREAM.INFO.{core.stream}")
     except JetStreamError as e:
-        return e.err_code != 10059
+        return e.err_code != Err.STREAM_NOT_FOUND.err_code
     except Exception:  # no answer at all: unknown, not gone
         return True
     return True

@@ -23,6 +23,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from orlop.errors import JetStreamError, JetStreamNotEnabled, ObjectStoreUnavailable
+from orlop.jsapi.errors import Err, js_error
+from orlop.objects.errors import NOT_ENABLED
 
 __all__ = ["StoredMsg", "Wire", "parse_msg_get"]
 
@@ -40,13 +42,11 @@ _RETRY_MAX = 2.0
 T = TypeVar("T")
 
 
-# "JetStream not enabled" (for the account, for the server): a 503 that no wait mends.
-_NOT_ENABLED = frozenset({10039, 10076})
-
-
 def _transient(err: JetStreamError) -> bool:
     """A JetStream error that a leader election explains (503, "temporarily unavailable" 10008)."""
-    return err.err_code == 10008 or (err.code == 503 and err.err_code not in _NOT_ENABLED)
+    return err.err_code == Err.CLUSTER_NOT_AVAIL.err_code or (
+        err.code == 503 and err.err_code not in NOT_ENABLED
+    )
 
 
 def _error_of(resp: dict[str, Any]) -> JetStreamError | None:
@@ -235,7 +235,7 @@ class Wire:
         try:
             return parse_stored(await self.request(f"STREAM.MSG.GET.{stream}", body, patient=True))
         except JetStreamError as e:
-            if e.err_code == 10037:
+            if e.err_code == Err.NO_MESSAGE_FOUND.err_code:
                 return None
             raise
 
@@ -248,7 +248,7 @@ class Wire:
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except nats.errors.NoRespondersError as e:
-            raise JetStreamError(404, 10059, "stream not found") from e
+            raise js_error(Err.STREAM_NOT_FOUND) from e
         except (TimeoutError, nats.errors.TimeoutError) as e:
             raise ObjectStoreUnavailable(f"direct get on {stream} timed out") from e
         except nats.errors.Error as e:
@@ -273,7 +273,8 @@ class Wire:
         if msg.headers and msg.headers.get("Status") == "503":
             # No-responders status: no stream behind the subject, or (in a cluster) its
             # stream has no leader at this moment. Callers that can tell them apart do.
-            fut.set_exception(NoStreamResponders(404, 10059, "stream not found"))
+            nf = Err.STREAM_NOT_FOUND
+            fut.set_exception(NoStreamResponders(nf.code, nf.err_code, nf.description))
             return
         try:
             resp = json.loads(msg.data)
