@@ -127,7 +127,7 @@ class Connection(asyncio.Protocol):
         self.headers = self.no_responders = False
         self.protocol = 0  # CONNECT "protocol": 1 means the client takes INFO updates (lame duck mode)
         self.connected = False
-        self.fast_pub = False  # see _dispatch
+        self.fast_pub = False  # no PUB check needed (see _dispatch, _pub_allowed)
         self.awaiting_auth = opts.auth.required
         self.closing = False
         self.close_reason = ""
@@ -207,23 +207,23 @@ class Connection(asyncio.Protocol):
             self.close("Internal Error")
 
     def _dispatch(self, batch: list[Any]) -> None:
-        # The hot loop: a plain PUB from a non-verbose, non-pedantic, authenticated client
-        # that negotiated headers is routed inline; everything else takes _on_pub/_on_other.
+        # The hot loop. Every PUB is routed here and only here; one that needs checking first
+        # (verbose, pedantic, not yet authenticated, headers not negotiated: ``fast_pub`` is
+        # False, see _on_connect) passes _pub_allowed, the one place a publish can be refused.
         route = self.account.route
         msgs = size = 0
         try:
             for op in batch:
-                if type(op) is _Pub and self.fast_pub:
+                if type(op) is _Pub:
+                    if not self.fast_pub and not self._pub_allowed(op):
+                        if self.closing:
+                            return
+                        continue
                     payload, hdr, reply = op.payload, op.hdr, op.reply
                     msgs += 1
                     size += len(payload) + len(hdr)
                     if not route(op.subject, reply, hdr, payload, self) and reply and self.no_responders:
                         self._no_responders(op.subject, reply)
-                    if self.closing:
-                        return
-                    continue
-                if type(op) is _Pub:
-                    self._on_pub(op)
                 else:
                     self._on_other(op)
                     route = self.account.route  # CONNECT may have moved us to another account
@@ -276,25 +276,20 @@ class Connection(asyncio.Protocol):
 
     # -- ops -------------------------------------------------------------------------------
 
-    def _on_pub(self, op: ops.Pub) -> None:
+    def _pub_allowed(self, op: ops.Pub) -> bool:
+        """The checks a PUB passes when ``fast_pub`` is off; False when it must not be routed."""
         if self.awaiting_auth:
             self._fatal("Authorization Violation")
-            return
-        subject, hdr = op.subject, op.hdr
-        if hdr and not self.headers:
+            return False
+        if op.hdr and not self.headers:
             self.close("Protocol Violation")  # nats-server: HPUB without headers support
-            return
-        if self.pedantic and not _pedantic_ok(subject):
+            return False
+        if self.pedantic and not _pedantic_ok(op.subject):
             self._send(err_frame("Invalid Publish Subject"))
-            return
+            return False
         if self.verbose:
-            self._send(_OK)
-        self.in_msgs += 1
-        self.in_bytes += len(op.payload) + len(hdr)
-        reply = op.reply
-        n = self.account.route(subject, reply, hdr, op.payload, self)
-        if not n and reply and self.no_responders:
-            self._no_responders(subject, reply)
+            self._send(_OK)  # before any delivery, as nats-server
+        return True
 
     def _on_other(self, op: Any) -> None:
         t = type(op)
