@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions"]
+from orlop.errors import ConfigError
+from orlop.jsapi.timefmt import format_go_duration
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions", "check_options", "go_duration_text"]
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
@@ -66,3 +69,31 @@ class ServerOptions:
     lame_duck_duration: float = 120.0  # SIGUSR2: clients are closed over this long, then the server exits
     lame_duck_grace_period: float = 10.0  # ... starting this long after the signal
     config_file: str = ""
+
+
+def go_duration_text(seconds: float) -> str:
+    """``seconds`` as Go prints a duration (:func:`orlop.jsapi.timefmt.format_go_duration`)."""
+    return format_go_duration(round(seconds * 1e9))
+
+
+def check_options(options: ServerOptions) -> None:
+    """Check options from flags and the config file together (what neither can check alone).
+
+    Port 0 becomes nats-server's default 4222 (-1 means a free port). Raises ConfigError
+    for a port out of range, a user and a token together, a password without a user, a
+    lame duck grace period not shorter than the duration.
+    """
+    if options.port == 0:
+        options.port = 4222
+    for label, port in (("port", options.port), ("http_port", options.http_port)):
+        if port < -1 or port > 65535:
+            raise ConfigError(f"invalid {label} {port}: must be -1 (random), 0..65535")
+    if options.auth.token and options.auth.user:
+        raise ConfigError("cannot have a user/password and a token at the same time")
+    if options.auth.password and not options.auth.user:
+        raise ConfigError("a password needs a user")
+    if options.lame_duck_duration > 0 and options.lame_duck_grace_period >= options.lame_duck_duration:
+        raise ConfigError(
+            f"lame duck grace period ({go_duration_text(options.lame_duck_grace_period)}) should be strictly"
+            f" lower than lame duck duration ({go_duration_text(options.lame_duck_duration)})"
+        )

@@ -1,15 +1,10 @@
-"""The ``orlop`` command: a table of subcommands, each with its own parser.
+"""``orlop serve``: nats-server's command line, then the server.
 
-Why this shape: ``orlop serve`` must accept nats-server's flags exactly (single-dash
-multi-letter flags such as ``-js``/``-sd``/``-DV`` included), so the test harness and
-people's scripts can start Orlop where they started nats-server. Each subcommand
-therefore owns a complete ``argparse`` parser fed with the rest of the command line,
-and the top level only picks the subcommand. Subcommands import their heavy modules
-(server, object store, gateway) inside their ``run`` function, so ``orlop --version``
-and ``orlop serve --help`` stay fast and one broken layer never breaks the others.
-
-Multi-call: invoked under the name ``nats-server`` (a link or a copy of the script),
-:func:`main` behaves as ``orlop serve`` with nats-server's defaults.
+``orlop serve`` must accept nats-server's flags exactly (single-dash multi-letter
+flags such as ``-js``/``-sd``/``-DV`` included), so the test harness and people's
+scripts can start Orlop where they started nats-server. Under the name
+``nats-server`` (a link or a copy of the script) the ``orlop`` command behaves as
+``orlop serve`` with nats-server's defaults.
 
 JetStream and monitoring defaults, precisely:
 
@@ -19,126 +14,35 @@ JetStream and monitoring defaults, precisely:
   JetStream is on only with ``-js``/``--jetstream`` or a ``jetstream`` block in the
   config file, monitoring only with ``-m`` or an ``http``/``http_port`` config key.
   ``-sd`` alone does not enable JetStream (as in nats-server).
-* flags override the config file.
+* flags override the config file; the result is checked by
+  :func:`orlop.server.options.check_options`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import importlib
-import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orlop import __version__
+from orlop.cli.base import Parser
 from orlop.errors import ConfigError
-from orlop.server.options import ServerOptions
+from orlop.server.logging import configure_logging
+from orlop.server.options import ServerOptions, check_options
 
 if TYPE_CHECKING:
     from orlop.server.server import Server
 
-__all__ = ["SUBCOMMANDS", "TRACE", "Subcommand", "build_options", "configure_logging", "main"]
-
-TRACE = 5  # logging level of protocol traces (-V); below DEBUG so -V also shows debug lines
-logging.addLevelName(TRACE, "TRACE")
-
-_LEVEL_TAGS = {
-    TRACE: "TRC",
-    logging.DEBUG: "DBG",
-    logging.INFO: "INF",
-    logging.WARNING: "WRN",
-    logging.ERROR: "ERR",
-    logging.CRITICAL: "FTL",
-}
+__all__ = ["MULTI_CALL_NAMES", "build_options", "serve"]
 
 MULTI_CALL_NAMES = ("nats-server",)
 
 
-class UsageError(Exception):
-    """A bad command line; the message is printed on stderr and the exit code is 1."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of exiting with code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-@dataclass(frozen=True, slots=True)
-class Subcommand:
-    """One ``orlop <name>`` command: ``run(argv, prog)`` returns the exit code.
-
-    ``run`` is a function, or a ``"package.module:function"`` string imported only when
-    the command is invoked (how commands with heavy dependencies join the table).
-    """
-
-    name: str
-    help: str
-    run: Callable[[list[str], str], int] | str
-
-    def resolve(self) -> Callable[[list[str], str], int]:
-        if not isinstance(self.run, str):
-            return self.run
-        module_name, _, attr = self.run.partition(":")
-        fn: Callable[[list[str], str], int] = getattr(importlib.import_module(module_name), attr)
-        return fn
-
-
-# ---------------------------------------------------------------------------------------------
-# logging
-
-
-class NatsFormatter(logging.Formatter):
-    """nats-server's line format: ``[pid] 2026/11/21 23:58:05.921335 [INF] message``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.datetime.fromtimestamp(record.created).strftime("%Y/%m/%d %H:%M:%S.%f")
-        tag = _LEVEL_TAGS.get(record.levelno) or _nearest_tag(record.levelno)
-        line = f"[{record.process}] {stamp} [{tag}] {record.getMessage()}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
-
-
-def _nearest_tag(level: int) -> str:
-    best = max((lv for lv in _LEVEL_TAGS if lv <= level), default=TRACE)
-    return _LEVEL_TAGS[best]
-
-
-def configure_logging(options: ServerOptions) -> None:
-    """Send the root logger to stderr (or ``options.log_file``) in nats-server's format.
-
-    Level: INFO; DEBUG with ``debug``; TRACE (5, which includes debug) with ``trace``.
-    Raises ConfigError when the log file cannot be opened.
-    """
-    handler: logging.Handler
-    if options.log_file:
-        try:
-            handler = logging.FileHandler(options.log_file, encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot open log file {options.log_file!r}: {exc.strerror}") from exc
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(NatsFormatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(TRACE if options.trace else logging.DEBUG if options.debug else logging.INFO)
-
-
-# ---------------------------------------------------------------------------------------------
-# serve
-
-
-def _serve_parser(prog: str) -> _Parser:
-    p = _Parser(
+def _serve_parser(prog: str) -> Parser:
+    p = Parser(
         prog=prog,
         description="Run a NATS server with JetStream (nats-server's flags).",
         epilog="With no argument at all: 127.0.0.1:4222, JetStream in ./orlop-data, "
@@ -245,7 +149,7 @@ def build_options(
     _apply_flags(options, args)
     if http_follows_host:
         options.http_host = options.host  # nats-server: monitoring binds the client host by default
-    _check(options)
+    check_options(options)
     return options, args
 
 
@@ -275,25 +179,6 @@ def _apply_flags(options: ServerOptions, args: argparse.Namespace) -> None:
         options.auth.password = args.password
     if args.token is not None:
         options.auth.token = args.token
-
-
-def _check(options: ServerOptions) -> None:
-    if options.port == 0:
-        options.port = 4222  # nats-server: port 0 means the default port; -1 means a free one
-    for label, port in (("port", options.port), ("http_port", options.http_port)):
-        if port < -1 or port > 65535:
-            raise ConfigError(f"invalid {label} {port}: must be -1 (random), 0..65535")
-    if options.auth.token and options.auth.user:
-        raise ConfigError("cannot have a user/password and a token at the same time")
-    if options.auth.password and not options.auth.user:
-        raise ConfigError("a password needs a user")
-    if options.lame_duck_duration > 0 and options.lame_duck_grace_period >= options.lame_duck_duration:
-        from orlop.server.config import go_duration_text
-
-        raise ConfigError(
-            f"lame duck grace period ({go_duration_text(options.lame_duck_grace_period)}) should be strictly"
-            f" lower than lame duck duration ({go_duration_text(options.lame_duck_duration)})"
-        )
 
 
 def _banner(options: ServerOptions, port: int) -> str:
@@ -349,49 +234,3 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
         if args.pid_file:
             with contextlib.suppress(OSError):
                 os.unlink(args.pid_file)
-
-
-# ---------------------------------------------------------------------------------------------
-# the table and the entry point
-
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "serve": Subcommand("serve", "run the NATS/JetStream server (nats-server's flags)", serve),
-}
-
-
-def _top_usage() -> str:
-    width = max(len(n) for n in SUBCOMMANDS)
-    cmds = "\n".join(f"  {c.name:<{width}}  {c.help}" for c in SUBCOMMANDS.values())
-    return (
-        f"usage: orlop [--version] <command> [args]\n\n"
-        f"Orlop {__version__}: the NATS JetStream Object Store, in Python.\n\ncommands:\n{cmds}\n\n"
-        f"'orlop <command> --help' shows a command's options.\n"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point; returns the process exit code (0 ok, 1 usage/config error)."""
-    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "orlop"
-    invoked = invoked.removesuffix(".exe")
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if invoked in MULTI_CALL_NAMES:
-            return serve(args, invoked)
-        if not args or args[0] in ("-h", "--help", "help"):
-            sys.stdout.write(_top_usage())
-            return 0 if args else 1
-        if args[0] in ("-v", "--version", "version"):
-            print(f"orlop {__version__}")
-            return 0
-        command = SUBCOMMANDS.get(args[0])
-        if command is None:
-            raise UsageError(f"unknown command {args[0]!r} (see 'orlop --help')")
-        return command.resolve()(args[1:], "orlop")
-    except UsageError as exc:
-        print(f"orlop: error: {exc}", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
-        print(f"orlop: configuration error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130

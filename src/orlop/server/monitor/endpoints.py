@@ -1,10 +1,8 @@
 """The HTTP monitoring port: ``/healthz /varz /connz /subsz /jsz`` as nats-server serves them.
 
-Why a hand-rolled HTTP/1.1 server: five GET endpoints returning JSON do not justify a
-web framework dependency inside the NATS server. Each request gets one response and
-the connection is closed (``Connection: close``), so there is no keep-alive, chunking
-or pipelining to get wrong. The handlers run in the server's event loop, so they read
-the live counters without locks; they only read, never mutate, server state.
+The HTTP side is :mod:`.http` (one request per connection, routes by path). The
+handlers run in the server's event loop, so they read the live counters without
+locks; they only read, never mutate, server state.
 
 Field names, units and formats follow nats-server (``ping_interval`` in nanoseconds,
 ``uptime``/``idle`` like ``1h2m3s``, timestamps RFC3339Nano UTC), so dashboards and the
@@ -18,26 +16,18 @@ depends on attributes, not on the Server class, and tests may pass any object th
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import os
 import resource
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from orlop import gojson
 from orlop.jsapi.timefmt import format_ts
+from orlop.server.monitor.http import HttpEndpoints, HttpError
 from orlop.subjects import matches
 
 __all__ = ["MonitorServer", "MonitoredServer", "uptime_string"]
 
-log = logging.getLogger("orlop.server.monitor")
-
-_MAX_REQUEST_HEAD = 16 * 1024
-_READ_TIMEOUT = 10.0
 _DEFAULT_LIMIT = 1024
 _NS = 1_000_000_000
 
@@ -131,99 +121,28 @@ def _int_arg(query: Mapping[str, str], key: str, default: int) -> int:
         return default
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, reason: str, body: str) -> None:
-        super().__init__(body)
-        self.status, self.reason, self.body = status, reason, body
-
-
-class MonitorServer:
+class MonitorServer(HttpEndpoints):
     """Serves the monitoring endpoints of ``server`` over HTTP/1.1.
 
     ``clock`` returns Unix nanoseconds (injectable for tests of time fields).
     """
 
     def __init__(self, server: MonitoredServer, *, clock: Callable[[], int] = time.time_ns) -> None:
+        super().__init__()
         self.server = server
         self.clock = clock
-        self.port = 0
-        self.requests: dict[str, int] = {}
-        self._listener: asyncio.Server | None = None
         self._cpu_mark = (time.monotonic(), time.process_time())
-        self._routes: dict[str, Callable[[dict[str, str]], Any]] = {
-            "/": self.index,
-            "/healthz": self.healthz,
-            "/varz": self.varz,
-            "/connz": self.connz,
-            "/subsz": self.subsz,
-            "/subscriptionsz": self.subsz,
-            "/jsz": self.jsz,
-        }
-
-    # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (``-1`` or ``0``: a free port); return the actual port. OSError if busy."""
-        self._listener = await asyncio.start_server(
-            self._handle, host, 0 if port < 0 else port, reuse_address=True, limit=_MAX_REQUEST_HEAD
+        self.routes.update(
+            {
+                "/": self.index,
+                "/healthz": self.healthz,
+                "/varz": self.varz,
+                "/connz": self.connz,
+                "/subsz": self.subsz,
+                "/subscriptionsz": self.subsz,
+                "/jsz": self.jsz,
+            }
         )
-        self.port = int(self._listener.sockets[0].getsockname()[1])
-        return self.port
-
-    async def close(self) -> None:
-        """Stop listening; requests in flight finish on their own (each is one short response)."""
-        if self._listener is not None:
-            self._listener.close()
-            await self._listener.wait_closed()
-            self._listener = None
-
-    # -- HTTP ------------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
-            status, reason, ctype, body, method = self._respond(head)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
-            writer.close()
-            return
-        headers = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\nAccess-Control-Allow-Origin: *\r\n"
-            f"Connection: close\r\n\r\n"
-        )
-        try:
-            writer.write(headers.encode("ascii") + (b"" if method == "HEAD" else body))
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    def _respond(self, head: bytes) -> tuple[int, str, str, bytes, str]:
-        """(status, reason, content type, body, method) for one request head."""
-        try:
-            method, target, _version = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-        except ValueError:
-            return 400, "Bad Request", "text/plain; charset=utf-8", b"400 bad request\n", "GET"
-        if method not in ("GET", "HEAD"):
-            return 405, "Method Not Allowed", "text/plain; charset=utf-8", b"405 method not allowed\n", method
-        url = urlsplit(target)
-        path = unquote(url.path).rstrip("/") or "/"
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        route = self._routes.get(path)
-        if route is None:
-            return 404, "Not Found", "text/plain; charset=utf-8", b"404 page not found\n", method
-        self.requests[path] = self.requests.get(path, 0) + 1
-        try:
-            result = route(query)
-        except _HttpError as exc:
-            body = json.dumps({"error": exc.body}).encode()
-            return exc.status, exc.reason, "application/json", body, method
-        except Exception as exc:  # a monitoring bug must never take the server down
-            log.exception("monitoring %s failed", path)
-            body = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
-            return 500, "Internal Server Error", "application/json", body, method
-        if isinstance(result, str):
-            return 200, "OK", "text/html; charset=utf-8", result.encode(), method
-        return 200, "OK", "application/json", gojson.dumps(result, indent=2).encode(), method
 
     # -- endpoints -------------------------------------------------------------------------
     def index(self, query: dict[str, str]) -> str:
@@ -433,7 +352,7 @@ def _sort_key(name: str, now: int) -> Callable[[Any], Any]:
     """connz ``sort``: cid ascending; every other key descending, as nats-server."""
     fn = _SORTS.get(name)
     if fn is None:
-        raise _HttpError(400, "Bad Request", f"Invalid sorting option: {name}")
+        raise HttpError(400, "Bad Request", f"Invalid sorting option: {name}")
     return lambda c: fn(c, now)
 
 

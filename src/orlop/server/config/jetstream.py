@@ -1,0 +1,72 @@
+"""The ``jetstream { ... }`` block (or ``jetstream: true/enabled``).
+
+Encryption at rest (``cipher``, ``key``, ...) and server-wide ``limits`` are refused
+until Orlop implements them: a store written in plaintext while the file asks for
+encryption, or limits that would not be enforced, must not start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from orlop.errors import ConfigError
+from orlop.server.config.values import as_bool, as_int, as_seconds, as_str, bad, where
+from orlop.server.options import ServerOptions
+
+__all__ = ["set_jetstream"]
+
+log = logging.getLogger("orlop.server.config")
+
+_REFUSED_JETSTREAM = {
+    "key": "encryption at rest",
+    "ek": "encryption at rest",
+    "encryption_key": "encryption at rest",
+    "prev_key": "encryption at rest",
+    "prev_ek": "encryption at rest",
+    "prev_encryption_key": "encryption at rest",
+    "cipher": "encryption at rest",
+    "tpm": "encryption at rest with a TPM",
+    "limits": "server-wide JetStream limits",
+}
+
+
+def set_jetstream(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
+    value = conf[key]
+    if isinstance(value, bool):
+        o.jetstream = value
+    elif isinstance(value, str) and value.lower() in ("enabled", "enable", "disabled", "disable"):
+        o.jetstream = value.lower().startswith("enable")
+    elif isinstance(value, Mapping):
+        o.jetstream = True
+        for sub in value:
+            _set_jetstream_key(value, sub, o)
+    else:
+        raise bad(conf, key, "true, false, enabled, disabled or a map")
+
+
+def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> None:
+    low = sub.lower()
+    if low == "enabled":
+        o.jetstream = as_bool(block, sub)
+    elif low in ("store_dir", "storedir", "store"):
+        o.store_dir = as_str(block, sub)
+    elif low in ("max_memory_store", "max_mem_store", "max_mem"):
+        o.max_memory_store = as_int(block, sub)
+    elif low in ("max_file_store", "max_file"):
+        o.max_file_store = as_int(block, sub)
+    elif low == "store_reserve":  # Orlop's own: free space kept on the store's disk
+        o.store_reserve = as_int(block, sub)
+    elif low in _REFUSED_JETSTREAM:
+        raise ConfigError(
+            f"{where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "
+            "supported by Orlop yet; refusing to start without what it configures"
+        )
+    elif low in ("sync", "sync_interval"):  # nats-server accepts both spellings
+        if isinstance(block[sub], str) and block[sub].lower() == "always":
+            o.sync_always = True
+        else:
+            o.sync_interval = as_seconds(block, sub)
+    else:
+        log.warning("%s: jetstream.%s is not supported by Orlop; ignored", where(block, sub), sub)
