@@ -3,11 +3,9 @@
 Why: a buffered ``os.write`` of a download has to find a page-cache page for
 every 4 KiB. On these VMs (virtio-balloon with free page reporting) memory freed
 more than about a second ago has gone back to the host, so most of those pages
-fault on the host first: measured, writing 512 MiB into a new file cost 0.2 ms
-of kernel CPU per MiB right after a file of the same size was deleted and
-0.5-2.9 ms/MiB otherwise, which made a get to a file swing between ~250 and
-~750 MB/s from run to run. ``O_DIRECT`` writes go from one reused, aligned
-buffer straight to the device: 0.05 ms/MiB at ~2.8 GB/s here. A big download
+fault on the host first, which made a get to a file swing by a factor of three
+from run to run. ``O_DIRECT`` writes go from one reused, aligned buffer straight
+to the device, at a small fraction of the CPU (figures: docs/performance.md, lab notes). A big download
 also no longer evicts the page cache other programs rely on.
 
 How: pieces are gathered on the event loop into batches of ``_BATCH`` bytes; one
@@ -69,9 +67,8 @@ def _writer_pool() -> concurrent.futures.ThreadPoolExecutor:
 
     Not :func:`.sink.helper_pool`, which hashes downloads: a direct write of 4 MiB
     waits ~1.4 ms for the device, time in which the hashing should go on.
-    Measured, 512 MiB get into a file against nats-server, three rounds
-    alternating: 430-482 MB/s sharing the hashing thread, 470-591 MB/s on a
-    thread of its own. It waits more than it computes, so it does not compete
+    A thread of its own was faster than sharing the hashing thread (figures:
+    docs/performance.md, lab notes). It waits more than it computes, so it does not compete
     with the event loop and the server for the two cores as a second hashing
     thread did.
     """

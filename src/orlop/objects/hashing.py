@@ -5,10 +5,8 @@ the GIL while it hashes a big buffer, but the worker must take the GIL back
 after every buffer, and while the event loop is busy that waits for the
 interpreter's switch interval (5 ms). Handed one chunk per job, the worker ran
 in bursts, mostly when the loop blocked on it: a serial hand-off plus thread
-wake-ups. Measured A/B against nats-server on the 2-vCPU machines (256 MiB,
-back to back): a download to a file went from 236-413 MB/s with that thread
-to 319-733 MB/s inline, a put from 137-223 to 138-304 MB/s. So puts hash
-inline (the default).
+wake-ups, and both puts and downloads were slower than hashing inline (figures:
+docs/performance.md, lab notes). So puts hash inline (the default).
 
 Why batches on the sink's thread for reads (``offload=True``): SHA-256 costs
 ~0.6 ms per MiB here, about 40% of the event loop's CPU on a get, and the
@@ -17,14 +15,8 @@ list; every ``_BATCH`` bytes one job hashes the list on the one helper thread
 that also writes downloads to disk (:func:`.sink.helper_pool`), so there is no
 extra thread competing for two cores, and one job per batch, not per chunk.
 At most ``_IN_FLIGHT`` batches wait, so memory stays bounded by a few
-batches. Measured A/B, download of 256 MiB to a file against nats-server,
-three rounds each, client CPU per MiB (event loop's share in brackets):
-inline 1.64-2.03 ms (1.30-1.77) at 312-727 MB/s; batches of 4 MiB on a
-separate hashing thread 1.62-2.40 (0.73-0.95) at 411-759 MB/s; on the sink's
-thread 1.42-1.50 (0.56-0.60) at 703-742 MB/s. At 512 MiB, alternating,
-on a machine shared with another benchmark: inline 1.76-2.29 (1.48-1.91) at
-453-636 MB/s, on the sink's thread 1.65-1.89 (0.71-0.88) at 581-658 MB/s.
-Peak RSS of a 1 GiB get rose ~7 MB (queued batches), to ~85 MB.
+batches; that roughly halves the event loop's CPU per MiB on a get, for ~7 MB
+more peak RSS (figures: docs/performance.md, lab notes).
 
 The API is awaitable either way (``await sha.update(data)``).
 """

@@ -39,15 +39,13 @@ writes them; the per-chunk cost is noise at that size) and 1 MiB for bigger
 objects and sources of unknown size, shrunk to fit the server's
 ``max_payload`` with the chunk headers. Every official client reads any chunk
 size (they consume chunk messages; nats.js clamps its own writes to
-``max_payload``). Measured against nats-server (128-256 MiB, CPU per MiB,
-A/B): 1 MiB chunks cut the client's put CPU by ~25% (event loop ~40%) and
-nats-server's by ~10-25%: much of a put's cost is per message (nats-py
-frames each PUB with two payload copies, the server stores and acknowledges
-each one). A range read moves at most two chunks beyond what it asks for.
-What remains is mostly fixed per byte: SHA-256 (~0.6 ms/MiB, on the loop:
-see :mod:`.hashing`), nats-py's two frame copies and the socket write, and
-nats-server's ~1.3-1.6 ms/MiB to store; see :mod:`.tuning` for the
-allocator's share.
+``max_payload``). 1 MiB chunks cost both sides less CPU: much of a put's cost
+is per message (nats-py frames each PUB with two payload copies, the server
+stores and acknowledges each one). A range read moves at most two chunks
+beyond what it asks for. What remains is mostly fixed per byte: SHA-256 (on the
+loop, see :mod:`.hashing`), nats-py's frame copies and the socket write, and the
+server's store (figures: docs/performance.md, lab notes; :mod:`.tuning` for the
+allocator's share).
 """
 
 from __future__ import annotations

@@ -5,9 +5,7 @@ takes it; this buffered sink is the fallback and the writer for other descriptor
 
 ``os.write`` of a chunk into the page cache costs ~0.3-0.4 ms per MiB here
 and releases the GIL, so doing it on the event loop's thread lengthens the
-loop's critical path (measured: loop CPU per MiB 0.9 -> 0.7 when it moved
-here; with SHA-256 back on the loop, see :mod:`.hashing`, the thread still
-measured even or better than inline writes). One worker thread, shared by
+loop's critical path (figures: docs/performance.md, lab notes). One worker thread, shared by
 all downloads, takes the writes in submission order; at most
 ``max_pending`` writes of one sink wait, so memory stays bounded by that
 many chunks. Small pieces are written inline when nothing is queued (a

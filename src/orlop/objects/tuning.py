@@ -8,15 +8,10 @@ and more with ``mmap`` and returns them with ``munmap``; its dynamic threshold
 then rises, but the heap top keeps being trimmed and regrown. Either way each
 chunk-sized buffer costs fresh pages: a page fault per 4 KiB plus zeroing.
 
-Measured on this project's 2-vCPU machines against nats-server (128 MiB
-objects, 1 MiB chunks, A/B back to back, client CPU per MiB, event-loop
-thread in brackets): put 1.5 (0.85) -> 1.1 (0.45) ms, get to a file 2.0 (1.1)
--> 1.55 (0.65) ms; throughput rose accordingly (put ~430-520 -> ~490-790 MB/s,
-get ~310-515 -> ~405-675 MB/s on a shared machine). Peak RSS of a 1 GiB get
-stays ~70-78 MB either way. A 1 MiB alloc/free loop faults in ~240 pages per
-MiB untuned and ~none tuned (tests/objects/test_objects_tuning.py). The same
-effect is seen with ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``
-in the environment.
+Tuned, a put and a get cost about a quarter less client CPU per MiB, at the
+same peak RSS; a 1 MiB alloc/free loop faults in ~240 pages per MiB untuned
+and ~none tuned (tests/objects/test_objects_tuning.py; figures:
+docs/performance.md, lab notes).
 
 A library must not change process-wide allocator settings behind its user's
 back (they affect every allocation of the process, and the memory returned to

@@ -332,10 +332,8 @@ class Wire:
         the transport's buffer, about three extra copies per byte, all of them
         in freshly mapped pages. Waiting here after each chunk keeps the list
         at one frame, which the transport sends straight from the frame.
-        Measured against nats-server, 512 MiB put, A/B on the 2-vCPU machines:
-        asyncio 205-418 MB/s at 2.0-3.8 ms client CPU per MiB before, 680-905
-        MB/s at 0.9-1.0 ms after; uvloop (whose writev copies nothing) 417-605
-        MB/s at 1.35-1.57 ms before, 650-820 MB/s at 0.9-1.1 ms after.
+        It halves the client's CPU per MiB of a big put (figures:
+        docs/performance.md, lab notes).
 
         Pacing only, never correctness. The flusher takes the whole list at
         once, so the frame just queued has left once the list is shorter than

@@ -12,17 +12,11 @@ a 128 KiB message makes the server allocate buffers of that size per message (so
 reads, the payload joined from them, the outbound frame). glibc serves those with
 ``mmap``, or trims the heap top under them as soon as 128-256 KiB is free, so each costs
 fresh pages. Raising ``M_MMAP_THRESHOLD`` to 16 MiB and ``M_TRIM_THRESHOLD`` to 64 MiB
-keeps them on the heap. Measured back to back on this project's loaded 2-vCPU machine
-(raw-socket clients, server CPU per message, 3 interleaved rounds each): core pub/sub
-128 KiB 110-137 -> 63-70 us (a first set through ``MALLOC_*_`` variables: 127-210 ->
-53-70 us); JetStream 128 KiB publish 105-140 us either way; 128 B unchanged (~2.2 us);
-RSS after the load 47-54 -> 62-63 MB (the heap keeps up to 64 MiB free for reuse), while
-the peak RSS of bench.bench_jetstream's big stream (512 MiB-1 GiB written and read back
-through nats-py) stayed at 46-53 MB, its MB/s within the noise. A 16 MiB trim threshold
-gave no gain. It is process-wide, so only the ``orlop serve``
-process does it, never an embedding application; it is skipped off glibc/Linux and
-when the user set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (their
-values stand).
+keeps them on the heap: core pub/sub of 128 KiB messages costs the server about half
+the CPU, at ~10 MB more RSS (figures: docs/performance.md, lab notes). It is
+process-wide, so only the ``orlop serve`` process does it, never an embedding
+application; it is skipped off glibc/Linux and when the user set
+``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` (their values stand).
 """
 
 from __future__ import annotations
