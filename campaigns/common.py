@@ -15,9 +15,11 @@ message or object that reads back different or not at all is *lost* or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -157,43 +159,70 @@ async def run_campaign(
     verbose: bool = True,
     record: bool = True,
 ) -> dict[str, Tally]:
-    """Run ``rounds`` seeded rounds on every server kind (alternating) and return the tallies."""
+    """Run ``rounds`` seeded rounds on every server kind (alternating) and return the tallies.
+
+    SIGINT or SIGTERM stops the run after cleaning up the round in progress (which is not
+    counted); the tallies of the rounds completed are returned all the same.
+    """
     tallies = {k: Tally(k) for k in kinds}
-    asyncio.get_running_loop().set_exception_handler(_ignore_broken_connections)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_ignore_broken_connections)
+    task = asyncio.current_task()
+    stopping = asyncio.Event()  # set at the signal: a round that fails after it is not counted
+
+    def stop() -> None:
+        stopping.set()
+        if task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop)
     root = Path(tempfile.mkdtemp(prefix=f"campaign-{name}-"))
     try:
         for i in range(rounds):
             s = seed + i
             for kind in kinds:
-                workdir = root / f"{kind}-{s}"
-                workdir.mkdir()
-                started = time.monotonic()
-                try:
-                    out = await fn(kind, s, workdir)
-                except Exception as exc:  # a harness or server crash is a failed round, not a stop
-                    out = Outcome()
-                    out.fail(f"round raised {exc!r}")
-                tallies[kind].seconds += time.monotonic() - started
-                tallies[kind].add(s, out)
-                if not out.ok:
-                    if record:
-                        _record(name, kind, s, out)
-                    if verbose:
-                        print(
-                            f"  seed {s} {kind}: FAILED: {'; '.join(out.problems)} "
-                            f"(lost {out.lost}, corrupt {out.corrupt})",
-                            flush=True,
-                        )
-                shutil.rmtree(workdir, ignore_errors=True)
+                out, seconds = await _one_round(fn, kind, s, root)
+                await asyncio.sleep(0.05)  # a signal that arrived meanwhile is handled by now
+                if stopping.is_set():
+                    raise asyncio.CancelledError  # the signal reached this round's servers too
+                _count(name, kind, s, out, seconds, tallies[kind], verbose=verbose, record=record)
             if verbose and (i + 1) % max(1, rounds // 20) == 0:
-                print(
-                    f"  {i + 1}/{rounds} rounds: "
-                    + " | ".join(f"{t.kind} {t.passed}/{t.rounds}" for t in tallies.values()),
-                    flush=True,
-                )
+                done = " | ".join(f"{t.kind} {t.passed}/{t.rounds}" for t in tallies.values())
+                print(f"  {i + 1}/{rounds} rounds: {done}", flush=True)
+    except asyncio.CancelledError:
+        print(f"  interrupted: the tallies cover the rounds completed before seed {s}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return tallies
+
+
+async def _one_round(fn: RoundFn, kind: str, s: int, root: Path) -> tuple[Outcome, float]:
+    workdir = root / f"{kind}-{s}"
+    workdir.mkdir()
+    started = time.monotonic()
+    try:
+        out = await fn(kind, s, workdir)
+    except Exception as exc:  # a harness or server crash is a failed round, not a stop
+        out = Outcome()
+        out.fail(f"round raised {exc!r}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out, time.monotonic() - started
+
+
+def _count(
+    name: str, kind: str, s: int, out: Outcome, seconds: float, tally: Tally, *, verbose: bool, record: bool
+) -> None:
+    tally.seconds += seconds
+    tally.add(s, out)
+    if not out.ok:
+        if record:
+            _record(name, kind, s, out)
+        if verbose:
+            what = "; ".join(out.problems)
+            print(f"  seed {s} {kind}: FAILED: {what} (lost {out.lost}, corrupt {out.corrupt})", flush=True)
 
 
 def run(coro: Awaitable[dict[str, Tally]]) -> dict[str, Tally]:
