@@ -46,6 +46,7 @@ class Model:
     msgs: dict[int, tuple[str, str]] = field(default_factory=dict)  # acked seq -> (subject, sha)
     removed: set[int] = field(default_factory=set)  # acked removals (delete or purge)
     maybe_removed: set[int] = field(default_factory=set)  # removal in flight at the kill
+    deleting: set[int] = field(default_factory=set)  # single deletes sent and not yet answered
     objects: dict[str, str] = field(default_factory=dict)  # acked put -> sha
     deleted: set[str] = field(default_factory=set)
     maybe_deleted: set[str] = field(default_factory=set)
@@ -67,9 +68,11 @@ async def _publisher(js: Any, rnd: random.Random, m: Model, seed: int) -> None:
             if victim in m.removed:
                 continue
             m.maybe_removed.add(victim)
+            m.deleting.add(victim)
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_msg("EVENTS", victim)
             m.removed.add(victim)
+            m.deleting.discard(victim)
 
 
 async def _purger(js: Any, rnd: random.Random, m: Model, seed: int) -> None:
@@ -84,11 +87,15 @@ async def _purger(js: Any, rnd: random.Random, m: Model, seed: int) -> None:
             m.msgs[ack.seq] = ("ev.burst", digest(data))
             mine.append(ack.seq)
         keep = rnd.choice((0, 0, 5))
-        doomed = mine[: len(mine) - keep] if keep else mine
-        older = [s for s, (subj, _) in m.msgs.items() if subj == "ev.burst" and s < mine[0]]
-        m.maybe_removed.update(doomed + older)
+        burst = sorted(s for s, (subj, _) in m.msgs.items() if subj == "ev.burst" and s not in m.removed)
+        m.maybe_removed.update(burst)
         await js.purge_stream("EVENTS", subject="ev.burst", keep=keep)
-        m.removed.update(doomed + older)
+        # The server kept the newest `keep` it still had. A delete in flight meanwhile (the
+        # publisher's) may have taken one of them, so the kept ones may reach further back.
+        left = [s for s in burst if s not in m.removed]
+        in_flight = sum(1 for s in left if s in m.deleting) if keep else 0
+        certain = left[: max(0, len(left) - keep - in_flight)] if keep else left
+        m.removed.update(certain)
 
 
 async def _objects(client: ObjectStoreClient, rnd: random.Random, m: Model, seed: int, worker: int) -> None:
