@@ -30,6 +30,10 @@ __all__ = ["SUBCOMMANDS", "TRACE", "Subcommand", "build_options", "configure_log
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "serve": Subcommand("serve", "run the NATS/JetStream server (nats-server's flags)", serve),
+    "object": Subcommand(
+        "object", "buckets and objects of an Object Store (alias: obj)", "orlop.cli.object:run"
+    ),
+    "obj": Subcommand("obj", "short for 'object'", "orlop.cli.object:run"),
 }
 
 

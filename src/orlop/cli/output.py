@@ -1,0 +1,109 @@
+"""What the object commands print: tables on a terminal, ``--json`` documents, one-line errors.
+
+Expected failures never show a traceback: :func:`fail` prints ``orlop: <what went wrong>``
+on stderr (with the cause chain under ``--verbose``) and exits with the code of
+:data:`EXIT_CODES`, documented in the README:
+
+====  ======================================================
+0     ok
+1     usage or configuration error
+2     not found (bucket, object)
+3     already exists, revision mismatch
+4     too large, storage limit
+5     server unavailable or timed out
+6     permission denied
+7     digest mismatch (data corrupt)
+====  ======================================================
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+import click
+
+from orlop.errors import (
+    AuthError,
+    BucketExists,
+    BucketNotFound,
+    DigestMismatch,
+    ObjectAlreadyExists,
+    ObjectNotFound,
+    ObjectStoreUnavailable,
+    ObjectTooLarge,
+    OrlopError,
+    StorageLimitExceeded,
+)
+
+__all__ = ["EXIT_CODES", "exit_code", "fail", "human_size", "print_json", "print_table"]
+
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (BucketNotFound, 2),
+    (ObjectNotFound, 2),
+    (BucketExists, 3),
+    (ObjectAlreadyExists, 3),  # RevisionMismatch is one
+    (ObjectTooLarge, 4),
+    (StorageLimitExceeded, 4),
+    (ObjectStoreUnavailable, 5),
+    (TimeoutError, 5),
+    (ConnectionError, 5),
+    (AuthError, 6),
+    (DigestMismatch, 7),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit code of an error (1 for anything else)."""
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def fail(message: str, exc: BaseException | None = None, *, verbose: bool = False) -> NoReturn:
+    """Print ``orlop: message`` (and the cause chain when verbose) and exit with the error's code."""
+    click.echo(f"orlop: {message}", err=True)
+    cause = exc
+    while verbose and cause is not None:
+        click.echo(f"  caused by {type(cause).__name__}: {cause}", err=True)
+        cause = cause.__cause__ or cause.__context__
+    sys.exit(exit_code(exc) if exc is not None else 1)
+
+
+def describe(exc: OrlopError) -> str:
+    """The one line an expected failure prints."""
+    detail = getattr(exc, "detail", "") or str(exc)
+    return detail
+
+
+def print_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=False, default=str))
+
+
+def human_size(n: float) -> str:
+    """Bytes as people read them: ``512 B``, ``1.5 KiB``, ``64 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A rich table on a terminal; tab-separated lines when piped (easy to cut and grep)."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*(str(c) for c in row))
+        Console().print(table)
+        return
+    for row in rows:
+        click.echo("\t".join(str(c) for c in row))
