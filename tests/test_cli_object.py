@@ -98,3 +98,20 @@ def test_missing_things_and_no_server(server: ServerProcess) -> None:
     nobody = orlop_object("nats://127.0.0.1:1", "ls")
     assert nobody.returncode == 5
     assert "nats://127.0.0.1:1" in one_line_error(nobody) and "orlop serve" in nobody.stderr.decode()
+
+
+def test_versions_restore_and_seal(server: ServerProcess, tmp_path: Path) -> None:
+    url = server.url
+    assert orlop_object(url, "add", "hist", "--history", "3").returncode == 0
+    for text in (b"one", b"two"):
+        assert orlop_object(url, "put", "hist", "--name", "n", "-f", stdin=text).returncode == 0
+    revs = json.loads(orlop_object(url, "versions", "hist", "n", "--json").stdout)
+    assert [r["size"] for r in revs] == [3, 3] and revs[0]["revision"] < revs[1]["revision"]
+    back = orlop_object(url, "restore", "hist", "n", str(revs[0]["revision"]), "--json")
+    assert back.returncode == 0, back.stderr
+    assert orlop_object(url, "get", "hist", "n", "-O", "-").stdout == b"one"
+    assert orlop_object(url, "seal", "hist").returncode == 1  # no terminal to ask on, no -f
+    assert orlop_object(url, "seal", "hist", "-f").returncode == 0
+    refused = orlop_object(url, "put", "hist", "--name", "m", stdin=b"x")
+    assert refused.returncode == 1
+    assert "sealed" in one_line_error(refused)

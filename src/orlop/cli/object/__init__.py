@@ -4,9 +4,9 @@ Built on click (parsing, help) and rich (tables), over :mod:`orlop.objects.sync`
 command works the same against ``orlop serve`` and a nats-server cluster; no command
 imports the server. Names, arguments and flags follow natscli's ``nats object``.
 
-Commands so far: ``add``, ``ls``, ``info``, ``put``, ``get``, ``rm`` (alias ``del``), each
-with ``--json``. Errors are one line with a documented exit code
-(:mod:`orlop.cli.output`).
+Commands so far: ``add``, ``ls``, ``info``, ``put``, ``get``, ``rm`` (alias ``del``),
+``seal``, ``versions``, ``restore``, each with ``--json`` where it prints something.
+Errors are one line with a documented exit code (:mod:`orlop.cli.output`).
 """
 
 from __future__ import annotations
@@ -298,6 +298,58 @@ def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bo
         else:
             client.bucket(bucket).delete(name, purge=purge)
     click.echo(f"Deleted {what}", err=True)
+
+
+@group.command()
+@click.argument("bucket")
+@click.option("-f", "--force", is_flag=True, help="do not ask")
+@click.pass_context
+@_guarded
+def seal(ctx: click.Context, bucket: str, force: bool) -> None:
+    """Make BUCKET read-only for good."""
+    if not force:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"refusing to seal {bucket} without -f (no terminal to ask on)")
+        click.confirm(
+            f"Really seal Bucket {bucket}, sealed buckets can not be unsealed or modified", abort=True
+        )
+    with _client(ctx) as client:
+        client.bucket(bucket).seal()
+    click.echo(f"{bucket} has been sealed", err=True)
+
+
+@group.command()
+@click.argument("bucket")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+@_guarded
+def versions(ctx: click.Context, bucket: str, name: str, as_json: bool) -> None:
+    """Every retained revision of NAME, oldest first (buckets with --history)."""
+    with _client(ctx) as client:
+        revs = client.bucket(bucket).versions(name)
+    if as_json:
+        print_json([r.to_dict() for r in revs])
+        return
+    rows = [(r.revision, human_size(r.size), r.digest, r.mtime, "deleted" if r.deleted else "") for r in revs]
+    print_table(f"Revisions of {bucket} > {name}", ("revision", "size", "digest", "modified", ""), rows)
+
+
+@group.command()
+@click.argument("bucket")
+@click.argument("name")
+@click.argument("revision", type=int)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+@_guarded
+def restore(ctx: click.Context, bucket: str, name: str, revision: int, as_json: bool) -> None:
+    """Make REVISION of NAME current again (a new revision sharing its chunks)."""
+    with _client(ctx) as client:
+        obj = client.bucket(bucket).restore(name, revision)
+    if as_json:
+        print_json(obj.to_dict())
+    else:
+        click.echo(f"Restored {bucket} > {name} from revision {revision} as revision {obj.revision}")
 
 
 group.add_command(rm, name="del")
