@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
@@ -223,12 +222,3 @@ def _count(
         if verbose:
             what = "; ".join(out.problems)
             print(f"  seed {s} {kind}: FAILED: {what} (lost {out.lost}, corrupt {out.corrupt})", flush=True)
-
-
-def run(coro: Awaitable[dict[str, Tally]]) -> dict[str, Tally]:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-def free_bytes(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize

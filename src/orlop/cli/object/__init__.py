@@ -21,7 +21,7 @@ import click
 
 from orlop.cli.connect import Connection, connection_options
 from orlop.cli.output import describe, fail, human_size, print_json, print_table
-from orlop.errors import ObjectNotFound, OrlopError
+from orlop.errors import ObjectAlreadyExists, OrlopError, RevisionMismatch
 
 __all__ = ["group", "run"]
 
@@ -162,7 +162,8 @@ def info(ctx: click.Context, bucket: str, name: str | None, revision: int | None
     if as_json:
         print_json(doc)
     else:
-        print_table(f"Object {bucket} > {name}", ("field", "value"), sorted(doc.items()))
+        shown = {**doc, "size": f"{doc['size']} ({human_size(doc['size'])})"}
+        print_table(f"Object {bucket} > {name}", ("field", "value"), sorted(shown.items()))
 
 
 @group.command()
@@ -204,29 +205,29 @@ def put(
             raise click.UsageError(f"header {h!r} is not K:V")
         hdrs.setdefault(key.strip(), []).append(value.strip())
     meta = dict(_pair(m, "=") for m in metadata)
+    options: dict[str, Any] = {
+        "description": description,
+        "headers": hdrs or None,
+        "metadata": meta or None,
+        "compression": compression,
+        "ttl": ttl,
+        "if_revision": if_revision,
+    }
+    ask = not force and if_revision is None  # replacing an object needs -f or a yes
     with _client(ctx) as client:
         b = client.bucket(bucket)
-        if not force and if_revision is None and _exists(b, obj_name):
-            if not sys.stdin.isatty() or file in (None, "-"):
-                from orlop.errors import ObjectAlreadyExists
-
-                raise ObjectAlreadyExists(f"object {obj_name!r} exists in bucket {bucket!r} (use --force)")
-            click.confirm(f"Replace existing file {bucket} > {obj_name}", abort=True)
-        source: Any = sys.stdin.buffer if file in (None, "-") else open(str(file), "rb")  # noqa: SIM115
         try:
-            obj = b.put(
-                obj_name,
-                source,
-                description=description,
-                headers=hdrs or None,
-                metadata=meta or None,
-                compression=compression,
-                ttl=ttl,
-                if_revision=if_revision,
-            )
-        finally:
-            if source is not sys.stdin.buffer:
-                source.close()
+            # create_only is checked by the server before a byte is sent: no race, no extra lookup.
+            obj = _put_file(b, obj_name, file, create_only=ask, **options)
+        except ObjectAlreadyExists as exc:
+            if not ask or isinstance(exc, RevisionMismatch):
+                raise
+            if not sys.stdin.isatty() or file in (None, "-"):
+                raise ObjectAlreadyExists(
+                    f"object {obj_name!r} exists in bucket {bucket!r} (use --force)"
+                ) from exc
+            click.confirm(f"Replace existing file {bucket} > {obj_name}", abort=True)
+            obj = _put_file(b, obj_name, file, **options)
     if as_json:
         print_json(obj.to_dict())
     else:
@@ -240,12 +241,12 @@ def _pair(text: str, sep: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _exists(b: Any, name: str) -> bool:
-    try:
-        b.info(name)
-    except ObjectNotFound:
-        return False
-    return True
+def _put_file(b: Any, name: str, file: str | None, **options: Any) -> Any:
+    """Put FILE (stdin for None or -) under ``name``; the file is closed afterwards."""
+    if file in (None, "-"):
+        return b.put(name, sys.stdin.buffer, **options)
+    with open(str(file), "rb") as source:
+        return b.put(name, source, **options)
 
 
 @group.command()

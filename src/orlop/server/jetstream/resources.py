@@ -27,7 +27,8 @@ publisher is refused).
 
 Both checks run on every publish in O(1): :class:`UsageMeter` counts admitted
 bytes between measurements (summing stream counters, ``statvfs``), taken every
-``REFRESH`` seconds and again before anything is refused.
+``REFRESH`` seconds and, when messages were removed meanwhile (streams call
+:meth:`UsageMeter.note_freed`), again before anything is refused.
 """
 
 from __future__ import annotations
@@ -164,12 +165,19 @@ class UsageMeter:
         self._used = {"file": 0, "memory": 0}
         self._free = -1
         self._since = 0
+        self._freed = False  # messages were removed since the last measurement
+        self._estimated = False  # publishes were admitted since then: the figures are estimates
+
+    def note_freed(self) -> None:
+        """Messages were removed: a publish over the limits measures again before it is refused."""
+        self._freed = True
 
     def _measure(self) -> None:
         svc = self._svc
         self._used = {"file": stored_bytes(svc, "file"), "memory": stored_bytes(svc, "memory")}
         self._free = fsio.free_bytes(svc.store_root)
         self._since = 0
+        self._freed = self._estimated = False
         self._at = self._clock()
 
     def _over(self, storage: str) -> bool:
@@ -181,11 +189,15 @@ class UsageMeter:
 
     def admit(self, storage: str, nbytes: int) -> bool:
         """True when a message of ``nbytes`` may be stored in a stream of ``storage`` type."""
-        if self._clock() - self._at >= REFRESH or self._over(storage):
-            self._measure()  # never refuse on an estimate or a stale figure: deletes may have made room
+        changed = self._estimated or self._freed
+        if self._clock() - self._at >= REFRESH or (changed and self._over(storage)):
+            # Never refuse on an estimate, nor on a figure older than the last removal (a purge's
+            # room is usable at once); a flood of refusals after one measurement costs nothing.
+            self._measure()
         if self._over(storage):
             return False
         self._used[storage] += nbytes
         if storage == "file":
             self._since += nbytes
+        self._estimated = True
         return True

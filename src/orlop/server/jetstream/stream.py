@@ -214,6 +214,7 @@ class Stream:
             self.arm_expiry()
 
     def _removed(self, seq: int, subject: str) -> None:
+        self.js.service.usage.note_freed()
         if self._expired is not None and seq not in self._markers:
             self._expired.add(subject)
         self._markers.discard(seq)

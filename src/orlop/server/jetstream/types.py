@@ -26,6 +26,8 @@ class UsageGate(Protocol):
 
     def admit(self, storage: str, nbytes: int) -> bool: ...
 
+    def note_freed(self) -> None: ...
+
 
 class RequestView(Protocol):
     """An API request as an advisory reports it."""
