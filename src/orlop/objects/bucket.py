@@ -15,7 +15,7 @@ import builtins
 import contextlib
 import os
 import time
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Never, Protocol
@@ -27,6 +27,7 @@ from orlop.errors import (
     ObjectNotFound,
 )
 from orlop.objects import links, versions
+from orlop.objects.compression import COMPRESSION_HEADER, ORIGINAL_SIZE_HEADER
 from orlop.objects.core import BucketCore
 from orlop.objects.direct_sink import open_download
 from orlop.objects.errors import translated
@@ -45,7 +46,10 @@ from orlop.objects.reader import ObjectReader
 from orlop.objects.watch import ObjectWatcher, list_objects
 from orlop.objects.wire import Wire
 
-__all__ = ["Bucket", "BucketStatus"]
+__all__ = ["Bucket", "BucketStatus", "Progress"]
+
+# A transfer's progress callback: called with the bytes moved so far.
+Progress = Callable[[int], None]
 
 
 class BucketSource(Protocol):
@@ -57,13 +61,17 @@ class BucketSource(Protocol):
     async def bucket(self, bucket: str) -> Bucket: ...
 
 
-async def _download_to_path(reader: ObjectReader, path: str) -> None:
+async def _download_to_path(reader: ObjectReader, path: str, progress: Progress | None) -> None:
     """All of ``reader`` into ``path.orlop-part``, renamed to ``path``; no temp file left on failure."""
     tmp = f"{path}.orlop-part"
     fd, sink = open_download(tmp)
+    done = 0
     try:
         async for piece in reader:
             await sink.write(piece)
+            if progress is not None:
+                done += len(piece)
+                progress(done)
         await sink.flush()
     except BaseException:
         sink.abandon()
@@ -73,6 +81,10 @@ async def _download_to_path(reader: ObjectReader, path: str) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
+
+
+# Headers a put writes itself from its options: a copy must not carry the source's.
+_PUT_MANAGED_HEADERS = frozenset({COMPRESSION_HEADER, ORIGINAL_SIZE_HEADER})
 
 
 @dataclass
@@ -191,6 +203,7 @@ class Bucket:
         ttl: float | timedelta | None = None,
         if_revision: int | None = None,
         create_only: bool = False,
+        progress: Callable[[int], None] | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         """Store an object; returns its ObjectInfo (with ``revision``).
@@ -199,7 +212,8 @@ class Bucket:
         a binary file object (sync or async ``read``), or a (async) iterator of bytes.
         ``headers``: {key: str | [str]}; ``compression``: "s2"; ``ttl``: seconds (or a
         timedelta, the bucket needs ``allow_msg_ttl``); ``if_revision``: write only over
-        that revision; ``create_only``: write only when no live object has the name.
+        that revision; ``create_only``: write only when no live object has the name;
+        ``progress``: called with the bytes sent so far after each chunk (on the event loop).
         Raises BadRequest, ObjectTooLarge, ObjectAlreadyExists, RevisionMismatch,
         StorageLimitExceeded, BucketSealed, LinkError; a failure leaves no chunks behind.
         """
@@ -216,6 +230,7 @@ class Bucket:
             ttl=ttl,
             if_revision=if_revision,
             create_only=create_only,
+            progress=progress,
         )
         return await put_object(self.core, name, data, opts)
 
@@ -334,20 +349,27 @@ class Bucket:
             return await reader.read(length)
 
     @translated
-    async def download(self, name: str, dest: Any, *, revision: int | None = None) -> ObjectInfo:
+    async def download(
+        self, name: str, dest: Any, *, revision: int | None = None, progress: Progress | None = None
+    ) -> ObjectInfo:
         """Write the object to a path (atomically: temp file then rename) or a binary writer.
 
         File writes run on a helper thread (:mod:`.sink`) while the next chunks arrive.
+        ``progress`` is called with the bytes received so far after each piece (on the event loop).
         """
         reader = await self.get(name, revision=revision)
         try:
             if hasattr(dest, "write"):
+                done = 0
                 async for piece in reader:
                     result = dest.write(piece)
                     if hasattr(result, "__await__"):
                         await result
+                    if progress is not None:
+                        done += len(piece)
+                        progress(done)
                 return reader.info
-            await _download_to_path(reader, os.fspath(dest))
+            await _download_to_path(reader, os.fspath(dest), progress)
             return reader.info
         finally:
             await reader.aclose()
@@ -395,6 +417,36 @@ class Bucket:
     async def restore(self, name: str, revision: int) -> ObjectInfo:
         """Make an old revision current again; see :func:`orlop.objects.versions.restore`."""
         return await versions.restore(self.core, name, revision)
+
+    @translated
+    async def copy(
+        self,
+        name: str,
+        to_name: str | None = None,
+        *,
+        to_bucket: Bucket | None = None,
+        revision: int | None = None,
+        **put_options: Any,
+    ) -> ObjectInfo:
+        """Copy an object (a link's target, when it is one) to ``to_name`` here or in ``to_bucket``.
+
+        Streaming: the data passes through this client a chunk at a time, never whole.
+        The copy keeps the source's description, headers, metadata and compression
+        unless ``put_options`` (those of :meth:`put`) say otherwise; it gets its own
+        nuid and revision. Raises ObjectNotFound, and what :meth:`put` raises.
+        """
+        dest = to_bucket or self
+        async with await self.get(name, revision=revision) as reader:
+            source = reader.info
+            kept = {k: v for k, v in source.headers.items() if k not in _PUT_MANAGED_HEADERS}
+            options: dict[str, Any] = {
+                "description": source.description,
+                "headers": kept,
+                "metadata": source.metadata,
+                "compression": source.compression,
+            }
+            options.update(put_options)
+            return await dest.put(to_name or name, reader, **options)
 
     # -- bucket -------------------------------------------------------------------
     @translated

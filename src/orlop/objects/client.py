@@ -28,7 +28,7 @@ from orlop.objects.errors import translated
 from orlop.objects.meta import validate_bucket_name
 from orlop.objects.wire import Wire
 
-__all__ = ["ObjectStoreClient", "connect", "stream_config"]
+__all__ = ["ObjectStoreClient", "connect", "edited_config", "stream_config"]
 
 _BUCKET_OPTIONS = {
     "description",
@@ -126,6 +126,51 @@ def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> d
     return cfg
 
 
+# What ``update_bucket`` may change; the storage type of a stream is fixed at creation.
+_EDITABLE = _BUCKET_OPTIONS - {"storage"}
+
+
+def edited_config(bucket: str, current: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The STREAM.UPDATE body: ``current`` with only the given bucket options changed.
+
+    Options as :meth:`ObjectStoreClient.create_bucket` takes them (``storage`` cannot change).
+    The bucket's Orlop settings live in the stream metadata, so ``history`` and
+    ``max_object_size`` keep their values unless given; ``metadata`` replaces the
+    user's metadata only. Server-set ``_nats.*`` keys are left for the server to fill.
+    """
+    unknown = set(changes) - _EDITABLE
+    if unknown:
+        what = "the storage type cannot change" if "storage" in unknown else "unknown bucket option(s)"
+        raise BadRequest(f"{what}: {', '.join(sorted(unknown))}")
+    old_meta = {k: v for k, v in (current.get("metadata") or {}).items() if not k.startswith("_nats.")}
+    settings = {
+        "history": int(old_meta.get("orlop.history", 1)),
+        "max_object_size": int(old_meta.get("orlop.max_object_size", 0)),
+        "metadata": {k: v for k, v in old_meta.items() if not k.startswith("orlop.")},
+    }
+    settings.update({k: changes[k] for k in ("history", "max_object_size", "metadata") if k in changes})
+    cfg = dict(current)
+    cfg["metadata"] = _stream_metadata(settings)
+    if not cfg["metadata"]:
+        cfg.pop("metadata")
+    # The rest validated by the same rules as a new bucket's.
+    fresh = stream_config(bucket, storage=current.get("storage", "file"), **changes)
+    for option, key in (
+        ("description", "description"),
+        ("ttl", "max_age"),
+        ("max_bytes", "max_bytes"),
+        ("num_replicas", "num_replicas"),
+        ("compression", "compression"),
+        ("placement", "placement"),
+    ):
+        if option in changes:
+            if key in fresh:
+                cfg[key] = fresh[key]
+            else:
+                cfg.pop(key, None)
+    return cfg
+
+
 class ObjectStoreClient:
     """Object Store buckets over a connected nats-py client.
 
@@ -198,6 +243,16 @@ class ObjectStoreClient:
             if e.err_code == Err.STREAM_NOT_FOUND.err_code:
                 raise BucketNotFound(f"bucket {bucket!r} not found") from e
             raise
+
+    @translated
+    async def update_bucket(self, bucket: str, **changes: Any) -> Bucket:
+        """Change some of a bucket's options (those of :meth:`create_bucket` but ``storage``).
+
+        Only the options given change. Raises BucketNotFound, BadRequest.
+        """
+        current = await self.bucket(bucket)
+        cfg = edited_config(bucket, current.config, **changes)
+        return Bucket(self, bucket, await self.wire.request(f"STREAM.UPDATE.{cfg['name']}", cfg))
 
     @translated
     async def delete_bucket(self, bucket: str) -> None:

@@ -56,7 +56,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -240,9 +240,10 @@ async def _settle(core: BucketCore, inflight: collections.deque[asyncio.Future[i
 
 
 async def _publish_chunks(
-    core: BucketCore, subject: str, data: Any, chunk: int, codec: str | None, headers: dict[str, str] | None
+    core: BucketCore, subject: str, data: Any, plan: _Plan
 ) -> tuple[int, int, int, bytes]:
     """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
+    chunk, codec, headers, progress = plan.chunk, plan.codec, plan.chunk_headers, plan.progress
     sha = Sha256()
     # nats-py builds each PUB frame in two chunk-sized buffers; keep them off a heap top
     # glibc would trim and regrow per chunk (measurements in orlop.objects.tuning).
@@ -264,6 +265,8 @@ async def _publish_chunks(
             # One frame at a time into the socket (see Wire.handed_off): this, not the
             # PubAck window, is what bounds the client's memory.
             await wire.handed_off()
+            if progress is not None:
+                progress(original)
             # A future leaves ``inflight`` only once acknowledged: a put cancelled while
             # waiting still settles it before purging (a chunk stored after the purge would stay).
             if len(inflight) >= window:
@@ -306,6 +309,7 @@ class PutOptions:
     ttl: float | timedelta | None = None
     if_revision: int | None = None
     create_only: bool = False
+    progress: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -322,6 +326,7 @@ class _Plan:
     chunk_headers: dict[str, str] | None
     if_revision: int | None
     create_only: bool
+    progress: Callable[[int], None] | None = None
 
     @property
     def conditional(self) -> bool:
@@ -354,6 +359,7 @@ def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
         chunk_headers=chunk_headers,
         if_revision=if_revision,
         create_only=create_only,
+        progress=opts.progress,
     )
     if size is not None and core.max_object_size and size > core.max_object_size:
         raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {core.max_object_size}")
@@ -387,9 +393,7 @@ def _object_info(
 async def _write(core: BucketCore, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
     """Publish the chunks; the ObjectInfo to publish as meta."""
     subject = chunk_subject(core.name, nuid)
-    stored, original, count, digest = await _publish_chunks(
-        core, subject, data, plan.chunk, plan.codec, plan.chunk_headers
-    )
+    stored, original, count, digest = await _publish_chunks(core, subject, data, plan)
     return _object_info(core, plan, nuid, stored, original, count, digest)
 
 
@@ -447,6 +451,8 @@ async def _put_pipelined(
         await finish(_undo_meta(core, plan.name, nuid, meta_fut))
         raise
     flight.info, flight.fut = info, meta_fut  # chunk stored: a stored meta now means a complete object
+    if plan.progress is not None:
+        plan.progress(len(raw))
     try:
         return info, await wire.ack(meta_fut), None
     except JetStreamError as e:

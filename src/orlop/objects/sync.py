@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Never, TypeVar
 
@@ -169,6 +169,11 @@ class Bucket:
         return self._bucket.name
 
     @property
+    def async_bucket(self) -> abucket.Bucket:
+        """The async bucket underneath (for calls that take one, like :meth:`copy`)."""
+        return self._bucket
+
+    @property
     def history(self) -> int:
         return self._bucket.history
 
@@ -188,6 +193,7 @@ class Bucket:
         ttl: float | timedelta | None = None,
         if_revision: int | None = None,
         create_only: bool = False,
+        progress: Callable[[int], None] | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         return self._run(
@@ -202,6 +208,7 @@ class Bucket:
                 ttl=ttl,
                 if_revision=if_revision,
                 create_only=create_only,
+                progress=progress,
                 **unknown,
             )
         )
@@ -215,8 +222,27 @@ class Bucket:
     def read_range(self, name: str, offset: int, length: int, *, revision: int | None = None) -> bytes:
         return self._run(self._bucket.read_range(name, offset, length, revision=revision))
 
-    def download(self, name: str, dest: Any, *, revision: int | None = None) -> ObjectInfo:
-        return self._run(self._bucket.download(name, dest, revision=revision))
+    def download(
+        self,
+        name: str,
+        dest: Any,
+        *,
+        revision: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ObjectInfo:
+        return self._run(self._bucket.download(name, dest, revision=revision, progress=progress))
+
+    def copy(
+        self,
+        name: str,
+        to_name: str | None = None,
+        *,
+        to_bucket: Bucket | None = None,
+        revision: int | None = None,
+        **put_options: Any,
+    ) -> ObjectInfo:
+        dest = to_bucket.async_bucket if to_bucket is not None else None
+        return self._run(self._bucket.copy(name, to_name, to_bucket=dest, revision=revision, **put_options))
 
     def info(self, name: str, *, show_deleted: bool = False, revision: int | None = None) -> ObjectInfo:
         return self._run(self._bucket.info(name, show_deleted=show_deleted, revision=revision))
@@ -266,6 +292,9 @@ class ObjectStoreClient:
 
     def bucket(self, bucket: str) -> Bucket:
         return Bucket(self._runner, self._run(self.aclient.bucket(bucket)))
+
+    def update_bucket(self, bucket: str, **changes: Any) -> Bucket:
+        return Bucket(self._runner, self._run(self.aclient.update_bucket(bucket, **changes)))
 
     def delete_bucket(self, bucket: str) -> None:
         self._run(self.aclient.delete_bucket(bucket))
