@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import click
@@ -38,7 +39,18 @@ from orlop.errors import (
     StorageLimitExceeded,
 )
 
-__all__ = ["EXIT_CODES", "exit_code", "fail", "human_size", "print_json", "print_table"]
+__all__ = [
+    "EXIT_CODES",
+    "exit_code",
+    "fail",
+    "human_age",
+    "human_duration",
+    "human_size",
+    "human_time",
+    "print_json",
+    "print_table",
+    "print_view",
+]
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (BucketNotFound, 2),
@@ -90,6 +102,55 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def human_time(when: datetime | float | None) -> str:
+    """A moment as ``2026-12-03 04:10:00`` in local time ('' when unknown)."""
+    if when is None or when == 0:
+        return ""
+    moment = when if isinstance(when, datetime) else datetime.fromtimestamp(when, UTC)
+    if moment.timestamp() <= 0:
+        return ""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_age(seconds: float) -> str:
+    """How long ago, as natscli shows it: ``45s``, ``12m3s``, ``5h2m``, ``3d4h``."""
+    s = max(0, int(seconds))
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return "".join(parts[:2]) or "0s"
+
+
+def human_duration(seconds: float) -> str:
+    """A TTL as people read it: ``unlimited``, ``90s``, ``1h30m``, ``7d``."""
+    if not seconds:
+        return "unlimited"
+    return human_age(seconds) if seconds >= 1 else f"{seconds:g}s"
+
+
+def print_view(heading: str, sections: Sequence[tuple[str, Sequence[tuple[str, Any]]]]) -> None:
+    """natscli's info layout: a heading, then titled sections of right-aligned ``Key: value`` rows.
+
+    Plain text (no colour codes) on a terminal and in a pipe alike, so it greps the same.
+    A list value is shown one item per line under its key.
+    """
+    rows = [(k, v) for _, section in sections for k, v in section]
+    width = max((len(k) for k, _ in rows), default=0)
+    click.echo(heading)
+    for title, section in sections:
+        if not section:
+            continue
+        click.echo()
+        if title:
+            click.echo(f"{'':>{max(0, width - len(title) // 2)}}{title}")
+            click.echo()
+        for key, value in section:
+            items = value if isinstance(value, list | tuple) else [value]
+            for i, item in enumerate(items or [""]):
+                click.echo(f"{key if i == 0 else '':>{width}}{':' if i == 0 else ' '} {item}")
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -290,8 +290,11 @@ class ObjectStoreClient:
 class _Connect:
     """What :func:`connect` returns: ``await`` it or use it with ``async with``."""
 
-    def __init__(self, url: str | list[str], timeout: float, options: dict[str, Any]) -> None:
+    def __init__(
+        self, url: str | list[str], timeout: float, api_prefix: str, options: dict[str, Any]
+    ) -> None:
         self._url, self._timeout, self._options = url, timeout, options
+        self._api_prefix = api_prefix
         self._client: ObjectStoreClient | None = None
 
     async def open(self) -> ObjectStoreClient:
@@ -299,7 +302,7 @@ class _Connect:
         # A larger outbound buffer than nats-py's 2 MiB default: fewer forced flushes mid-put.
         options = {"pending_size": 32 * 1024 * 1024, **self._options}
         nc = await nats.connect(self._url, **options)
-        return ObjectStoreClient(nc, timeout=self._timeout, owns_connection=True)
+        return ObjectStoreClient(nc, timeout=self._timeout, api_prefix=self._api_prefix, owns_connection=True)
 
     def __await__(self) -> Generator[Any, None, ObjectStoreClient]:
         return self.open().__await__()
@@ -314,7 +317,14 @@ class _Connect:
 
 
 def connect(
-    url: str | list[str] = "nats://127.0.0.1:4222", *, request_timeout: float = 5.0, **nats_options: Any
+    url: str | list[str] = "nats://127.0.0.1:4222",
+    *,
+    request_timeout: float = 5.0,
+    api_prefix: str = "$JS.API",
+    **nats_options: Any,
 ) -> _Connect:
-    """Connect to a NATS server (options go to ``nats.connect``); await it or ``async with`` it."""
-    return _Connect(url, request_timeout, nats_options)
+    """Connect to a NATS server (options go to ``nats.connect``); await it or ``async with`` it.
+
+    ``api_prefix`` reaches JetStream in another domain (``$JS.<domain>.API``) or through an import.
+    """
+    return _Connect(url, request_timeout, api_prefix, nats_options)

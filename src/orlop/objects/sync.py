@@ -33,6 +33,18 @@ __all__ = ["Bucket", "ObjectReader", "ObjectStoreClient", "ObjectWatcher", "conn
 T = TypeVar("T")
 
 
+# How long an interrupted call may take to clean up before the interrupt goes on.
+_CLEANUP_WAIT = 10.0
+
+
+async def _tracked(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+    """``coro``, setting ``finished`` once it has completely ended (cleanup included)."""
+    try:
+        return await coro
+    finally:
+        finished.set()
+
+
 class _LoopThread:
     """An event loop in a daemon thread; :meth:`run` blocks until a coroutine finishes there."""
 
@@ -49,7 +61,17 @@ class _LoopThread:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a sync Object Store call cannot be made from its own loop thread")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        finished = threading.Event()
+        fut = asyncio.run_coroutine_threadsafe(_tracked(coro, finished), self.loop)
+        try:
+            return fut.result()
+        except BaseException:
+            # Interrupted (Ctrl-C) while the call runs: cancel it on the loop and let its own
+            # cleanup finish (a put purges the chunks it wrote), as the async call would.
+            if not fut.done():
+                fut.cancel()
+                finished.wait(_CLEANUP_WAIT)
+            raise
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -167,6 +189,11 @@ class Bucket:
     @property
     def name(self) -> str:
         return self._bucket.name
+
+    @property
+    def stream_info(self) -> dict[str, Any]:
+        """The backing stream's info as last read (configuration, state, cluster)."""
+        return self._bucket.stream_info
 
     @property
     def async_bucket(self) -> abucket.Bucket:
@@ -319,12 +346,17 @@ def connect(
     url: str | builtins.list[str] = "nats://127.0.0.1:4222",
     *,
     request_timeout: float = 5.0,
+    api_prefix: str = "$JS.API",
     **nats_options: Any,
 ) -> ObjectStoreClient:
     """Connect (blocking); the client is also a context manager. Raises what ``nats.connect`` raises."""
     runner = _LoopThread()
     try:
-        client = runner.run(aclient.connect(url, request_timeout=request_timeout, **nats_options).open())
+        client = runner.run(
+            aclient.connect(
+                url, request_timeout=request_timeout, api_prefix=api_prefix, **nats_options
+            ).open()
+        )
     except BaseException:
         runner.stop()
         raise
