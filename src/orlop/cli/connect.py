@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import click
 
 from orlop.cli.context import ContextError, load_context
+from orlop.cli.output import Refused
 
 __all__ = ["DEFAULT_URL", "Connection", "connection_options", "resolve_connection"]
 
@@ -73,7 +74,7 @@ class Connection:
                 options[key] = value
         for path in (self.creds, self.nkey, self.tls_ca, self.tls_cert, self.tls_key):
             if path and not os.path.isfile(path):
-                raise click.ClickException(f"no such file: {path}")
+                raise Refused(f"no such file: {path}")
         if self.tls_ca or self.tls_cert or self.tls_first or self.servers.startswith("tls://"):
             tls = ssl.create_default_context(cafile=self.tls_ca or None)
             if self.tls_cert:
@@ -121,7 +122,7 @@ def resolve_connection(flags: dict[str, Any]) -> Connection:
     try:
         ctx = load_context(flags.get("context") or os.environ.get("NATS_CONTEXT"))
     except ContextError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise Refused(str(exc)) from exc
 
     def pick(flag: str, ctx_value: str) -> str | None:
         given = flags.get(flag)

@@ -41,6 +41,7 @@ from orlop.errors import (
 
 __all__ = [
     "EXIT_CODES",
+    "Refused",
     "exit_code",
     "fail",
     "human_age",
@@ -65,6 +66,13 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (AuthError, 6),
     (DigestMismatch, 7),
 )
+
+
+class Refused(click.ClickException):
+    """A command that will not do what was asked as asked (exit code 1): ``orlop: <why>``, one line."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"orlop: {self.format_message()}", err=True)
 
 
 def exit_code(exc: BaseException) -> int:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from orlop.cli.connect import Connection
-from orlop.cli.output import describe, fail
+from orlop.cli.output import Refused, describe, fail
 from orlop.errors import AuthError, OrlopError
 
 __all__ = [
@@ -26,13 +26,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Refused(click.ClickException):
-    """A command that will not do what was asked as asked (exit code 1): ``orlop: <why>``, one line."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"orlop: {self.format_message()}", err=True)
 
 
 def client(ctx: click.Context) -> Any:

@@ -12,7 +12,6 @@ from typing import IO, Any
 import click
 
 from orlop.cli.object.common import (
-    Refused,
     ask,
     client,
     guarded,
@@ -24,7 +23,7 @@ from orlop.cli.object.common import (
 )
 from orlop.cli.object.tree import get_tree, put_tree
 from orlop.cli.object.views import digest_hex, show_object
-from orlop.cli.output import human_size, human_time, print_json, print_table
+from orlop.cli.output import Refused, human_size, human_time, print_json, print_table
 from orlop.cli.progress import Bar
 from orlop.errors import ObjectAlreadyExists, RevisionMismatch
 

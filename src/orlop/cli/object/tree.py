@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from orlop.cli.object.common import Refused
-from orlop.cli.output import human_size
+from orlop.cli.output import Refused, human_size
 from orlop.cli.progress import Bar
 from orlop.errors import ObjectAlreadyExists
 

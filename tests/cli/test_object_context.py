@@ -1,0 +1,83 @@
+"""natscli's context files choose the server and credentials, exactly where natscli keeps them.
+
+A temporary HOME holds ``.config/nats/context/NAME.json`` and ``context.txt``; the CLI runs
+with no ``-s`` and no credentials flags and must reach a server that requires a password.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clitools import Cli, error_line
+
+from orlop.testing import ServerProcess
+
+
+def _write_context(home: Path, name: str, settings: dict[str, object], *, select: bool) -> Path:
+    folder = home / ".config" / "nats" / "context"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "description": "test",
+                "url": "",
+                "token": "",
+                "user": "",
+                "password": "",
+                "creds": "",
+                "nkey": "",
+                "cert": "",
+                "key": "",
+                "ca": "",
+                "nsc": "",
+                "jetstream_domain": "",
+                "jetstream_api_prefix": "",
+                "jetstream_event_prefix": "",
+                "inbox_prefix": "",
+                "user_jwt": "",
+                "color_scheme": "",
+                "tls_first": False,
+                **settings,
+            }
+        )
+    )
+    if select:
+        (home / ".config" / "nats" / "context.txt").write_text(name)
+    return path
+
+
+def test_selected_and_named_contexts(
+    server: ServerProcess, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    guarded = server_factory(kind=server.kind, extra_args=["--user", "ops", "--pass", "pw"]).start()
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": ""}
+    cli = Cli(guarded.url)
+
+    _write_context(home, "prod", {"url": guarded.url, "user": "ops", "password": "pw"}, select=True)
+    added = cli.at(None, "add", "via-context", "--json", env=env)
+    assert added.returncode == 0, added.stderr
+    assert cli.at(None, "ls", "-n", env=env).stdout.decode().split() == ["via-context"]
+
+    # A named context wins over the selected one; a flag wins over the context.
+    _write_context(home, "wrong", {"url": guarded.url, "user": "ops", "password": "nope"}, select=False)
+    refused = cli.at(None, "--context", "wrong", "ls", env=env)
+    assert refused.returncode == 6 and "refused the credentials" in error_line(refused)
+    fixed = cli.at(None, "--context", "wrong", "--password", "pw", "ls", "-n", env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    from_env = cli.at(None, "ls", env={**env, "NATS_CONTEXT": "wrong"})
+    assert from_env.returncode == 6
+
+    # A context file given by path, as natscli accepts it.
+    elsewhere = tmp_path / "other.json"
+    elsewhere.write_text(json.dumps({"url": guarded.url, "user": "ops", "password": "pw"}))
+    assert cli.at(None, "--context", str(elsewhere), "ls", "-n", env=env).returncode == 0
+
+    missing = cli.at(None, "--context", "nope", "ls", env=env)
+    assert missing.returncode == 1 and "not found" in error_line(missing)
+    # A setting the CLI cannot honour is refused, not silently dropped.
+    _write_context(home, "proxy", {"url": guarded.url, "socks_proxy": "127.0.0.1:1080"}, select=False)
+    proxied = cli.at(None, "--context", "proxy", "ls", env=env)
+    assert proxied.returncode == 1 and "socks_proxy" in error_line(proxied)
