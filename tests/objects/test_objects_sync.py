@@ -96,3 +96,34 @@ def test_error_json_shapes() -> None:
     for cls, (code, err_code) in expected.items():
         d = cls().to_dict()
         assert d == {"error": {"code": code, "err_code": err_code, "description": cls.default_description}}
+
+
+def test_an_interrupted_sync_put_is_cancelled_and_leaves_nothing(server: ServerProcess) -> None:
+    """Ctrl-C while a blocking put runs: the put stops on its loop thread and cleans up after itself."""
+    import signal
+    import time
+
+    sent = threading.Event()
+
+    def slow_source():  # type: ignore[no-untyped-def]
+        for _ in range(200):
+            yield b"x" * 65536
+            sent.set()
+            time.sleep(0.02)
+
+    with sync_api.connect(server.url) as client:
+        bucket = client.create_bucket("interrupted")
+        timer = threading.Thread(
+            target=lambda: (sent.wait(10), time.sleep(0.3), os.kill(os.getpid(), signal.SIGINT))
+        )
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            bucket.put("slow.bin", slow_source())
+        timer.join()
+        assert time.monotonic() - started < 4  # stopped, not run to its end (200 x 20 ms)
+        with pytest.raises(ObjectNotFound):
+            bucket.info("slow.bin")
+        assert bucket.status().messages == 0  # the chunks it had written were purged
+        bucket.put("after.bin", b"the client still works")
+        assert bucket.get_bytes("after.bin") == b"the client still works"

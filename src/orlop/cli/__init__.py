@@ -19,17 +19,36 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from orlop import __version__
-from orlop.cli.base import Subcommand, UsageError
-from orlop.cli.serve import MULTI_CALL_NAMES, build_options, serve
+from orlop.cli.base import MULTI_CALL_NAMES, Subcommand, UsageError
 from orlop.errors import ConfigError
-from orlop.server.logging import TRACE, configure_logging
 
 __all__ = ["SUBCOMMANDS", "TRACE", "Subcommand", "build_options", "configure_logging", "main", "serve"]
 
+# Names this package offers without importing the server for every command (``orlop object``
+# starts faster without it): resolved on first use.
+_LAZY = {
+    "serve": "orlop.cli.serve",
+    "build_options": "orlop.cli.serve",
+    "TRACE": "orlop.server.logging",
+    "configure_logging": "orlop.server.logging",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "serve": Subcommand("serve", "run the NATS/JetStream server (nats-server's flags)", serve),
+    "serve": Subcommand(
+        "serve", "run the NATS/JetStream server (nats-server's flags)", "orlop.cli.serve:serve"
+    ),
     "object": Subcommand(
         "object", "buckets and objects of an Object Store (alias: obj)", "orlop.cli.object:run"
     ),
@@ -54,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if invoked in MULTI_CALL_NAMES:
-            return serve(args, invoked)
+            return SUBCOMMANDS["serve"].resolve()(args, invoked)
         if not args or args[0] in ("-h", "--help", "help"):
             sys.stdout.write(_top_usage())
             return 0 if args else 1

@@ -7,7 +7,10 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Parser", "Subcommand", "UsageError"]
+__all__ = ["MULTI_CALL_NAMES", "Parser", "Subcommand", "UsageError"]
+
+# Names under which the ``orlop`` script behaves as ``orlop serve`` with nats-server's defaults.
+MULTI_CALL_NAMES = ("nats-server",)
 
 
 class UsageError(Exception):

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orlop import __version__
-from orlop.cli.base import Parser
+from orlop.cli.base import MULTI_CALL_NAMES, Parser
 from orlop.errors import ConfigError
 from orlop.server.logging import configure_logging
 from orlop.server.options import ServerOptions, check_options
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from orlop.server.server import Server
 
 __all__ = ["MULTI_CALL_NAMES", "build_options", "serve"]
-
-MULTI_CALL_NAMES = ("nats-server",)
 
 
 def _serve_parser(prog: str) -> Parser:

@@ -30,6 +30,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def client(ctx: click.Context) -> Any:
     """A connected :class:`orlop.objects.sync.ObjectStoreClient` (use it in a ``with``)."""
+    from orlop.objects import tune_allocator
+
+    # The CLI is a process that moves big objects: chunk buffers stay on glibc's heap
+    # instead of being mapped and unmapped per chunk (see orlop.objects.tuning).
+    tune_allocator()
     conn: Connection = ctx.obj["connection"]
     return conn.open()
 
