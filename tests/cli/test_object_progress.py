@@ -1,4 +1,4 @@
-"""Progress bars on a terminal, and none in a pipe.
+"""Progress bars, tables and questions on a terminal; none of them in a pipe.
 
 The CLI runs on a pseudo-terminal (as a person runs it) for a 64 MiB put and get: rich
 draws a bar with bytes, rate and time left on stderr. The same commands piped print no
@@ -22,8 +22,14 @@ from orlop.testing import ServerProcess
 SIZE = 64 * 1024 * 1024
 
 
-def _on_pty(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
-    """Run with stdin, stdout and stderr on a new pseudo-terminal; (exit code, all it wrote)."""
+def _on_pty(
+    args: list[str], cwd: Path, timeout: float = 120, answers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run with stdin, stdout and stderr on a new pseudo-terminal; (exit code, all it wrote).
+
+    ``answers``: when the output shows a question (the key), type the answer (the value).
+    """
+    pending = dict(answers or {})
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "NATS_CONTEXT")}
     env.update(COLUMNS="120", LINES="40", TERM="xterm-256color")
@@ -43,6 +49,10 @@ def _on_pty(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]
                 if not chunk:
                     break
                 out += chunk
+                for question, answer in list(pending.items()):
+                    if question in out.decode(errors="replace"):
+                        os.write(master, answer.encode())
+                        del pending[question]
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -79,3 +89,26 @@ def test_progress_on_a_terminal_and_not_in_a_pipe(server: ServerProcess, cli: Cl
         for stream in (proc.stdout, proc.stderr):
             assert b"\x1b" not in stream and b"64.0/64.0" not in stream
     assert (tmp_path / "piped.bin").read_bytes() == data
+
+
+def test_questions_and_tables_on_a_terminal(server: ServerProcess, cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_bytes(b"first")
+    cli.ok("add", "asked")
+    cli.ok("put", "asked", str(tmp_path / "a.txt"))
+    (tmp_path / "a.txt").write_bytes(b"second")
+    base = [sys.executable, "-m", "orlop", "object", "-s", server.url]
+
+    code, shown = _on_pty(
+        [*base, "put", "asked", "a.txt"], tmp_path, answers={"Replace existing file": "y\n"}
+    )
+    assert code == 0, shown
+    assert "Object information for asked > a.txt" in shown and "Replace existing file asked > a.txt" in shown
+    assert cli.ok("get", "asked", "a.txt", "-O", "-").stdout == b"second"
+
+    code, shown = _on_pty([*base, "rm", "asked", "a.txt"], tmp_path, answers={"Delete ": "n\n"})
+    assert code == 1 and "Delete 6 B byte file asked > a.txt?" in shown, shown
+    assert cli.ok("get", "asked", "a.txt", "-O", "-").stdout == b"second"  # still there
+
+    code, shown = _on_pty([*base, "ls", "asked"], tmp_path)
+    assert code == 0 and "Bucket Contents of asked" in shown and "a.txt" in shown
+    assert any(box in shown for box in "┃│┏━"), shown  # a drawn table, not tab-separated text

@@ -256,9 +256,10 @@ def info(ctx: click.Context, bucket: str, name: str | None, revision: int | None
 @click.argument("name", required=False)
 @click.option("--purge", is_flag=True, help="remove every revision, leave no tombstone")
 @click.option("-f", "--force", is_flag=True, help="do not ask")
+@json_option
 @click.pass_context
 @guarded
-def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bool) -> None:
+def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bool, as_json: bool) -> None:
     """Delete the object NAME, or the whole BUCKET."""
     with client(ctx) as c:
         if name is None:
@@ -269,7 +270,7 @@ def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bo
                     f"refusing to delete bucket {bucket} without -f (no terminal to ask on)",
                 )
             c.delete_bucket(bucket)
-            click.echo(f"Removed bucket {bucket}", err=True)
+            _removed({"bucket": bucket, "removed": True}, f"Removed bucket {bucket}", as_json)
             return
         b = c.bucket(bucket)
         if not force:
@@ -278,16 +279,25 @@ def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bo
                 f"Delete {human_size(size)} byte file {bucket} > {name}?",
                 f"refusing to delete {bucket} > {name} without -f (no terminal to ask on)",
             )
-        b.delete(name, purge=purge)
-    click.echo(f"Removed {bucket} > {name}", err=True)
+        tomb = b.delete(name, purge=purge)
+    doc = tomb.to_dict() if tomb is not None else {"bucket": bucket, "name": name, "purged": True}
+    _removed(doc, f"Removed {bucket} > {name}", as_json)
+
+
+def _removed(doc: dict[str, Any], line: str, as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+    else:
+        click.echo(line, err=True)
 
 
 @click.command()
 @click.argument("bucket")
 @click.option("-f", "--force", is_flag=True, help="do not ask")
+@json_option
 @click.pass_context
 @guarded
-def seal(ctx: click.Context, bucket: str, force: bool) -> None:
+def seal(ctx: click.Context, bucket: str, force: bool, as_json: bool) -> None:
     """Make BUCKET read-only for good."""
     if not force:
         ask(
@@ -295,8 +305,11 @@ def seal(ctx: click.Context, bucket: str, force: bool) -> None:
             f"refusing to seal {bucket} without -f (no terminal to ask on)",
         )
     with client(ctx) as c:
-        c.bucket(bucket).seal()
+        b = c.bucket(bucket)
+        b.seal()
+        status = b.status()
     click.echo(f"{bucket} has been sealed", err=True)
+    _show(status, as_json)
 
 
 @click.command()

@@ -128,6 +128,8 @@ def put(
                 raise ObjectAlreadyExists(
                     f"object {obj_name!r} exists in bucket {bucket!r} (use --force)"
                 ) from exc
+            show_object(b.info(obj_name))  # natscli shows what would be replaced, then asks
+            click.echo()
             click.confirm(f"Replace existing file {bucket} > {obj_name}", abort=True)
             obj = _put_one(b, obj_name, file, progress, **options)
     _done(obj, as_json)
