@@ -70,6 +70,11 @@ def test_add_flags_and_edit_changes_only_what_is_given(cli: Cli) -> None:
         "second",
     )
 
+    placed = cli.ok("add", "placed", "--cluster", "east", "--tags", "ssd", "--tags", "fast").stdout.decode()
+    assert "Placement Cluster: east" in placed and "Placement Tags: ssd, fast" in placed
+    moved = cli.ok("edit", "placed", "--cluster", "west").stdout.decode()
+    assert "Placement Cluster: west" in moved and "Placement Tags: ssd, fast" in moved  # tags kept
+
     nothing = cli("edit", "conf")
     assert nothing.returncode == 1 and b"nothing to change" in nothing.stderr
     assert cli("edit", "conf", "--storage", "file").returncode == 1  # no such flag on edit, as natscli

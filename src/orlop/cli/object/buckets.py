@@ -137,6 +137,10 @@ def edit(
             options = _bucket_options(flags)
             if not options:
                 raise click.UsageError("nothing to change: give at least one flag")
+            if "placement" in options:  # --cluster alone keeps the tags, and the other way round
+                current = c.bucket(bucket).stream_info.get("config", {}).get("placement") or {}
+                given = {k: v for k, v in options["placement"].items() if v}
+                options["placement"] = {**current, **given}
             _show(c.update_bucket(bucket, **options).status(), as_json)
             return
         bucket_only = [

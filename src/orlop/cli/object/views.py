@@ -63,6 +63,11 @@ def show_bucket(status: Any) -> None:
         ("Backing Store Kind", status.backing_store),
         ("JetStream Stream", cfg.get("name", f"OBJ_{status.bucket}")),
     ]
+    placement = cfg.get("placement") or {}
+    if placement.get("cluster"):
+        config.append(("Placement Cluster", placement["cluster"]))
+    if placement.get("tags"):
+        config.append(("Placement Tags", ", ".join(placement["tags"])))
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith(("_nats.", "orlop."))}
     if meta:
         config.append(("Metadata", [f"{k}: {v}" for k, v in sorted(meta.items())]))
@@ -75,12 +80,9 @@ def show_bucket(status: Any) -> None:
         ("Compression Ratio", f"{ratio:.2f}" if ratio else "-"),
     ]
     cluster = info.get("cluster") or {}
-    placement = cfg.get("placement") or {}
     where: list[tuple[str, Any]] = []
-    if cluster.get("name") or placement:
-        where.append(("Name", cluster.get("name") or placement.get("cluster") or ""))
-        if placement.get("tags"):
-            where.append(("Tags", ", ".join(placement["tags"])))
+    if cluster.get("name") or cluster.get("leader"):
+        where.append(("Name", cluster.get("name") or ""))
         if cluster.get("leader"):
             where.append(("Leader", cluster["leader"]))
         for peer in cluster.get("replicas") or []:
