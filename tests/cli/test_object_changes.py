@@ -209,3 +209,34 @@ def test_watch_prints_natscli_lines_and_json_lines(server: ServerProcess, cli: C
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_what_the_review_found(cli: Cli, tmp_path: Path) -> None:
+    """mv -f never deletes first; -O may name a folder; flags that would be ignored are refused."""
+    cli.ok("add", "rv")
+    cli.ok("put", "rv", "--name", "important.txt", stdin=b"keep me")
+    typo = cli("mv", "rv", "typo.txt", "important.txt", "-f")
+    assert typo.returncode == 2 and "not found" in error_line(typo)
+    assert cli.ok("get", "rv", "important.txt", "-O", "-").stdout == b"keep me"  # untouched
+    cli.ok("put", "rv", "--name", "draft.txt", stdin=b"replacement")
+    cli.ok("mv", "rv", "draft.txt", "important.txt", "-f")
+    assert cli.ok("get", "rv", "important.txt", "-O", "-").stdout == b"replacement"
+    assert cli.ok("ls", "rv", "-n").stdout.decode().split() == ["important.txt"]
+
+    folder = tmp_path / "into"
+    folder.mkdir()
+    cli.ok("get", "rv", "important.txt", "-O", str(folder))
+    assert (folder / "important.txt").read_bytes() == b"replacement"
+    assert sorted(p.name for p in folder.iterdir()) == ["important.txt"]  # no temp file left
+
+    for args in (
+        ("rm", "rv", "--purge", "-f"),
+        ("put", "rv", str(folder / "important.txt"), "--skip-same"),
+        ("get", "rv", "important.txt", "--skip-same", "-O", "-"),
+        ("--tls-key", str(folder / "important.txt"), "ls"),
+    ):
+        refused = cli(*args)
+        assert refused.returncode == 1, args
+    assert json.loads(cli.ok("ls", "-n", "--json").stdout) == ["rv"]
+    edited = json.loads(cli.ok("edit", "rv", "--ttl", "30s", "--json").stdout)
+    assert edited["ttl"] == 30

@@ -62,8 +62,11 @@ def test_folder_round_trip_and_skip_same(cli: Cli, tmp_path: Path) -> None:
     )
     assert [i["name"] for i in one["transferred"]] == [f"backup/{changed}"] and len(one["skipped"]) == 199
 
+    # A local file that differs is not overwritten without -f (local files keep no history).
+    kept = cli("get", "tree", "--filter", "backup/*", "-O", str(tmp_path / "back"), "--skip-same")
+    assert kept.returncode == 1 and "1 files exist with other contents" in error_line(kept)
     refetch = cli.ok(
-        "get", "tree", "--filter", "backup/*", "-O", str(tmp_path / "back"), "--skip-same", "--json"
+        "get", "tree", "--filter", "backup/*", "-O", str(tmp_path / "back"), "--skip-same", "-f", "--json"
     )
     fetched = json.loads(refetch.stdout)
     assert [i["name"] for i in fetched["transferred"]] == [f"backup/{changed}"]
@@ -72,7 +75,7 @@ def test_folder_round_trip_and_skip_same(cli: Cli, tmp_path: Path) -> None:
     clash = cli("put", "tree", str(src), "-r", "--name", "backup")
     assert clash.returncode == 3 and "use --force or --skip-same" in error_line(clash)
     clash_files = cli("get", "tree", "--filter", "backup/*", "-O", str(tmp_path / "back"))
-    assert clash_files.returncode == 1 and "-f or --skip-same" in error_line(clash_files)
+    assert clash_files.returncode == 1 and "use -f, or --skip-same" in error_line(clash_files)
     not_recursive = cli("put", "tree", str(src))
     assert not_recursive.returncode == 1 and b"--recursive" in not_recursive.stderr
 

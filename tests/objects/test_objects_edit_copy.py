@@ -6,6 +6,7 @@ What the CLI's ``edit``, ``cp``/``mv`` and progress bars stand on, checked on bo
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,46 @@ async def test_progress_callbacks_count_every_byte(bucket: Bucket, tmp_path: os.
     got: list[int] = []
     info = await bucket.download("p.bin", os.path.join(tmp_path, "p.bin"), progress=got.append)
     assert got == sorted(got) and got[-1] == info.size == len(data)
+
+
+async def test_edits_that_touch_derived_settings(client: ObjectStoreClient, stream_state: Any) -> None:
+    await client.create_bucket("derived", history=4)
+    # A TTL under the default 2-minute duplicate window: the window follows the TTL.
+    short = await client.update_bucket("derived", ttl=30)
+    assert (await short.status()).ttl == 30
+    for _ in range(4):
+        await short.put("doc", os.urandom(300_000))
+    assert len(await short.versions("doc")) == 4
+    # Fewer revisions kept: the extra ones go now, with their chunks.
+    fewer = await client.update_bucket("derived", history=1)
+    assert len(await fewer.versions("doc")) == 1
+    state = await stream_state("derived")
+    assert state["messages"] == 3 + 1  # one object of 3 chunks and its meta
+    with pytest.raises(BadRequest, match=r"orlop\."):
+        await client.create_bucket("reserved", metadata={"orlop.history": "500"})
+    with pytest.raises(BadRequest, match=r"orlop\."):
+        await client.update_bucket("derived", metadata={"orlop.team": "x"})
+
+
+async def test_rename_onto_a_live_object_replaces_only_when_asked(bucket: Bucket, stream_state: Any) -> None:
+    await bucket.put("a", b"new data")
+    await bucket.put("b", b"old data that is replaced")
+    with pytest.raises(ObjectAlreadyExists):
+        await bucket.update_meta("a", name="b")
+    renamed = await bucket.update_meta("a", name="b", replace=True)
+    assert renamed.name == "b" and await bucket.get_bytes("b") == b"new data"
+    with pytest.raises(ObjectNotFound):
+        await bucket.info("a")
+    assert (await stream_state("docs"))["messages"] == 2  # b's chunk and meta; the old b's chunk is gone
+    with pytest.raises(ObjectNotFound):
+        await bucket.update_meta("missing", name="b", replace=True)
+    assert await bucket.get_bytes("b") == b"new data"  # a failed rename touched nothing
+
+
+async def test_a_copy_keeps_the_objects_ttl(bucket: Bucket) -> None:
+    src = await bucket.put("expiring", b"short-lived", ttl=3600)
+    assert src.ttl == 3600
+    copy = await bucket.copy("expiring", "copy")
+    assert copy.ttl == 3600 and (await bucket.info("copy")).ttl == 3600
+    forever = await bucket.copy("expiring", "kept", ttl=None)
+    assert forever.ttl is None

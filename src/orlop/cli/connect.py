@@ -75,6 +75,8 @@ class Connection:
         for path in (self.creds, self.nkey, self.tls_ca, self.tls_cert, self.tls_key):
             if path and not os.path.isfile(path):
                 raise Refused(f"no such file: {path}")
+        if self.tls_key and not self.tls_cert:
+            raise Refused("--tls-key needs --tls-cert (the certificate it belongs to)")
         if self.tls_ca or self.tls_cert or self.tls_first or self.servers.startswith("tls://"):
             tls = ssl.create_default_context(cafile=self.tls_ca or None)
             if self.tls_cert:
@@ -89,6 +91,10 @@ class Connection:
 
         options = self.nats_options()
         urls = [u.strip() for u in self.servers.split(",") if u.strip()]
+        for url in urls:
+            scheme = urlsplit(url).scheme if "://" in url else "nats"
+            if scheme not in ("nats", "tls"):
+                raise Refused(f"{url}: only nats:// and tls:// URLs are supported (not {scheme}://)")
         if not any(_reachable(u, min(self.timeout, 2.0)) for u in urls):
             # nats-py keeps retrying an initial connect nobody answers: say so at once instead.
             raise ConnectionError(f"no NATS server answered at {self.servers} (start one with 'orlop serve')")
@@ -102,8 +108,11 @@ class Connection:
                 raise AuthError(f"the server at {self.servers} refused the credentials") from exc
             if isinstance(exc, ssl.SSLError | ssl.CertificateError) or "tls" in text or "ssl" in text:
                 raise ConnectionError(f"TLS with {self.servers} failed: {exc}") from exc
+            if type(exc).__module__.startswith("nkeys") or "seed" in text or "creds" in text:
+                raise Refused(f"cannot use the credentials file: {exc or type(exc).__name__}") from exc
+            # Something accepted the connection (checked above) but the NATS handshake failed.
             raise ConnectionError(
-                f"no NATS server answered at {self.servers} (start one with 'orlop serve')"
+                f"connecting to {self.servers} failed: {exc or type(exc).__name__}"
             ) from exc
 
 

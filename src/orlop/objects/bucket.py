@@ -80,7 +80,12 @@ async def _download_to_path(reader: ObjectReader, path: str, progress: Progress 
             os.unlink(tmp)
         raise
     os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 # Headers a put writes itself from its options: a copy must not carry the source's.
@@ -244,12 +249,14 @@ class Bucket:
         description: str | None = None,
         headers: Any = None,
         metadata: Any = None,
+        replace: bool = False,
     ) -> ObjectInfo:
         """Change the name (``name=``: a rename), description, headers or metadata of an object.
 
         Orlop's own ``Orlop-*`` headers are kept whatever ``headers`` says.
         Raises ObjectNotFound (missing or deleted), ObjectAlreadyExists (rename onto
-        a live object), RevisionMismatch (changed concurrently), BadRequest.
+        a live object, unless ``replace``: then it is replaced in one conditional
+        write), RevisionMismatch (changed concurrently), BadRequest.
         """
         new_name, name = name, object_name
         current = await self.info(name)
@@ -266,17 +273,18 @@ class Bucket:
         if target == name:
             seq, _ = await self.core.publish_meta(info, expected=current.revision, ttl=current.ttl)
         else:
-            seq = await self._rename(current, info)
+            seq = await self._rename(current, info, replace)
         info.revision, info.modified_ns = seq, time.time_ns()
         if self.core.history > 1:
             await self.core.prune(target)
         return info
 
-    async def _rename(self, current: ObjectInfo, info: ObjectInfo) -> int:
+    async def _rename(self, current: ObjectInfo, info: ObjectInfo, replace: bool) -> int:
         """Publish ``info`` under its new name, then drop the old name (all its revisions)."""
         core = self.core
         existing = await core.latest(info.name)
-        if existing is not None and not existing.deleted:
+        live = existing is not None and not existing.deleted
+        if live and not replace:
             raise ObjectAlreadyExists(f"cannot rename onto the existing object {info.name!r}")
         old_revs = await core.revisions(current.name) if core.history > 1 else []
         seq, _ = await core.publish_meta(info, expected=existing.revision if existing else 0, ttl=current.ttl)
@@ -284,6 +292,11 @@ class Bucket:
         # Older revisions of the old name go with it, and so do the chunks only they used.
         for nuid in sorted({r.nuid for r in old_revs if r.nuid and not r.is_link} - {info.nuid}):
             await core.purge({"filter": chunk_subject(self.name, nuid)})
+        if live and existing is not None:  # the object renamed over: kept as history, or its chunks go
+            if core.history > 1:
+                await core.prune(info.name)
+            elif existing.nuid and not existing.is_link and existing.nuid != info.nuid:
+                await core.purge({"filter": chunk_subject(self.name, existing.nuid)})
         return seq
 
     @translated
@@ -444,6 +457,7 @@ class Bucket:
                 "headers": kept,
                 "metadata": source.metadata,
                 "compression": source.compression,
+                "ttl": source.ttl,  # a copy expires as its source does (ttl=None: never)
             }
             options.update(put_options)
             return await dest.put(to_name or name, reader, **options)

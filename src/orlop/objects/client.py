@@ -70,6 +70,9 @@ def _stream_metadata(opts: dict[str, Any]) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
         raise BadRequest("metadata must be a dict of str -> str")
+    reserved = sorted(k for k in metadata if k.startswith("orlop."))
+    if reserved:
+        raise BadRequest(f"metadata keys starting with 'orlop.' are Orlop's own: {', '.join(reserved)}")
     metadata = dict(metadata)
     if history > 1:
         metadata["orlop.history"] = str(history)
@@ -155,6 +158,9 @@ def edited_config(bucket: str, current: dict[str, Any], **changes: Any) -> dict[
         cfg.pop("metadata")
     # The rest validated by the same rules as a new bucket's.
     fresh = stream_config(bucket, storage=current.get("storage", "file"), **changes)
+    if "ttl" in changes:
+        # The duplicate window may not outlast the TTL: let the server derive it again.
+        cfg.pop("duplicate_window", None)
     for option, key in (
         ("description", "description"),
         ("ttl", "max_age"),
@@ -252,7 +258,13 @@ class ObjectStoreClient:
         """
         current = await self.bucket(bucket)
         cfg = edited_config(bucket, current.config, **changes)
-        return Bucket(self, bucket, await self.wire.request(f"STREAM.UPDATE.{cfg['name']}", cfg))
+        updated = Bucket(self, bucket, await self.wire.request(f"STREAM.UPDATE.{cfg['name']}", cfg))
+        if updated.history < current.history:
+            # Fewer revisions kept from now on: trim every object now, chunks included (a
+            # later put only reclaims what it replaces).
+            for info in await updated.list(include_deleted=True):
+                await updated.core.prune(info.name)
+        return updated
 
     @translated
     async def delete_bucket(self, bucket: str) -> None:

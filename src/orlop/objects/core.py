@@ -65,8 +65,9 @@ class BucketCore:
         cfg = stream_info.get("config", {})
         self.config: dict[str, Any] = cfg
         meta = cfg.get("metadata") or {}
-        self.history = max(1, int(meta.get("orlop.history", "1") or 1))
-        self.max_object_size = int(meta.get("orlop.max_object_size", "0") or 0)
+        # Read defensively: metadata is editable by any client, and a bucket must always open.
+        self.history = min(64, max(1, _int_or(meta.get("orlop.history"), 1)))
+        self.max_object_size = max(0, _int_or(meta.get("orlop.max_object_size"), 0))
         self.allow_msg_ttl = bool(cfg.get("allow_msg_ttl"))
         self.sealed = bool(cfg.get("sealed"))
         self.allow_direct = bool(cfg.get("allow_direct"))
@@ -239,3 +240,12 @@ class BucketCore:
             return
         if old is not None and self.reclaims(info, old):
             await self.purge({"filter": chunk_subject(self.name, old.nuid)})
+
+
+def _int_or(text: Any, default: int) -> int:
+    """``text`` as an integer, or ``default`` when it is missing or not one."""
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -35,14 +36,6 @@ T = TypeVar("T")
 
 # How long an interrupted call may take to clean up before the interrupt goes on.
 _CLEANUP_WAIT = 10.0
-
-
-async def _tracked(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
-    """``coro``, setting ``finished`` once it has completely ended (cleanup included)."""
-    try:
-        return await coro
-    finally:
-        finished.set()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -71,15 +64,35 @@ class _LoopThread:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a sync Object Store call cannot be made from its own loop thread")
+        # The task is made here rather than by run_coroutine_threadsafe so that its end
+        # (cleanup included) can be waited for after an interrupt.
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
         finished = threading.Event()
-        fut = asyncio.run_coroutine_threadsafe(_tracked(coro, finished), self.loop)
+        tasks: list[asyncio.Task[T]] = []
+
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                result.cancel()
+            elif task.exception() is not None:
+                result.set_exception(task.exception())
+            else:
+                result.set_result(task.result())
+            finished.set()
+
+        def spawn() -> None:
+            task = self.loop.create_task(coro)
+            task.add_done_callback(settle)
+            tasks.append(task)
+
+        self.loop.call_soon_threadsafe(spawn)
         try:
-            return fut.result()
+            return result.result()
         except BaseException:
-            # Interrupted (Ctrl-C) while the call runs: cancel it on the loop and let its own
-            # cleanup finish (a put purges the chunks it wrote), as the async call would.
-            if not fut.done():
-                fut.cancel()
+            # Interrupted (Ctrl-C) while the call runs: cancel it on the loop (callbacks run
+            # in order, so after spawn) and let its own cleanup finish (a put purges the
+            # chunks it wrote), as the async call would.
+            if not finished.is_set():
+                self.loop.call_soon_threadsafe(lambda: tasks[0].cancel())
                 finished.wait(_CLEANUP_WAIT)
             raise
 

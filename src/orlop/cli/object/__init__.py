@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from orlop.cli.connect import connection_options, resolve_connection
+from orlop.cli.connect import connection_options
 from orlop.cli.object import buckets, transfer
 
 __all__ = ["group", "run"]
@@ -34,7 +34,7 @@ __all__ = ["group", "run"]
 @click.pass_context
 def group(ctx: click.Context, /, verbose: bool, **flags: Any) -> None:
     """Buckets and objects of a NATS Object Store (orlop serve or any nats-server)."""
-    ctx.obj = {"connection": resolve_connection(flags), "verbose": verbose}
+    ctx.obj = {"flags": flags, "verbose": verbose}  # resolved by the first command that connects
 
 
 for _name, _command in {**buckets.COMMANDS, **transfer.COMMANDS}.items():

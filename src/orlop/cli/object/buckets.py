@@ -208,6 +208,9 @@ def ls(
     with client(ctx) as c:
         if bucket is None:
             found = [n for n in c.buckets() if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+            if names and as_json:
+                print_json(found)
+                return
             if names:
                 for n in found:
                     click.echo(n)
@@ -267,6 +270,8 @@ def rm(ctx: click.Context, bucket: str, name: str | None, purge: bool, force: bo
     """Delete the object NAME, or the whole BUCKET."""
     with client(ctx) as c:
         if name is None:
+            if purge:
+                raise click.UsageError("--purge applies to an object: give its NAME")
             if not force:
                 c.bucket(bucket)  # a missing bucket is an error before any question
                 ask(

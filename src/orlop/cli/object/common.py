@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from orlop.cli.connect import Connection
+from orlop.cli.connect import Connection, resolve_connection
 from orlop.cli.output import Refused, describe, fail
 from orlop.errors import AuthError, OrlopError
 
@@ -35,8 +35,16 @@ def client(ctx: click.Context) -> Any:
     # The CLI is a process that moves big objects: chunk buffers stay on glibc's heap
     # instead of being mapped and unmapped per chunk (see orlop.objects.tuning).
     tune_allocator()
-    conn: Connection = ctx.obj["connection"]
-    return conn.open()
+    return connection(ctx).open()
+
+
+def connection(ctx: click.Context) -> Connection:
+    """The command's connection settings, resolved on first use (so ``--help`` never needs them)."""
+    obj = ctx.obj
+    if "connection" not in obj:
+        obj["connection"] = resolve_connection(obj["flags"])
+    conn: Connection = obj["connection"]
+    return conn
 
 
 def guarded(fn: F) -> F:
@@ -45,13 +53,13 @@ def guarded(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         obj = click.get_current_context().obj
         verbose = bool(obj.get("verbose"))
-        conn: Connection = obj["connection"]
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:
             raise  # the reader of stdout left: handled quietly by run()
         except (OrlopError, ConnectionError, TimeoutError, OSError) as exc:
-            if conn.denied and not isinstance(exc, AuthError):
+            conn: Connection | None = obj.get("connection")
+            if conn is not None and conn.denied and not isinstance(exc, AuthError):
                 # The server refused a subject and said so; the request then timed out.
                 denied = AuthError(f"permission denied: {conn.denied[0]}")
                 fail(str(denied), _chained(denied, exc), verbose=verbose)

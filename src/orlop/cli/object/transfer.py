@@ -91,6 +91,8 @@ def put(
         "ttl": parse_duration(ttl),
         "chunk_size": parse_size(chunk_size),
     }
+    if skip_same and not recursive:
+        raise click.UsageError("--skip-same applies to folders: add --recursive")
     if not from_stdin and os.path.isdir(str(file)):
         if not recursive:
             raise click.UsageError(f"{file} is a folder: add --recursive to store every file below it")
@@ -197,6 +199,8 @@ def get(
     """Write the object NAME of BUCKET to a file (digest verified), or many with --filter."""
     if (name is None) == (pattern is None):
         raise click.UsageError("give an object NAME, or --filter GLOB for many objects")
+    if skip_same and pattern is None:
+        raise click.UsageError("--skip-same applies to --filter (many objects into a folder)")
     if pattern is not None:
         if byte_range or revision is not None:
             raise click.UsageError("--range and --revision apply to one object, not --filter")
@@ -211,6 +215,8 @@ def get(
         return
     assert name is not None
     dest = output or os.path.basename(name)
+    if dest != "-" and (os.path.isdir(dest) or dest.endswith(os.sep)):
+        dest = os.path.join(dest, os.path.basename(name))  # into a folder, as cp does
     span = _parse_range(byte_range) if byte_range else None
     if dest != "-" and os.path.exists(dest) and not force:
         ask(f"Replace existing target file {os.path.abspath(dest)}", f"{dest} exists (use -f to overwrite)")
@@ -256,15 +262,15 @@ def _stream(
                     written += len(piece)
                     bar.update(written)
             out.flush()
+            if dest != "-":
+                out.close()
+                os.replace(tmp, dest)
         except BaseException:
             if dest != "-":
                 out.close()
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
             raise
-        if dest != "-":
-            out.close()
-            os.replace(tmp, dest)
         return written, reader.info
 
 
@@ -322,12 +328,9 @@ def mv(
     with client(ctx) as c:
         src = c.bucket(bucket)
         if to_bucket is None or to_bucket == bucket:
-            target = new_name or name
-            if force:
-                with contextlib.suppress(Exception):
-                    if target != name and not src.info(target).deleted:
-                        src.delete(target)
-            obj = src.update_meta(name, name=target)  # a rename: the data stays where it is
+            # A rename: the data stays where it is; with -f an object of the new name is
+            # replaced in the same conditional write (nothing is deleted first).
+            obj = src.update_meta(name, name=new_name or name, replace=force)
         else:
             obj = src.copy(name, new_name, to_bucket=c.bucket(to_bucket), create_only=not force)
             src.delete(name)

@@ -143,13 +143,15 @@ def get_tree(b: Any, pattern: str, root: str, *, force: bool, skip_same: bool, p
             plan.append((obj, path))
         elif skip_same and same_bytes(path, obj):
             result.skipped.append(obj.name)
-        elif force or skip_same:
+        elif force:
             plan.append((obj, path))
         else:
             clashes.append(path)
     if clashes:
+        # Local files are not versioned: one that differs is overwritten only with -f.
         shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
-        raise Refused(f"{len(clashes)} files exist ({shown}): use -f or --skip-same")
+        how = "use -f to overwrite them" if skip_same else "use -f, or --skip-same to leave identical ones"
+        raise Refused(f"{len(clashes)} files exist with other contents ({shown}): {how}")
     total = sum(o.original_size for o, _ in plan)
     started = time.monotonic()
     with Bar(f"{b.name}: {len(plan)} files", total, enabled=progress) as bar:
