@@ -67,9 +67,10 @@ def test_bad_credentials(server_factory: type[ServerProcess], server: ServerProc
     assert good.returncode == 0, good.stderr
 
 
-def test_permission_denied_on_nats_server(server_factory: type[ServerProcess], tmp_path: Path) -> None:
-    """A user who may not create streams: exit 6 and the server's own words. (Orlop's server
-    gains users and permissions with the Security I issue; this runs on nats-server now.)"""
+def test_permission_denied(
+    server: ServerProcess, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """A user who may not create streams: exit 6 and the server's own words."""
     conf = tmp_path / "users.conf"
     conf.write_text(
         "authorization { users: [\n"
@@ -77,7 +78,7 @@ def test_permission_denied_on_nats_server(server_factory: type[ServerProcess], t
         '  {user: reader, password: pw, permissions: {publish: {deny: ["$JS.API.STREAM.CREATE.>"]}}}\n'
         "] }\n"
     )
-    srv = server_factory(kind="nats-server", extra_args=["-c", str(conf)]).start()
+    srv = server_factory(kind=server.kind, extra_args=["-c", str(conf)]).start()
     cli = Cli(srv.url)
     denied = cli.at(None, "-s", srv.url, "--user", "reader", "--password", "pw", "--timeout", "1", "add", "x")
     assert denied.returncode == 6, denied.stderr

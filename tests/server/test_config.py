@@ -403,8 +403,9 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     [
         "accounts { A { users: [{user: a, password: b}] } }",
         "tls { cert_file: x.pem }",
-        "authorization { users: [{user: a, password: b}] }",
-        "authorization { user: a, password: b, permissions: { publish: x } }",
+        "authorization { users: [{nkey: UABC}] }",
+        "authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD]}] }",
+        "authorization { auth_callout { issuer: x } }",
         'jetstream { cipher: chachapoly, key: "s3cret" }',
         'jetstream { key: "s3cret" }',
         'jetstream { ek: "s3cret" }',
@@ -421,6 +422,39 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
+
+
+def test_users_and_permissions_are_read_as_nats_server_reads_them() -> None:
+    from orlop.server.permissions import ResponsePermission, SubjectPermission
+
+    o = options_from_config(
+        parse_config(
+            "authorization {\n"
+            '  permissions: { publish: "_INBOX.>" }\n'
+            "  users: [\n"
+            "    { user: a, password: b,\n"
+            '      permissions: { pub: ["x", "y.>"], sub: { allow: "z", deny: ["z.q q1"] } } }\n'
+            "    { user: c, password: d }\n"
+            '    { user: e, password: f, permissions: { allow_responses: { max: 3, expires: "5s" } } }\n'
+            "  ]\n"
+            "}\n"
+            "no_auth_user: c\n"
+        ),
+        ServerOptions(),
+    )
+    users = {u.name: u for u in o.auth.users or []}
+    assert o.auth.required and o.auth.no_auth_user == "c"
+    a = users["a"].permissions
+    assert a is not None and a.publish == SubjectPermission(allow=("x", "y.>"))
+    assert a.subscribe == SubjectPermission(allow=("z",), deny=("z.q q1",))
+    c = users["c"].permissions  # the block's permissions are the default
+    assert c is not None and c.publish == SubjectPermission(allow=("_INBOX.>",))
+    e = users["e"].permissions  # responses only: the blanket publish allow is off
+    assert (
+        e is not None
+        and e.response == ResponsePermission(3, 5.0)
+        and e.publish == SubjectPermission(allow=())
+    )
 
 
 def test_encryption_at_rest_is_refused_by_the_server_not_ignored(tmp_path: Path) -> None:

@@ -6,21 +6,24 @@ import json
 import os
 from pathlib import Path
 
-from orlop.server.auth import Authenticator
-from orlop.server.options import AuthOptions
+import bcrypt
+
+from orlop.server.auth import Authenticator, Identity
+from orlop.server.options import AuthOptions, User
+from orlop.server.permissions import ConnPermissions, Permissions, ResponsePermission, SubjectPermission
 from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
 
 def test_no_auth_admits_everyone_to_the_account() -> None:
     a = Authenticator(AuthOptions(), "$G")
     assert not a.required
-    assert a.authenticate({}) == "$G"
+    assert a.authenticate({}) == Identity("$G")
 
 
 def test_user_password() -> None:
     a = Authenticator(AuthOptions(user="alice", password="pw"), "$G")
     assert a.required
-    assert a.authenticate({"user": "alice", "pass": "pw"}) == "$G"
+    assert a.authenticate({"user": "alice", "pass": "pw"}) == Identity("$G", "alice")
     for bad in (
         {},
         {"user": "alice"},
@@ -34,9 +37,68 @@ def test_user_password() -> None:
 
 def test_token() -> None:
     a = Authenticator(AuthOptions(token="t0k"), "ACC")
-    assert a.authenticate({"auth_token": "t0k"}) == "ACC"
+    assert a.authenticate({"auth_token": "t0k"}) == Identity("ACC")
     assert a.authenticate({"auth_token": "t0k "}) is None
     assert a.authenticate({"user": "t0k", "pass": "t0k"}) is None
+
+
+def test_users_list_bcrypt_and_no_auth_user() -> None:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    reader = Permissions(publish=SubjectPermission(allow=("_INBOX.>",)))
+    users = [User("ann", hashed, reader), User("bob", "plain"), User("guest")]
+    a = Authenticator(AuthOptions(users=users, no_auth_user="guest"), "$G")
+    assert a.required
+    # A bcrypt hash is never checked on the event loop: the fast path defers it.
+    assert a.authenticate({"user": "ann", "pass": "s3cret"}) is None
+    assert a.needs_slow_check({"user": "ann", "pass": "s3cret"})
+    assert a.check_slow({"user": "ann", "pass": "s3cret"}) == Identity("$G", "ann", reader)
+    assert a.authenticate({"user": "ann", "pass": "s3cret"}) == Identity("$G", "ann", reader)  # remembered
+    assert a.check_slow({"user": "ann", "pass": "wrong"}) is None
+    assert a.authenticate({"user": "bob", "pass": "plain"}) == Identity("$G", "bob")
+    assert not a.needs_slow_check({"user": "bob", "pass": "nope"})
+    assert a.authenticate({"user": "bob", "pass": "nope"}) is None
+    assert a.authenticate({}) == Identity("$G", "guest")  # no credentials at all: no_auth_user
+    assert a.authenticate({"user": "nobody", "pass": "x"}) is None
+    broken = Authenticator(AuthOptions(users=[User("x", "$2a$10$notahash")]), "$G")
+    assert broken.check_slow({"user": "x", "pass": "y"}) is None
+
+
+def test_permission_rules_as_nats_server_applies_them() -> None:
+    perms = ConnPermissions(
+        Permissions(
+            publish=SubjectPermission(allow=("orders.>", "_INBOX.>"), deny=("orders.secret",)),
+            subscribe=SubjectPermission(
+                allow=("orders.>", "jobs.* workers", "_INBOX.>"), deny=("orders.audit.>",)
+            ),
+        )
+    )
+    assert perms.may_publish("orders.new") and perms.may_publish("_INBOX.abc")
+    assert not perms.may_publish("orders.secret") and not perms.may_publish("other")
+    assert perms.may_subscribe("orders.*") and perms.may_subscribe("orders.>")
+    assert not perms.may_subscribe("orders.audit.x") and not perms.may_subscribe("other.>")
+    assert perms.may_subscribe("jobs.a", "workers") and not perms.may_subscribe("jobs.a", "others")
+    assert not perms.may_subscribe("jobs.a")  # only as the queue the entry names
+    # A wildcard subscription that overlaps a deny entry is filtered at delivery.
+    assert perms.filters_delivery("orders.>") and not perms.filters_delivery("orders.new")
+    assert perms.delivery_denied("orders.audit.1") and not perms.delivery_denied("orders.new")
+
+
+def test_response_permission_grants_one_reply_for_a_while() -> None:
+    perms = ConnPermissions(
+        Permissions(publish=SubjectPermission(allow=()), response=ResponsePermission(max_msgs=2, expires=60))
+    )
+    assert not perms.may_publish("_INBOX.reply")
+    perms.note_reply("_INBOX.reply")
+    assert perms.may_publish("_INBOX.reply") and perms.may_publish("_INBOX.reply")
+    assert not perms.may_publish("_INBOX.reply")  # max 2
+    expired = ConnPermissions(
+        Permissions(publish=SubjectPermission(allow=()), response=ResponsePermission(1, 0.01))
+    )
+    expired.note_reply("r")
+    import time
+
+    time.sleep(0.02)
+    assert not expired.may_publish("r")
 
 
 def test_ports_file_round_trip(tmp_path: Path) -> None:

@@ -248,4 +248,3 @@ def _int_or(text: Any, default: int) -> int:
         return int(text)
     except (TypeError, ValueError):
         return default
-

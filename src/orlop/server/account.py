@@ -68,6 +68,7 @@ class Subscription:
         "closed",
         "conn",
         "delivered",
+        "deny_filter",
         "max_msgs",
         "queue",
         "sid",
@@ -92,6 +93,9 @@ class Subscription:
         self.max_msgs = 0
         self.delivered = 0
         self.closed = False
+        # Its owner's permissions deny some subjects this subscription could reach: each
+        # delivery is checked (see orlop.server.permissions).
+        self.deny_filter = False
 
     def __repr__(self) -> str:
         owner = f"cid={self.conn.cid}" if self.conn is not None else "internal"

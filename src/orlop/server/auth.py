@@ -1,8 +1,12 @@
-"""Client authentication: CONNECT credentials -> the account the client joins.
+"""Client authentication: CONNECT credentials -> who the client is and what it may do.
 
-Kept apart from the connection so the rules (today one user/password or one
-token, as ``authorization {}`` in nats-server; later users and accounts) live
-in one place with no socket code. Comparisons are constant-time.
+Kept apart from the connection so the rules (one user/password or one token, or a
+``users`` list with permissions, as ``authorization {}`` in nats-server) live in one
+place with no socket code. Plain passwords and tokens are compared in constant time;
+bcrypt hashes (``$2a$``, ``$2b$``, ``$2x$``, ``$2y$``) are checked with the ``bcrypt``
+package. A bcrypt check costs tens of milliseconds by design, so the connection runs it
+off the event loop (:meth:`Authenticator.needs_slow_check`, :meth:`check_slow`) and
+remembers the pairs it has verified (a reconnecting client does not pay twice).
 
 nats-server's wire behaviour, which the connection implements around this:
 with auth required INFO carries ``auth_required: true``; any op before CONNECT,
@@ -10,18 +14,47 @@ or refused credentials, get ``-ERR 'Authorization Violation'`` and a close;
 no CONNECT within :data:`AUTH_TIMEOUT` seconds gets ``-ERR 'Authentication Timeout'``.
 INFO carries no ``nonce``: nats-server sends one only when a client must sign it
 (nkey or JWT users), never for user/password or token, and neither does Orlop.
+``no_auth_user``: a client that presents no credentials at all is that user.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from orlop.server.options import AuthOptions
+from orlop.server.options import AuthOptions, User
+from orlop.server.permissions import Permissions
 
-__all__ = ["AUTH_TIMEOUT", "Authenticator"]
+__all__ = ["AUTH_TIMEOUT", "Authenticator", "Identity", "is_bcrypt"]
 
 AUTH_TIMEOUT = 2.0  # nats-server's default (seconds)
+_BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$.*")
+_VERIFIED_MAX = 1024
+
+
+def is_bcrypt(secret: str) -> bool:
+    return bool(_BCRYPT.match(secret))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated client: its account, its user name ('' when none) and permissions."""
+
+    account: str
+    user: str = ""
+    permissions: Permissions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What a CONNECT claims: the stored secret to check the given one against, and who it is."""
+
+    stored: str
+    given: str
+    identity: Identity
 
 
 class Authenticator:
@@ -30,24 +63,84 @@ class Authenticator:
     def __init__(self, auth: AuthOptions, account: str) -> None:
         self.auth = auth
         self.account = account
+        self._users: dict[str, User] = {u.name: u for u in auth.users or ()}
+        self._verified: set[bytes] = set()  # digests of (hash, password) pairs bcrypt accepted
 
     @property
     def required(self) -> bool:
         return self.auth.required
 
-    def authenticate(self, connect: dict[str, Any]) -> str | None:
-        """The account name for these CONNECT options, or None when the credentials are refused."""
+    def authenticate(self, connect: dict[str, Any]) -> Identity | None:
+        """Who the client is, or None when the credentials are refused (fast checks only).
+
+        A claim resting on a bcrypt hash not verified before returns None here when
+        :meth:`needs_slow_check` is true for it: call :meth:`check_slow` (off the loop) then.
+        """
+        claim = self._claim(connect)
+        if claim is None:
+            return None
+        if is_bcrypt(claim.stored):
+            return claim.identity if self._key(claim) in self._verified else None
+        return claim.identity if _same(claim.given, claim.stored) else None
+
+    def needs_slow_check(self, connect: dict[str, Any]) -> bool:
+        """Whether refusing now would be premature: a bcrypt hash must be checked first."""
+        claim = self._claim(connect)
+        return claim is not None and is_bcrypt(claim.stored) and self._key(claim) not in self._verified
+
+    def check_slow(self, connect: dict[str, Any]) -> Identity | None:
+        """:meth:`authenticate` including bcrypt; run it on a worker thread (bcrypt releases the GIL)."""
+        claim = self._claim(connect)
+        if claim is None:
+            return None
+        if not is_bcrypt(claim.stored):
+            return claim.identity if _same(claim.given, claim.stored) else None
+        import bcrypt
+
+        try:
+            ok = bcrypt.checkpw(claim.given.encode(), claim.stored.encode())
+        except ValueError:  # a hash bcrypt cannot read: never a match
+            ok = False
+        if not ok:
+            return None
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified.add(self._key(claim))
+        return claim.identity
+
+    def _claim(self, connect: dict[str, Any]) -> _Claim | None:
         auth = self.auth
         if not auth.required:
-            return self.account
+            return _Claim("", "", Identity(self.account))
+        given_user = _text(connect.get("user"))
+        given_pass = _text(connect.get("pass"))
+        given_token = _text(connect.get("auth_token"))
+        if auth.users is not None:
+            if auth.no_auth_user and not (given_user or given_pass or given_token or connect.get("nkey")):
+                user = self._users.get(auth.no_auth_user)
+                if user is None:
+                    return None
+                return _Claim("", "", Identity(self.account, user.name, user.permissions))
+            found = self._users.get(given_user or "")
+            if found is None:
+                return None
+            return _Claim(
+                found.password, given_pass or "", Identity(self.account, found.name, found.permissions)
+            )
         if auth.token:
-            ok = _same(connect.get("auth_token"), auth.token)
-        else:
-            ok = _same(connect.get("user"), auth.user) & _same(connect.get("pass", ""), auth.password)
-        return self.account if ok else None
+            return _Claim(auth.token, given_token or "", Identity(self.account))
+        if given_user != auth.user:
+            return None
+        return _Claim(auth.password, given_pass or "", Identity(self.account, auth.user, auth.permissions))
+
+    @staticmethod
+    def _key(claim: _Claim) -> bytes:
+        return hashlib.sha256(f"{claim.stored}\0{claim.given}".encode()).digest()
 
 
-def _same(given: Any, want: str) -> bool:
-    if not isinstance(given, str):
-        return False
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _same(given: str, want: str) -> bool:
     return hmac.compare_digest(given.encode(), want.encode())

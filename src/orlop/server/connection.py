@@ -39,8 +39,9 @@ from orlop.protocol import ServerParser, ops
 from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Account, Client, Subscription
-from orlop.server.auth import Authenticator
+from orlop.server.auth import Authenticator, Identity
 from orlop.server.options import ServerOptions
+from orlop.server.permissions import ConnPermissions
 from orlop.subjects import is_valid_publish, is_valid_subject
 
 __all__ = ["STALL_MAX", "Connection"]
@@ -129,6 +130,10 @@ class Connection(asyncio.Protocol):
         self.connected = False
         self.fast_pub = False  # no PUB check needed (see _dispatch, _pub_allowed)
         self.awaiting_auth = opts.auth.required
+        self.user = ""  # the authenticated user's name ('' without users)
+        self.perms: ConnPermissions | None = None
+        # Ops that arrived while a slow credential check (bcrypt) ran: run once it answered.
+        self._held: list[Any] | None = None
         self.closing = False
         self.close_reason = ""
         self.transport: asyncio.Transport | None = None
@@ -185,6 +190,9 @@ class Connection(asyncio.Protocol):
         self.last_activity_ns = time.time_ns()
         parser = self.parser
         try:
+            if self._held is not None:  # a credential check is running: keep everything for later
+                self._held += parser.feed(data)
+                return
             try:
                 batch = parser.feed(data)
             except ProtocolError as e:
@@ -212,8 +220,9 @@ class Connection(asyncio.Protocol):
         # False, see _on_connect) passes _pub_allowed, the one place a publish can be refused.
         route = self.account.route
         msgs = size = 0
+        ops_left = iter(batch)
         try:
-            for op in batch:
+            for op in ops_left:
                 if type(op) is _Pub:
                     if not self.fast_pub and not self._pub_allowed(op):
                         if self.closing:
@@ -227,6 +236,9 @@ class Connection(asyncio.Protocol):
                 else:
                     self._on_other(op)
                     route = self.account.route  # CONNECT may have moved us to another account
+                    if self._held is not None:  # CONNECT started a slow check: the rest waits
+                        self._held += ops_left
+                        return
                 if self.closing:
                     return
         finally:
@@ -287,6 +299,18 @@ class Connection(asyncio.Protocol):
         if self.pedantic and not _pedantic_ok(op.subject):
             self._send(err_frame("Invalid Publish Subject"))
             return False
+        perms = self.perms
+        if perms is not None and perms.checks_pub and not perms.may_publish(op.subject):
+            log.error(
+                "%s:%d - cid:%d - Publish Violation - User %r, Subject %r",
+                self.host,
+                self.port,
+                self.cid,
+                self.user,
+                op.subject,
+            )
+            self._send(err_frame(f'Permissions Violation for Publish to "{op.subject}"'))
+            return False
         if self.verbose:
             self._send(_OK)  # before any delivery, as nats-server
         return True
@@ -311,13 +335,54 @@ class Connection(asyncio.Protocol):
 
     def _on_connect(self, o: dict[str, Any]) -> None:
         if self.awaiting_auth:
-            account = self.server.authenticator.authenticate(o)
-            if account is None:
+            auth = self.server.authenticator
+            identity = auth.authenticate(o)
+            if identity is None and auth.needs_slow_check(o):
+                self._check_slowly(auth, o)
+                return
+            if identity is None:
                 self._fatal("Authorization Violation")
                 return
-            self.awaiting_auth = False
-            self._cancel_timer("auth")
-            self._join(self.server.lookup_account(account))
+            self._admit(identity)
+        self._apply_connect(o)
+
+    def _check_slowly(self, auth: Authenticator, o: dict[str, Any]) -> None:
+        """Check a bcrypt password on a worker thread; what arrives meanwhile waits in ``_held``."""
+        self._held = []
+        if self.transport is not None:
+            self.transport.pause_reading()
+        loop = self.server.loop
+        job = loop.run_in_executor(None, auth.check_slow, o)
+        job.add_done_callback(lambda done: self._checked(o, done))
+
+    def _checked(self, o: dict[str, Any], done: asyncio.Future[Identity | None]) -> None:
+        held, self._held = self._held or [], None
+        if self.closing:
+            return
+        identity = None if done.cancelled() or done.exception() else done.result()
+        if identity is None:
+            self._fatal("Authorization Violation")
+            return
+        self._admit(identity)
+        self._apply_connect(o)
+        if self.closing:
+            return
+        if self.transport is not None and not self.read_paused:
+            self.transport.resume_reading()
+        if held:
+            self._dispatch(held)
+        if not self.closing and self.dirty:
+            self.flush()
+
+    def _admit(self, identity: Identity) -> None:
+        self.awaiting_auth = False
+        self._cancel_timer("auth")
+        self.user = identity.user
+        if identity.permissions is not None:
+            self.perms = ConnPermissions(identity.permissions)
+        self._join(self.server.lookup_account(identity.account))
+
+    def _apply_connect(self, o: dict[str, Any]) -> None:
         self.verbose = bool(o.get("verbose", True))
         self.pedantic = bool(o.get("pedantic", True))
         self.echo = bool(o.get("echo", True))
@@ -332,7 +397,12 @@ class Connection(asyncio.Protocol):
         self.lang = str(o.get("lang") or "")
         self.version = str(o.get("version") or "")
         self.connected = True
-        self.fast_pub = self.headers and not (self.verbose or self.pedantic or self.awaiting_auth)
+        self.fast_pub = self.headers and not (
+            self.verbose
+            or self.pedantic
+            or self.awaiting_auth
+            or (self.perms is not None and self.perms.checks_pub)
+        )
         if self.verbose:
             self._send(_OK)
 
@@ -360,12 +430,28 @@ class Connection(asyncio.Protocol):
             )
             self._send(err_frame(f'Permissions Violation for Subscription to "{subject}", too many tokens'))
             return
+        perms = self.perms
+        if perms is not None and not perms.may_subscribe(subject, queue):
+            using = f' using queue "{queue}"' if queue else ""
+            log.error(
+                "%s:%d - cid:%d - Subscription Violation - User %r, Subject %r, SID %s",
+                self.host,
+                self.port,
+                self.cid,
+                self.user,
+                subject,
+                sid,
+            )
+            self._send(err_frame(f'Permissions Violation for Subscription to "{subject}"{using}'))
+            return
         if 0 < limits.max_subscriptions <= len(self.subscriptions):
             log.error("%s:%d - cid:%d - maximum subscriptions exceeded", self.host, self.port, self.cid)
             self._send(err_frame("maximum subscriptions exceeded"))
             return
         if sid not in self.subscriptions:  # nats-server ignores a duplicate sid
             sub = Subscription(subject, queue, sid, self)
+            if perms is not None:
+                sub.deny_filter = perms.filters_delivery(subject, queue)
             self.subscriptions[sid] = sub
             self.account.add_client_sub(sub)
         if self.verbose:
@@ -405,6 +491,12 @@ class Connection(asyncio.Protocol):
         """Queue a MSG (or HMSG when ``hdr`` and the client negotiated headers) for ``sub``."""
         if self.closing:
             return
+        perms = self.perms
+        if perms is not None:
+            if sub.deny_filter and perms.delivery_denied(subject, sub.queue):
+                return
+            if reply and perms.response is not None:
+                perms.note_reply(reply)
         try:
             subj = subject.encode()
             rep = reply.encode()

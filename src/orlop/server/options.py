@@ -13,28 +13,41 @@ from dataclasses import dataclass, field
 
 from orlop.errors import ConfigError
 from orlop.jsapi.timefmt import format_go_duration
+from orlop.server.permissions import Permissions
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions", "check_options", "go_duration_text"]
+__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions", "User", "check_options", "go_duration_text"]
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class User:
+    """One entry of ``authorization { users: [...] }``: a name, a password (plain or bcrypt), permissions."""
+
+    name: str
+    password: str = ""
+    permissions: Permissions | None = None
+
+
 @dataclass(slots=True)
 class AuthOptions:
-    """Single-user authorization (``authorization { user, password, token }``).
+    """``authorization { user, password, token, users, default_permissions, timeout }``, ``no_auth_user``.
 
-    Empty strings mean "not set". Several users and accounts come with the
-    security work; ``Server`` already routes every connection through an account.
+    Empty strings mean "not set"; ``users`` None means no users list. A single
+    user may carry ``permissions`` too (nats-server ignores them there; Orlop honours them).
     """
 
     user: str = ""
     password: str = ""
     token: str = ""
+    permissions: Permissions | None = None  # the block's permissions: the default of every user
+    users: list[User] | None = None
+    no_auth_user: str = ""
     timeout: float = 2.0  # seconds a client has to send CONNECT (nats-server's default)
 
     @property
     def required(self) -> bool:
-        return bool(self.user or self.token)
+        return bool(self.user or self.token or self.users)
 
 
 @dataclass(slots=True)
@@ -88,10 +101,28 @@ def check_options(options: ServerOptions) -> None:
     for label, port in (("port", options.port), ("http_port", options.http_port)):
         if port < -1 or port > 65535:
             raise ConfigError(f"invalid {label} {port}: must be -1 (random), 0..65535")
-    if options.auth.token and options.auth.user:
+    auth = options.auth
+    if auth.token and auth.user:
         raise ConfigError("cannot have a user/password and a token at the same time")
-    if options.auth.password and not options.auth.user:
+    if auth.password and not auth.user:
         raise ConfigError("a password needs a user")
+    if auth.users is not None:
+        if auth.user:
+            raise ConfigError("Can not have a single user/pass and a users array")
+        if auth.token:
+            raise ConfigError("Can not have a token and a users array")
+        names = [u.name for u in auth.users]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError(f'Duplicate user "{name}" detected')
+    if auth.no_auth_user:
+        if auth.users is None:
+            raise ConfigError(f'no_auth_user: "{auth.no_auth_user}" present, but users/nkeys are not defined')
+        if auth.no_auth_user not in {u.name for u in auth.users}:
+            raise ConfigError(
+                f'no_auth_user: "{auth.no_auth_user}" not present as user or nkey in authorization block'
+                " or account configuration"
+            )
     if options.lame_duck_duration > 0 and options.lame_duck_grace_period >= options.lame_duck_duration:
         raise ConfigError(
             f"lame duck grace period ({go_duration_text(options.lame_duck_grace_period)}) should be strictly"

@@ -29,7 +29,6 @@ KEYS: dict[str, Setter] = {
         "resolver_pinned_accounts",
         "trusted",
         "trusted_keys",
-        "no_auth_user",
         "default_sentinel",
     )
 }

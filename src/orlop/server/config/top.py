@@ -12,7 +12,7 @@ from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.server.config import accounts, tls
-from orlop.server.config.authorization import set_authorization
+from orlop.server.config.authorization import set_authorization, set_no_auth_user
 from orlop.server.config.jetstream import set_jetstream
 from orlop.server.config.values import (
     Setter,
@@ -156,6 +156,7 @@ _HANDLERS: dict[str, Setter] = {
     "ports_file_dir": attr("ports_file_dir", as_str),
     "jetstream": set_jetstream,
     "authorization": set_authorization,
+    "no_auth_user": set_no_auth_user,
     "debug": attr("debug", as_bool),
     "trace": attr("trace", as_bool),
     "logfile": attr("log_file", as_str),
