@@ -58,6 +58,7 @@ __all__ = [
     "ObjectStoreUnavailable",
     "ObjectTooLarge",
     "OrlopError",
+    "PermissionDenied",
     "ProtocolError",
     "RevisionMismatch",
     "StartupError",
@@ -96,6 +97,10 @@ class StartupError(OrlopError):
 
 class AuthError(OrlopError):
     """Credentials were refused (``Authorization Violation``)."""
+
+
+class PermissionDenied(AuthError):
+    """The server refused a subject to this user (``Permissions Violation for Publish to …``)."""
 
 
 class StoreError(OrlopError):

@@ -63,7 +63,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ObjectStoreUnavailable, 5),
     (TimeoutError, 5),
     (ConnectionError, 5),
-    (AuthError, 6),
+    (AuthError, 6),  # PermissionDenied is one
     (DigestMismatch, 7),
 )
 

@@ -15,6 +15,7 @@ never closes that connection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from typing import Any
 
@@ -29,6 +30,8 @@ from orlop.objects.meta import validate_bucket_name
 from orlop.objects.wire import Wire
 
 __all__ = ["ObjectStoreClient", "connect", "edited_config", "stream_config"]
+
+log = logging.getLogger("nats.aio.client")  # where nats-py logs what it hands to error_cb
 
 _BUCKET_OPTIONS = {
     "description",
@@ -286,6 +289,15 @@ class ObjectStoreClient:
             if not batch or offset >= int(resp.get("total", 0)):
                 return sorted(names)
 
+    def note_server_error(self, exc: BaseException) -> None:
+        """Tell the client about an asynchronous server error (call it from your ``error_cb``).
+
+        A client made by :func:`connect` does this itself. With it, an operation whose
+        subject the server refuses (``Permissions Violation``) fails at once with
+        PermissionDenied instead of waiting for its timeout.
+        """
+        self.wire.server_error(exc)
+
     async def close(self) -> None:
         """Finish background cleanups; close the connection if this client opened it."""
         await self.wire.drain_background()
@@ -313,8 +325,26 @@ class _Connect:
         """Connect now (what ``await connect(...)`` does)."""
         # A larger outbound buffer than nats-py's 2 MiB default: fewer forced flushes mid-put.
         options = {"pending_size": 32 * 1024 * 1024, **self._options}
+        made: list[ObjectStoreClient] = []
+        user_cb = options.get("error_cb")
+
+        async def on_error(exc: Exception) -> None:
+            # Permission errors end the waits they concern (see Wire.server_error);
+            # everything goes on to the caller's error_cb, or is logged as nats-py would.
+            if made:
+                made[0].note_server_error(exc)
+            if user_cb is not None:
+                await user_cb(exc)
+            else:
+                log.error("nats: encountered error", exc_info=exc)
+
+        options["error_cb"] = on_error
         nc = await nats.connect(self._url, **options)
-        return ObjectStoreClient(nc, timeout=self._timeout, api_prefix=self._api_prefix, owns_connection=True)
+        client = ObjectStoreClient(
+            nc, timeout=self._timeout, api_prefix=self._api_prefix, owns_connection=True
+        )
+        made.append(client)
+        return client
 
     def __await__(self) -> Generator[Any, None, ObjectStoreClient]:
         return self.open().__await__()

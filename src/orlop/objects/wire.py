@@ -14,7 +14,7 @@ import asyncio
 import collections
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from orlop.errors import JetStreamError, JetStreamNotEnabled, ObjectStoreUnavailable
+from orlop.errors import JetStreamError, JetStreamNotEnabled, ObjectStoreUnavailable, PermissionDenied
 from orlop.jsapi.errors import Err, js_error
 from orlop.objects.errors import NOT_ENABLED
 
@@ -146,6 +146,50 @@ class Wire:
         self._futures: dict[str, asyncio.Future[int]] = {}
         self._next = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Waits that a permission error for their subject ends at once: subject (lower case,
+        # as nats-py reports it) -> the timeouts to cut short.
+        self._denials: dict[str, list[asyncio.Timeout]] = {}
+        self._denied: set[int] = set()  # ids of the timeouts cut short by a denial
+
+    # -- permission errors ---------------------------------------------------
+    def server_error(self, exc: BaseException) -> None:
+        """Take an asynchronous server error (nats-py's ``error_cb``): a refused publish ends its wait.
+
+        nats-server keeps the connection open after ``-ERR 'Permissions Violation for
+        Publish to "<subject>"'`` and sends no reply, so without this a refused request
+        would wait for its timeout (and a patient read retry for ~20 s) before failing.
+        """
+        text = str(exc)
+        marker = 'permissions violation for publish to "'
+        at = text.lower().find(marker)
+        if at < 0:
+            return
+        subject = text[at + len(marker) :].split('"', 1)[0].lower()
+        for cm in self._denials.pop(subject, ()):
+            self._denied.add(id(cm))
+            if cm.expired() is False:
+                cm.reschedule(asyncio.get_running_loop().time())
+
+    @contextlib.asynccontextmanager
+    async def _guard(self, subject: str, seconds: float, what: str) -> AsyncIterator[None]:
+        """A timeout of ``seconds`` for a wait on ``subject`` that a permission error cuts short."""
+        key = subject.lower()
+        try:
+            async with asyncio.timeout(seconds) as cm:
+                self._denials.setdefault(key, []).append(cm)
+                yield
+        except TimeoutError as e:
+            if id(cm) in self._denied:
+                raise PermissionDenied(f"permission denied: {what} ({subject})") from e
+            raise
+        finally:
+            waiting = self._denials.get(key)
+            if waiting is not None:
+                with contextlib.suppress(ValueError):
+                    waiting.remove(cm)
+                if not waiting:
+                    self._denials.pop(key, None)
+            self._denied.discard(id(cm))
 
     # -- JSON API ---------------------------------------------------------
     async def patiently(self, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -193,8 +237,11 @@ class Wire:
         if patient:
             return await self.patiently(lambda: self.request(api, body, timeout=timeout))
         payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        subject = f"{self.api_prefix}.{api}"
+        wait = timeout or self.timeout
         try:
-            msg = await self.nc.request(f"{self.api_prefix}.{api}", payload, timeout=timeout or self.timeout)
+            async with self._guard(subject, wait + 1.0, f"JetStream request {api}"):
+                msg = await self.nc.request(subject, payload, timeout=wait)
         except nats.errors.NoRespondersError as e:
             raise JetStreamNotEnabled("JetStream is not enabled (no responders)") from e
         except (TimeoutError, nats.errors.TimeoutError) as e:
@@ -246,7 +293,8 @@ class Wire:
             subject = f"{self.api_prefix}.DIRECT.GET.{stream}"
             payload = json.dumps(body, separators=(",", ":")).encode()
         try:
-            msg = await self.nc.request(subject, payload, timeout=self.timeout)
+            async with self._guard(subject, self.timeout + 1.0, f"direct get on {stream}"):
+                msg = await self.nc.request(subject, payload, timeout=self.timeout)
         except nats.errors.NoRespondersError as e:
             raise js_error(Err.STREAM_NOT_FOUND) from e
         except (TimeoutError, nats.errors.TimeoutError) as e:
@@ -308,6 +356,7 @@ class Wire:
         token = str(self._next)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         fut.token = token  # type: ignore[attr-defined]
+        fut.subject = subject  # type: ignore[attr-defined]
         self._futures[token] = fut
         if into is not None:
             into.append(fut)
@@ -366,8 +415,12 @@ class Wire:
         if fut.done():
             return fut.result()
         try:
-            async with asyncio.timeout(timeout or self.timeout):
+            async with self._guard(getattr(fut, "subject", ""), timeout or self.timeout, "publish"):
                 return await asyncio.shield(fut)
+        except PermissionDenied:
+            self._futures.pop(getattr(fut, "token", ""), None)
+            fut.cancel()
+            raise
         except TimeoutError as e:
             self._futures.pop(getattr(fut, "token", ""), None)
             fut.cancel()
