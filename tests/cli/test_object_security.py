@@ -1,7 +1,8 @@
 """Connecting as nats-server's secured deployments require: NKEY users and TLS with client certificates.
 
-Runs on nats-server (Orlop's server gains NKEY users and TLS with the Security I issue):
-the CLI logs in with an NKEY seed file (``--nkey``), verifies the server with a CA and
+NKEY logins run on both servers; TLS and operator-mode ``.creds`` on nats-server (Orlop's
+server gains them with the rest of the Security I issue): the CLI logs in with an NKEY
+seed file (``--nkey``), verifies the server with a CA and
 presents a client certificate (``--tls-ca --tls-cert --tls-key``), and fails with one
 clear line when either is missing.
 """
@@ -24,7 +25,7 @@ from natsjwt import operator_setup
 from orlop.testing import ServerProcess
 
 
-def test_nkey_login(server_factory: type[ServerProcess], tmp_path: Path) -> None:
+def test_nkey_login(server: ServerProcess, server_factory: type[ServerProcess], tmp_path: Path) -> None:
     seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
     public = nkeys.from_seed(seed).public_key.decode()
     (tmp_path / "user.nk").write_bytes(seed + b"\n")
@@ -32,7 +33,7 @@ def test_nkey_login(server_factory: type[ServerProcess], tmp_path: Path) -> None
     store = str(tmp_path / "js")
     users = f"authorization {{ users: [ {{nkey: {public}}} ] }}"
     conf.write_text(f"jetstream {{ store_dir: {store!r} }}\n{users}\n")
-    srv = server_factory(kind="nats-server", jetstream=False, extra_args=["-c", str(conf)]).start()
+    srv = server_factory(kind=server.kind, jetstream=False, extra_args=["-c", str(conf)]).start()
     cli = Cli(srv.url)
     ok = cli("--nkey", str(tmp_path / "user.nk"), "add", "signed", "--json")
     assert ok.returncode == 0, ok.stderr

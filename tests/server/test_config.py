@@ -403,7 +403,7 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     [
         "accounts { A { users: [{user: a, password: b}] } }",
         "tls { cert_file: x.pem }",
-        "authorization { users: [{nkey: UABC}] }",
+        "authorization { users: [{user: a, password: b, proxy_required: true}] }",
         "authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD]}] }",
         "authorization { auth_callout { issuer: x } }",
         'jetstream { cipher: chachapoly, key: "s3cret" }',
@@ -422,6 +422,22 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
+
+
+def test_nkey_user_entries_are_checked() -> None:
+    with pytest.raises(ConfigError, match="Not a valid public nkey for a user"):
+        options_from_config(parse_config("authorization { users: [{nkey: UABC}] }"), ServerOptions())
+    import os
+
+    import nkeys
+
+    public = nkeys.from_seed(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)).public_key.decode()
+    with pytest.raises(ConfigError, match="Nkey users do not take usernames or passwords"):
+        options_from_config(
+            parse_config(f"authorization {{ users: [{{nkey: {public}, user: x}}] }}"), ServerOptions()
+        )
+    o = options_from_config(parse_config(f"authorization {{ users: [{{nkey: {public}}}] }}"), ServerOptions())
+    assert o.auth.users is not None and o.auth.users[0].nkey == public
 
 
 def test_users_and_permissions_are_read_as_nats_server_reads_them() -> None:

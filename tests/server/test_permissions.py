@@ -205,3 +205,56 @@ def test_bad_permission_configs_are_refused(kind: str, server_factory: Factory, 
         proc = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)])
         with pytest.raises(RuntimeError):
             proc.start(timeout=10)
+
+
+NKEY_CONFIG = """
+authorization {
+  users: [
+    { nkey: %(pub)s, permissions: { publish: "ok.>", subscribe: "_INBOX.>" } }
+  ]
+}
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_nkey_users_sign_the_nonce(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    import base64
+    import os
+
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    keys = nkeys.from_seed(seed)
+    public = keys.public_key.decode()
+    (tmp_path / "u.nk").write_bytes(seed)
+    conf = tmp_path / "nkeys.conf"
+    conf.write_text(NKEY_CONFIG % {"pub": public})
+    proc = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+
+    nc = await nats.connect(proc.url, nkeys_seed=str(tmp_path / "u.nk"))
+    try:
+        assert nc._server_info.get("nonce")  # INFO carries a nonce to sign
+        await nc.publish("ok.1", b"allowed")
+        await nc.flush()
+    finally:
+        await nc.close()
+
+    def attempt(sig_for: bytes | None, key: str = public) -> bytes:
+        host, port = proc.url.removeprefix("nats://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            info = json.loads(sock.recv(4096).split(b" ", 1)[1])
+            nonce = info["nonce"].encode()
+            signed = keys.sign(sig_for if sig_for is not None else nonce)
+            sig = base64.urlsafe_b64encode(signed).decode().rstrip("=")
+            sock.sendall(
+                f"CONNECT {json.dumps({'verbose': False, 'nkey': key, 'sig': sig})}\r\nPING\r\n".encode()
+            )
+            return _read(sock, b"PONG\r\n")
+
+    assert attempt(None) == b"PONG\r\n"
+    # A signature of something else (a replayed nonce of another connection), or the right
+    # signature presented for another key: refused as nats-server refuses them.
+    refused = b"-ERR 'Authorization Violation'\r\n<EOF>"
+    assert attempt(b"an old nonce") == refused
+    other = nkeys.from_seed(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)).public_key.decode()
+    assert attempt(None, key=other) == refused

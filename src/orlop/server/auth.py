@@ -12,8 +12,8 @@ nats-server's wire behaviour, which the connection implements around this:
 with auth required INFO carries ``auth_required: true``; any op before CONNECT,
 or refused credentials, get ``-ERR 'Authorization Violation'`` and a close;
 no CONNECT within :data:`AUTH_TIMEOUT` seconds gets ``-ERR 'Authentication Timeout'``.
-INFO carries no ``nonce``: nats-server sends one only when a client must sign it
-(nkey or JWT users), never for user/password or token, and neither does Orlop.
+INFO carries a ``nonce`` only when NKEY users are configured (they sign it: see
+:mod:`orlop.server.nkey`), as nats-server does; never for user/password or token alone.
 ``no_auth_user``: a client that presents no credentials at all is that user.
 """
 
@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from orlop.server import nkey
 from orlop.server.options import AuthOptions, User
 from orlop.server.permissions import Permissions
 
@@ -63,34 +64,37 @@ class Authenticator:
     def __init__(self, auth: AuthOptions, account: str) -> None:
         self.auth = auth
         self.account = account
-        self._users: dict[str, User] = {u.name: u for u in auth.users or ()}
+        self._users: dict[str, User] = {u.name: u for u in auth.users or () if not u.nkey}
+        self._nkeys: dict[str, User] = {u.nkey: u for u in auth.users or () if u.nkey}
+        # INFO carries a nonce for every client when NKEY users exist (they sign it).
+        self.needs_nonce = bool(self._nkeys)
         self._verified: set[bytes] = set()  # digests of (hash, password) pairs bcrypt accepted
 
     @property
     def required(self) -> bool:
         return self.auth.required
 
-    def authenticate(self, connect: dict[str, Any]) -> Identity | None:
+    def authenticate(self, connect: dict[str, Any], nonce: str = "") -> Identity | None:
         """Who the client is, or None when the credentials are refused (fast checks only).
 
         A claim resting on a bcrypt hash not verified before returns None here when
         :meth:`needs_slow_check` is true for it: call :meth:`check_slow` (off the loop) then.
         """
-        claim = self._claim(connect)
+        claim = self._claim(connect, nonce)
         if claim is None:
             return None
         if is_bcrypt(claim.stored):
             return claim.identity if self._key(claim) in self._verified else None
         return claim.identity if _same(claim.given, claim.stored) else None
 
-    def needs_slow_check(self, connect: dict[str, Any]) -> bool:
+    def needs_slow_check(self, connect: dict[str, Any], nonce: str = "") -> bool:
         """Whether refusing now would be premature: a bcrypt hash must be checked first."""
-        claim = self._claim(connect)
+        claim = self._claim(connect, nonce)
         return claim is not None and is_bcrypt(claim.stored) and self._key(claim) not in self._verified
 
-    def check_slow(self, connect: dict[str, Any]) -> Identity | None:
+    def check_slow(self, connect: dict[str, Any], nonce: str = "") -> Identity | None:
         """:meth:`authenticate` including bcrypt; run it on a worker thread (bcrypt releases the GIL)."""
-        claim = self._claim(connect)
+        claim = self._claim(connect, nonce)
         if claim is None:
             return None
         if not is_bcrypt(claim.stored):
@@ -108,16 +112,23 @@ class Authenticator:
         self._verified.add(self._key(claim))
         return claim.identity
 
-    def _claim(self, connect: dict[str, Any]) -> _Claim | None:
+    def _claim(self, connect: dict[str, Any], nonce: str) -> _Claim | None:
         auth = self.auth
         if not auth.required:
             return _Claim("", "", Identity(self.account))
+        given_nkey = _text(connect.get("nkey"))
+        if given_nkey and self._nkeys:
+            # An NKEY user proves itself by signing this connection's nonce; nothing else counts.
+            holder = self._nkeys.get(given_nkey)
+            if holder is None or not nkey.verify(given_nkey, nonce, _text(connect.get("sig")) or ""):
+                return None
+            return _Claim("", "", Identity(self.account, holder.name, holder.permissions))
         given_user = _text(connect.get("user"))
         given_pass = _text(connect.get("pass"))
         given_token = _text(connect.get("auth_token"))
         if auth.users is not None:
-            if auth.no_auth_user and not (given_user or given_pass or given_token or connect.get("nkey")):
-                user = self._users.get(auth.no_auth_user)
+            if auth.no_auth_user and not (given_user or given_pass or given_token or given_nkey):
+                user = self._users.get(auth.no_auth_user) or self._nkeys.get(auth.no_auth_user)
                 if user is None:
                     return None
                 return _Claim("", "", Identity(self.account, user.name, user.permissions))

@@ -40,6 +40,7 @@ from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Account, Client, Subscription
 from orlop.server.auth import Authenticator, Identity
+from orlop.server.nkey import new_nonce
 from orlop.server.options import ServerOptions
 from orlop.server.permissions import ConnPermissions
 from orlop.subjects import is_valid_publish, is_valid_subject
@@ -131,6 +132,7 @@ class Connection(asyncio.Protocol):
         self.fast_pub = False  # no PUB check needed (see _dispatch, _pub_allowed)
         self.awaiting_auth = opts.auth.required
         self.user = ""  # the authenticated user's name ('' without users)
+        self.nonce = ""  # what an NKEY user signs (in this connection's INFO)
         self.perms: ConnPermissions | None = None
         # Ops that arrived while a slow credential check (bcrypt) ran: run once it answered.
         self._held: list[Any] | None = None
@@ -170,6 +172,8 @@ class Connection(asyncio.Protocol):
         high = max(64 * 1024, min(self.max_pending // 4, 4 * 1024 * 1024))
         transport.set_write_buffer_limits(high=high, low=high // 4)
         self.cid = server.next_cid()
+        if self.awaiting_auth and server.authenticator.needs_nonce:
+            self.nonce = new_nonce()
         self._send(server.info_frame(self))
         if server.closing:
             self.close("Server Shutdown")
@@ -336,8 +340,8 @@ class Connection(asyncio.Protocol):
     def _on_connect(self, o: dict[str, Any]) -> None:
         if self.awaiting_auth:
             auth = self.server.authenticator
-            identity = auth.authenticate(o)
-            if identity is None and auth.needs_slow_check(o):
+            identity = auth.authenticate(o, self.nonce)
+            if identity is None and auth.needs_slow_check(o, self.nonce):
                 self._check_slowly(auth, o)
                 return
             if identity is None:
@@ -352,7 +356,7 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.pause_reading()
         loop = self.server.loop
-        job = loop.run_in_executor(None, auth.check_slow, o)
+        job = loop.run_in_executor(None, auth.check_slow, o, self.nonce)
         job.add_done_callback(lambda done: self._checked(o, done))
 
     def _checked(self, o: dict[str, Any], done: asyncio.Future[Identity | None]) -> None:

@@ -22,11 +22,13 @@ DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """One entry of ``authorization { users: [...] }``: a name, a password (plain or bcrypt), permissions."""
+    """One entry of ``authorization { users: [...] }``: a name and a password (plain or bcrypt),
+    or an NKEY public key (``nkey``; then ``name`` is that key too), and its permissions."""
 
     name: str
     password: str = ""
     permissions: Permissions | None = None
+    nkey: str = ""
 
 
 @dataclass(slots=True)
@@ -112,9 +114,9 @@ def check_options(options: ServerOptions) -> None:
         if auth.token:
             raise ConfigError("Can not have a token and a users array")
         names = [u.name for u in auth.users]
-        for name in names:
-            if names.count(name) > 1:
-                raise ConfigError(f'Duplicate user "{name}" detected')
+        for user in auth.users:
+            if names.count(user.name) > 1:
+                raise ConfigError(f'Duplicate {"nkey" if user.nkey else "user"} "{user.name}" detected')
     if auth.no_auth_user:
         if auth.users is None:
             raise ConfigError(f'no_auth_user: "{auth.no_auth_user}" present, but users/nkeys are not defined')

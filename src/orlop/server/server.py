@@ -342,6 +342,8 @@ class Server:
     def info_frame(self, conn: Connection, *, ldm: bool = False) -> bytes:
         """The INFO line for ``conn`` (with its client id and ip; ``"ldm": true`` in lame duck mode)."""
         extra: dict[str, Any] = {"client_id": conn.cid, "client_ip": conn.host}
+        if conn.nonce and conn.awaiting_auth:
+            extra["nonce"] = conn.nonce
         if ldm:
             extra["ldm"] = True
         tail = json.dumps(extra, separators=(",", ":"))[1:]

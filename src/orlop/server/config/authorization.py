@@ -7,8 +7,9 @@ have none; a permission is ``{publish, subscribe, allow_responses}`` where publi
 subscribe are a subject, a list (allow) or ``{allow, deny}``, and subscribe entries may
 name a queue (``"subject queue"``). Passwords may be bcrypt hashes (``$2a$…``).
 
-NKEY users, auth callouts and ``allowed_connection_types`` come later with the rest of
-the security work; until then they are refused (ConfigError), never ignored.
+A user may be an NKEY public key instead (``{nkey: U…}``; see :mod:`orlop.server.nkey`).
+Auth callouts and ``allowed_connection_types`` come later with the rest of the security
+work; until then they are refused (ConfigError), never ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.server.config.values import as_seconds, as_str, bad, parse_duration, where
+from orlop.server.nkey import is_user_key
 from orlop.server.options import ServerOptions, User
 from orlop.server.permissions import Permissions, ResponsePermission, SubjectPermission, split_queue
 from orlop.subjects import is_valid_subject
@@ -28,9 +30,7 @@ __all__ = ["parse_permissions", "set_authorization", "set_no_auth_user"]
 log = logging.getLogger("orlop.server.config")
 
 _REFUSED_AUTH = frozenset({"auth_callout", "auth_hook", "nkeys", "proxy_required"})
-_REFUSED_USER = frozenset(
-    {"nkey", "allowed_connection_types", "connection_types", "clients", "proxy_required"}
-)
+_REFUSED_USER = frozenset({"allowed_connection_types", "connection_types", "clients", "proxy_required"})
 
 
 def set_authorization(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
@@ -62,7 +62,8 @@ def set_authorization(conf: Mapping[str, Any], key: str, o: ServerOptions) -> No
         # The block's permissions are the default of every user without its own.
         default = o.auth.permissions
         o.auth.users = [
-            u if u.permissions is not None else User(u.name, u.password, default) for u in o.auth.users
+            u if u.permissions is not None else User(u.name, u.password, default, u.nkey)
+            for u in o.auth.users
         ]
 
 
@@ -78,11 +79,13 @@ def _users(block: Mapping[str, Any], key: str) -> list[User]:
     for entry in entries:
         if not isinstance(entry, Mapping):
             raise ConfigError(f"{where(block, key)}: Expected user entry to be a map/struct, got {entry!r}")
-        name = password = ""
+        name = password = nkey = ""
         perms: Permissions | None = None
         for field in entry:
             low = field.lower()
-            if low in ("user", "username"):
+            if low == "nkey":
+                nkey = as_str(entry, field)
+            elif low in ("user", "username"):
                 name = as_str(entry, field)
             elif low in ("pass", "password"):
                 password = as_str(entry, field)
@@ -95,6 +98,13 @@ def _users(block: Mapping[str, Any], key: str) -> list[User]:
                 )
             else:
                 raise ConfigError(f'{where(entry, field)}: unknown field "{field}"')
+        if nkey:
+            if not is_user_key(nkey):
+                raise ConfigError(f"{where(block, key)}: Not a valid public nkey for a user")
+            if name or password:
+                raise ConfigError(f"{where(block, key)}: Nkey users do not take usernames or passwords")
+            users.append(User(nkey, "", perms, nkey=nkey))
+            continue
         if not name:
             raise ConfigError(f"{where(block, key)}: User entry requires a user")
         users.append(User(name, password, perms))
