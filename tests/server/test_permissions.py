@@ -8,6 +8,7 @@ TestResponsePermissions, TestNoAuthUser and Good/BadBcryptPassword.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -258,3 +259,120 @@ async def test_nkey_users_sign_the_nonce(kind: str, server_factory: Factory, tmp
     assert attempt(b"an old nonce") == refused
     other = nkeys.from_seed(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)).public_key.decode()
     assert attempt(None, key=other) == refused
+
+
+RELOAD_V1 = """
+authorization {
+  users: [
+    { user: alice, password: pw }
+    { user: bob, password: pw, permissions: { subscribe: ["orders.>", "other.>"], publish: "_INBOX.>" } }
+  ]
+}
+"""
+RELOAD_V2 = """
+authorization {
+  users: [
+    { user: bob, password: pw, permissions: { subscribe: "other.>", publish: "_INBOX.>" } }
+    { user: carol, password: pw }
+  ]
+}
+"""
+
+
+def _until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(timeout)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return data
+        if not chunk:
+            return data + b"<EOF>"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_reload_changes_users_and_permissions_without_a_restart(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    import signal
+
+    conf = tmp_path / "reload.conf"
+    conf.write_text(RELOAD_V1)
+    proc = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+    alice = _raw(proc, "alice", "pw")
+    bob = _raw(proc, "bob", "pw")
+    bob.sendall(b"SUB orders.> 1\r\nSUB other.> 2\r\nPING\r\n")
+    assert _read(bob, b"PONG\r\n") == b"PONG\r\n"
+
+    conf.write_text(RELOAD_V2)
+    assert proc.proc is not None
+    proc.proc.send_signal(signal.SIGHUP)
+    # alice no longer exists: her connection is closed (no -ERR, as nats-server); bob lost
+    # orders.>: that subscription goes, with an -ERR naming its sid.
+    assert _until_closed(alice) == b"<EOF>"
+    removed = b'-ERR \'Permissions Violation for Subscription to "orders.>" (sid "1")\'\r\n'
+    assert _read(bob, removed) == removed
+    carol = await nats.connect(proc.url, user="carol", password="pw")
+    try:
+        await carol.publish("orders.new", b"not for bob any more")
+        await carol.publish("other.x", b"still for bob")
+        await carol.flush()
+        got = _read(bob, b"still for bob\r\n")
+        assert got == b"MSG other.x 2 13\r\nstill for bob\r\n", got
+        with pytest.raises((NatsError, OSError)):
+            await nats.connect(
+                proc.url, user="alice", password="pw", allow_reconnect=False, max_reconnect_attempts=0
+            )
+        # A configuration that does not parse changes nothing: the server keeps running as it was.
+        conf.write_text("authorization { users: [ { user: carol, password: pw } ")
+        proc.proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        assert proc.proc.poll() is None
+        await carol.publish("other.y", b"still")
+        await carol.flush()
+        assert _read(bob, b"still\r\n").endswith(b"still\r\n")
+    finally:
+        await carol.close()
+        alice.close()
+        bob.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_signal_reload_from_the_command_line(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    """``orlop serve --signal reload -P FILE`` reaches either server; what cannot change is refused."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "sig.conf"
+    conf.write_text(RELOAD_V1)
+    pid_file = tmp_path / "server.pid"
+    proc = server_factory(
+        kind=kind, jetstream=False, extra_args=["-c", str(conf), "-P", str(pid_file)]
+    ).start()
+
+    def signal_it(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "orlop", "serve", *args], capture_output=True, timeout=30
+        )
+
+    def wait_for_log(text: str) -> None:
+        deadline = time.monotonic() + 10
+        while text not in proc.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert text in proc.log(), proc.log()[-2000:]
+
+    conf.write_text(RELOAD_V2)
+    assert signal_it("--signal", "reload", "-P", str(pid_file)).returncode == 0
+    wait_for_log("Reloaded server configuration")
+    conf.write_text(RELOAD_V2 + "\nno_auth_user: carol\n")
+    assert signal_it("--signal", f"reload={pid_file.read_text().strip()}").returncode == 0
+    wait_for_log("config reload not supported for")
+    assert proc.proc is not None and proc.proc.poll() is None
+    bad = signal_it("--signal", "bogus=1")
+    assert bad.returncode == 1 and b"unknown signal" in bad.stderr
+    nobody = signal_it("--signal", "reload")
+    assert nobody.returncode == 1 and b"pid" in nobody.stderr

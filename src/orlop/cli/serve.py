@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orlop import __version__
-from orlop.cli.base import MULTI_CALL_NAMES, Parser
+from orlop.cli.base import MULTI_CALL_NAMES, Parser, UsageError
 from orlop.errors import ConfigError
 from orlop.server.logging import configure_logging
 from orlop.server.options import ServerOptions, check_options
@@ -72,6 +73,14 @@ def _serve_parser(prog: str) -> Parser:
     add("-c", "--config", "-config", dest="config", metavar="FILE", help="configuration file")
     add("-t", dest="test_config", action="store_true", help="test the configuration and exit")
     add("-P", "--pid", "-pid", dest="pid_file", metavar="FILE", help="file to store the PID")
+    add(
+        "-sl",
+        "--signal",
+        "-signal",
+        dest="signal",
+        metavar="SIGNAL[=PID]",
+        help="send a signal to a running server: stop, quit, term, reopen, reload, ldm (PID or -P FILE)",
+    )
     add(
         "--ports_file_dir",
         "-ports_file_dir",
@@ -204,10 +213,48 @@ def _banner(options: ServerOptions, port: int) -> str:
     return "\n".join(lines)
 
 
+# nats-server's --signal commands and the signals they send.
+_SIGNALS = {
+    "stop": signal.SIGKILL,
+    "quit": signal.SIGINT,
+    "term": signal.SIGTERM,
+    "reopen": signal.SIGUSR1,
+    "reload": signal.SIGHUP,
+    "ldm": signal.SIGUSR2,
+}
+
+
+def send_signal(spec: str, pid_file: str | None) -> int:
+    """``--signal CMD[=PID]``: signal a running server (its pid given, or read from ``-P FILE``)."""
+    command, _, pid_text = spec.partition("=")
+    sig = _SIGNALS.get(command.lower())
+    if sig is None:
+        raise UsageError(f"unknown signal {command!r} (one of {', '.join(_SIGNALS)})")
+    if not pid_text and pid_file:
+        try:
+            with open(pid_file, encoding="ascii") as f:
+                pid_text = f.read().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read pid file {pid_file!r}: {exc.strerror}") from exc
+    if not pid_text:
+        raise UsageError("which server? give its pid (--signal reload=PID) or its pid file (-P FILE)")
+    if not pid_text.isdigit():
+        raise UsageError(f"invalid pid: {pid_text}")
+    try:
+        os.kill(int(pid_text), sig)
+    except ProcessLookupError as exc:
+        raise UsageError(f"no process with pid {pid_text}") from exc
+    except PermissionError as exc:
+        raise UsageError(f"not allowed to signal pid {pid_text}") from exc
+    return 0
+
+
 def serve(argv: list[str], prog: str = "orlop") -> int:
     """``orlop serve [nats-server flags]``: run until SIGTERM/SIGINT; return the exit code."""
     configure_logging(ServerOptions())  # so configuration warnings are formatted like the rest
     options, args = build_options(argv, exe_name=prog)
+    if args.signal:
+        return send_signal(args.signal, args.pid_file)
     if args.test_config:
         print(f"{prog}: configuration file {args.config or '(none)'} is valid")
         return 0
@@ -226,8 +273,12 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
             sys.stdout.write(_banner(options, server.port))
             sys.stdout.flush()
 
+    def reload() -> ServerOptions:
+        # SIGHUP: the same flags over the file as it is now (flags win, as at start).
+        return build_options(argv, exe_name=prog)[0]
+
     try:
-        return int(run(options, on_ready))
+        return int(run(options, on_ready, reload))
     finally:
         if args.pid_file:
             with contextlib.suppress(OSError):

@@ -22,6 +22,8 @@ application; it is skipped off glibc/Linux and when the user set
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable
@@ -46,13 +48,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'orlop.server' has no attribute {name!r}")
 
 
-def run(options: ServerOptions, on_ready: Callable[[Server], None] | None = None) -> int:
+def run(
+    options: ServerOptions,
+    on_ready: Callable[[Server], None] | None = None,
+    reload: Callable[[], ServerOptions] | None = None,
+) -> int:
     """Run a server until SIGTERM or SIGINT, then shut it down gracefully.
 
     SIGUSR2 enters lame duck mode (:meth:`Server.lame_duck`): the server exits
-    once its clients are drained. ``on_ready(server)`` runs once the server
-    listens and JetStream is up. Uses uvloop when importable and tunes glibc's
-    allocator (:func:`tune_allocator`).
+    once its clients are drained. SIGHUP reloads the configuration: ``reload()``
+    builds the options again (flags and file) and what may change without a
+    restart is applied (see :func:`reload_problem`); anything else is refused
+    with nats-server's "config reload not supported for …" and nothing changes.
+    ``on_ready(server)`` runs once the server listens and JetStream is up. Uses
+    uvloop when importable and tunes glibc's allocator (:func:`tune_allocator`).
     Returns 0 after a clean shutdown, 1 when the server could not start (the reason
     is logged). SIGKILL is, by nature, immediate.
     """
@@ -64,7 +73,7 @@ def run(options: ServerOptions, on_ready: Callable[[Server], None] | None = None
     except ImportError:
         loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_serve(options, on_ready))
+        return runner.run(_serve(options, on_ready, reload))
 
 
 MMAP_THRESHOLD = 16 * 1024 * 1024
@@ -85,9 +94,28 @@ def tune_allocator() -> bool:
     return applied
 
 
-async def _serve(options: ServerOptions, on_ready: Callable[[Server], None] | None) -> int:
+# What a reload may change today: the authorization (users, passwords, tokens, permissions).
+_RELOADABLE = frozenset({"auth"})
+
+
+def reload_problem(old: ServerOptions, new: ServerOptions) -> str:
+    """The first option a reload would change but cannot ('' when the reload can be applied)."""
+    for f in dataclasses.fields(old):
+        if f.name not in _RELOADABLE and getattr(old, f.name) != getattr(new, f.name):
+            return f.name
+    if old.auth.no_auth_user != new.auth.no_auth_user:  # nats-server refuses this one too
+        return f"no_auth_user: old={old.auth.no_auth_user}, new={new.auth.no_auth_user}"
+    return ""
+
+
+async def _serve(
+    options: ServerOptions,
+    on_ready: Callable[[Server], None] | None,
+    reload: Callable[[], ServerOptions] | None = None,
+) -> int:
     from orlop.server.server import Server
 
+    started_with = copy.deepcopy(options)
     server = Server(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,10 +132,35 @@ async def _serve(options: ServerOptions, on_ready: Callable[[Server], None] | No
         task.add_done_callback(lambda _: stop.set())
         lame_duck.append(task)
 
+    def hang_up() -> None:
+        # SIGHUP, as nats-server: reload the configuration file, or say why not.
+        if not ready.is_set() or server.closing or stop.is_set():
+            return
+        log.info('Trapped "hangup" signal')
+        if reload is None or not options.config_file:
+            log.error(
+                "Failed to reload server configuration: can only reload config when a file"
+                " is provided using -c or --config"
+            )
+            return
+        try:
+            fresh = reload()
+        except Exception as exc:  # a bad file must never stop a running server
+            log.error("Failed to reload server configuration: %s", exc)
+            return
+        problem = reload_problem(started_with, fresh)
+        if problem:
+            log.error("Failed to reload server configuration: config reload not supported for %s", problem)
+            return
+        server.reload_auth(fresh.auth)
+        started_with.auth = fresh.auth
+        log.info("Reloaded server configuration")
+
     # Handlers first: a signal during a long start (JetStream recovery) waits for start to finish.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR2, enter_lame_duck)
+    loop.add_signal_handler(signal.SIGHUP, hang_up)
     try:
         try:
             await server.start()
@@ -127,5 +180,5 @@ async def _serve(options: ServerOptions, on_ready: Callable[[Server], None] | No
             await server.shutdown()
         return 0
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -74,6 +74,17 @@ class Authenticator:
     def required(self) -> bool:
         return self.auth.required
 
+    def inherit(self, older: Authenticator) -> None:
+        """Keep the bcrypt checks ``older`` already did (a reload must not re-hash every client)."""
+        self._verified |= older._verified
+
+    def recheck(self, connect: dict[str, Any], nonce: str) -> Identity | None:
+        """Who a connected client is under these rules (bcrypt checked here, synchronously: reloads only)."""
+        identity = self.authenticate(connect, nonce)
+        if identity is None and self.needs_slow_check(connect, nonce):
+            identity = self.check_slow(connect, nonce)
+        return identity
+
     def authenticate(self, connect: dict[str, Any], nonce: str = "") -> Identity | None:
         """Who the client is, or None when the credentials are refused (fast checks only).
 

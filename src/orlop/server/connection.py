@@ -133,6 +133,7 @@ class Connection(asyncio.Protocol):
         self.awaiting_auth = opts.auth.required
         self.user = ""  # the authenticated user's name ('' without users)
         self.nonce = ""  # what an NKEY user signs (in this connection's INFO)
+        self.credentials: dict[str, Any] = {}  # the CONNECT options, checked again on a config reload
         self.perms: ConnPermissions | None = None
         # Ops that arrived while a slow credential check (bcrypt) ran: run once it answered.
         self._held: list[Any] | None = None
@@ -338,6 +339,7 @@ class Connection(asyncio.Protocol):
             self._fatal("Unknown Protocol Operation")
 
     def _on_connect(self, o: dict[str, Any]) -> None:
+        self.credentials = o
         if self.awaiting_auth:
             auth = self.server.authenticator
             identity = auth.authenticate(o, self.nonce)
@@ -385,6 +387,56 @@ class Connection(asyncio.Protocol):
         if identity.permissions is not None:
             self.perms = ConnPermissions(identity.permissions)
         self._join(self.server.lookup_account(identity.account))
+
+    def reauthorize(self, auth: Authenticator) -> None:
+        """Apply reloaded authorization: refused now means closed; permissions change in place.
+
+        Subscriptions the new permissions forbid are removed, each with nats-server's
+        ``-ERR 'Permissions Violation for Subscription to "x" (sid "n")'``.
+        """
+        if self.closing or not self.connected:
+            return
+        identity = (
+            auth.recheck(self.credentials, self.nonce) if auth.required else Identity(self.account.name)
+        )
+        if identity is None:
+            # nats-server closes these without an -ERR; so does Orlop.
+            log.info(
+                "%s:%d - cid:%d - Authorization Violation after a reload", self.host, self.port, self.cid
+            )
+            self.close("Authentication Failure")
+            return
+        self.user = identity.user
+        perms = ConnPermissions(identity.permissions) if identity.permissions is not None else None
+        self.perms = perms
+        self.fast_pub = self.headers and not (
+            self.verbose or self.pedantic or (perms is not None and perms.checks_pub)
+        )
+        for sid, sub in list(self.subscriptions.items()):
+            if perms is None:
+                sub.deny_filter = False
+                continue
+            if perms.may_subscribe(sub.subject, sub.queue):
+                sub.deny_filter = perms.filters_delivery(sub.subject, sub.queue)
+                continue
+            del self.subscriptions[sid]
+            self.account.remove_client_sub(sub)
+            using = f' using queue "{sub.queue}"' if sub.queue else ""
+            log.info(
+                "%s:%d - cid:%d - Removed sub %r%s (sid %r) for %r - not authorized",
+                self.host,
+                self.port,
+                self.cid,
+                sub.subject,
+                using,
+                sid,
+                self.user,
+            )
+            self._send(
+                err_frame(f'Permissions Violation for Subscription to "{sub.subject}"{using} (sid "{sid}")')
+            )
+        if self.dirty:
+            self.flush()
 
     def _apply_connect(self, o: dict[str, Any]) -> None:
         self.verbose = bool(o.get("verbose", True))

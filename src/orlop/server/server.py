@@ -37,7 +37,7 @@ from orlop.errors import StartupError
 from orlop.server.account import GLOBAL_ACCOUNT, Account
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
-from orlop.server.options import ServerOptions
+from orlop.server.options import AuthOptions, ServerOptions
 from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
 if TYPE_CHECKING:
@@ -280,6 +280,16 @@ class Server:
     def next_cid(self) -> int:
         self._cid += 1
         return self._cid
+
+    def reload_auth(self, auth: AuthOptions) -> None:
+        """Apply a reloaded ``authorization``: new rules for new clients, connected ones checked again."""
+        fresh = Authenticator(auth, GLOBAL_ACCOUNT)
+        fresh.inherit(self.authenticator)
+        self.options.auth = auth
+        self.authenticator = fresh
+        self.auth_timeout = auth.timeout
+        for conn in list(self.clients.values()):
+            conn.reauthorize(fresh)
 
     def add_client(self, conn: Connection) -> None:
         self.clients[conn.cid] = conn
