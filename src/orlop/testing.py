@@ -251,3 +251,68 @@ class NatsCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_test_certificates(folder: str) -> dict[str, str]:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+
+    For tests of TLS (generated per run: no fixed keys anywhere). Returns the paths:
+    ``ca``, ``server_cert``, ``server_key``, ``client_cert``, ``client_key``, and
+    ``other_ca`` (a CA nobody's certificate chains to). Needs the ``cryptography`` package.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+        *,
+        ca: bool = False,
+        ip: bool = False,
+    ) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer[0].subject if issuer else name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ip:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+    def write(name: str, item: x509.Certificate | ec.EllipticCurvePrivateKey) -> str:
+        path = os.path.join(folder, name)
+        if isinstance(item, x509.Certificate):
+            data = item.public_bytes(serialization.Encoding.PEM)
+        else:
+            data = item.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    ca_key, other_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    ca = cert("Orlop Test CA", ca_key, None, ca=True)
+    return {
+        "ca": write("ca.pem", ca),
+        "other_ca": write("other-ca.pem", cert("Someone Else", other_key, None, ca=True)),
+        "server_cert": write("server.pem", cert("server", server_key, (ca, ca_key), ip=True)),
+        "server_key": write("server-key.pem", server_key),
+        "client_cert": write("client.pem", cert("client", client_key, (ca, ca_key))),
+        "client_key": write("client-key.pem", client_key),
+    }

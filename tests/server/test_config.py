@@ -402,7 +402,8 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     "text",
     [
         "accounts { A { users: [{user: a, password: b}] } }",
-        "tls { cert_file: x.pem }",
+        "tls { cert_file: x.pem, key_file: y.pem, verify_and_map: true }",
+        "tls { cert_file: x.pem, key_file: y.pem, pinned_certs: [] }",
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",
         "authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD]}] }",
         "authorization { auth_callout { issuer: x } }",
@@ -422,6 +423,21 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
+
+
+def test_tls_block_as_nats_server_reads_it() -> None:
+    from orlop.server.options import check_options
+
+    o = options_from_config(
+        parse_config(
+            'tls { cert_file: "s.pem", key_file: "k.pem", ca_file: "ca.pem", verify: true, timeout: 3 }'
+        ),
+        ServerOptions(),
+    )
+    assert o.tls is not None and (o.tls.cert_file, o.tls.verify, o.tls.timeout) == ("s.pem", True, 3.0)
+    missing = options_from_config(parse_config('tls { cert_file: "s.pem" }'), ServerOptions())
+    with pytest.raises(ConfigError, match="missing 'key_file' in TLS configuration"):
+        check_options(missing)
 
 
 def test_nkey_user_entries_are_checked() -> None:

@@ -32,7 +32,7 @@ from orlop import __version__
 from orlop.cli.base import MULTI_CALL_NAMES, Parser, UsageError
 from orlop.errors import ConfigError
 from orlop.server.logging import configure_logging
-from orlop.server.options import ServerOptions, check_options
+from orlop.server.options import ServerOptions, TLSOptions, check_options
 
 if TYPE_CHECKING:
     from orlop.server.server import Server
@@ -129,6 +129,25 @@ def _serve_parser(prog: str) -> Parser:
     add("--user", "-user", dest="user", metavar="USER", help="user required for connections")
     add("--pass", "-pass", dest="password", metavar="PASSWORD", help="password required for connections")
     add("--auth", "-auth", dest="token", metavar="TOKEN", help="token required for connections")
+    add(
+        "--tls",
+        "-tls",
+        dest="tls",
+        action="store_true",
+        default=None,
+        help="enable TLS, do not verify clients",
+    )
+    add("--tlscert", "-tlscert", dest="tlscert", metavar="FILE", help="server certificate file")
+    add("--tlskey", "-tlskey", dest="tlskey", metavar="FILE", help="private key for the server certificate")
+    add(
+        "--tlsverify",
+        "-tlsverify",
+        dest="tlsverify",
+        action="store_true",
+        default=None,
+        help="verify clients",
+    )
+    add("--tlscacert", "-tlscacert", dest="tlscacert", metavar="FILE", help="CA certificates for clients")
     add("-v", "--version", "-version", action="version", version=f"{prog}: v{__version__}")
     return p
 
@@ -186,6 +205,14 @@ def _apply_flags(options: ServerOptions, args: argparse.Namespace) -> None:
         options.auth.password = args.password
     if args.token is not None:
         options.auth.token = args.token
+    if args.tls or args.tlsverify or args.tlscert or args.tlskey or args.tlscacert:
+        tls = options.tls or TLSOptions()
+        tls.cert_file = args.tlscert or tls.cert_file
+        tls.key_file = args.tlskey or tls.key_file
+        tls.ca_file = args.tlscacert or tls.ca_file
+        if args.tlsverify:
+            tls.verify = True
+        options.tls = tls
 
 
 def _banner(options: ServerOptions, port: int) -> str:

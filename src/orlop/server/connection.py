@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Sized
 from typing import Any, Protocol, cast
@@ -43,6 +44,7 @@ from orlop.server.auth import Authenticator, Identity
 from orlop.server.nkey import new_nonce
 from orlop.server.options import ServerOptions
 from orlop.server.permissions import ConnPermissions
+from orlop.server.tls import TlsLayer
 from orlop.subjects import is_valid_publish, is_valid_subject
 
 __all__ = ["STALL_MAX", "Connection"]
@@ -93,6 +95,9 @@ class ConnectionHost(Protocol):
     @property
     def authenticator(self) -> Authenticator: ...
 
+    @property
+    def tls_context(self) -> ssl.SSLContext | None: ...
+
     def next_cid(self) -> int: ...
 
     def info_frame(self, conn: Connection, *, ldm: bool = False) -> bytes: ...
@@ -134,6 +139,9 @@ class Connection(asyncio.Protocol):
         self.user = ""  # the authenticated user's name ('' without users)
         self.nonce = ""  # what an NKEY user signs (in this connection's INFO)
         self.credentials: dict[str, Any] = {}  # the CONNECT options, checked again on a config reload
+        self._tls: TlsLayer | None = None  # set when the server requires TLS
+        self._info_after_tls = False  # handshake_first: INFO only once TLS is up
+        self._dropping = False  # a failed handshake: input is ignored until the close
         self.perms: ConnPermissions | None = None
         # Ops that arrived while a slow credential check (bcrypt) ran: run once it answered.
         self._held: list[Any] | None = None
@@ -175,7 +183,17 @@ class Connection(asyncio.Protocol):
         self.cid = server.next_cid()
         if self.awaiting_auth and server.authenticator.needs_nonce:
             self.nonce = new_nonce()
-        self._send(server.info_frame(self))
+        tls = server.tls_context
+        if tls is not None:
+            # From the first byte, what the socket reads goes through TLS (see orlop.server.tls).
+            self._tls = TlsLayer(tls)
+            self._info_after_tls = server.options.tls is not None and server.options.tls.handshake_first
+            seconds = server.options.tls.timeout if server.options.tls is not None else 2.0
+            self._timers["tls"] = server.loop.call_later(seconds, self._tls_timeout)
+        if not self._info_after_tls:
+            self._send(server.info_frame(self))
+            if tls is not None:
+                self.flush()  # INFO goes out in plain text before the handshake
         if server.closing:
             self.close("Server Shutdown")
             return
@@ -189,10 +207,59 @@ class Connection(asyncio.Protocol):
             self._timers["auth"] = loop.call_later(server.auth_timeout, self._auth_timeout)
         self._timers["ping"] = loop.call_later(server.options.ping_interval, self._ping_tick)
 
+    def _tls_timeout(self) -> None:
+        # nats-server means to send "-ERR 'Secure Connection - TLS Required'" here, but its
+        # connection is already a TLS one, so nothing legible reaches a plain client: it is
+        # simply closed. Orlop does the same (a plain-text line would only be noise to TLS).
+        self._timers.pop("tls", None)
+        if self.closing or (self._tls is not None and self._tls.done):
+            return
+        log.debug("%s:%d - cid:%d - TLS handshake timeout", self.host, self.port, self.cid)
+        self.close("TLS Handshake Error")
+
+    def _tls_in(self, data: bytes) -> bytes | None:
+        """Decrypt what the socket read (answering the handshake); None when the connection ended."""
+        layer = self._tls
+        assert layer is not None
+        was_done = layer.done
+        try:
+            plain, reply = layer.feed(data)
+        except ssl.SSLError as exc:
+            log.debug("%s:%d - cid:%d - TLS handshake error: %s", self.host, self.port, self.cid, exc)
+            t = self.transport
+            if t is not None and layer.alert() and not t.is_closing():
+                # The client learns why ("certificate required", "unknown CA"). Closing at once
+                # with its next bytes unread would reset the connection and lose the alert:
+                # end our side, drop what still comes, close a moment later.
+                t.write(layer.alert())
+                if t.can_write_eof():
+                    t.write_eof()
+                self._dropping = True
+                self._timers["tls"] = self.server.loop.call_later(0.5, self.close, "TLS Handshake Error")
+                return None
+            self.close("TLS Handshake Error")
+            return None
+        if reply and self.transport is not None:
+            self.transport.write(reply)
+        if layer.done and not was_done:
+            self._cancel_timer("tls")
+            if self._info_after_tls:
+                self._send(self.server.info_frame(self))
+                self.flush()
+        if layer.closed:
+            self.close("Client Closed")
+            return None
+        return plain
+
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self._dropping:
             return
         self.last_activity_ns = time.time_ns()
+        if self._tls is not None:
+            decrypted = self._tls_in(data)
+            if not decrypted:
+                return
+            data = decrypted
         parser = self.parser
         try:
             if self._held is not None:  # a credential check is running: keep everything for later
@@ -625,7 +692,9 @@ class Connection(asyncio.Protocol):
             return
         self.out = []
         self.out_size = 0
-        t.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        tls = self._tls
+        t.write(tls.encrypt(data) if tls is not None and tls.done else data)
         self.tbuf = t.get_write_buffer_size()
         if self.tbuf > self.max_pending:
             self._slow_consumer()
@@ -710,11 +779,15 @@ class Connection(asyncio.Protocol):
             return
         t = self.transport
         if t is not None and self.out and not t.is_closing():
-            t.write(b"".join(self.out))
+            data = b"".join(self.out)
+            tls = self._tls
+            t.write(tls.encrypt(data) if tls is not None and tls.done else data)
         self.out = []
         self.out_size = 0
         self._cleanup(reason)
         if t is not None:
+            if self._tls is not None and not t.is_closing():
+                t.write(self._tls.goodbye())
             t.close()
 
     def _cleanup(self, reason: str) -> None:

@@ -15,7 +15,15 @@ from orlop.errors import ConfigError
 from orlop.jsapi.timefmt import format_go_duration
 from orlop.server.permissions import Permissions
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "AuthOptions", "ServerOptions", "User", "check_options", "go_duration_text"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "AuthOptions",
+    "ServerOptions",
+    "TLSOptions",
+    "User",
+    "check_options",
+    "go_duration_text",
+]
 
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
@@ -53,6 +61,18 @@ class AuthOptions:
 
 
 @dataclass(slots=True)
+class TLSOptions:
+    """``tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }`` (or the --tls flags)."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    verify: bool = False  # require and verify a client certificate (against ca_file)
+    timeout: float = 2.0  # seconds for the handshake (nats-server's TLS_TIMEOUT)
+    handshake_first: bool = False  # TLS before INFO, as nats-server's handshake_first
+
+
+@dataclass(slots=True)
 class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 4222  # -1 picks a free port
@@ -69,6 +89,7 @@ class ServerOptions:
     max_pings_out: int = 2
     write_deadline: float = 10.0
     auth: AuthOptions = field(default_factory=AuthOptions)
+    tls: TLSOptions | None = None
     jetstream: bool = True
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine
@@ -103,6 +124,14 @@ def check_options(options: ServerOptions) -> None:
     for label, port in (("port", options.port), ("http_port", options.http_port)):
         if port < -1 or port > 65535:
             raise ConfigError(f"invalid {label} {port}: must be -1 (random), 0..65535")
+    tls = options.tls
+    if tls is not None:
+        if not tls.key_file:
+            raise ConfigError("missing 'key_file' in TLS configuration")
+        if not tls.cert_file:
+            raise ConfigError("missing 'cert_file' in TLS configuration")
+        if tls.verify and not tls.ca_file:
+            raise ConfigError("TLS verify needs a 'ca_file' to check client certificates against")
     auth = options.auth
     if auth.token and auth.user:
         raise ConfigError("cannot have a user/password and a token at the same time")

@@ -29,6 +29,7 @@ import logging
 import os
 import random
 import secrets
+import ssl
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from orlop.errors import StartupError
 from orlop.server.account import GLOBAL_ACCOUNT, Account
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
-from orlop.server.options import AuthOptions, ServerOptions
+from orlop.server.options import AuthOptions, ServerOptions, TLSOptions
 from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
 if TYPE_CHECKING:
@@ -106,7 +107,11 @@ class Server:
         self.ldm = False  # in lame duck mode (see lame_duck)
         self.started = False
         self.auth_timeout = self.options.auth.timeout
+        if self.options.tls is not None:
+            # As nats-server: with TLS the client has the handshake's time and a second more.
+            self.auth_timeout = max(self.auth_timeout, self.options.tls.timeout + 1.0)
         self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT)
+        self.tls_context: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
         self._ports_file: Path | None = None
@@ -148,6 +153,13 @@ class Server:
         self.started = True
         self._loop = asyncio.get_running_loop()
         opts = self.options
+        if opts.tls is not None:
+            try:
+                self.tls_context = server_tls_context(opts.tls)
+            except (OSError, ssl.SSLError) as exc:
+                problem = f"error parsing X509 certificate/key pair: {exc}"
+                log.error("%s", problem)
+                raise StartupError(problem) from exc
         try:
             self._listener = await self._loop.create_server(
                 lambda: Connection(self),
@@ -162,7 +174,8 @@ class Server:
             raise StartupError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}") from exc
         try:
             self.port = int(self._listener.sockets[0].getsockname()[1])
-            self.url = f"nats://{client_host(opts.host)}:{self.port}"
+            scheme = "tls" if opts.tls is not None else "nats"  # as nats-server writes it
+            self.url = f"{scheme}://{client_host(opts.host)}:{self.port}"
             self._info_prefix = self._build_info_prefix()
             await self._start_services()
             await self._listener.start_serving()
@@ -287,7 +300,9 @@ class Server:
         fresh.inherit(self.authenticator)
         self.options.auth = auth
         self.authenticator = fresh
-        self.auth_timeout = auth.timeout
+        self.auth_timeout = max(auth.timeout, self.auth_timeout if self.options.tls is not None else 0.0)
+        if self.port:
+            self._info_prefix = self._build_info_prefix()  # auth_required may have changed
         for conn in list(self.clients.values()):
             conn.reauthorize(fresh)
 
@@ -341,6 +356,9 @@ class Server:
         }
         if opts.auth.required:
             info["auth_required"] = True
+        if opts.tls is not None:
+            info["tls_required"] = True
+            info["tls_verify"] = opts.tls.verify
         if opts.jetstream:
             info["jetstream"] = True
         return info
@@ -376,6 +394,17 @@ class Server:
     def _remove_ports_file(self) -> None:
         remove_ports_file(self._ports_file)
         self._ports_file = None
+
+
+def server_tls_context(tls: TLSOptions) -> ssl.SSLContext:
+    """The server side of TLS: our certificate, and the CAs client certificates must chain to."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # as nats-server
+    ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.ca_file:
+        ctx.load_verify_locations(cafile=tls.ca_file)
+    ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify else ssl.CERT_NONE
+    return ctx
 
 
 def storage_problem(store_dir: str, exc: OSError) -> str:
