@@ -30,7 +30,16 @@ async def test_stream_and_api_audit_advisories(server: ServerProcess) -> None:
         await nc.request("$JS.API.STREAM.UPDATE.ADV", b'{"name":"ADV","max_msgs":3}', timeout=5)
         await nc.request("$JS.API.STREAM.DELETE.ADV", b"", timeout=5)
         await nc.request("$JS.API.STREAM.INFO.ADV", b"", timeout=5)
-        msgs = await drain(sub)
+        # Advisories are sent asynchronously (nats-server, under load, can take over a second
+        # for the last one): collect until the 3 actions and 4 audits arrived, then a quiet spell.
+        msgs: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + 15
+        while asyncio.get_running_loop().time() < deadline:
+            seen = [m.subject for m in msgs]
+            if sum(".STREAM." in s for s in seen) >= 3 and seen.count("$JS.EVENT.ADVISORY.API") >= 4:
+                break
+            msgs += await drain(sub, quiet=0.2)
+        msgs += await drain(sub)
         actions = {m.subject: json.loads(m.data) for m in msgs if ".STREAM." in m.subject}
         assert set(actions) == {
             "$JS.EVENT.ADVISORY.STREAM.CREATED.ADV",
