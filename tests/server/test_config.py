@@ -401,7 +401,8 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 @pytest.mark.parametrize(
     "text",
     [
-        "accounts { A { users: [{user: a, password: b}] } }",
+        "accounts { A { users: [{user: a, password: b}], exports: [] } }",
+        "accounts { A { jetstream: { max_mem: 1G } } }",
         "tls { cert_file: x.pem, key_file: y.pem, verify_and_map: true }",
         "tls { cert_file: x.pem, key_file: y.pem, pinned_certs: [] }",
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",

@@ -133,7 +133,7 @@ class Authenticator:
             holder = self._nkeys.get(given_nkey)
             if holder is None or not nkey.verify(given_nkey, nonce, _text(connect.get("sig")) or ""):
                 return None
-            return _Claim("", "", Identity(self.account, holder.name, holder.permissions))
+            return _Claim("", "", Identity(holder.account or self.account, holder.name, holder.permissions))
         given_user = _text(connect.get("user"))
         given_pass = _text(connect.get("pass"))
         given_token = _text(connect.get("auth_token"))
@@ -142,12 +142,14 @@ class Authenticator:
                 user = self._users.get(auth.no_auth_user) or self._nkeys.get(auth.no_auth_user)
                 if user is None:
                     return None
-                return _Claim("", "", Identity(self.account, user.name, user.permissions))
+                return _Claim("", "", Identity(user.account or self.account, user.name, user.permissions))
             found = self._users.get(given_user or "")
             if found is None:
                 return None
             return _Claim(
-                found.password, given_pass or "", Identity(self.account, found.name, found.permissions)
+                found.password,
+                given_pass or "",
+                Identity(found.account or self.account, found.name, found.permissions),
             )
         if auth.token:
             return _Claim(auth.token, given_token or "", Identity(self.account))

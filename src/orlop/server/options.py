@@ -37,6 +37,7 @@ class User:
     password: str = ""
     permissions: Permissions | None = None
     nkey: str = ""
+    account: str = ""  # the account it belongs to ('' : the global account $G)
 
 
 @dataclass(slots=True)
@@ -90,6 +91,9 @@ class ServerOptions:
     write_deadline: float = 10.0
     auth: AuthOptions = field(default_factory=AuthOptions)
     tls: TLSOptions | None = None
+    # ``accounts { NAME: { users, jetstream } }``: account name -> JetStream enabled for it.
+    # Empty: only the global account exists and it has JetStream (when the server has).
+    accounts: dict[str, bool] = field(default_factory=dict)
     jetstream: bool = True
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine

@@ -136,9 +136,15 @@ class Server:
         if acc is None:
             acc = self.accounts[name] = Account(name, self)
             # An account born after JetStream started gets its own JetStream namespace too.
-            if self.jetstream is not None and self.jetstream.started:
+            if self.jetstream is not None and self.jetstream.started and self.jetstream_allowed(name):
                 self.jetstream.enable_account(acc)
         return acc
+
+    def jetstream_allowed(self, name: str) -> bool:
+        """Whether account ``name`` has JetStream: every account without an ``accounts`` block;
+        with one, those it enables (the global account then has none, as in nats-server)."""
+        accounts = self.options.accounts
+        return not accounts or accounts.get(name, False)
 
     # -- lifecycle -------------------------------------------------------------------------
 

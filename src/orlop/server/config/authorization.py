@@ -25,7 +25,7 @@ from orlop.server.options import ServerOptions, User
 from orlop.server.permissions import Permissions, ResponsePermission, SubjectPermission, split_queue
 from orlop.subjects import is_valid_subject
 
-__all__ = ["parse_permissions", "set_authorization", "set_no_auth_user"]
+__all__ = ["parse_permissions", "parse_users", "set_authorization", "set_no_auth_user"]
 
 log = logging.getLogger("orlop.server.config")
 
@@ -48,7 +48,8 @@ def set_authorization(conf: Mapping[str, Any], key: str, o: ServerOptions) -> No
         elif low == "timeout":
             o.auth.timeout = as_seconds(block, sub)
         elif low == "users":
-            o.auth.users = _users(block, sub)
+            # Users of accounts parsed earlier in the file stay; these join the global account.
+            o.auth.users = [u for u in o.auth.users or [] if u.account] + parse_users(block, sub)
         elif low in ("default_permission", "default_permissions", "permissions"):
             o.auth.permissions = parse_permissions(block, sub)
         elif low in _REFUSED_AUTH:
@@ -62,7 +63,7 @@ def set_authorization(conf: Mapping[str, Any], key: str, o: ServerOptions) -> No
         # The block's permissions are the default of every user without its own.
         default = o.auth.permissions
         o.auth.users = [
-            u if u.permissions is not None else User(u.name, u.password, default, u.nkey)
+            u if u.permissions is not None or u.account else User(u.name, u.password, default, u.nkey)
             for u in o.auth.users
         ]
 
@@ -71,7 +72,8 @@ def set_no_auth_user(conf: Mapping[str, Any], key: str, o: ServerOptions) -> Non
     o.auth.no_auth_user = as_str(conf, key)
 
 
-def _users(block: Mapping[str, Any], key: str) -> list[User]:
+def parse_users(block: Mapping[str, Any], key: str) -> list[User]:
+    """A ``users`` list: ``{user, password, permissions}`` or ``{nkey, permissions}`` entries."""
     entries = block[key]
     if not isinstance(entries, list):
         raise ConfigError(f"{where(block, key)}: Expected users field to be an array, got {entries!r}")

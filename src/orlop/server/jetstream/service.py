@@ -71,7 +71,8 @@ class JetStreamService:
                 self.server.lookup_account(entry.name)
         started = time.monotonic()
         for account in list(self.server.accounts.values()):
-            self.enable_account(account)
+            if self.server.jetstream_allowed(account.name):
+                self.enable_account(account)
         streams = sum(len(js.streams) for js in self.accounts.values())
         if streams:
             log.info("JetStream state of %d streams recovered in %.2fs", streams, time.monotonic() - started)

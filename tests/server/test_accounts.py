@@ -1,0 +1,85 @@
+"""Accounts isolate tenants: subjects, JetStream and object stores, on Orlop and nats-server alike.
+
+Two accounts with JetStream (A, B), one without (C), users in each; the same file starts
+both servers (nats-server's TestAccountIsolation / TestJetStreamMultipleAccountsBasics in
+spirit). A user of A cannot see, read, write or watch what B has, even under the same
+names; an account without JetStream has none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nats
+import pytest
+
+from orlop.errors import BucketNotFound, JetStreamNotEnabled, ObjectStoreUnavailable, PermissionDenied
+from orlop.objects import connect
+from orlop.testing import KINDS, ServerProcess
+
+CONFIG = """
+jetstream { store_dir: %(store)r }
+accounts {
+  A: { jetstream: enabled, users: [ { user: ann, password: pw } ] }
+  B: { jetstream: enabled, users: [ { user: bob, password: pw }, { user: bea, password: pw,
+       permissions: { publish: "_INBOX.>", subscribe: "_INBOX.>" } } ] }
+  C: { users: [ { user: cid, password: pw } ] }
+}
+"""
+
+
+@pytest.fixture(params=KINDS)
+def tenants(
+    request: pytest.FixtureRequest, server_factory: type[ServerProcess], tmp_path: Path
+) -> ServerProcess:
+    conf = tmp_path / "accounts.conf"
+    conf.write_text(CONFIG % {"store": str(tmp_path / "js")})
+    return server_factory(kind=request.param, jetstream=False, extra_args=["-c", str(conf)]).start()
+
+
+async def test_subjects_do_not_cross_accounts(tenants: ServerProcess) -> None:
+    ann = await nats.connect(tenants.url, user="ann", password="pw")
+    bob = await nats.connect(tenants.url, user="bob", password="pw")
+    try:
+        mine = await ann.subscribe(">")
+        theirs = await bob.subscribe("orders")
+        await ann.flush()
+        await bob.flush()
+        await bob.publish("orders", b"for B only")
+        await bob.flush()
+        assert (await theirs.next_msg(timeout=5)).data == b"for B only"
+        with pytest.raises(nats.errors.TimeoutError):
+            await mine.next_msg(timeout=0.5)
+    finally:
+        await ann.close()
+        await bob.close()
+
+
+async def test_object_stores_are_per_account(tenants: ServerProcess) -> None:
+    async with (
+        connect(tenants.url, user="ann", password="pw") as a,
+        connect(tenants.url, user="bob", password="pw") as b,
+    ):
+        docs_a = await a.create_bucket("docs")
+        await docs_a.put("plan.txt", b"A's plan")
+        assert await b.buckets() == []
+        with pytest.raises(BucketNotFound):
+            await b.bucket("docs")
+        docs_b = await b.create_bucket("docs")  # the same name, another namespace
+        await docs_b.put("plan.txt", b"B's plan")
+        assert await docs_a.get_bytes("plan.txt") == b"A's plan"
+        assert await docs_b.get_bytes("plan.txt") == b"B's plan"
+        await docs_b.delete("plan.txt")
+        assert [i.name for i in await docs_a.list()] == ["plan.txt"]
+        assert await a.buckets() == ["docs"] and await b.buckets() == ["docs"]
+
+
+async def test_account_users_keep_their_permissions_and_c_has_no_jetstream(tenants: ServerProcess) -> None:
+    async with connect(tenants.url, user="bob", password="pw") as b:
+        await b.create_bucket("shared")
+    async with connect(tenants.url, user="bea", password="pw", request_timeout=1) as bea:
+        with pytest.raises(PermissionDenied):
+            await bea.bucket("shared")
+    async with connect(tenants.url, user="cid", password="pw", request_timeout=2) as c:
+        with pytest.raises((JetStreamNotEnabled, ObjectStoreUnavailable)):
+            await c.create_bucket("nothing")
