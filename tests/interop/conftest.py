@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,16 +36,19 @@ def node_command(script: str, *args: str) -> list[str]:
 
 @pytest.fixture
 def run_node_steps() -> NodeRunner:
-    """``await run_node_steps(url, steps, timeout=60)`` runs interop_objects.mjs; returns its results.
+    """``await run_node_steps(url, steps, timeout=60, user=, password=)`` runs interop_objects.mjs.
 
     Each result is ``{"op", "name", "ok", "value" | "error"}``, one per step, in order.
     Fails the test (with Node's stderr) when the script exits non-zero or times out.
     """
 
-    async def run(url: str, steps: list[dict[str, Any]], timeout: float = 60) -> list[dict[str, Any]]:
+    async def run(
+        url: str, steps: list[dict[str, Any]], timeout: float = 60, *, user: str = "", password: str = ""
+    ) -> list[dict[str, Any]]:
         cmd = node_command("interop_objects.mjs", url, json.dumps(steps))
+        env = {**os.environ, "NATS_USER": user, "NATS_PASS": password}
         proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=NODE_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *cmd, cwd=NODE_DIR, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -3,7 +3,8 @@
 // STEPS_JSON is a list of {op, bucket, name, file?, target?}; ops: put (bytes from file),
 // get (sha-256 hex + size; bytes written to `out` when given), info, link, delete, list.
 // Prints one JSON line: a list of {op, name, ok, value | error}. Exits 0 unless it cannot
-// connect; a failing step is reported, and later steps still run.
+// connect; a failing step is reported, and later steps still run. NATS_USER / NATS_PASS in
+// the environment are the credentials, when the server requires some.
 import nats from "nats";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -26,7 +27,9 @@ function infoJson(info) {
   };
 }
 
-const nc = await connect({ servers: url, timeout: 5000 });
+// Credentials, when the server asks for them, come from NATS_USER / NATS_PASS.
+const auth = process.env.NATS_USER ? { user: process.env.NATS_USER, pass: process.env.NATS_PASS ?? "" } : {};
+const nc = await connect({ servers: url, timeout: 5000, ...auth });
 const js = nc.jetstream({ timeout: 10000 });
 const stores = new Map();
 async function store(bucket) {
