@@ -83,3 +83,52 @@ async def test_account_users_keep_their_permissions_and_c_has_no_jetstream(tenan
     async with connect(tenants.url, user="cid", password="pw", request_timeout=2) as c:
         with pytest.raises((JetStreamNotEnabled, ObjectStoreUnavailable)):
             await c.create_bucket("nothing")
+
+
+LIMITS = """
+jetstream { store_dir: %(store)r }
+accounts {
+  L: { users: [ { user: lim, password: pw } ],
+       jetstream: { max_streams: 1, max_consumers: 1, max_bytes_required: true, disk_max_stream_bytes: 1MB } }
+}
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_account_jetstream_limits(
+    kind: str, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """nats-server's TestJetStreamLimits in spirit: each limit refused with its own error code."""
+    import json
+
+    conf = tmp_path / "limits.conf"
+    conf.write_text(LIMITS % {"store": str(tmp_path / "js")})
+    srv = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+    nc = await nats.connect(srv.url, user="lim", password="pw")
+
+    async def api(subject: str, body: dict[str, object]) -> dict[str, object]:
+        msg = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=5)
+        result: dict[str, object] = json.loads(msg.data)
+        return result
+
+    def code(resp: dict[str, object]) -> object:
+        err = resp.get("error")
+        return err.get("err_code") if isinstance(err, dict) else None
+
+    try:
+        base = {"subjects": ["s1.>"], "storage": "file"}
+        assert code(await api("STREAM.CREATE.S1", {"name": "S1", **base})) == 10113  # max_bytes required
+        too_big = await api("STREAM.CREATE.S1", {"name": "S1", **base, "max_bytes": 2 * 1024 * 1024})
+        assert code(too_big) == 10122
+        assert code(await api("STREAM.CREATE.S1", {"name": "S1", **base, "max_bytes": 1000})) is None
+        second = {"name": "S2", "subjects": ["s2.>"], "max_bytes": 1000}
+        assert code(await api("STREAM.CREATE.S2", second)) == 10027
+        durable = {"stream_name": "S1", "config": {"durable_name": "d1", "ack_policy": "explicit"}}
+        assert code(await api("CONSUMER.CREATE.S1.d1", durable)) is None
+        other = {"stream_name": "S1", "config": {"durable_name": "d2", "ack_policy": "explicit"}}
+        assert code(await api("CONSUMER.CREATE.S1.d2", other)) == 10026
+        info = await api("INFO", {})
+        limits = info["limits"]
+        assert isinstance(limits, dict) and (limits["max_streams"], limits["max_consumers"]) == (1, 1)
+    finally:
+        await nc.close()

@@ -94,6 +94,8 @@ class ServerOptions:
     # ``accounts { NAME: { users, jetstream } }``: account name -> JetStream enabled for it.
     # Empty: only the global account exists and it has JetStream (when the server has).
     accounts: dict[str, bool] = field(default_factory=dict)
+    # Account JetStream limits given in ``jetstream: { max_streams, ... }`` (AccountLimits fields).
+    account_limits: dict[str, dict[str, int | bool]] = field(default_factory=dict)
     jetstream: bool = True
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine

@@ -7,8 +7,11 @@ With accounts configured, only those with ``jetstream: enabled`` (or ``true``) h
 JetStream, and users of the ``authorization`` block stay in the global account ``$G``,
 which then has none, as in nats-server.
 
-Not implemented yet, and refused rather than ignored: account JetStream limits (a map
-for ``jetstream``), ``exports``/``imports``, account ``nkey``, ``mappings`` and
+``jetstream`` may be a map of limits: ``max_streams``, ``max_consumers``,
+``max_bytes_required``, ``mem_max_stream_bytes``, ``disk_max_stream_bytes`` (with
+nats-server's errors 10027, 10026, 10113, 10122). Not implemented yet, and refused rather
+than ignored: the account's memory and storage totals (``max_mem``, ``max_store``),
+``max_ack_pending``, ``exports``/``imports``, account ``nkey``, ``mappings`` and
 connection limits; operators, resolvers and trusted keys.
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.server.config.authorization import parse_permissions, parse_users
-from orlop.server.config.values import Setter, bad, refuse, where
+from orlop.server.config.values import Setter, as_bool, as_int, bad, refuse, where
 from orlop.server.options import ServerOptions, User
 
 __all__ = ["KEYS", "set_accounts"]
@@ -64,11 +67,11 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
                     jetstream = False
                 elif isinstance(value, bool):
                     jetstream = value
+                elif isinstance(value, Mapping):
+                    jetstream = True
+                    o.account_limits[name] = _limits(value, name)
                 else:
-                    raise ConfigError(
-                        f"{where(entry, field)}: accounts.{name}.jetstream limits are not supported by Orlop"
-                        " yet (use enabled); refusing to start without the limits the file sets"
-                    )
+                    raise bad(entry, field, "enabled, disabled or a map of limits")
             elif low in ("default_permissions", "default_permission"):
                 defaults = parse_permissions(entry, field)
             elif low in _ACCOUNT_TODO:
@@ -83,6 +86,42 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
             users.append(User(u.name, u.password, perms, u.nkey, account=name))
         o.accounts[name] = jetstream
     o.auth.users = users
+
+
+# nats-server's account JetStream limits Orlop enforces -> AccountLimits fields.
+_LIMITS = {
+    "max_streams": "max_streams",
+    "streams": "max_streams",
+    "max_consumers": "max_consumers",
+    "consumers": "max_consumers",
+    "mem_max_stream_bytes": "memory_max_stream_bytes",
+    "memory_max_stream_bytes": "memory_max_stream_bytes",
+    "disk_max_stream_bytes": "storage_max_stream_bytes",
+    "store_max_stream_bytes": "storage_max_stream_bytes",
+}
+_LIMITS_FLAG = {"max_bytes_required", "max_stream_bytes", "max_bytes"}
+_LIMITS_TODO = {
+    "max_memory", "max_mem", "mem", "memory", "max_store", "max_file", "max_disk", "store", "disk",
+    "max_ack_pending", "cluster_traffic",
+}  # fmt: skip
+
+
+def _limits(block: Mapping[str, Any], account: str) -> dict[str, int | bool]:
+    limits: dict[str, int | bool] = {}
+    for field in block:
+        low = field.lower()
+        if low in _LIMITS:
+            limits[_LIMITS[low]] = as_int(block, field)
+        elif low in _LIMITS_FLAG:
+            limits["max_bytes_required"] = as_bool(block, field)
+        elif low in _LIMITS_TODO:
+            raise ConfigError(
+                f"{where(block, field)}: accounts.{account}.jetstream.{field} is not supported by Orlop"
+                " yet; refusing to start with a limit it would not keep"
+            )
+        else:
+            raise ConfigError(f'{where(block, field)}: unknown field "{field}"')
+    return limits
 
 
 KEYS: dict[str, Setter] = {

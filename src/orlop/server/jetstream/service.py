@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orlop.server.jetstream import resources
-from orlop.server.jetstream.account_js import AccountJetStream
+from orlop.server.jetstream.account_js import AccountJetStream, AccountLimits
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers, silence, subscribe
 from orlop.server.jetstream.jsz import build_jsz
@@ -98,7 +98,9 @@ class JetStreamService:
         if js is not None:
             return js
         load_handlers()
-        js = AccountJetStream(self, account)
+        configured = self.options.account_limits.get(account.name)
+        limits = AccountLimits(**configured) if configured else None
+        js = AccountJetStream(self, account, limits)
         self.accounts[account.name] = js
         js.recover()
         js.api_subs = subscribe(js)
