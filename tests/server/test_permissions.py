@@ -376,3 +376,41 @@ def test_signal_reload_from_the_command_line(kind: str, server_factory: Factory,
     assert bad.returncode == 1 and b"unknown signal" in bad.stderr
     nobody = signal_it("--signal", "reload")
     assert nobody.returncode == 1 and b"pid" in nobody.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("connect", "answer"),
+    [
+        (b"CONNECT {not json}\r\n", b"<EOF>"),
+        (
+            b'CONNECT {"user":"alice","pass":"pw","verbose":false' + b" " * 8000 + b"}\r\n",
+            b"-ERR 'maximum control",
+        ),
+        # Credentials of the wrong type are not "no credentials" (no_auth_user must not apply).
+        (b'CONNECT {"user":["alice"],"pass":{"x":1},"verbose":false}\r\n', b"<EOF>"),
+        (
+            b'CONNECT {"user":"alice","pass":"pw\\u0000","verbose":false}\r\n',
+            b"-ERR 'Authorization Violation'",
+        ),
+    ],
+    ids=["malformed", "huge", "wrong-types", "nul-in-password"],
+)
+async def test_bad_connects_are_refused_and_nobody_else_is_affected(
+    kind: str, connect: bytes, answer: bytes, server_factory: Factory, tmp_path: Path
+) -> None:
+    proc = _start(server_factory, kind, tmp_path)
+    admin = await nats.connect(proc.url, user="admin", password="adminpw")
+    try:
+        host, port = proc.url.removeprefix("nats://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.recv(4096)
+            sock.sendall(connect + b"PING\r\n")
+            got = _until_closed(sock, timeout=3)
+        assert got.startswith(answer) and b"PONG" not in got, got
+        # The server is up and the other client unaffected.
+        sub = await admin.subscribe("still.here")
+        await admin.publish("still.here", b"yes")
+        assert (await sub.next_msg(timeout=5)).data == b"yes"
+    finally:
+        await admin.close()

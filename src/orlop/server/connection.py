@@ -406,6 +406,14 @@ class Connection(asyncio.Protocol):
             self._fatal("Unknown Protocol Operation")
 
     def _on_connect(self, o: dict[str, Any]) -> None:
+        if not _connect_types_ok(o):
+            # nats-server cannot decode such a CONNECT into its struct and drops the client
+            # without a word; a credential of the wrong type must never read as "none given".
+            log.debug(
+                "%s:%d - cid:%d - CONNECT with fields of the wrong type", self.host, self.port, self.cid
+            )
+            self.close("Protocol Violation")
+            return
         self.credentials = o
         if self.awaiting_auth:
             auth = self.server.authenticator
@@ -808,6 +816,23 @@ class Connection(asyncio.Protocol):
         for subject in {s.subject for s in subs}:
             account.notify_interest(subject)
         self.server.remove_client(self)
+
+
+_CONNECT_STRINGS = ("user", "pass", "auth_token", "nkey", "sig", "jwt", "name", "lang", "version")
+_CONNECT_BOOLS = ("verbose", "pedantic", "echo", "headers", "no_responders", "tls_required")
+
+
+def _connect_types_ok(o: dict[str, Any]) -> bool:
+    """Whether CONNECT's fields have the JSON types nats-server decodes them as (null allowed)."""
+    for key in _CONNECT_STRINGS:
+        value = o.get(key)
+        if value is not None and not isinstance(value, str):
+            return False
+    for key in _CONNECT_BOOLS:
+        value = o.get(key)
+        if value is not None and not isinstance(value, bool):
+            return False
+    return True
 
 
 def _valid_queue(queue: str) -> bool:
