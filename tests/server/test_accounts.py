@@ -132,3 +132,28 @@ async def test_account_jetstream_limits(
         assert isinstance(limits, dict) and (limits["max_streams"], limits["max_consumers"]) == (1, 1)
     finally:
         await nc.close()
+
+
+async def test_monitoring_per_account(tenants: ServerProcess) -> None:
+    """``/connz?acc=`` lists one account's clients (with ``auth=true``, their user); ``/jsz`` per account."""
+    import json
+    import urllib.request
+
+    def get(path: str) -> dict[str, object]:
+        with urllib.request.urlopen(f"{tenants.monitor_url}{path}", timeout=5) as resp:
+            result: dict[str, object] = json.loads(resp.read())
+        return result
+
+    async with (
+        connect(tenants.url, user="ann", password="pw") as a,
+        connect(tenants.url, user="bob", password="pw") as b,
+    ):
+        await a.create_bucket("docs")
+        await b.create_bucket("docs")
+        await b.create_bucket("more")
+        conns = get("/connz?acc=A&auth=true")["connections"]
+        assert isinstance(conns, list) and [c.get("authorized_user") for c in conns] == ["ann"]
+        jsz = get("/jsz?accounts=true&streams=true")
+        details = {d["name"]: d for d in jsz["account_details"]}  # type: ignore[union-attr]
+        names = {acc: sorted(st["name"] for st in d.get("stream_detail", [])) for acc, d in details.items()}
+        assert names == {"A": ["OBJ_docs"], "B": ["OBJ_docs", "OBJ_more"]}
