@@ -71,7 +71,3 @@ class Bar:
         """A file of ``size`` bytes finished (or was skipped): later updates count from here."""
         self.base += size
         self.update(0)
-
-    def describe(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=text)

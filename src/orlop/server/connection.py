@@ -484,9 +484,7 @@ class Connection(asyncio.Protocol):
         self.user = identity.user
         perms = ConnPermissions(identity.permissions) if identity.permissions is not None else None
         self.perms = perms
-        self.fast_pub = self.headers and not (
-            self.verbose or self.pedantic or (perms is not None and perms.checks_pub)
-        )
+        self.fast_pub = self._fast_pub_ok()
         for sid, sub in list(self.subscriptions.items()):
             if perms is None:
                 sub.deny_filter = False
@@ -496,22 +494,26 @@ class Connection(asyncio.Protocol):
                 continue
             del self.subscriptions[sid]
             self.account.remove_client_sub(sub)
-            using = f' using queue "{sub.queue}"' if sub.queue else ""
             log.info(
-                "%s:%d - cid:%d - Removed sub %r%s (sid %r) for %r - not authorized",
+                "%s:%d - cid:%d - Removed sub %r (queue %r, sid %r) for %r - not authorized",
                 self.host,
                 self.port,
                 self.cid,
                 sub.subject,
-                using,
+                sub.queue,
                 sid,
                 self.user,
             )
-            self._send(
-                err_frame(f'Permissions Violation for Subscription to "{sub.subject}"{using} (sid "{sid}")')
-            )
+            self._send(_sub_violation(sub.subject, sub.queue, f' (sid "{sid}")'))
         if self.dirty:
             self.flush()
+
+    def _fast_pub_ok(self) -> bool:
+        """Whether a PUB may skip :meth:`_pub_allowed` (nothing there to check for this client)."""
+        perms = self.perms
+        return self.headers and not (
+            self.verbose or self.pedantic or self.awaiting_auth or (perms is not None and perms.checks_pub)
+        )
 
     def _apply_connect(self, o: dict[str, Any]) -> None:
         self.verbose = bool(o.get("verbose", True))
@@ -528,12 +530,7 @@ class Connection(asyncio.Protocol):
         self.lang = str(o.get("lang") or "")
         self.version = str(o.get("version") or "")
         self.connected = True
-        self.fast_pub = self.headers and not (
-            self.verbose
-            or self.pedantic
-            or self.awaiting_auth
-            or (self.perms is not None and self.perms.checks_pub)
-        )
+        self.fast_pub = self._fast_pub_ok()
         if self.verbose:
             self._send(_OK)
 
@@ -563,7 +560,6 @@ class Connection(asyncio.Protocol):
             return
         perms = self.perms
         if perms is not None and not perms.may_subscribe(subject, queue):
-            using = f' using queue "{queue}"' if queue else ""
             log.error(
                 "%s:%d - cid:%d - Subscription Violation - User %r, Subject %r, SID %s",
                 self.host,
@@ -573,7 +569,7 @@ class Connection(asyncio.Protocol):
                 subject,
                 sid,
             )
-            self._send(err_frame(f'Permissions Violation for Subscription to "{subject}"{using}'))
+            self._send(_sub_violation(subject, queue))
             return
         if 0 < limits.max_subscriptions <= len(self.subscriptions):
             log.error("%s:%d - cid:%d - maximum subscriptions exceeded", self.host, self.port, self.cid)
@@ -700,12 +696,15 @@ class Connection(asyncio.Protocol):
             return
         self.out = []
         self.out_size = 0
-        data = out[0] if len(out) == 1 else b"".join(out)
-        tls = self._tls
-        t.write(tls.encrypt(data) if tls is not None and tls.done else data)
+        t.write(self._on_wire(out[0] if len(out) == 1 else b"".join(out)))
         self.tbuf = t.get_write_buffer_size()
         if self.tbuf > self.max_pending:
             self._slow_consumer()
+
+    def _on_wire(self, data: bytes) -> bytes:
+        """What goes on the socket for ``data``: TLS records once the handshake is done."""
+        tls = self._tls
+        return tls.encrypt(data) if tls is not None and tls.done else data
 
     def block_on(self, peer: Client) -> None:
         """Stop reading from this producer until ``peer`` drains (at most STALL_MAX seconds)."""
@@ -787,9 +786,7 @@ class Connection(asyncio.Protocol):
             return
         t = self.transport
         if t is not None and self.out and not t.is_closing():
-            data = b"".join(self.out)
-            tls = self._tls
-            t.write(tls.encrypt(data) if tls is not None and tls.done else data)
+            t.write(self._on_wire(b"".join(self.out)))
         self.out = []
         self.out_size = 0
         self._cleanup(reason)
@@ -816,6 +813,12 @@ class Connection(asyncio.Protocol):
         for subject in {s.subject for s in subs}:
             account.notify_interest(subject)
         self.server.remove_client(self)
+
+
+def _sub_violation(subject: str, queue: str, tail: str = "") -> bytes:
+    """nats-server's -ERR for a subscription its permissions refuse (``tail``: the sid on reload)."""
+    using = f' using queue "{queue}"' if queue else ""
+    return err_frame(f'Permissions Violation for Subscription to "{subject}"{using}{tail}')
 
 
 _CONNECT_STRINGS = ("user", "pass", "auth_token", "nkey", "sig", "jwt", "name", "lang", "version")

@@ -76,7 +76,3 @@ class TlsLayer:
         with contextlib.suppress(ssl.SSLError, ValueError):  # ours is sent; theirs is not awaited
             self._tls.unwrap()
         return self._out.read()
-
-    def peer_certificate(self) -> dict[str, object] | None:
-        cert = self._tls.getpeercert()
-        return dict(cert) if cert else None

@@ -27,7 +27,7 @@ from orlop.server.options import ServerOptions, User
 
 __all__ = ["KEYS", "set_accounts"]
 
-_ACCOUNT_TODO = frozenset(
+_ACCOUNT_REFUSED = frozenset(
     {
         "exports",
         "imports",
@@ -74,7 +74,7 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
                     raise bad(entry, field, "enabled, disabled or a map of limits")
             elif low in ("default_permissions", "default_permission"):
                 defaults = parse_permissions(entry, field)
-            elif low in _ACCOUNT_TODO:
+            elif low in _ACCOUNT_REFUSED:
                 raise ConfigError(
                     f"{where(entry, field)}: accounts.{name}.{field} is not supported by Orlop yet;"
                     " refusing to start without what it configures"
@@ -100,7 +100,7 @@ _LIMITS = {
     "store_max_stream_bytes": "storage_max_stream_bytes",
 }
 _LIMITS_FLAG = {"max_bytes_required", "max_stream_bytes", "max_bytes"}
-_LIMITS_TODO = {
+_LIMITS_REFUSED = {
     "max_memory", "max_mem", "mem", "memory", "max_store", "max_file", "max_disk", "store", "disk",
     "max_ack_pending", "cluster_traffic",
 }  # fmt: skip
@@ -114,7 +114,7 @@ def _limits(block: Mapping[str, Any], account: str) -> dict[str, int | bool]:
             limits[_LIMITS[low]] = as_int(block, field)
         elif low in _LIMITS_FLAG:
             limits["max_bytes_required"] = as_bool(block, field)
-        elif low in _LIMITS_TODO:
+        elif low in _LIMITS_REFUSED:
             raise ConfigError(
                 f"{where(block, field)}: accounts.{account}.jetstream.{field} is not supported by Orlop"
                 " yet; refusing to start with a limit it would not keep"
