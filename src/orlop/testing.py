@@ -257,8 +257,10 @@ def make_test_certificates(folder: str) -> dict[str, str]:
     """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
 
     For tests of TLS (generated per run: no fixed keys anywhere). Returns the paths:
-    ``ca``, ``server_cert``, ``server_key``, ``client_cert``, ``client_key``, and
-    ``other_ca`` (a CA nobody's certificate chains to). Needs the ``cryptography`` package.
+    ``ca``, ``server_cert``, ``server_key``, ``client_cert``, ``client_key`` (subject
+    ``CN=client``), ``email_cert``/``email_key`` (e-mail SAN ``alice@example.com``),
+    ``dn_cert``/``dn_key`` (subject ``CN=bob,OU=eng,O=Acme``), and ``other_ca`` (a CA
+    nobody's certificate chains to). Needs the ``cryptography`` package.
     """
     import datetime
     import ipaddress
@@ -271,14 +273,16 @@ def make_test_certificates(folder: str) -> dict[str, str]:
     now = datetime.datetime.now(datetime.UTC)
 
     def cert(
-        subject: str,
+        subject: str | x509.Name,
         key: ec.EllipticCurvePrivateKey,
         issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
         *,
         ca: bool = False,
-        ip: bool = False,
+        sans: list[x509.GeneralName] | None = None,
     ) -> x509.Certificate:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        if isinstance(subject, str):
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        name = subject
         builder = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -289,9 +293,8 @@ def make_test_certificates(folder: str) -> dict[str, str]:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         )
-        if ip:
-            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-            builder = builder.add_extension(san, critical=False)
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
     def write(name: str, item: x509.Certificate | ec.EllipticCurvePrivateKey) -> str:
@@ -306,13 +309,31 @@ def make_test_certificates(folder: str) -> dict[str, str]:
             f.write(data)
         return path
 
-    ca_key, other_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    ca_key, other_key, server_key, client_key, email_key, dn_key = (
+        ec.generate_private_key(ec.SECP256R1()) for _ in range(6)
+    )
     ca = cert("Orlop Test CA", ca_key, None, ca=True)
+    signed = (ca, ca_key)
+    dn = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "eng"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "bob"),
+        ]
+    )
+    localhost: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     return {
         "ca": write("ca.pem", ca),
         "other_ca": write("other-ca.pem", cert("Someone Else", other_key, None, ca=True)),
-        "server_cert": write("server.pem", cert("server", server_key, (ca, ca_key), ip=True)),
+        "server_cert": write("server.pem", cert("server", server_key, signed, sans=localhost)),
         "server_key": write("server-key.pem", server_key),
-        "client_cert": write("client.pem", cert("client", client_key, (ca, ca_key))),
+        "client_cert": write("client.pem", cert("client", client_key, signed)),
         "client_key": write("client-key.pem", client_key),
+        # For verify_and_map: one names its user by an e-mail SAN, one by its subject.
+        "email_cert": write(
+            "alice.pem", cert("alice", email_key, signed, sans=[x509.RFC822Name("alice@example.com")])
+        ),
+        "email_key": write("alice-key.pem", email_key),
+        "dn_cert": write("bob.pem", cert(dn, dn_key, signed)),
+        "dn_key": write("bob-key.pem", dn_key),
     }

@@ -403,8 +403,8 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     [
         "accounts { A { users: [{user: a, password: b}], exports: [] } }",
         "accounts { A { jetstream: { max_mem: 1G } } }",
-        "tls { cert_file: x.pem, key_file: y.pem, verify_and_map: true }",
-        "tls { cert_file: x.pem, key_file: y.pem, pinned_certs: [] }",
+        "tls { cert_file: x.pem, key_file: y.pem, cipher_suites: [TLS_AES_128_GCM_SHA256] }",
+        "tls { cert_file: x.pem, key_file: y.pem, cert_store: WindowsCurrentUser }",
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",
         "authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD]}] }",
         "authorization { auth_callout { issuer: x } }",

@@ -149,6 +149,15 @@ class BaseParser:
         self.partial: list[Op] = []
         self._reset_wait()
 
+    @property
+    def max_payload(self) -> int:
+        """The largest payload (``#total`` with headers) accepted; an account may lower it."""
+        return self._max_payload
+
+    @max_payload.setter
+    def max_payload(self, value: int) -> None:
+        self._max_payload = value
+
     def _reset_wait(self) -> None:
         self._parts: list[bytes | memoryview] = []
         self._need = 0  # bytes the waiting frame needs, counted from the start of _parts[0]

@@ -23,11 +23,14 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orlop.server import nkey
 from orlop.server.options import AuthOptions, User
 from orlop.server.permissions import Permissions
+
+if TYPE_CHECKING:
+    from orlop.server.peercert import PeerCert
 
 __all__ = ["AUTH_TIMEOUT", "Authenticator", "Identity", "is_bcrypt"]
 
@@ -61,9 +64,11 @@ class _Claim:
 class Authenticator:
     """Checks CONNECT options against :class:`AuthOptions`; ``account`` names where clients go."""
 
-    def __init__(self, auth: AuthOptions, account: str) -> None:
+    def __init__(self, auth: AuthOptions, account: str, *, tls_map: bool = False) -> None:
         self.auth = auth
         self.account = account
+        # TLS verify_and_map: the client certificate names the user (see orlop.server.peercert).
+        self.tls_map = tls_map
         self._users: dict[str, User] = {u.name: u for u in auth.users or () if not u.nkey}
         self._nkeys: dict[str, User] = {u.nkey: u for u in auth.users or () if u.nkey}
         # INFO carries a nonce for every client when NKEY users exist (they sign it).
@@ -78,20 +83,23 @@ class Authenticator:
         """Keep the bcrypt checks ``older`` already did (a reload must not re-hash every client)."""
         self._verified |= older._verified
 
-    def recheck(self, connect: dict[str, Any], nonce: str) -> Identity | None:
+    def recheck(self, connect: dict[str, Any], nonce: str, cert: PeerCert | None = None) -> Identity | None:
         """Who a connected client is under these rules (bcrypt checked here, synchronously: reloads only)."""
-        identity = self.authenticate(connect, nonce)
+        identity = self.authenticate(connect, nonce, cert)
         if identity is None and self.needs_slow_check(connect, nonce):
             identity = self.check_slow(connect, nonce)
         return identity
 
-    def authenticate(self, connect: dict[str, Any], nonce: str = "") -> Identity | None:
+    def authenticate(
+        self, connect: dict[str, Any], nonce: str = "", cert: PeerCert | None = None
+    ) -> Identity | None:
         """Who the client is, or None when the credentials are refused (fast checks only).
 
         A claim resting on a bcrypt hash not verified before returns None here when
         :meth:`needs_slow_check` is true for it: call :meth:`check_slow` (off the loop) then.
+        ``cert`` is the client's TLS certificate, when it presented one.
         """
-        claim = self._claim(connect, nonce)
+        claim = self._claim(connect, nonce, cert)
         if claim is None:
             return None
         if is_bcrypt(claim.stored):
@@ -123,7 +131,7 @@ class Authenticator:
         self._verified.add(self._key(claim))
         return claim.identity
 
-    def _claim(self, connect: dict[str, Any], nonce: str) -> _Claim | None:
+    def _claim(self, connect: dict[str, Any], nonce: str, cert: PeerCert | None = None) -> _Claim | None:
         auth = self.auth
         if not auth.required:
             return _Claim("", "", Identity(self.account))
@@ -134,6 +142,12 @@ class Authenticator:
             if holder is None or not nkey.verify(given_nkey, nonce, _text(connect.get("sig")) or ""):
                 return None
             return _Claim("", "", Identity(holder.account or self.account, holder.name, holder.permissions))
+        if self.tls_map and auth.users is not None:
+            # The certificate is the credential; a user or password in CONNECT is not looked at.
+            mapped = self._mapped(cert)
+            if mapped is None:
+                return None
+            return _Claim("", "", Identity(mapped.account or self.account, mapped.name, mapped.permissions))
         given_user = _text(connect.get("user"))
         given_pass = _text(connect.get("pass"))
         given_token = _text(connect.get("auth_token"))
@@ -156,6 +170,18 @@ class Authenticator:
         if given_user != auth.user:
             return None
         return _Claim(auth.password, given_pass or "", Identity(self.account, auth.user, auth.permissions))
+
+    def _mapped(self, cert: PeerCert | None) -> User | None:
+        """The user a certificate names: a SAN or the subject as written, else the subject's DN."""
+        if cert is None:
+            return None
+        for name in cert.names():
+            if name in self._users:
+                return self._users[name]
+        for user in self._users.values():
+            if cert.subject_is(user.name):
+                return user
+        return None
 
     @staticmethod
     def _key(claim: _Claim) -> bytes:

@@ -33,7 +33,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sized
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from orlop.errors import ProtocolError
 from orlop.protocol import ServerParser, ops
@@ -46,6 +46,9 @@ from orlop.server.options import ServerOptions
 from orlop.server.permissions import ConnPermissions
 from orlop.server.tls import TlsLayer
 from orlop.subjects import is_valid_publish, is_valid_subject
+
+if TYPE_CHECKING:
+    from orlop.server.peercert import PeerCert
 
 __all__ = ["STALL_MAX", "Connection"]
 
@@ -118,6 +121,9 @@ class Connection(asyncio.Protocol):
         self.server = server
         opts = server.options
         self.parser = ServerParser(max_payload=opts.max_payload, max_control_line=opts.max_control_line)
+        self.peer_cert: PeerCert | None = None  # read when pinning or verify_and_map need it
+        # Subscriptions this connection may hold; -1 unlimited (its account may lower it).
+        self.max_subscriptions = opts.max_subscriptions if opts.max_subscriptions > 0 else -1
         self.account: Account = server.default_account
         self.cid = 0
         self.host = ""
@@ -243,6 +249,8 @@ class Connection(asyncio.Protocol):
             self.transport.write(reply)
         if layer.done and not was_done:
             self._cancel_timer("tls")
+            if not self._check_peer_cert(layer):
+                return None
             if self._info_after_tls:
                 self._send(self.server.info_frame(self))
                 self.flush()
@@ -250,6 +258,29 @@ class Connection(asyncio.Protocol):
             self.close("Client Closed")
             return None
         return plain
+
+    def _check_peer_cert(self, layer: TlsLayer) -> bool:
+        """Read the client's certificate where pinning or mapping needs it; False if it is not pinned."""
+        tls = self.server.options.tls
+        if tls is None or not (tls.pinned_certs or tls.verify_and_map):
+            return True
+        der = layer.peer_certificate()
+        if der is not None:
+            from orlop.server.peercert import PeerCert
+
+            self.peer_cert = PeerCert.from_der(der)
+        if tls.pinned_certs and (self.peer_cert is None or self.peer_cert.key_pin not in tls.pinned_certs):
+            # As nats-server: the handshake succeeded, then the connection is closed unserved.
+            log.error(
+                "%s:%d - cid:%d - TLS handshake error: peer certificate not pinned (key id %s)",
+                self.host,
+                self.port,
+                self.cid,
+                self.peer_cert.key_pin if self.peer_cert else "none",
+            )
+            self.close("TLS Handshake Error")
+            return False
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self._dropping:
@@ -417,7 +448,7 @@ class Connection(asyncio.Protocol):
         self.credentials = o
         if self.awaiting_auth:
             auth = self.server.authenticator
-            identity = auth.authenticate(o, self.nonce)
+            identity = auth.authenticate(o, self.nonce, self.peer_cert)
             if identity is None and auth.needs_slow_check(o, self.nonce):
                 self._check_slowly(auth, o)
                 return
@@ -425,6 +456,8 @@ class Connection(asyncio.Protocol):
                 self._fatal("Authorization Violation")
                 return
             self._admit(identity)
+            if self.closing:
+                return
         self._apply_connect(o)
 
     def _check_slowly(self, auth: Authenticator, o: dict[str, Any]) -> None:
@@ -445,7 +478,8 @@ class Connection(asyncio.Protocol):
             self._fatal("Authorization Violation")
             return
         self._admit(identity)
-        self._apply_connect(o)
+        if not self.closing:
+            self._apply_connect(o)
         if self.closing:
             return
         if self.transport is not None and not self.read_paused:
@@ -461,7 +495,24 @@ class Connection(asyncio.Protocol):
         self.user = identity.user
         if identity.permissions is not None:
             self.perms = ConnPermissions(identity.permissions)
-        self._join(self.server.lookup_account(identity.account))
+        account = self.server.lookup_account(identity.account)
+        limits = self.server.options.account_client_limits.get(account.name)
+        if limits is not None:
+            if 0 <= limits.max_connections <= len(account.clients):
+                log.error(
+                    "%s:%d - cid:%d - maximum account active connections exceeded (account %s)",
+                    self.host,
+                    self.port,
+                    self.cid,
+                    account.name,
+                )
+                self._fatal("maximum account active connections exceeded")
+                return
+            # The tighter of the account's and the server's limits, as nats-server applies them.
+            self.max_subscriptions = _tighter(self.max_subscriptions, limits.max_subscriptions)
+            if limits.max_payload >= 0:
+                self.parser.max_payload = min(self.parser.max_payload, limits.max_payload)
+        self._join(account)
 
     def reauthorize(self, auth: Authenticator) -> None:
         """Apply reloaded authorization: refused now means closed; permissions change in place.
@@ -471,9 +522,10 @@ class Connection(asyncio.Protocol):
         """
         if self.closing or not self.connected:
             return
-        identity = (
-            auth.recheck(self.credentials, self.nonce) if auth.required else Identity(self.account.name)
-        )
+        if auth.required:
+            identity = auth.recheck(self.credentials, self.nonce, self.peer_cert)
+        else:
+            identity = Identity(self.account.name)
         if identity is None:
             # nats-server closes these without an -ERR; so does Orlop.
             log.info(
@@ -571,7 +623,7 @@ class Connection(asyncio.Protocol):
             )
             self._send(_sub_violation(subject, queue))
             return
-        if 0 < limits.max_subscriptions <= len(self.subscriptions):
+        if 0 <= self.max_subscriptions <= len(self.subscriptions):
             log.error("%s:%d - cid:%d - maximum subscriptions exceeded", self.host, self.port, self.cid)
             self._send(err_frame("maximum subscriptions exceeded"))
             return
@@ -813,6 +865,13 @@ class Connection(asyncio.Protocol):
         for subject in {s.subject for s in subs}:
             account.notify_interest(subject)
         self.server.remove_client(self)
+
+
+def _tighter(limit: int, other: int) -> int:
+    """The tighter of two limits where -1 means none."""
+    if limit < 0:
+        return other
+    return limit if other < 0 else min(limit, other)
 
 
 def _sub_violation(subject: str, queue: str, tail: str = "") -> bytes:

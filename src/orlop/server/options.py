@@ -18,6 +18,7 @@ from orlop.server.permissions import Permissions
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "AuthOptions",
+    "ClientLimits",
     "ServerOptions",
     "TLSOptions",
     "User",
@@ -63,7 +64,8 @@ class AuthOptions:
 
 @dataclass(slots=True)
 class TLSOptions:
-    """``tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }`` (or the --tls flags)."""
+    """``tls { cert_file, key_file, ca_file, verify, verify_and_map, pinned_certs, timeout,
+    handshake_first }`` (or the --tls flags)."""
 
     cert_file: str = ""
     key_file: str = ""
@@ -71,6 +73,18 @@ class TLSOptions:
     verify: bool = False  # require and verify a client certificate (against ca_file)
     timeout: float = 2.0  # seconds for the handshake (nats-server's TLS_TIMEOUT)
     handshake_first: bool = False  # TLS before INFO, as nats-server's handshake_first
+    verify_and_map: bool = False  # verify, and the certificate names the user (no password)
+    # Hex SHA-256 of the SubjectPublicKeyInfo of each client certificate allowed (empty: any).
+    pinned_certs: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class ClientLimits:
+    """An account's limits on its clients; -1 is unlimited."""
+
+    max_connections: int = -1  # the account's connections together
+    max_subscriptions: int = -1  # per connection
+    max_payload: int = -1  # per message
 
 
 @dataclass(slots=True)
@@ -96,6 +110,9 @@ class ServerOptions:
     accounts: dict[str, bool] = field(default_factory=dict)
     # Account JetStream limits given in ``jetstream: { max_streams, ... }`` (AccountLimits fields).
     account_limits: dict[str, dict[str, int | bool]] = field(default_factory=dict)
+    # An account's ``limits { max_connections, max_subscriptions, max_payload }``: account name
+    # -> those three, -1 where unlimited (0 is a limit: nothing allowed), as nats-server reads them.
+    account_client_limits: dict[str, ClientLimits] = field(default_factory=dict)
     jetstream: bool = True
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine

@@ -110,7 +110,7 @@ class Server:
         if self.options.tls is not None:
             # As nats-server: with TLS the client has the handshake's time and a second more.
             self.auth_timeout = max(self.auth_timeout, self.options.tls.timeout + 1.0)
-        self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT)
+        self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=_tls_map(self.options))
         self.tls_context: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -302,7 +302,7 @@ class Server:
 
     def reload_auth(self, auth: AuthOptions) -> None:
         """Apply a reloaded ``authorization``: new rules for new clients, connected ones checked again."""
-        fresh = Authenticator(auth, GLOBAL_ACCOUNT)
+        fresh = Authenticator(auth, GLOBAL_ACCOUNT, tls_map=_tls_map(self.options))
         fresh.inherit(self.authenticator)
         self.options.auth = auth
         self.authenticator = fresh
@@ -364,7 +364,7 @@ class Server:
             info["auth_required"] = True
         if opts.tls is not None:
             info["tls_required"] = True
-            info["tls_verify"] = opts.tls.verify
+            info["tls_verify"] = opts.tls.verify or opts.tls.verify_and_map
         if opts.jetstream:
             info["jetstream"] = True
         return info
@@ -402,6 +402,10 @@ class Server:
         self._ports_file = None
 
 
+def _tls_map(options: ServerOptions) -> bool:
+    return options.tls is not None and options.tls.verify_and_map
+
+
 def server_tls_context(tls: TLSOptions) -> ssl.SSLContext:
     """The server side of TLS: our certificate, and the CAs client certificates must chain to."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -409,7 +413,7 @@ def server_tls_context(tls: TLSOptions) -> ssl.SSLContext:
     ctx.load_cert_chain(tls.cert_file, tls.key_file)
     if tls.ca_file:
         ctx.load_verify_locations(cafile=tls.ca_file)
-    ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify else ssl.CERT_NONE
+    ctx.verify_mode = ssl.CERT_REQUIRED if tls.verify or tls.verify_and_map else ssl.CERT_NONE
     return ctx
 
 

@@ -64,6 +64,10 @@ class TlsLayer:
             plain += chunk
         return bytes(plain), self._out.read()
 
+    def peer_certificate(self) -> bytes | None:
+        """The client's certificate (DER), when it presented one."""
+        return self._tls.getpeercert(binary_form=True)
+
     def encrypt(self, data: bytes) -> bytes:
         """TLS records carrying ``data`` (after the handshake)."""
         self._tls.write(data)

@@ -1,7 +1,8 @@
 """The ``accounts`` block (isolated tenants), and the operator/resolver keys (refused for now).
 
 As nats-server reads it: ``accounts { NAME: { users: [...], jetstream: enabled,
-default_permissions } }``. Each account has its own subject space and its own JetStream
+default_permissions, limits: { max_connections, max_subscriptions, max_payload } } }``.
+Each account has its own subject space and its own JetStream
 (streams, consumers, object stores; store directory ``<store_dir>/jetstream/<NAME>``).
 With accounts configured, only those with ``jetstream: enabled`` (or ``true``) have
 JetStream, and users of the ``authorization`` block stay in the global account ``$G``,
@@ -12,7 +13,7 @@ which then has none, as in nats-server.
 nats-server's errors 10027, 10026, 10113, 10122). Not implemented yet, and refused rather
 than ignored: the account's memory and storage totals (``max_mem``, ``max_store``),
 ``max_ack_pending``, ``exports``/``imports``, account ``nkey``, ``mappings`` and
-connection limits; operators, resolvers and trusted keys.
+message tracing; operators, resolvers and trusted keys.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from orlop.errors import ConfigError
 from orlop.server.config.authorization import parse_permissions, parse_users
 from orlop.server.config.values import Setter, as_bool, as_int, bad, refuse, where
-from orlop.server.options import ServerOptions, User
+from orlop.server.options import ClientLimits, ServerOptions, User
 
 __all__ = ["KEYS", "set_accounts"]
 
@@ -33,10 +34,9 @@ _ACCOUNT_REFUSED = frozenset(
         "imports",
         "nkey",
         "mappings",
-        "max_connections",
-        "max_subscriptions",
-        "max_payload",
-        "limits",
+        "maps",
+        "msg_trace",
+        "trace_dest",
     }
 )
 
@@ -72,6 +72,8 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
                     o.account_limits[name] = _limits(value, name)
                 else:
                     raise bad(entry, field, "enabled, disabled or a map of limits")
+            elif low == "limits":
+                o.account_client_limits[name] = _client_limits(entry, field)
             elif low in ("default_permissions", "default_permission"):
                 defaults = parse_permissions(entry, field)
             elif low in _ACCOUNT_REFUSED:
@@ -86,6 +88,26 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
             users.append(User(u.name, u.password, perms, u.nkey, account=name))
         o.accounts[name] = jetstream
     o.auth.users = users
+
+
+def _client_limits(entry: Mapping[str, Any], key: str) -> ClientLimits:
+    block = entry[key]
+    if not isinstance(block, Mapping):
+        raise bad(entry, key, "a map { max_connections, max_subscriptions, max_payload }")
+    limits = ClientLimits()
+    for field in block:
+        low = field.lower()
+        if low in ("max_connections", "max_conn"):
+            limits.max_connections = as_int(block, field)
+        elif low in ("max_subscriptions", "max_subs"):
+            limits.max_subscriptions = as_int(block, field)
+        elif low in ("max_payload", "max_pay"):
+            limits.max_payload = as_int(block, field)
+        elif low in ("max_leafnodes", "max_leafs"):
+            as_int(block, field)  # Orlop accepts no leaf nodes at all: any limit on them holds
+        else:
+            raise ConfigError(f'{where(block, field)}: Unknown field "{field}" parsing account limits')
+    return limits
 
 
 # nats-server's account JetStream limits Orlop enforces -> AccountLimits fields.
