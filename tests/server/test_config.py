@@ -401,7 +401,7 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 @pytest.mark.parametrize(
     "text",
     [
-        "accounts { A { users: [{user: a, password: b}], exports: [] } }",
+        "accounts { A { users: [{user: a, password: b}], exports: [ { service: x, latency: y.z } ] } }",
         "accounts { A { jetstream: { max_mem: 1G } } }",
         "tls { cert_file: x.pem, key_file: y.pem, cipher_suites: [TLS_AES_128_GCM_SHA256] }",
         "tls { cert_file: x.pem, key_file: y.pem, cert_store: WindowsCurrentUser }",

@@ -30,7 +30,9 @@ GLOBAL_ACCOUNT = "$G"
 
 log = logging.getLogger("orlop.server")
 
-InternalCallback = Callable[[str, str, bytes, bytes], None]
+# ``callback(subject, reply, hdr, payload)``; it may return how many deliveries it made in
+# turn (an import forwarding a request), where 0 means nobody received it (no responders).
+InternalCallback = Callable[[str, str, bytes, bytes], int | None]
 
 
 class Client(Protocol):
@@ -256,10 +258,11 @@ class Account:
         if conn is None:
             assert sub.callback is not None
             try:
-                sub.callback(subject, reply, hdr, payload)
+                delivered = sub.callback(subject, reply, hdr, payload)
             except Exception:  # a failing service must not break the publisher's connection
                 log.exception("internal subscription %r failed on %r", sub.subject, subject)
-            return 1
+                return 1
+            return 1 if delivered is None else delivered
         conn.send_msg(sub, subject, reply, hdr, payload)
         if conn.write_paused and publisher is not None and publisher is not conn:
             publisher.block_on(conn)

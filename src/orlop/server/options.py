@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "AuthOptions",
     "ClientLimits",
+    "Export",
+    "Import",
     "ServerOptions",
     "TLSOptions",
     "User",
@@ -78,6 +80,30 @@ class TLSOptions:
     pinned_certs: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class Export:
+    """What an account offers others: ``{stream: S}`` or ``{service: S, response, threshold}``."""
+
+    kind: str  # "stream" or "service"
+    subject: str
+    accounts: tuple[str, ...] = ()  # who may import it; empty: every account (public)
+    response: str = "singleton"  # service responses: "singleton", "stream" or "chunked"
+    threshold: float = 120.0  # seconds a streamed/chunked response mapping lives unused
+    token_position: int = 0  # 1-based token of the subject that must be the importer's name
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """What an account takes from another: ``{stream|service: {account, subject}, to|prefix}``."""
+
+    kind: str  # "stream" or "service"
+    account: str  # the exporting account
+    subject: str  # the subject in the exporting account
+    to: str = ""  # stream: the subject delivered under; service: the local request subject
+    prefix: str = ""  # stream only: delivered under "<prefix>.<subject>"
+    share: bool = False  # service: tell the exporter who asked (accepted; Orlop shares the account)
+
+
 @dataclass(slots=True)
 class ClientLimits:
     """An account's limits on its clients; -1 is unlimited."""
@@ -113,6 +139,9 @@ class ServerOptions:
     # An account's ``limits { max_connections, max_subscriptions, max_payload }``: account name
     # -> those three, -1 where unlimited (0 is a limit: nothing allowed), as nats-server reads them.
     account_client_limits: dict[str, ClientLimits] = field(default_factory=dict)
+    # An account's ``exports`` and ``imports`` (checked against each other when read).
+    exports: dict[str, tuple[Export, ...]] = field(default_factory=dict)
+    imports: dict[str, tuple[Import, ...]] = field(default_factory=dict)
     jetstream: bool = True
     store_dir: str = "./orlop-data"
     max_memory_store: int = -1  # -1: derive from the machine

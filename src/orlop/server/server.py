@@ -38,6 +38,7 @@ from orlop.errors import StartupError
 from orlop.server.account import GLOBAL_ACCOUNT, Account
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
+from orlop.server.imports import ImportRouter
 from orlop.server.options import AuthOptions, ServerOptions, TLSOptions
 from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
@@ -95,6 +96,7 @@ class Server:
         self.accounts: dict[str, Account] = {}
         self.jetstream: JetStreamService | None = None
         self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
+        self.imports = ImportRouter(self.lookup_account, lambda delay, fn: self.loop.call_later(delay, fn))
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
         self.retired_totals = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
@@ -184,6 +186,7 @@ class Server:
             self.url = f"{scheme}://{client_host(opts.host)}:{self.port}"
             self._info_prefix = self._build_info_prefix()
             await self._start_services()
+            self.imports.wire(opts)
             await self._listener.start_serving()
             self._write_ports_file()
         except BaseException as exc:

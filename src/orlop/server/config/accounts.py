@@ -1,7 +1,8 @@
 """The ``accounts`` block (isolated tenants), and the operator/resolver keys (refused for now).
 
 As nats-server reads it: ``accounts { NAME: { users: [...], jetstream: enabled,
-default_permissions, limits: { max_connections, max_subscriptions, max_payload } } }``.
+default_permissions, limits: { max_connections, max_subscriptions, max_payload },
+exports, imports } }`` (see orlop.server.config.exports).
 Each account has its own subject space and its own JetStream
 (streams, consumers, object stores; store directory ``<store_dir>/jetstream/<NAME>``).
 With accounts configured, only those with ``jetstream: enabled`` (or ``true``) have
@@ -12,8 +13,8 @@ which then has none, as in nats-server.
 ``max_bytes_required``, ``mem_max_stream_bytes``, ``disk_max_stream_bytes`` (with
 nats-server's errors 10027, 10026, 10113, 10122). Not implemented yet, and refused rather
 than ignored: the account's memory and storage totals (``max_mem``, ``max_store``),
-``max_ack_pending``, ``exports``/``imports``, account ``nkey``, ``mappings`` and
-message tracing; operators, resolvers and trusted keys.
+``max_ack_pending``, account ``nkey``, ``mappings`` and message tracing; operators,
+resolvers and trusted keys.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.server.config.authorization import parse_permissions, parse_users
+from orlop.server.config.exports import check_imports, parse_exports, parse_imports
 from orlop.server.config.values import Setter, as_bool, as_int, bad, refuse, where
-from orlop.server.options import ClientLimits, ServerOptions, User
+from orlop.server.options import ClientLimits, Export, Import, ServerOptions, User
 
 __all__ = ["KEYS", "set_accounts"]
 
 _ACCOUNT_REFUSED = frozenset(
     {
-        "exports",
-        "imports",
         "nkey",
         "mappings",
         "maps",
@@ -46,6 +46,8 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
     if not isinstance(block, Mapping):
         raise bad(conf, key, "a map of accounts { NAME: { users, jetstream } }")
     users: list[User] = list(o.auth.users or [])
+    exports: dict[str, list[tuple[Export, str]]] = {}
+    imports: dict[str, list[tuple[Import, str]]] = {}
     for name in block:
         if name == "$G":
             raise ConfigError(f"{where(block, name)}: the global account $G cannot be configured")
@@ -72,6 +74,10 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
                     o.account_limits[name] = _limits(value, name)
                 else:
                     raise bad(entry, field, "enabled, disabled or a map of limits")
+            elif low == "exports":
+                exports[name] = parse_exports(entry, field)
+            elif low == "imports":
+                imports[name] = parse_imports(entry, field)
             elif low == "limits":
                 o.account_client_limits[name] = _client_limits(entry, field)
             elif low in ("default_permissions", "default_permission"):
@@ -87,6 +93,9 @@ def set_accounts(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
             perms = u.permissions if u.permissions is not None else defaults
             users.append(User(u.name, u.password, perms, u.nkey, account=name))
         o.accounts[name] = jetstream
+    check_imports(set(block), exports, imports)
+    o.exports = {name: tuple(e for e, _ in items) for name, items in exports.items()}
+    o.imports = {name: tuple(i for i, _ in items) for name, items in imports.items()}
     o.auth.users = users
 
 
