@@ -157,3 +157,70 @@ async def test_monitoring_per_account(tenants: ServerProcess) -> None:
         details = {d["name"]: d for d in jsz["account_details"]}  # type: ignore[union-attr]
         names = {acc: sorted(st["name"] for st in d.get("stream_detail", [])) for acc, d in details.items()}
         assert names == {"A": ["OBJ_docs"], "B": ["OBJ_docs", "OBJ_more"]}
+
+
+TOTALS = """
+jetstream { store_dir: %(store)r }
+accounts {
+  T: { jetstream: { max_mem: 4096, max_store: 20000, max_ack_pending: 5 },
+       users: [ { user: tot, password: pw } ] }
+}
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_account_memory_storage_totals_and_max_ack_pending(
+    kind: str, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """An account's max_mem/max_store and max_ack_pending, with nats-server's errors (TestJetStreamLimits)."""
+    import json
+
+    conf = tmp_path / "totals.conf"
+    conf.write_text(TOTALS % {"store": str(tmp_path / "js")})
+    srv = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+    nc = await nats.connect(srv.url, user="tot", password="pw")
+
+    async def api(subject: str, body: dict[str, object]) -> dict[str, object]:
+        msg = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=5)
+        result: dict[str, object] = json.loads(msg.data)
+        return result
+
+    def code(resp: dict[str, object]) -> object:
+        err = resp.get("error")
+        return err.get("err_code") if isinstance(err, dict) else None
+
+    try:
+        big = {"name": "BIG", "subjects": ["big"], "storage": "file", "max_bytes": 30000}
+        assert code(await api("STREAM.CREATE.BIG", big)) == 10047  # more than the storage total
+        mem = {"name": "MEM", "subjects": ["mem"], "storage": "memory", "max_bytes": 8192}
+        assert code(await api("STREAM.CREATE.MEM", mem)) == 10028  # more than the memory total
+        fits = {"name": "S", "subjects": ["s"], "storage": "file"}
+        assert code(await api("STREAM.CREATE.S", fits)) is None
+        js = nc.jetstream()
+        refused = None
+        for i in range(100):
+            try:
+                await js.publish("s", b"x" * 1000)
+            except nats.js.errors.APIError as exc:
+                refused = (i, exc.err_code, exc.description)
+                break
+        assert refused is not None and refused[1:] == (10002, "resource limits exceeded for account")
+        assert 15 <= refused[0] <= 20  # about 20000 bytes of 1000-byte messages were taken
+        info = await api("INFO", {})
+        limits, usage = info["limits"], info["storage"]
+        assert isinstance(limits, dict) and (limits["max_memory"], limits["max_storage"]) == (4096, 20000)
+        assert isinstance(usage, int) and 15000 <= usage <= 20000
+        # max_ack_pending: above the account's limit is refused; unset takes the limit.
+        over = {
+            "stream_name": "S",
+            "config": {"durable_name": "d1", "ack_policy": "explicit", "max_ack_pending": 10},
+        }
+        resp = await api("CONSUMER.CREATE.S.d1", over)
+        assert code(resp) == 10121
+        assert isinstance(resp["error"], dict)
+        assert resp["error"]["description"] == "consumer max ack pending exceeds system limit of 5"
+        unset = {"stream_name": "S", "config": {"durable_name": "d2", "ack_policy": "explicit"}}
+        created = await api("CONSUMER.CREATE.S.d2", unset)
+        assert isinstance(created["config"], dict) and created["config"]["max_ack_pending"] == 5
+    finally:
+        await nc.close()

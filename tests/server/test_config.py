@@ -402,7 +402,7 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
     "text",
     [
         "accounts { A { users: [{user: a, password: b}], exports: [ { service: x, latency: y.z } ] } }",
-        "accounts { A { jetstream: { max_mem: 1G } } }",
+        "accounts { A { jetstream: { cluster_traffic: owner } } }",
         "tls { cert_file: x.pem, key_file: y.pem, cipher_suites: [TLS_AES_128_GCM_SHA256] }",
         "tls { cert_file: x.pem, key_file: y.pem, cert_store: WindowsCurrentUser }",
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",

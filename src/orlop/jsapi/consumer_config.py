@@ -185,11 +185,14 @@ def _from_request(raw: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def apply_defaults(raw: dict[str, Any], stream_config: dict[str, Any], *, ephemeral: bool) -> dict[str, Any]:
+def apply_defaults(
+    raw: dict[str, Any], stream_config: dict[str, Any], *, ephemeral: bool, account_max_ack_pending: int = -1
+) -> dict[str, Any]:
     """nats-server's defaults for a decoded ``config`` object (not yet validated).
 
     ``ephemeral`` is true when the consumer has no durable name (it then gets the 5 s
-    inactive threshold when none is given).
+    inactive threshold when none is given). An account's ``max_ack_pending`` limit lowers
+    the default as nats-server lowers it.
     """
     cfg = _from_request(raw)
     limits = stream_config.get("consumer_limits") or {}
@@ -203,7 +206,12 @@ def apply_defaults(raw: dict[str, Any], stream_config: dict[str, Any], *, epheme
     if cfg.get("backoff"):
         cfg["ack_wait"] = cfg["backoff"][0]
     if cfg["max_ack_pending"] == 0 and cfg["ack_policy"] != "none":
-        cfg["max_ack_pending"] = int(limits.get("max_ack_pending") or DEFAULT_MAX_ACK_PENDING)
+        cfg["max_ack_pending"] = int(limits.get("max_ack_pending") or 0)
+        if cfg["max_ack_pending"] == 0:
+            default = DEFAULT_MAX_ACK_PENDING
+            if 0 < account_max_ack_pending < default:
+                default = account_max_ack_pending
+            cfg["max_ack_pending"] = default
     if cfg["inactive_threshold"] == 0 and limits.get("inactive_threshold"):
         cfg["inactive_threshold"] = int(limits["inactive_threshold"])
     if ephemeral and cfg["inactive_threshold"] == 0:

@@ -9,12 +9,12 @@ With accounts configured, only those with ``jetstream: enabled`` (or ``true``) h
 JetStream, and users of the ``authorization`` block stay in the global account ``$G``,
 which then has none, as in nats-server.
 
-``jetstream`` may be a map of limits: ``max_streams``, ``max_consumers``,
-``max_bytes_required``, ``mem_max_stream_bytes``, ``disk_max_stream_bytes`` (with
-nats-server's errors 10027, 10026, 10113, 10122). Not implemented yet, and refused rather
-than ignored: the account's memory and storage totals (``max_mem``, ``max_store``),
-``max_ack_pending``, account ``nkey``, ``mappings`` and message tracing; operators,
-resolvers and trusted keys.
+``jetstream`` may be a map of limits: ``max_mem`` and ``max_store`` (totals: 10028/10047
+for a stream whose max_bytes does not fit, 10002 for a publish past them),
+``max_streams``, ``max_consumers``, ``max_ack_pending`` (10121), ``max_bytes_required``,
+``mem_max_stream_bytes``, ``disk_max_stream_bytes`` (with nats-server's errors 10027,
+10026, 10113, 10122). Not implemented yet, and refused rather than ignored: account
+``nkey``, ``mappings`` and message tracing; operators, resolvers and trusted keys.
 """
 
 from __future__ import annotations
@@ -121,6 +121,16 @@ def _client_limits(entry: Mapping[str, Any], key: str) -> ClientLimits:
 
 # nats-server's account JetStream limits Orlop enforces -> AccountLimits fields.
 _LIMITS = {
+    "max_memory": "max_memory",
+    "max_mem": "max_memory",
+    "mem": "max_memory",
+    "memory": "max_memory",
+    "max_store": "max_storage",
+    "max_file": "max_storage",
+    "max_disk": "max_storage",
+    "store": "max_storage",
+    "disk": "max_storage",
+    "max_ack_pending": "max_ack_pending",
     "max_streams": "max_streams",
     "streams": "max_streams",
     "max_consumers": "max_consumers",
@@ -131,10 +141,7 @@ _LIMITS = {
     "store_max_stream_bytes": "storage_max_stream_bytes",
 }
 _LIMITS_FLAG = {"max_bytes_required", "max_stream_bytes", "max_bytes"}
-_LIMITS_REFUSED = {
-    "max_memory", "max_mem", "mem", "memory", "max_store", "max_file", "max_disk", "store", "disk",
-    "max_ack_pending", "cluster_traffic",
-}  # fmt: skip
+_LIMITS_REFUSED = {"cluster_traffic"}
 
 
 def _limits(block: Mapping[str, Any], account: str) -> dict[str, int | bool]:

@@ -115,6 +115,38 @@ class AccountJetStream:
         if cap > 0 and config["max_bytes"] > cap:
             raise js_error(Err.STREAM_MAX_STREAM_BYTES_EXCEEDED)
 
+    def check_reservation(self, config: dict[str, Any], replacing: Stream | None = None) -> None:
+        """Raise 10028/10047 when ``config``'s max_bytes does not fit the account's memory/storage total.
+
+        As nats-server's checkBytesLimits: the ``max_bytes`` of the account's other streams of
+        that storage type, plus this one's (1 byte when it has none), within the total.
+        """
+        storage = config["storage"]
+        total = self.limits.max_memory if storage == "memory" else self.limits.max_storage
+        if total < 0:
+            return
+        reserved = sum(
+            max(0, st.config["max_bytes"])
+            for st in self.streams.values()
+            if st is not replacing and st.config.get("storage", "file") == storage
+        )
+        wanted = config["max_bytes"] if config["max_bytes"] > 0 else 1
+        if reserved > total or wanted > total - reserved:
+            memory = storage == "memory"
+            raise js_error(Err.MEMORY_RESOURCES_EXCEEDED if memory else Err.STORAGE_RESOURCES_EXCEEDED)
+
+    def admits(self, storage: str, nbytes: int) -> bool:
+        """Whether the account's memory/storage total has room for ``nbytes`` more (publishes)."""
+        total = self.limits.max_memory if storage == "memory" else self.limits.max_storage
+        if total < 0:
+            return True
+        used = sum(
+            st.store.fast_state().bytes
+            for st in self.streams.values()
+            if st.config.get("storage", "file") == storage
+        )
+        return used + nbytes <= total
+
     def add_stream(self, config: dict[str, Any], created: int) -> Stream:
         """Create a stream from a normalised config: store, meta.json, subscriptions, hooks.
 
@@ -123,6 +155,7 @@ class AccountJetStream:
         """
         self.check_overlap(config["subjects"])
         self.check_limits(config)
+        self.check_reservation(config)
         self.service.check_reservation(config)
         sdir = None if config["storage"] == "memory" else self.streams_dir / config["name"]
         try:
@@ -149,6 +182,7 @@ class AccountJetStream:
         10069 when meta.json cannot be written (nothing is applied then).
         """
         self.check_overlap(config["subjects"], exclude=st.name)
+        self.check_reservation(config, replacing=st)
         self.service.check_reservation(config, replacing=st)
         old = st.config
         st.config = config

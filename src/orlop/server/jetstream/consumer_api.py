@@ -89,8 +89,11 @@ def _create(req: ApiRequest, stream_name: str, cname: str, filt: str, form: str)
     durable = raw.get("durable_name") or ""
     if durable:
         raw["name"] = durable
-    cfg = apply_defaults(raw, stream.config, ephemeral=not durable)
+    acc_limit = req.js.limits.max_ack_pending
+    cfg = apply_defaults(raw, stream.config, ephemeral=not durable, account_max_ack_pending=acc_limit)
     validate(cfg, stream.config)
+    if 0 < acc_limit < cfg["max_ack_pending"]:
+        raise js_error(Err.CONSUMER_MAX_PENDING_ACK_EXCESS, limit=acc_limit)
     name = cfg.get("name") or new_name()
     cfg = _server_metadata(req, cfg)
     return create_consumer(req, stream, name, cfg, body.get("action") or "").info()

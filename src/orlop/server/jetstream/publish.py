@@ -34,6 +34,7 @@ from orlop.server.jetstream.encoding import encode
 from orlop.server.jetstream.stream import Dedup, Stream, StreamFeature
 from orlop.server.jetstream.ttl import parse_ttl
 from orlop.store.base import StoredMsg
+from orlop.store.core import file_msg_size, memory_msg_size
 
 __all__ = ["FEATURE", "attach", "detach", "process"]
 
@@ -172,6 +173,15 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
         if not shrinks and not st.js.service.usage.admit(storage, size):
             _alert(f"{storage} limits", "JetStream %s resource limits exceeded for server", storage)
             raise js_error(Err.INSUFFICIENT_RESOURCES)
+        sized = memory_msg_size if storage == "memory" else file_msg_size
+        if not shrinks and not st.js.admits(storage, sized(len(subject), len(hdr), len(payload))):
+            _alert(
+                f"{storage} limits of {st.account.name}",
+                "JetStream %s resource limits exceeded for account: %r",
+                storage,
+                st.account.name,
+            )
+            raise js_error(Err.ACCOUNT_RESOURCES_EXCEEDED)
         if st.republisher is not None:
             prev = st.store.last_seq_for_subject(subject)
         try:

@@ -95,3 +95,7 @@ class AccountView(Protocol):
 
     @property
     def service(self) -> ServiceView: ...
+
+    def admits(self, storage: str, nbytes: int) -> bool:
+        """Whether the account's memory/storage total has room for ``nbytes`` more."""
+        ...
