@@ -321,7 +321,10 @@ def make_test_certificates(folder: str) -> dict[str, str]:
             x509.NameAttribute(NameOID.COMMON_NAME, "bob"),
         ]
     )
-    localhost: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    localhost: list[x509.GeneralName] = [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.DNSName("localhost"),
+    ]
     return {
         "ca": write("ca.pem", ca),
         "other_ca": write("other-ca.pem", cert("Someone Else", other_key, None, ca=True)),

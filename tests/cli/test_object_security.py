@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nkeys
 from clitools import Cli, error_line
-from natsjwt import operator_setup
+from tests.natsjwt import operator_setup
 
 from orlop.testing import ServerProcess, make_test_certificates
 

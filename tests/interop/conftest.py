@@ -36,17 +36,28 @@ def node_command(script: str, *args: str) -> list[str]:
 
 @pytest.fixture
 def run_node_steps() -> NodeRunner:
-    """``await run_node_steps(url, steps, timeout=60, user=, password=)`` runs interop_objects.mjs.
+    """``await run_node_steps(url, steps, timeout=60, user=, password=, creds=, tls=)`` runs
+    interop_objects.mjs (``creds``: a .creds file; ``tls``: {"ca", "cert", "key"} file paths).
 
     Each result is ``{"op", "name", "ok", "value" | "error"}``, one per step, in order.
     Fails the test (with Node's stderr) when the script exits non-zero or times out.
     """
 
     async def run(
-        url: str, steps: list[dict[str, Any]], timeout: float = 60, *, user: str = "", password: str = ""
+        url: str,
+        steps: list[dict[str, Any]],
+        timeout: float = 60,
+        *,
+        user: str = "",
+        password: str = "",
+        creds: str = "",
+        tls: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         cmd = node_command("interop_objects.mjs", url, json.dumps(steps))
-        env = {**os.environ, "NATS_USER": user, "NATS_PASS": password}
+        env = {**os.environ, "NATS_USER": user, "NATS_PASS": password, "NATS_CREDS": creds}
+        if tls:
+            env["NATS_CA"] = tls["ca"]
+            env.update(NATS_CERT=tls.get("cert", ""), NATS_KEY=tls.get("key", ""))
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=NODE_DIR, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )

@@ -76,3 +76,53 @@ async def test_node_sees_only_its_accounts_buckets(
         docs = await ann.bucket("docs")
         assert [i.name for i in await docs.list()] == ["secret.txt"]
         assert await docs.get_bytes("secret.txt") == b"A only"
+
+
+async def test_node_with_a_creds_file_in_operator_mode(
+    server: ServerProcess, server_factory: type[ServerProcess], run_node_steps: Any, tmp_path: Path
+) -> None:
+    """A .creds user (operator mode, memory resolver): Node and orlop.objects share one bucket."""
+    from tests.natsjwt import operator_setup
+
+    conf_text, creds = operator_setup(str(tmp_path / "js"))
+    conf = tmp_path / "operator.conf"
+    conf.write_text(conf_text)
+    creds_path = tmp_path / "user.creds"
+    creds_path.write_bytes(creds)
+    srv = server_factory(kind=server.kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+    async with connect(srv.url, user_credentials=str(creds_path)) as client:
+        bucket = await client.create_bucket("shared")
+        await bucket.put("from-python.txt", b"written by orlop.objects")
+    (tmp_path / "n.txt").write_bytes(b"written by Node")
+    steps = [
+        {"op": "get", "bucket": "shared", "name": "from-python.txt"},
+        {"op": "put", "bucket": "shared", "name": "from-node.txt", "file": str(tmp_path / "n.txt")},
+    ]
+    got, put = await run_node_steps(srv.url, steps, creds=str(creds_path))
+    assert got["ok"] and got["value"]["size"] == len(b"written by orlop.objects"), got
+    assert put["ok"], put
+    async with connect(srv.url, user_credentials=str(creds_path)) as client:
+        assert await (await client.bucket("shared")).get_bytes("from-node.txt") == b"written by Node"
+
+
+async def test_node_over_tls_with_a_client_certificate(
+    server: ServerProcess, server_factory: type[ServerProcess], run_node_steps: Any, tmp_path: Path
+) -> None:
+    from orlop.testing import make_test_certificates
+
+    certs = make_test_certificates(str(tmp_path))
+    conf = tmp_path / "tls.conf"
+    conf.write_text(
+        f"jetstream {{ store_dir: {str(tmp_path / 'js')!r} }}\n"
+        f"tls {{ cert_file: {certs['server_cert']!r}, key_file: {certs['server_key']!r},"
+        f" ca_file: {certs['ca']!r}, verify: true }}\n"
+    )
+    srv = server_factory(kind=server.kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+    (tmp_path / "t.txt").write_bytes(b"over TLS" * 1000)
+    tls = {"ca": certs["ca"], "cert": certs["client_cert"], "key": certs["client_key"]}
+    steps = [
+        {"op": "put", "bucket": "secure", "name": "t.txt", "file": str(tmp_path / "t.txt")},
+        {"op": "get", "bucket": "secure", "name": "t.txt"},
+    ]
+    put, got = await run_node_steps(srv.url, steps, tls=tls)
+    assert put["ok"] and got["ok"] and got["value"]["size"] == 8000, (put, got)

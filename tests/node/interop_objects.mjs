@@ -3,13 +3,14 @@
 // STEPS_JSON is a list of {op, bucket, name, file?, target?}; ops: put (bytes from file),
 // get (sha-256 hex + size; bytes written to `out` when given), info, link, delete, list.
 // Prints one JSON line: a list of {op, name, ok, value | error}. Exits 0 unless it cannot
-// connect; a failing step is reported, and later steps still run. NATS_USER / NATS_PASS in
-// the environment are the credentials, when the server requires some.
+// connect; a failing step is reported, and later steps still run. NATS_USER / NATS_PASS or
+// NATS_CREDS (a .creds file) in the environment are the credentials, when the server requires
+// some; NATS_CA (with NATS_CERT / NATS_KEY for a client certificate) turns TLS on.
 import nats from "nats";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 
-const { connect } = nats;
+const { connect, credsAuthenticator } = nats;
 const [url, stepsJson] = process.argv.slice(2);
 const steps = JSON.parse(stepsJson);
 
@@ -27,8 +28,14 @@ function infoJson(info) {
   };
 }
 
-// Credentials, when the server asks for them, come from NATS_USER / NATS_PASS.
-const auth = process.env.NATS_USER ? { user: process.env.NATS_USER, pass: process.env.NATS_PASS ?? "" } : {};
+// Credentials, when the server asks for them, come from NATS_USER / NATS_PASS or NATS_CREDS.
+const env = process.env;
+const auth = env.NATS_USER ? { user: env.NATS_USER, pass: env.NATS_PASS ?? "" } : {};
+if (env.NATS_CREDS) auth.authenticator = credsAuthenticator(readFileSync(env.NATS_CREDS));
+if (env.NATS_CA) {
+  auth.tls = { caFile: env.NATS_CA };
+  if (env.NATS_CERT) Object.assign(auth.tls, { certFile: env.NATS_CERT, keyFile: env.NATS_KEY });
+}
 const nc = await connect({ servers: url, timeout: 5000, ...auth });
 const js = nc.jetstream({ timeout: 10000 });
 const stores = new Map();

@@ -131,8 +131,12 @@ async def test_pinned_certs_serve_only_the_pinned_keys(
     with sock:
         sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
         assert b"PONG" not in until_closed(sock)
-    # nats-py returns from connect (TLS 1.3 finishes on the client's side first) but is cut off.
-    nc = await nats.connect(proc.url, tls=_context(certs, "email"), allow_reconnect=False)
+    # nats-py either fails in connect or returns from it (TLS 1.3 finishes on the client's side
+    # first) and is cut off at once: a race of the client's, either way no usable connection.
+    try:
+        nc = await nats.connect(proc.url, tls=_context(certs, "email"), allow_reconnect=False)
+    except (NatsError, OSError):
+        return
     with pytest.raises(NatsError):
         await nc.flush(timeout=2)
     assert not nc.is_connected

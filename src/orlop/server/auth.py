@@ -50,6 +50,10 @@ class Identity:
     account: str
     user: str = ""
     permissions: Permissions | None = None
+    # Operator mode: when the user's JWT expires (unix seconds, 0 never) and its own limits.
+    expires: float = 0.0
+    max_subscriptions: int = -1
+    max_payload: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +87,23 @@ class Authenticator:
         """Keep the bcrypt checks ``older`` already did (a reload must not re-hash every client)."""
         self._verified |= older._verified
 
-    def recheck(self, connect: dict[str, Any], nonce: str, cert: PeerCert | None = None) -> Identity | None:
+    def recheck(
+        self, connect: dict[str, Any], nonce: str, cert: PeerCert | None = None, host: str = ""
+    ) -> Identity | None:
         """Who a connected client is under these rules (bcrypt checked here, synchronously: reloads only)."""
-        identity = self.authenticate(connect, nonce, cert)
+        identity = self.authenticate(connect, nonce, cert, host)
         if identity is None and self.needs_slow_check(connect, nonce):
             identity = self.check_slow(connect, nonce)
         return identity
 
     def authenticate(
-        self, connect: dict[str, Any], nonce: str = "", cert: PeerCert | None = None
+        self, connect: dict[str, Any], nonce: str = "", cert: PeerCert | None = None, host: str = ""
     ) -> Identity | None:
         """Who the client is, or None when the credentials are refused (fast checks only).
 
         A claim resting on a bcrypt hash not verified before returns None here when
         :meth:`needs_slow_check` is true for it: call :meth:`check_slow` (off the loop) then.
-        ``cert`` is the client's TLS certificate, when it presented one.
+        ``cert`` is the client's TLS certificate, when it presented one; ``host`` its address.
         """
         claim = self._claim(connect, nonce, cert)
         if claim is None:

@@ -42,7 +42,7 @@ from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Account, Client, Subscription
 from orlop.server.auth import Authenticator, Identity
 from orlop.server.nkey import new_nonce
-from orlop.server.options import ServerOptions
+from orlop.server.options import ClientLimits, ServerOptions
 from orlop.server.permissions import ConnPermissions
 from orlop.server.tls import TlsLayer
 from orlop.subjects import is_valid_publish, is_valid_subject
@@ -113,6 +113,8 @@ class ConnectionHost(Protocol):
 
     def mark_dirty(self, conn: Connection) -> None: ...
 
+    def client_limits(self, name: str) -> ClientLimits | None: ...
+
 
 class Connection(asyncio.Protocol):
     """A client connection; created by the listener, owned by :class:`Server`."""
@@ -141,7 +143,7 @@ class Connection(asyncio.Protocol):
         self.protocol = 0  # CONNECT "protocol": 1 means the client takes INFO updates (lame duck mode)
         self.connected = False
         self.fast_pub = False  # no PUB check needed (see _dispatch, _pub_allowed)
-        self.awaiting_auth = opts.auth.required
+        self.awaiting_auth = server.authenticator.required
         self.user = ""  # the authenticated user's name ('' without users)
         self.nonce = ""  # what an NKEY user signs (in this connection's INFO)
         self.credentials: dict[str, Any] = {}  # the CONNECT options, checked again on a config reload
@@ -448,7 +450,7 @@ class Connection(asyncio.Protocol):
         self.credentials = o
         if self.awaiting_auth:
             auth = self.server.authenticator
-            identity = auth.authenticate(o, self.nonce, self.peer_cert)
+            identity = auth.authenticate(o, self.nonce, self.peer_cert, self.host)
             if identity is None and auth.needs_slow_check(o, self.nonce):
                 self._check_slowly(auth, o)
                 return
@@ -496,7 +498,14 @@ class Connection(asyncio.Protocol):
         if identity.permissions is not None:
             self.perms = ConnPermissions(identity.permissions)
         account = self.server.lookup_account(identity.account)
-        limits = self.server.options.account_client_limits.get(account.name)
+        limits = self.server.client_limits(account.name)
+        self.max_subscriptions = _tighter(self.max_subscriptions, identity.max_subscriptions)
+        if identity.max_payload >= 0:
+            self.parser.max_payload = min(self.parser.max_payload, identity.max_payload)
+        if identity.expires > 0:
+            delay = max(0.0, identity.expires - time.time())
+            expired = "User Authentication Expired"
+            self._timers["expiry"] = self.server.loop.call_later(delay, self.kick, expired)
         if limits is not None:
             if 0 <= limits.max_connections <= len(account.clients):
                 log.error(
@@ -523,7 +532,7 @@ class Connection(asyncio.Protocol):
         if self.closing or not self.connected:
             return
         if auth.required:
-            identity = auth.recheck(self.credentials, self.nonce, self.peer_cert)
+            identity = auth.recheck(self.credentials, self.nonce, self.peer_cert, self.host)
         else:
             identity = Identity(self.account.name)
         if identity is None:
@@ -809,6 +818,13 @@ class Connection(asyncio.Protocol):
             handle.cancel()
 
     # -- closing ---------------------------------------------------------------------------
+
+    def kick(self, text: str) -> None:
+        """End this client's session with ``-ERR '<text>'`` (expired or revoked credentials, limits)."""
+        if not self.closing:
+            log.info("%s:%d - cid:%d - %s", self.host, self.port, self.cid, text)
+            self._fatal(text)
+            self.flush()
 
     def _fatal(self, text: str) -> None:
         """Send ``-ERR '<text>'`` and close after it is flushed."""

@@ -18,7 +18,7 @@ import nacl.exceptions
 import nacl.signing
 import nkeys
 
-__all__ = ["is_user_key", "new_nonce", "verify"]
+__all__ = ["decode_signature", "is_user_key", "new_nonce", "raw_key", "signed_by", "verify"]
 
 _NONCE_RAW = 11  # nats-server's nonceRawLen: 11 random bytes, 15 characters encoded
 
@@ -28,7 +28,7 @@ def new_nonce() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(_NONCE_RAW)).decode().rstrip("=")
 
 
-def _raw_key(public: str, prefix: int) -> bytes | None:
+def raw_key(public: str, prefix: int) -> bytes | None:
     """The 32-byte ed25519 key of an NKEY public key with that prefix byte; None when it is not one."""
     try:
         data = base64.b32decode(public + "=" * (-len(public) % 8))
@@ -44,23 +44,33 @@ def _raw_key(public: str, prefix: int) -> bytes | None:
 
 def is_user_key(public: str) -> bool:
     """Whether ``public`` is a valid NKEY user public key (``U…``)."""
-    return _raw_key(public, nkeys.PREFIX_BYTE_USER) is not None
+    return raw_key(public, nkeys.PREFIX_BYTE_USER) is not None
+
+
+def decode_signature(sig: str) -> bytes | None:
+    """A signature as CONNECT carries it: URL-safe base64 without padding, or standard base64."""
+    try:
+        return base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    except (binascii.Error, ValueError):
+        try:
+            return base64.b64decode(sig)
+        except (binascii.Error, ValueError):
+            return None
+
+
+def signed_by(raw: bytes, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the ed25519 signature of ``data`` by the 32-byte key ``raw``."""
+    try:
+        nacl.signing.VerifyKey(raw).verify(data, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
+        return False
+    return True
 
 
 def verify(public: str, nonce: str, sig: str) -> bool:
     """Whether ``sig`` is the user key's signature of ``nonce``."""
-    raw = _raw_key(public, nkeys.PREFIX_BYTE_USER)
+    raw = raw_key(public, nkeys.PREFIX_BYTE_USER)
     if raw is None or not nonce or not sig:
         return False
-    try:
-        signature = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
-    except (binascii.Error, ValueError):
-        try:
-            signature = base64.b64decode(sig)
-        except (binascii.Error, ValueError):
-            return False
-    try:
-        nacl.signing.VerifyKey(raw).verify(nonce.encode(), signature)
-    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
-        return False
-    return True
+    signature = decode_signature(sig)
+    return signature is not None and signed_by(raw, nonce.encode(), signature)

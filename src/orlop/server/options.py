@@ -21,6 +21,7 @@ __all__ = [
     "ClientLimits",
     "Export",
     "Import",
+    "OperatorOptions",
     "ServerOptions",
     "TLSOptions",
     "User",
@@ -105,6 +106,18 @@ class Import:
 
 
 @dataclass(slots=True)
+class OperatorOptions:
+    """Operator mode (decentralised auth, as ``nsc`` sets it up): trusted operators and a resolver."""
+
+    operators: tuple[str, ...] = ()  # operator JWTs
+    resolver: str = ""  # "memory" or "full"
+    resolver_dir: str = ""  # the full resolver's directory of <account>.jwt files
+    preload: dict[str, str] = field(default_factory=dict)  # account public key -> account JWT
+    allow_delete: bool = False
+    system_account: str = ""  # the system account's public key (from the config or the operator)
+
+
+@dataclass(slots=True)
 class ClientLimits:
     """An account's limits on its clients; -1 is unlimited."""
 
@@ -140,6 +153,8 @@ class ServerOptions:
     # -> those three, -1 where unlimited (0 is a limit: nothing allowed), as nats-server reads them.
     account_client_limits: dict[str, ClientLimits] = field(default_factory=dict)
     # An account's ``exports`` and ``imports`` (checked against each other when read).
+    operator: OperatorOptions | None = None
+    system_account: str = ""
     exports: dict[str, tuple[Export, ...]] = field(default_factory=dict)
     imports: dict[str, tuple[Import, ...]] = field(default_factory=dict)
     jetstream: bool = True

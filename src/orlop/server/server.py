@@ -39,7 +39,8 @@ from orlop.server.account import GLOBAL_ACCOUNT, Account
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
 from orlop.server.imports import ImportRouter
-from orlop.server.options import AuthOptions, ServerOptions, TLSOptions
+from orlop.server.operator import AccountClaims, OperatorAuth, update_response
+from orlop.server.options import AuthOptions, ClientLimits, ServerOptions, TLSOptions
 from orlop.server.ports import client_host, ports_body, remove_ports_file, write_ports_file
 
 if TYPE_CHECKING:
@@ -112,7 +113,15 @@ class Server:
         if self.options.tls is not None:
             # As nats-server: with TLS the client has the handshake's time and a second more.
             self.auth_timeout = max(self.auth_timeout, self.options.tls.timeout + 1.0)
-        self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=_tls_map(self.options))
+        self.authenticator: Authenticator
+        self.operator: OperatorAuth | None
+        if self.options.operator is not None:
+            self.authenticator = self.operator = OperatorAuth(self.options.operator)
+            self.operator.on_update = self._account_updated
+        else:
+            tls_map = _tls_map(self.options)
+            self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=tls_map)
+            self.operator = None
         self.tls_context: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -144,9 +153,47 @@ class Server:
 
     def jetstream_allowed(self, name: str) -> bool:
         """Whether account ``name`` has JetStream: every account without an ``accounts`` block;
-        with one, those it enables (the global account then has none, as in nats-server)."""
+        with one, those it enables (the global account then has none, as in nats-server); in
+        operator mode, those whose JWT gives it memory or storage."""
+        if self.operator is not None:
+            return self.operator.jetstream_limits(name) is not None
         accounts = self.options.accounts
         return not accounts or accounts.get(name, False)
+
+    def account_js_limits(self, name: str) -> dict[str, int | bool] | None:
+        """The JetStream limits of account ``name`` (AccountLimits fields), None when it has none."""
+        if self.operator is not None:
+            return self.operator.jetstream_limits(name)
+        return self.options.account_limits.get(name)
+
+    def client_limits(self, name: str) -> ClientLimits | None:
+        """Account ``name``'s limits on its clients (connections, subscriptions, payload)."""
+        if self.operator is not None:
+            return self.operator.client_limits(name)
+        return self.options.account_client_limits.get(name)
+
+    def _account_updated(self, claims: AccountClaims) -> None:
+        """An account JWT changed at run time: its connected users and its JetStream follow."""
+        account = self.accounts.get(claims.key)
+        if account is None:
+            return
+        auth = self.authenticator
+        assert isinstance(auth, OperatorAuth)
+        clients = sorted(account.clients.values(), key=lambda c: c.cid)
+        for conn in clients:
+            if not isinstance(conn, Connection):
+                continue
+            if auth.revoked(conn.credentials, claims.key):
+                conn.kick("User Authentication Revoked")
+            else:
+                conn.reauthorize(auth)
+        allowed = claims.limits.max_connections
+        live = [c for c in clients if isinstance(c, Connection) and not c.closing]
+        if allowed >= 0 and len(live) > allowed:
+            for conn in live[allowed:]:  # the newest go, as in nats-server
+                conn.kick("maximum account active connections exceeded")
+        if self.jetstream is not None and self.jetstream.started:
+            self.jetstream.update_account_limits(account, claims.jetstream)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -187,6 +234,7 @@ class Server:
             self._info_prefix = self._build_info_prefix()
             await self._start_services()
             self.imports.wire(opts)
+            self._serve_claims_updates()
             await self._listener.start_serving()
             self._write_ports_file()
         except BaseException as exc:
@@ -196,6 +244,52 @@ class Server:
             raise
         log.info("Listening for client connections on %s:%d", opts.host, self.port)
         log.info("Server is ready")
+
+    def _serve_claims_updates(self) -> None:
+        """Operator mode: the system account's ``$SYS.REQ…CLAIMS.UPDATE`` (and LOOKUP) services."""
+        op = self.operator
+        if op is None or not op.op.system_account:
+            return
+        system = self.lookup_account(op.op.system_account)
+
+        def update(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+            toks = subject.split(".")
+            expected = toks[3] if len(toks) == 6 else ""
+            token = payload.decode("ascii", "replace").strip()
+            if not token:
+                account, error = expected or "n/a", "jwt update error - request body is empty"
+            else:
+                account, error = op.update(token, expected)
+            if error:
+                log.warning("claims update for %s refused: %s", account, error)
+            else:
+                log.info("account %s: claims updated", account)
+            if reply:
+                system.publish(reply, "", b"", update_response(self.system_info(), account, error))
+
+        def lookup(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+            if reply:
+                token = op.resolver.lookup(subject.split(".")[3]) or ""
+                system.publish(reply, "", b"", token.encode())
+
+        system.subscribe_internal("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", update)
+        system.subscribe_internal("$SYS.ACCOUNT.*.CLAIMS.UPDATE", update)
+        if op.op.resolver == "full":
+            system.subscribe_internal("$SYS.REQ.CLAIMS.UPDATE", update)
+            system.subscribe_internal("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", lookup)
+
+    def system_info(self) -> dict[str, Any]:
+        """The ``server`` object of system-account replies (nats-server's ServerInfo)."""
+        return {
+            "name": self.name,
+            "host": self.options.host,
+            "id": self.server_id,
+            "ver": self.version,
+            "jetstream": self.jetstream is not None,
+            "flags": 0,
+            "seq": 0,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        }
 
     async def _start_services(self) -> None:
         """JetStream, then monitoring. Raises StartupError naming what failed, in nats-server's words."""
@@ -305,6 +399,8 @@ class Server:
 
     def reload_auth(self, auth: AuthOptions) -> None:
         """Apply a reloaded ``authorization``: new rules for new clients, connected ones checked again."""
+        if self.operator is not None:  # operator mode: the JWTs are the rules, and they did not change
+            return
         fresh = Authenticator(auth, GLOBAL_ACCOUNT, tls_map=_tls_map(self.options))
         fresh.inherit(self.authenticator)
         self.options.auth = auth
@@ -363,7 +459,7 @@ class Server:
             "headers": True,
             "max_payload": opts.max_payload,
         }
-        if opts.auth.required:
+        if self.authenticator.required:
             info["auth_required"] = True
         if opts.tls is not None:
             info["tls_required"] = True

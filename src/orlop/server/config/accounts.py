@@ -1,4 +1,4 @@
-"""The ``accounts`` block (isolated tenants), and the operator/resolver keys (refused for now).
+"""The ``accounts`` block (isolated tenants).
 
 As nats-server reads it: ``accounts { NAME: { users: [...], jetstream: enabled,
 default_permissions, limits: { max_connections, max_subscriptions, max_payload },
@@ -14,7 +14,7 @@ for a stream whose max_bytes does not fit, 10002 for a publish past them),
 ``max_streams``, ``max_consumers``, ``max_ack_pending`` (10121), ``max_bytes_required``,
 ``mem_max_stream_bytes``, ``disk_max_stream_bytes`` (with nats-server's errors 10027,
 10026, 10113, 10122). Not implemented yet, and refused rather than ignored: account
-``nkey``, ``mappings`` and message tracing; operators, resolvers and trusted keys.
+``nkey``, ``mappings`` and message tracing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from orlop.errors import ConfigError
 from orlop.server.config.authorization import parse_permissions, parse_users
 from orlop.server.config.exports import check_imports, parse_exports, parse_imports
-from orlop.server.config.values import Setter, as_bool, as_int, bad, refuse, where
+from orlop.server.config.values import Setter, as_bool, as_int, bad, where
 from orlop.server.options import ClientLimits, Export, Import, ServerOptions, User
 
 __all__ = ["KEYS", "set_accounts"]
@@ -162,26 +162,4 @@ def _limits(block: Mapping[str, Any], account: str) -> dict[str, int | bool]:
     return limits
 
 
-KEYS: dict[str, Setter] = {
-    "accounts": set_accounts,
-    **{
-        key: refuse
-        for key in (
-            "operator",
-            "operators",
-            "roots",
-            "root",
-            "root_operators",
-            "root_operator",
-            "resolver",
-            "account_resolver",
-            "accounts_resolver",
-            "resolver_preload",
-            "resolver_tls",
-            "resolver_pinned_accounts",
-            "trusted",
-            "trusted_keys",
-            "default_sentinel",
-        )
-    },
-}
+KEYS: dict[str, Setter] = {"accounts": set_accounts}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orlop.errors import ConfigError
-from orlop.server.config import accounts, tls
+from orlop.server.config import accounts, operator, tls
 from orlop.server.config.authorization import set_authorization, set_no_auth_user
 from orlop.server.config.jetstream import set_jetstream
 from orlop.server.config.values import (
@@ -39,7 +39,6 @@ _UNSUPPORTED = frozenset(
         "leaf",
         "websocket",
         "mqtt",
-        "system_account",
         "https",
         "https_port",
         "logtime",
@@ -76,7 +75,6 @@ _UNSUPPORTED = frozenset(
         "feature_flags",
         "no_fast_producer_stall",
         "max_closed_clients",
-        "system",
     }
 )
 
@@ -162,6 +160,7 @@ _HANDLERS: dict[str, Setter] = {
     "logfile": attr("log_file", as_str),
     "log_file": attr("log_file", as_str),
     **accounts.KEYS,
+    **operator.KEYS,
     **tls.KEYS,
 }
 
@@ -189,4 +188,5 @@ def options_from_config(conf: Mapping[str, Any], options: ServerOptions) -> Serv
         options.http_host = options.host
     if options.max_payload <= 0:
         raise ConfigError(f"max_payload must be positive, got {options.max_payload}")
+    operator.check_operator(options)
     return options

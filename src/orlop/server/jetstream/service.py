@@ -98,13 +98,29 @@ class JetStreamService:
         if js is not None:
             return js
         load_handlers()
-        configured = self.options.account_limits.get(account.name)
+        configured = self.server.account_js_limits(account.name)
         limits = AccountLimits(**configured) if configured else None
         js = AccountJetStream(self, account, limits)
         self.accounts[account.name] = js
         js.recover()
         js.api_subs = subscribe(js)
         return js
+
+    def update_account_limits(self, account: Any, limits: dict[str, Any] | None) -> None:
+        """New JetStream limits for an account (its JWT changed); None takes JetStream away.
+
+        An account that loses JetStream keeps its streams on disk but may create nothing and
+        store nothing more (all limits 0), which is as far as taking it away can safely go.
+        """
+        js = self.accounts.get(account.name)
+        if js is None:
+            if limits is not None:
+                self.enable_account(account)
+            return
+        if limits is None:
+            js.limits = AccountLimits(0, 0, 0, 0, -1, -1, -1, False)
+        else:
+            js.limits = AccountLimits(**limits)
 
     def check_reservation(self, config: dict[str, Any], replacing: object | None = None) -> None:
         """Raise 10047/10028 when ``config``'s max_bytes does not fit (see :mod:`.resources`)."""

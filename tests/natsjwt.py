@@ -1,4 +1,4 @@
-"""Just enough of NATS's JWTs (v2) to run nats-server in operator mode in a test.
+"""Just enough of NATS's JWTs (v2) to run a server (Orlop or nats-server) in operator mode in a test.
 
 An operator signs an account, the account signs a user; ``creds_file`` writes the user's
 JWT and seed in the ``.creds`` layout nats-py and natscli read. JWTs are
@@ -33,15 +33,17 @@ class Identity:
         seed = nkeys.encode_seed(os.urandom(32), prefix)
         return cls(seed, nkeys.from_seed(seed).public_key.decode())
 
-    def sign_jwt(self, subject: str, name: str, nats: dict[str, Any]) -> str:
+    def sign_jwt(self, subject: str, name: str, nats: dict[str, Any], *, exp: int = 0, iat: int = 0) -> str:
         header = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
         claims: dict[str, Any] = {
-            "iat": int(time.time()),
+            "iat": iat or int(time.time()),
             "iss": self.public,
             "name": name,
             "sub": subject,
             "nats": nats,
         }
+        if exp:
+            claims["exp"] = exp
         claims["jti"] = (
             base64.b32encode(hashlib.sha256(json.dumps(claims, sort_keys=True).encode()).digest())
             .decode()
@@ -90,10 +92,43 @@ def operator_setup(store_dir: str) -> tuple[str, bytes]:
         f"resolver_preload: {{\n  {account.public}: {acc_jwt}\n  {system.public}: {sys_jwt}\n}}\n"
         f"jetstream {{ store_dir: {store_dir!r} }}\n"
     )
+    return conf, creds_file(user_jwt, user)
+
+
+def creds_file(user_jwt: str, user: Identity) -> bytes:
+    """A ``.creds`` file: the user's JWT and its seed, decorated as nsc writes them."""
     creds = (
         f"-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n"
         "************************* IMPORTANT *************************\n"
         "NKEY Seed printed below can be used to sign and prove identity.\n\n"
         f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n------END USER NKEY SEED------\n"
     )
-    return conf, creds.encode()
+    return creds.encode()
+
+
+def user_claims(**extra: Any) -> dict[str, Any]:
+    """A user's ``nats`` claims: unlimited, no permissions of its own, plus ``extra``."""
+    return {
+        "type": "user",
+        "version": 2,
+        "pub": {},
+        "sub": {},
+        "subs": -1,
+        "data": -1,
+        "payload": -1,
+        **extra,
+    }
+
+
+def account_claims(*, jetstream: bool = True, **extra: Any) -> dict[str, Any]:
+    """An account's ``nats`` claims: unlimited (with JetStream unless told), plus ``extra``.
+
+    ``limits`` in ``extra`` are merged into the unlimited ones.
+    """
+    limits = {**UNLIMITED, **(JETSTREAM if jetstream else {}), **extra.pop("limits", {})}
+    return {"type": "account", "version": 2, "limits": limits, **extra}
+
+
+def sign_nonce(user: Identity, nonce: str) -> str:
+    """The CONNECT ``sig`` of a nonce: the user's signature, URL-safe base64 without padding."""
+    return _b64(nkeys.from_seed(user.seed).sign(nonce.encode()))

@@ -1,0 +1,308 @@
+"""Operator mode (JWTs, as nsc sets it up), on Orlop and nats-server with the same files.
+
+The test builds an operator, a system account, accounts and users with the ``nkeys``
+package (tests/natsjwt.py), starts both servers with a memory resolver (``resolver_preload``)
+or a full one (a directory, updated with ``$SYS.REQ.CLAIMS.UPDATE``), and checks what
+nats-server's TestJWTUser*, TestJWTAccount*, TestJWTUserRevocation and TestOperatorRestrictions
+check: .creds users get in and their claims apply; no JWT, a forged or replayed signature, a
+JWT signed by the wrong key, an expired or revoked user, an unknown account are refused
+with ``Authorization Violation``; expiry and revocation end live connections with their
+own errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import nkeys
+import pytest
+from nats.errors import Error as NatsError
+from tests.natsjwt import Identity, account_claims, creds_file, sign_nonce, user_claims
+from tests.server.rawclient import read_until, until_closed
+
+from orlop.testing import KINDS, ServerProcess
+
+Factory = type[ServerProcess]
+
+
+@dataclass
+class Setup:
+    operator: Identity
+    system: Identity
+    app: Identity
+    op_jwt: str
+
+    def account_jwt(self, account: Identity, name: str, **nats: object) -> str:
+        return self.operator.sign_jwt(account.public, name, account_claims(**nats))  # type: ignore[arg-type]
+
+    def user(
+        self, name: str, account: Identity | None = None, *, exp: int = 0, iat: int = 0, **nats: object
+    ) -> tuple[Identity, str]:
+        user = Identity.new(nkeys.PREFIX_BYTE_USER)
+        signer = account or self.app
+        return user, signer.sign_jwt(user.public, name, user_claims(**nats), exp=exp, iat=iat)
+
+
+def _setup() -> Setup:
+    operator = Identity.new(nkeys.PREFIX_BYTE_OPERATOR)
+    system = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)
+    app = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)
+    op_jwt = operator.sign_jwt(
+        operator.public, "OP", {"type": "operator", "version": 2, "system_account": system.public}
+    )
+    return Setup(operator, system, app, op_jwt)
+
+
+def _memory_conf(s: Setup, tmp_path: Path, app_jwt: str) -> Path:
+    sys_jwt = s.account_jwt(s.system, "SYS", jetstream=False)
+    conf = tmp_path / "operator.conf"
+    conf.write_text(
+        f"operator: {s.op_jwt}\n"
+        f"system_account: {s.system.public}\n"
+        "resolver: MEMORY\n"
+        f"resolver_preload: {{\n  {s.app.public}: {app_jwt}\n  {s.system.public}: {sys_jwt}\n}}\n"
+        f"jetstream {{ store_dir: {str(tmp_path / 'js')!r} }}\n"
+    )
+    return conf
+
+
+def _raw_jwt(
+    url: str, user: Identity | None, token: str, *, sig: str | None = None
+) -> tuple[socket.socket, str]:
+    """CONNECT with a user JWT; ``sig`` overrides the nonce signature. Returns the socket and the nonce."""
+    host, port = url.split("://")[1].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    info = json.loads(read_until(sock, b"\r\n").split(b" ", 1)[1])
+    nonce = info.get("nonce", "")
+    fields = {"verbose": False, "pedantic": False, "jwt": token}
+    if sig is not None:
+        fields["sig"] = sig
+    elif user is not None:
+        fields["sig"] = sign_nonce(user, nonce)
+    sock.sendall(f"CONNECT {json.dumps(fields)}\r\nPING\r\n".encode())
+    return sock, nonce
+
+
+def _start(factory: Factory, kind: str, conf: Path) -> ServerProcess:
+    return factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_creds_users_connect_and_their_claims_apply(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    conf = _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP"))
+    proc = _start(server_factory, kind, conf)
+    with socket.create_connection(proc.url.split("://")[1].rsplit(":", 1), timeout=5) as plain:
+        info = json.loads(read_until(plain, b"\r\n").split(b" ", 1)[1])
+        assert info["auth_required"] is True and len(info["nonce"]) > 10
+    user, token = s.user("ann")
+    creds = tmp_path / "ann.creds"
+    creds.write_bytes(creds_file(token, user))
+    nc = await nats.connect(proc.url, user_credentials=str(creds))
+    try:
+        sub = await nc.subscribe("greet")
+        await nc.publish("greet", b"hello")
+        assert (await sub.next_msg(timeout=5)).data == b"hello"
+        kv = await nc.jetstream().create_key_value(bucket="cfg")  # the account has JetStream
+        await kv.put("k", b"v")
+        assert (await kv.get("k")).value == b"v"
+    finally:
+        await nc.close()
+    # Permissions written into the user's JWT hold, with nats-server's error.
+    narrow, token = s.user("narrow", pub={"allow": ["ok.>"]}, sub={"allow": ["ok.>"]})
+    sock, _ = _raw_jwt(proc.url, narrow, token)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.sendall(b"SUB ok.1 1\r\nPUB ok.1 2\r\nhi\r\nPUB no.1 2\r\nno\r\nSUB no.> 2\r\nPING\r\n")
+    assert read_until(sock, b"PONG\r\n") == (
+        b"MSG ok.1 1 2\r\nhi\r\n"
+        b"-ERR 'Permissions Violation for Publish to \"no.1\"'\r\n"
+        b"-ERR 'Permissions Violation for Subscription to \"no.>\"'\r\nPONG\r\n"
+    )
+    sock.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_credentials_are_refused(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    s = _setup()
+    stranger = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)  # an account no resolver knows
+    revoked_user = Identity.new(nkeys.PREFIX_BYTE_USER)
+    app_jwt = s.account_jwt(s.app, "APP", revocations={revoked_user.public: int(time.time()) + 5})
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, app_jwt))
+    refused = b"-ERR 'Authorization Violation'\r\n"
+
+    def attempt(user: Identity | None, token: str, sig: str | None = None) -> bytes:
+        sock, _ = _raw_jwt(proc.url, user, token, sig=sig)
+        with sock:
+            return until_closed(sock)
+
+    good, good_jwt = s.user("good")
+    sock, nonce = _raw_jwt(proc.url, good, good_jwt)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"  # the control: a good user gets in
+    replayed = sign_nonce(good, nonce)
+    sock.close()
+    cases = {
+        "no JWT": attempt(None, ""),
+        "no signature": attempt(None, good_jwt),
+        "signature of another nonce (replayed)": attempt(None, good_jwt, sig=replayed),
+        "signature by another key": attempt(Identity.new(nkeys.PREFIX_BYTE_USER), good_jwt),
+        "JWT signed by a stranger account": attempt(*s.user("x", stranger)),
+        "JWT claiming the app account but signed by another key": attempt(*_forged(s)),
+        "expired user": attempt(*s.user("old", exp=int(time.time()) - 10)),
+        "revoked user": attempt(revoked_user, s.app.sign_jwt(revoked_user.public, "rev", user_claims())),
+        "not a JWT": attempt(good, "eyJ.not.ajwt"),
+    }
+    for what, answer in cases.items():
+        assert answer.startswith(refused), (what, answer)
+    # Nobody else was affected.
+    sock, _ = _raw_jwt(proc.url, good, good_jwt)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.close()
+
+
+def _forged(s: Setup) -> tuple[Identity, str]:
+    """A user JWT naming the app account as issuer, signed by some other account key."""
+    impostor = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)
+    user = Identity.new(nkeys.PREFIX_BYTE_USER)
+    token = impostor.sign_jwt(user.public, "forged", user_claims())
+    header, claims, sig = token.split(".")
+    import base64
+
+    body = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    body["iss"] = s.app.public
+    claims = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    return user, f"{header}.{claims}.{sig}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_expiry_ends_a_live_connection(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    s = _setup()
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP")))
+    user, token = s.user("brief", exp=int(time.time()) + 2)
+    sock, _ = _raw_jwt(proc.url, user, token)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    assert until_closed(sock, timeout=6) == b"-ERR 'User Authentication Expired'\r\n<EOF>"
+    sock.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_account_connection_limit_from_the_jwt(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    s = _setup()
+    proc = _start(
+        server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP", limits={"conn": 1}))
+    )
+    first_user, first_jwt = s.user("one")
+    first, _ = _raw_jwt(proc.url, first_user, first_jwt)
+    assert read_until(first, b"PONG\r\n") == b"PONG\r\n"
+    second, _ = _raw_jwt(proc.url, *s.user("two"))
+    assert until_closed(second) == b"-ERR 'maximum account active connections exceeded'\r\n<EOF>"
+    first.close()
+    second.close()
+
+
+def _full_conf(s: Setup, tmp_path: Path, preload: dict[str, str]) -> Path:
+    conf = tmp_path / "full.conf"
+    entries = "\n".join(f"  {k}: {v}" for k, v in preload.items())
+    conf.write_text(
+        f"operator: {s.op_jwt}\n"
+        f"system_account: {s.system.public}\n"
+        f"resolver: {{ type: full, dir: {str(tmp_path / 'jwt')!r} }}\n"
+        f"resolver_preload: {{\n{entries}\n}}\n"
+        f"jetstream {{ store_dir: {str(tmp_path / 'js')!r} }}\n"
+    )
+    return conf
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_full_resolver_takes_account_updates_from_the_system_account(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    sys_jwt = s.account_jwt(s.system, "SYS", jetstream=False)
+    proc = _start(server_factory, kind, _full_conf(s, tmp_path, {s.system.public: sys_jwt}))
+    admin, admin_jwt = s.user("admin", s.system)
+    admin_creds = tmp_path / "admin.creds"
+    admin_creds.write_bytes(creds_file(admin_jwt, admin))
+    victim, victim_jwt = s.user("victim", iat=int(time.time()) - 60)
+    keeper, keeper_jwt = s.user("keeper")
+    # The app account is not known yet: its users are refused.
+    sock, _ = _raw_jwt(proc.url, victim, victim_jwt)
+    assert until_closed(sock).startswith(b"-ERR 'Authorization Violation'")
+    sock.close()
+    sysc = await nats.connect(proc.url, user_credentials=str(admin_creds))
+    try:
+        app_jwt = s.account_jwt(s.app, "APP")
+        reply = await sysc.request("$SYS.REQ.CLAIMS.UPDATE", app_jwt.encode(), timeout=5)
+        body = json.loads(reply.data)
+        assert body["data"] == {"account": s.app.public, "code": 200, "message": "jwt updated"}
+        assert "id" in body["server"]
+        # Kept where nats-server keeps it: <dir>/<account>.jwt, the token itself.
+        assert (tmp_path / "jwt" / f"{s.app.public}.jwt").read_text().strip() == app_jwt
+        victim_sock, _ = _raw_jwt(proc.url, victim, victim_jwt)
+        assert read_until(victim_sock, b"PONG\r\n") == b"PONG\r\n"
+        keeper_sock, _ = _raw_jwt(proc.url, keeper, keeper_jwt)
+        assert read_until(keeper_sock, b"PONG\r\n") == b"PONG\r\n"
+        # Revoke the victim (issued a minute ago): it is cut off, the keeper stays.
+        revoking = s.account_jwt(s.app, "APP", revocations={victim.public: int(time.time()) - 30})
+        reply = await sysc.request("$SYS.REQ.CLAIMS.UPDATE", revoking.encode(), timeout=5)
+        assert json.loads(reply.data)["data"]["code"] == 200
+        assert until_closed(victim_sock).startswith(b"-ERR 'User Authentication Revoked'")
+        keeper_sock.sendall(b"PING\r\n")
+        assert read_until(keeper_sock, b"PONG\r\n") == b"PONG\r\n"
+        again, _ = _raw_jwt(proc.url, victim, victim_jwt)
+        assert until_closed(again).startswith(b"-ERR 'Authorization Violation'")
+        for x in (victim_sock, keeper_sock, again):
+            x.close()
+        # Garbage is answered with an error, and changes nothing.
+        reply = await sysc.request("$SYS.REQ.CLAIMS.UPDATE", b"not a jwt", timeout=5)
+        assert json.loads(reply.data)["error"]["code"] == 500
+    finally:
+        await sysc.close()
+    # The stored JWT survives a restart: the keeper still gets in.
+    proc.stop()
+    proc = _start(server_factory, kind, _full_conf(s, tmp_path, {s.system.public: sys_jwt}))
+    sock, _ = _raw_jwt(proc.url, keeper, keeper_jwt)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.close()
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_operator_configurations_nats_server_refuses(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    app = s.account_jwt(s.app, "APP")
+    bad = {
+        "no resolver": f"operator: {s.op_jwt}\n",
+        "accounts beside an operator": (
+            f"operator: {s.op_jwt}\nresolver: MEMORY\nresolver_preload: {{ {s.app.public}: {app} }}\n"
+            "accounts { A: { users: [ { user: a, password: b } ] } }\n"
+        ),
+        "users beside an operator": (
+            f"operator: {s.op_jwt}\nresolver: MEMORY\nresolver_preload: {{ {s.app.public}: {app} }}\n"
+            "authorization { users: [ { user: a, password: b } ] }\n"
+        ),
+        "a bad operator JWT": "operator: eyJnotajwt\nresolver: MEMORY\n",
+    }
+    for i, text in enumerate(bad.values()):
+        conf = tmp_path / f"bad{i}.conf"
+        conf.write_text(text)
+        proc = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)])
+        with pytest.raises(RuntimeError, match="exited with"):
+            proc.start(timeout=10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_nats_py_refused_without_creds(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    s = _setup()
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP")))
+    with pytest.raises((NatsError, OSError)):
+        await nats.connect(proc.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
