@@ -65,12 +65,14 @@ def test_tls_with_a_client_certificate(
     assert untrusted.returncode == 5 and "TLS" in error_line(untrusted)
 
 
-def test_creds_file_in_operator_mode(server_factory: type[ServerProcess], tmp_path: Path) -> None:
+def test_creds_file_in_operator_mode(
+    server: ServerProcess, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
     conf_text, creds = operator_setup(str(tmp_path / "js"))
     conf = tmp_path / "operator.conf"
     conf.write_text(conf_text)
     (tmp_path / "ann.creds").write_bytes(creds)
-    srv = server_factory(kind="nats-server", jetstream=False, extra_args=["-c", str(conf)]).start()
+    srv = server_factory(kind=server.kind, jetstream=False, extra_args=["-c", str(conf)]).start()
     cli = Cli(srv.url)
     made = cli("--creds", str(tmp_path / "ann.creds"), "add", "jwt-bucket", "--json")
     assert made.returncode == 0, made.stderr

@@ -116,3 +116,44 @@ def test_a_plain_client_is_closed_unserved(
                 break
             data += chunk
     assert b"PONG" not in data and b"+OK" not in data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_https_monitoring(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    """``https_port``: monitoring over TLS with the client port's certificate, no client certificate asked."""
+    import urllib.request
+
+    certs = make_test_certificates(str(tmp_path))
+    conf = tmp_path / "https.conf"
+    conf.write_text(
+        f"tls {{ cert_file: {certs['server_cert']!r}, key_file: {certs['server_key']!r},"
+        f" ca_file: {certs['ca']!r}, verify: true }}\nhttps_port: -1\n"
+    )
+    proc = server_factory(kind=kind, jetstream=False, monitor=False, extra_args=["-c", str(conf)]).start()
+    assert proc.monitor_url.startswith("https://127.0.0.1:")
+    ctx = ssl.create_default_context(cafile=certs["ca"])
+    with urllib.request.urlopen(proc.monitor_url + "/varz", context=ctx, timeout=5) as r:
+        varz = json.loads(r.read())
+    assert varz["https_port"] == -1 and varz["tls_required"] is True
+    plain = proc.monitor_url.replace("https://", "http://") + "/varz"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(plain, timeout=5).read()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_https_needs_a_certificate_and_excludes_http(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    certs = make_test_certificates(str(tmp_path))
+    tls = f"tls {{ cert_file: {certs['server_cert']!r}, key_file: {certs['server_key']!r} }}\n"
+    for i, (text, message) in enumerate(
+        [
+            ("https_port: -1\n", "TLS cert and key required for HTTPS"),
+            (tls + "https_port: -1\nhttp_port: -1\n", "can't specify both HTTP"),
+        ]
+    ):
+        conf = tmp_path / f"bad{i}.conf"
+        conf.write_text(text)
+        proc = server_factory(kind=kind, jetstream=False, monitor=False, extra_args=["-c", str(conf)])
+        with pytest.raises(RuntimeError, match=message):
+            proc.start(timeout=10)

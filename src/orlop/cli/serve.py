@@ -70,6 +70,15 @@ def _serve_parser(prog: str) -> Parser:
         metavar="PORT",
         help="HTTP monitoring port (-1: random)",
     )
+    add(
+        "-ms",
+        "--https_port",
+        "-https_port",
+        dest="https_port",
+        type=int,
+        metavar="PORT",
+        help="HTTPS monitoring port (-1: random; needs the TLS certificate)",
+    )
     add("-c", "--config", "-config", dest="config", metavar="FILE", help="configuration file")
     add("-t", dest="test_config", action="store_true", help="test the configuration and exit")
     add("-P", "--pid", "-pid", dest="pid_file", metavar="FILE", help="file to store the PID")
@@ -185,6 +194,7 @@ def _apply_flags(options: ServerOptions, args: argparse.Namespace) -> None:
         "port",
         "server_name",
         "http_port",
+        "https_port",
         "ports_file_dir",
         "log_file",
         "store_dir",
@@ -226,6 +236,8 @@ def _banner(options: ServerOptions, port: int) -> str:
     lines = [f"Orlop {__version__}: NATS server on {url}{js}"]
     if options.http_port > 0:
         lines.append(f"Monitoring: http://{options.http_host}:{options.http_port}/varz")
+    elif options.https_port > 0:
+        lines.append(f"Monitoring: https://{options.http_host}:{options.https_port}/varz")
     lines += [
         "Connect with nats-py:",
         "    import asyncio, nats",

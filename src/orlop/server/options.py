@@ -133,6 +133,7 @@ class ServerOptions:
     server_name: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8222  # 0 disables monitoring, -1 picks a free port
+    https_port: int = 0  # monitoring over TLS (the tls block's certificate) instead; -1 a free port
     max_payload: int = DEFAULT_MAX_PAYLOAD
     max_control_line: int = 4096
     max_connections: int = 64 * 1024

@@ -24,6 +24,7 @@ slow_consumers, total_connections``, ``clients`` (cid -> Connection),
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -302,18 +303,27 @@ class Server:
                 await self.jetstream.start()
             except OSError as exc:
                 raise StartupError(f"Can't start JetStream: {storage_problem(opts.store_dir, exc)}") from exc
-        if opts.http_port != 0:
+        if opts.http_port != 0 and opts.https_port != 0:
+            raise StartupError(
+                f"can't specify both HTTP ({opts.http_port}) and HTTPs ({opts.https_port}) ports"
+            )
+        port, secure = (opts.https_port, True) if opts.https_port != 0 else (opts.http_port, False)
+        if port != 0:
             from orlop.server.monitor import MonitorServer
 
+            tls = None
+            if secure:
+                if opts.tls is None:
+                    raise StartupError("TLS cert and key required for HTTPS")
+                # The client port's certificate; browsers and curl bring no client certificate.
+                tls = server_tls_context(dataclasses.replace(opts.tls, verify=False, verify_and_map=False))
             self.monitor = MonitorServer(self)
             try:
-                self.monitor_port = await self.monitor.start(
-                    opts.http_host, 0 if opts.http_port == -1 else opts.http_port
-                )
+                self.monitor_port = await self.monitor.start(opts.http_host, 0 if port == -1 else port, tls)
             except OSError as exc:
                 raise StartupError(
                     f"Can't start monitoring: can't listen to the monitor port: "
-                    f"{opts.http_host}:{opts.http_port}: {exc.strerror or exc}"
+                    f"{opts.http_host}:{port}: {exc.strerror or exc}"
                 ) from exc
 
     async def lame_duck(self) -> None:
@@ -488,7 +498,8 @@ class Server:
         """The ports file body: ``{"nats": [url], "monitoring": [url]}`` (monitoring when on)."""
         monitor_url = ""
         if self.monitor is not None:
-            monitor_url = f"http://{client_host(self.options.http_host)}:{self.monitor_port}"
+            scheme = "https" if self.options.https_port != 0 else "http"
+            monitor_url = f"{scheme}://{client_host(self.options.http_host)}:{self.monitor_port}"
         return ports_body(self.url, monitor_url)
 
     def _write_ports_file(self) -> None:

@@ -39,8 +39,6 @@ _UNSUPPORTED = frozenset(
         "leaf",
         "websocket",
         "mqtt",
-        "https",
-        "https_port",
         "logtime",
         "logtime_utc",
         "syslog",
@@ -95,6 +93,14 @@ def _set_http(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
         o.http_port = port
 
 
+def _set_https(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
+    host, port = host_port(conf, key)
+    if host:
+        o.http_host = host
+    if port is not None:
+        o.https_port = port
+
+
 def _set_port(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
     o.port = as_int(conf, key)
 
@@ -134,6 +140,8 @@ _HANDLERS: dict[str, Setter] = {
     "http": _set_http,
     "monitor": _set_http,
     "http_port": _set_http_port,
+    "https": _set_https,
+    "https_port": attr("https_port", as_int),
     "monitor_port": _set_http_port,
     "server_name": attr("server_name", as_str),
     "max_payload": attr("max_payload", as_int),
@@ -178,7 +186,7 @@ def options_from_config(conf: Mapping[str, Any], options: ServerOptions) -> Serv
         handler = _HANDLERS.get(low)
         if handler is not None:
             handler(conf, key, options)
-            if low in ("http", "monitor"):
+            if low in ("http", "monitor", "https"):
                 http_host_given = http_host_given or host_port(conf, key)[0] != ""
         elif low in _UNSUPPORTED:
             log.warning("%s: %r is not supported by Orlop; ignored", where(conf, key), key)

@@ -85,6 +85,9 @@ class MonitoredServer(Protocol):
     @property
     def jetstream(self) -> Any: ...  # JetStreamService (with .jsz(query)) or None
 
+    @property
+    def authenticator(self) -> Any: ...  # with .required: clients must authenticate
+
 
 def uptime_string(seconds: float) -> str:
     """nats-server's uptime format: ``0s``, ``1m2s``, ``3h0m5s``, ``2d1h0m0s``, ``1y3d0h0m0s``."""
@@ -173,51 +176,65 @@ class MonitorServer(HttpEndpoints):
 
     def varz(self, query: dict[str, str]) -> dict[str, Any]:
         s, o, now = self.server, self.server.options, self.clock()
+        return (
+            {
+                "server_id": s.server_id,
+                "server_name": s.name or s.server_id,
+                "version": s.version,
+                "proto": 1,
+                "host": o.host,
+                "port": self._listen_port(),
+                "max_connections": o.max_connections,
+                "ping_interval": int(o.ping_interval * _NS),
+                "ping_max": o.max_pings_out,
+                "http_host": o.http_host,
+                "http_port": o.http_port,
+                "http_base_path": "",
+                "https_port": o.https_port,
+                "max_control_line": o.max_control_line,
+                "max_payload": o.max_payload,
+                "max_pending": o.max_pending,
+                "cluster": {},
+                "gateway": {},
+                "leaf": {},
+                "mqtt": {},
+                "websocket": {},
+                "jetstream": self._varz_jetstream(),
+                "write_deadline": int(o.write_deadline * _NS),
+                "start": format_ts(s.start_time_ns),
+                "now": format_ts(now),
+                "uptime": uptime_string((now - s.start_time_ns) / _NS),
+                "mem": _rss_bytes(),
+                "cores": os.cpu_count() or 1,
+                "cpu": self._cpu_percent(),
+                "connections": len(s.clients),
+                "total_connections": s.total_connections,
+                "routes": 0,
+                "remotes": 0,
+                "leafnodes": 0,
+                "in_msgs": s.in_msgs,
+                "out_msgs": s.out_msgs,
+                "in_bytes": s.in_bytes,
+                "out_bytes": s.out_bytes,
+                "slow_consumers": s.slow_consumers,
+                "subscriptions": self._num_subscriptions(),
+                "http_req_stats": dict(self.requests),
+                "config_load_time": format_ts(s.start_time_ns),
+                "slow_consumer_stats": {"clients": s.slow_consumers, "routes": 0, "gateways": 0, "leafs": 0},
+            }
+            | ({"auth_required": True} if s.authenticator.required else {})
+            | self._varz_tls()
+        )
+
+    def _varz_tls(self) -> dict[str, Any]:
+        tls = self.server.options.tls
+        if tls is None:
+            return {}
         return {
-            "server_id": s.server_id,
-            "server_name": s.name or s.server_id,
-            "version": s.version,
-            "proto": 1,
-            "host": o.host,
-            "port": self._listen_port(),
-            "max_connections": o.max_connections,
-            "ping_interval": int(o.ping_interval * _NS),
-            "ping_max": o.max_pings_out,
-            "http_host": o.http_host,
-            "http_port": o.http_port,
-            "http_base_path": "",
-            "https_port": 0,
-            "max_control_line": o.max_control_line,
-            "max_payload": o.max_payload,
-            "max_pending": o.max_pending,
-            "cluster": {},
-            "gateway": {},
-            "leaf": {},
-            "mqtt": {},
-            "websocket": {},
-            "jetstream": self._varz_jetstream(),
-            "write_deadline": int(o.write_deadline * _NS),
-            "start": format_ts(s.start_time_ns),
-            "now": format_ts(now),
-            "uptime": uptime_string((now - s.start_time_ns) / _NS),
-            "mem": _rss_bytes(),
-            "cores": os.cpu_count() or 1,
-            "cpu": self._cpu_percent(),
-            "connections": len(s.clients),
-            "total_connections": s.total_connections,
-            "routes": 0,
-            "remotes": 0,
-            "leafnodes": 0,
-            "in_msgs": s.in_msgs,
-            "out_msgs": s.out_msgs,
-            "in_bytes": s.in_bytes,
-            "out_bytes": s.out_bytes,
-            "slow_consumers": s.slow_consumers,
-            "subscriptions": self._num_subscriptions(),
-            "http_req_stats": dict(self.requests),
-            "config_load_time": format_ts(s.start_time_ns),
-            "slow_consumer_stats": {"clients": s.slow_consumers, "routes": 0, "gateways": 0, "leafs": 0},
-        } | ({"auth_required": True} if o.auth.required else {})
+            "tls_required": True,
+            "tls_verify": tls.verify or tls.verify_and_map,
+            "tls_timeout": tls.timeout,
+        }
 
     def _varz_jetstream(self) -> dict[str, Any]:
         js = self.server.jetstream

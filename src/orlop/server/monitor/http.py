@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,10 +59,19 @@ class HttpEndpoints:
         self._listener: asyncio.Server | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (``-1`` or ``0``: a free port); return the actual port. OSError if busy."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on host:port (``-1`` or ``0``: a free port; HTTPS with ``tls``); return the port.
+
+        OSError if busy.
+        """
         self._listener = await asyncio.start_server(
-            self._handle, host, 0 if port < 0 else port, reuse_address=True, limit=_MAX_REQUEST_HEAD
+            self._handle,
+            host,
+            0 if port < 0 else port,
+            reuse_address=True,
+            limit=_MAX_REQUEST_HEAD,
+            ssl=tls,
+            ssl_handshake_timeout=_READ_TIMEOUT if tls is not None else None,
         )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         return self.port
