@@ -193,6 +193,22 @@ def test_expiry_ends_a_live_connection(kind: str, server_factory: Factory, tmp_p
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_account_expiry_ends_its_users_sessions(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    s = _setup()
+    expiring = s.operator.sign_jwt(s.app.public, "APP", account_claims(), exp=int(time.time()) + 3)
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, expiring))
+    sock, _ = _raw_jwt(proc.url, *s.user("member"))
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    # (nats-server may PING first: it measures the new client's round trip.)
+    got = until_closed(sock, timeout=8).replace(b"PING\r\n", b"")
+    assert got == b"-ERR 'Account Authentication Expired'\r\n<EOF>"
+    sock.close()
+    late, _ = _raw_jwt(proc.url, *s.user("late"))
+    assert until_closed(late).startswith(b"-ERR 'Authorization Violation'")
+    late.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_account_connection_limit_from_the_jwt(kind: str, server_factory: Factory, tmp_path: Path) -> None:
     s = _setup()
     proc = _start(

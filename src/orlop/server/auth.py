@@ -52,6 +52,7 @@ class Identity:
     permissions: Permissions | None = None
     # Operator mode: when the user's JWT expires (unix seconds, 0 never) and its own limits.
     expires: float = 0.0
+    expiry: str = "User Authentication Expired"  # what the client is told then
     max_subscriptions: int = -1
     max_payload: int = -1
 

@@ -504,8 +504,7 @@ class Connection(asyncio.Protocol):
             self.parser.max_payload = min(self.parser.max_payload, identity.max_payload)
         if identity.expires > 0:
             delay = max(0.0, identity.expires - time.time())
-            expired = "User Authentication Expired"
-            self._timers["expiry"] = self.server.loop.call_later(delay, self.kick, expired)
+            self._timers["expiry"] = self.server.loop.call_later(delay, self.kick, identity.expiry)
         if limits is not None:
             if 0 <= limits.max_connections <= len(account.clients):
                 log.error(

@@ -17,12 +17,14 @@ revoked it (``revocations``: key or ``*`` -> time, against the JWT's ``iat``); i
 the account's ``default_permissions``), the user's and account's ``subs`` and ``payload``,
 the account's ``conn`` and JetStream limits (JetStream exists for an account whose
 ``mem_storage`` or ``disk_storage`` is not 0). A user JWT that expires ends its
-connection with ``-ERR 'User Authentication Expired'``; an account update that revokes
+connection with ``-ERR 'User Authentication Expired'`` (its account's JWT, with ``Account
+Authentication Expired``); an account update that revokes
 a connected user ends it with ``-ERR 'User Authentication Revoked'``.
 
 Not done, and refused: users whose JWT restricts connect ``times`` (their connections
 are refused, with a log line, rather than let in at any hour), scoped signing keys with
-templates. Exports and imports in account JWTs are not wired yet (logged; nothing is
+templates. An account JWT that a live update makes expire sooner than the sessions' timers
+is applied at their next connect. Exports and imports in account JWTs are not wired yet (logged; nothing is
 shared, so nothing is more open than the JWT says).
 """
 
@@ -333,11 +335,16 @@ class OperatorAuth(Authenticator):
         permissions = _permissions(nats)
         if permissions is None:
             permissions = acc.default_permissions
+        # The session ends with the user's JWT or its account's, whichever expires first.
+        expires, expiry = float(user.expires), "User Authentication Expired"
+        if acc.claims.expires and (not expires or acc.claims.expires < expires):
+            expires, expiry = float(acc.claims.expires), "Account Authentication Expired"
         return Identity(
             account=acc.key,
             user=user.name or user.subject,
             permissions=permissions,
-            expires=float(user.expires),
+            expires=expires,
+            expiry=expiry,
             max_subscriptions=_limit(nats, "subs") if "subs" in nats else -1,
             max_payload=_limit(nats, "payload") if "payload" in nats else -1,
         )
