@@ -53,6 +53,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "object", "buckets and objects of an Object Store (alias: obj)", "orlop.cli.object:run"
     ),
     "obj": Subcommand("obj", "short for 'object'", "orlop.cli.object:run"),
+    "gateway": Subcommand(
+        "gateway", "serve the Object Store over HTTP (JSON API, web page, metrics)", "orlop.cli.gateway:run"
+    ),
 }
 
 

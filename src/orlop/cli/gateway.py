@@ -1,0 +1,82 @@
+"""``orlop gateway``: the HTTP gateway in front of a NATS server (see docs/gateway.md).
+
+The connection flags are the object commands' (``-s``, ``--user``, ``--creds``, TLS, a
+natscli ``--context``): they say which servers the gateway uses and, when authentication
+is off, as whom. ``-c gateway.toml`` adds what flags cannot say (bearer tokens, CORS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+import click
+
+from orlop.cli.connect import connection_options, resolve_connection
+from orlop.cli.output import Refused
+
+__all__ = ["command", "run"]
+
+# What of the CLI's nats.connect options the gateway keeps (its pool sets its own timeouts).
+_KEEP = (
+    "user",
+    "password",
+    "token",
+    "user_credentials",
+    "nkeys_seed",
+    "inbox_prefix",
+    "tls",
+    "tls_handshake_first",
+)
+
+
+@click.command(name="gateway", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--listen", "-l", default=None, help="address to serve HTTP on [default: 127.0.0.1:8080]")
+@click.option("-c", "--config", "config_file", default=None, help="gateway configuration file (TOML)")
+@click.option("--cors", multiple=True, help="allow this browser origin (repeatable)")
+@connection_options
+def command(listen: str | None, config_file: str | None, cors: tuple[str, ...], **flags: Any) -> None:
+    """Serve the Object Store over HTTP: JSON operations, streamed objects, a web page, metrics."""
+    from orlop.gateway import GatewayConfig, load_config, parse_listen, serve
+
+    config = GatewayConfig()
+    if config_file:
+        load_config(config_file, config)
+    if listen:
+        config.host, config.port = parse_listen(listen)
+    if cors:
+        config.cors_origins = list(cors)
+    conn = resolve_connection(flags)
+    if flags.get("servers") or not config_file:
+        config.servers = [u.strip() for u in conn.servers.split(",") if u.strip()]
+    options = conn.nats_options()
+    config.nats_options = {k: v for k, v in options.items() if k in _KEEP}
+    config.api_prefix = conn.api_prefix
+    config.request_timeout = max(conn.timeout, 5.0)
+    auth = config.resolved_auth()
+    click.echo(
+        f"Orlop gateway on http://{config.host}:{config.port}/ for {', '.join(config.servers)}"
+        f" (auth: {auth})",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it; uvicorn has finished by then
+        asyncio.run(serve(config))
+
+
+def run(argv: list[str], prog: str) -> int:
+    """``orlop gateway ...``: 0 when stopped, 1 for a bad configuration."""
+    from orlop.errors import ConfigError
+
+    try:
+        command.main(args=argv, prog_name=f"{prog} gateway", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (ConfigError, Refused) as exc:
+        sys.stderr.write(f"orlop gateway: {exc}\n")
+        return 1
+    return 0

@@ -1,0 +1,169 @@
+"""The gateway as an ASGI application: routes, authentication, metrics, the web page.
+
+:func:`create_app` builds a FastAPI app from a :class:`GatewayConfig`. A small ASGI
+middleware (not Starlette's BaseHTTPMiddleware, which buffers streamed bodies) times
+every request, counts the object bytes in and out and the errors by err_code, labelled
+with the operation the route names. The page is package data (``static/``), served as
+files: no build step, nothing fetched at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orlop import __version__
+from orlop.gateway import routes, streaming
+from orlop.gateway.config import Credentials, GatewayConfig
+from orlop.gateway.errors import install_handlers
+from orlop.gateway.metrics import GatewayMetrics
+from orlop.gateway.pool import ClientPool
+from orlop.gateway.state import CREDENTIAL_KEYS, Gateway
+
+__all__ = ["create_app"]
+
+STATIC = resources.files("orlop.gateway") / "static"
+
+DESCRIPTION = """The NATS JetStream Object Store over HTTP: the seed's JSON operations, objects
+streamed as raw bodies (ranges, conditional requests), changes as Server-Sent Events.
+Errors are always `{"error": {"code", "err_code", "description"}}`. See docs/gateway.md."""
+
+
+class _Measure:
+    """ASGI middleware: request count, latency, bytes and errors per operation."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        state: dict[str, Any] = scope.setdefault("state", {})
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            operation = state.get("operation") or getattr(route, "name", None) or "other"
+            m = self.metrics
+            m.requests.labels(operation, str(status)).inc()
+            m.duration.labels(operation).observe(time.perf_counter() - started)
+            if state.get("bytes_in"):
+                m.bytes_in.labels(operation).inc(state["bytes_in"])
+            if state.get("bytes_out"):
+                m.bytes_out.labels(operation).inc(state["bytes_out"])
+            if status >= 400:
+                m.errors.labels(operation, str(state.get("err_code", 10000 + status))).inc()
+
+
+class _JsonBodies:
+    """ASGI middleware: a POST or PATCH body of the JSON API is JSON whatever Content-Type says.
+
+    ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``; the seed's operations only
+    take JSON, so reading it as JSON is what the caller meant (and bad JSON is still a 400).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PATCH")
+            and scope["path"].startswith("/api/v1/")
+        ):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+def create_app(config: GatewayConfig) -> FastAPI:
+    """The gateway for ``config`` (connections open on first use, close at shutdown)."""
+    auth = config.resolved_auth()
+    base = dict(config.nats_options)
+    if auth != "none":  # each request brings its own credentials
+        for key in CREDENTIAL_KEYS:
+            base.pop(key, None)
+    timeout, prefix = config.request_timeout, config.api_prefix
+    pool = ClientPool(config.servers, base, size=config.pool_size, timeout=timeout, api_prefix=prefix)
+    own = ClientPool(config.servers, dict(config.nats_options), size=1, timeout=timeout, api_prefix=prefix)
+    metrics = GatewayMetrics()
+    gateway = Gateway(config, auth, pool, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await pool.close()
+        await own.close()
+
+    app = FastAPI(
+        title="Orlop gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.gateway = gateway
+    install_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(streaming.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/", include_in_schema=False, name="page")
+    async def page() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), media_type="text/html")
+
+    @app.get("/healthz", name="health", tags=["operations"])
+    async def health() -> JSONResponse:
+        """200 while the gateway runs (it does not ask NATS: a load balancer's liveness check)."""
+        return JSONResponse({"status": "ok", "auth": auth})
+
+    @app.get("/metrics", name="metrics", tags=["operations"], response_class=Response)
+    async def prometheus(request: Request) -> Response:
+        """Prometheus metrics (text format): requests, latency, bytes, errors, buckets, watchers."""
+
+        async def statuses() -> list[dict[str, Any]]:
+            client = await own.get(Credentials())
+            out = []
+            for name in await client.buckets():
+                out.append((await (await client.bucket(name)).status()).to_dict())
+            return out
+
+        # The gateway's own credentials may see nothing: the request metrics still count.
+        with contextlib.suppress(Exception):
+            await metrics.refresh_buckets(statuses)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.add_middleware(_JsonBodies)
+    app.add_middleware(_Measure, metrics=metrics)
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Content-Range", "X-Object-Revision"],
+        )
+    return app

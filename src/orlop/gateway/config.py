@@ -1,0 +1,168 @@
+"""The gateway's settings: where it listens, which NATS servers it uses, and who may use it.
+
+From the command line (``orlop gateway --listen … -s …`` plus the CLI's credential flags,
+which become ``nats_options``) and optionally a TOML file (``-c gateway.toml``)::
+
+    listen = "0.0.0.0:8080"
+    servers = ["nats://10.0.0.5:4222"]
+    auth = "passthrough"            # or "tokens"; "none" only on loopback
+    cors_origins = ["https://ops.example.com"]
+    max_json_body = "64MiB"
+
+    [tokens.ci-token]               # bearer token -> NATS credentials
+    user = "ci"
+    password = "s3cret"             # or creds = "/path/ci.creds", or token = "…"
+
+Authentication is off only when the gateway listens on loopback without a config file;
+otherwise every request must bring credentials (see docs/gateway.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orlop.errors import ConfigError
+
+__all__ = ["Credentials", "GatewayConfig", "load_config", "parse_listen"]
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """NATS credentials of one gateway user (the pool keeps one connection per distinct value)."""
+
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    creds: str = ""
+
+    def nats_options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.user:
+            out["user"], out["password"] = self.user, self.password
+        if self.token:
+            out["token"] = self.token
+        if self.creds:
+            out["user_credentials"] = self.creds
+        return out
+
+    @property
+    def label(self) -> str:
+        return self.user or ("token" if self.token else "creds" if self.creds else "anonymous")
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    servers: list[str] = field(default_factory=lambda: ["nats://127.0.0.1:4222"])
+    nats_options: dict[str, Any] = field(default_factory=dict)  # TLS, the gateway's own credentials
+    auth: str = ""  # "none", "passthrough" or "tokens"; "" decides from listen and config
+    tokens: dict[str, Credentials] = field(default_factory=dict)
+    cors_origins: list[str] = field(default_factory=list)
+    max_json_body: int = 64 << 20  # a JSON put carries base64: 64 MiB of it by default
+    config_file: str = ""
+    pool_size: int = 256  # NATS connections kept for distinct users
+    request_timeout: float = 10.0
+    api_prefix: str = "$JS.API"
+
+    def resolved_auth(self) -> str:
+        """The authentication mode in force (see the module docstring)."""
+        if self.auth:
+            if self.auth == "none" and not _loopback(self.host):
+                raise ConfigError("auth = 'none' is only allowed when the gateway listens on loopback")
+            return self.auth
+        if self.config_file or not _loopback(self.host):
+            return "tokens" if self.tokens else "passthrough"
+        return "none"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` or ``port``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"listen address {text!r}: expected host:port") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"listen address {text!r}: port out of range")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def _size(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits) :].strip()
+        if digits.strip().isdigit() and unit in _SIZE_UNITS:
+            return int(digits) * _SIZE_UNITS[unit]
+    raise ConfigError(f"{key}: expected a size such as 64MiB, got {value!r}")
+
+
+def load_config(path: str, config: GatewayConfig) -> GatewayConfig:
+    """Apply a TOML config file to ``config`` (flags given on the command line win later)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    config.config_file = path
+    for key, value in data.items():
+        if key == "listen":
+            config.host, config.port = parse_listen(str(value))
+        elif key == "servers":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+                raise ConfigError(f"{path}: servers: expected a URL or a list of URLs")
+            config.servers = list(items)
+        elif key == "auth":
+            if value not in ("none", "passthrough", "tokens"):
+                raise ConfigError(f"{path}: auth: expected none, passthrough or tokens, got {value!r}")
+            config.auth = value
+        elif key == "cors_origins":
+            if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+                raise ConfigError(f"{path}: cors_origins: expected a list of origins")
+            config.cors_origins = list(value)
+        elif key == "max_json_body":
+            config.max_json_body = _size(value, f"{path}: max_json_body")
+        elif key == "tokens":
+            config.tokens = _tokens(path, value)
+        else:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+    if config.auth == "tokens" and not config.tokens:
+        raise ConfigError(f"{path}: auth = 'tokens' needs a [tokens] table")
+    return config
+
+
+def _tokens(path: str, table: Any) -> dict[str, Credentials]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: tokens: expected a table of [tokens.<token>] entries")
+    out = {}
+    for token, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: tokens.{token}: expected a table (user/password, token or creds)")
+        unknown = set(entry) - {"user", "password", "token", "creds"}
+        if unknown:
+            raise ConfigError(f"{path}: tokens.{token}: unknown setting(s) {', '.join(sorted(unknown))}")
+        out[token] = Credentials(**{k: str(v) for k, v in entry.items()})
+    return out

@@ -1,0 +1,61 @@
+"""What every request handler needs: the config, the connection pool, metrics, and who is asking."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from orlop.gateway.config import Credentials, GatewayConfig
+from orlop.gateway.errors import unauthorized
+from orlop.gateway.metrics import GatewayMetrics
+from orlop.gateway.pool import ClientPool
+from orlop.objects import ObjectStoreClient
+
+__all__ = ["Gateway", "client_for"]
+
+# Keys of the gateway's own NATS options that are credentials: a request's own replace them.
+CREDENTIAL_KEYS = ("user", "password", "token", "user_credentials", "nkeys_seed", "nkeys_seed_str")
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    auth: str  # the mode in force: none, passthrough, tokens
+    pool: ClientPool
+    metrics: GatewayMetrics
+
+    def credentials(self, request: Request) -> Credentials:
+        """Who this request is, as NATS credentials; 401 when it must say and does not."""
+        if self.auth == "none":
+            return Credentials()
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        value = value.strip()
+        if not value:
+            raise unauthorized()
+        if scheme == "bearer":
+            if self.auth == "tokens":
+                mapped = self.config.tokens.get(value)
+                if mapped is None:
+                    raise unauthorized("unknown token")
+                return mapped
+            return Credentials(token=value)
+        if scheme == "basic" and self.auth == "passthrough":
+            try:
+                user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                raise unauthorized("malformed basic credentials") from None
+            if not sep or not user:
+                raise unauthorized("malformed basic credentials")
+            return Credentials(user=user, password=password)
+        raise unauthorized()
+
+
+async def client_for(request: Request) -> ObjectStoreClient:
+    """The NATS connection of the requester (a FastAPI dependency)."""
+    gw: Gateway = request.app.state.gateway
+    return await gw.pool.get(gw.credentials(request))
