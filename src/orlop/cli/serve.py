@@ -21,11 +21,13 @@ JetStream and monitoring defaults, precisely:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from orlop import __version__
@@ -78,6 +80,12 @@ def _serve_parser(prog: str) -> Parser:
         type=int,
         metavar="PORT",
         help="HTTPS monitoring port (-1: random; needs the TLS certificate)",
+    )
+    add(
+        "--gateway",
+        dest="gateway",
+        metavar="ADDR",
+        help="also serve the HTTP gateway (JSON API, web page, metrics) on ADDR, e.g. 127.0.0.1:8080",
     )
     add("-c", "--config", "-config", dest="config", metavar="FILE", help="configuration file")
     add("-t", dest="test_config", action="store_true", help="test the configuration and exit")
@@ -288,6 +296,35 @@ def send_signal(spec: str, pid_file: str | None) -> int:
     return 0
 
 
+async def _start_gateway(listen: str, server: Server, started: list[Callable[[], Awaitable[None]]]) -> None:
+    """``--gateway ADDR``: the gateway on the server's loop, in front of this server.
+
+    Without authorization on the server, a gateway on loopback needs none either; a server
+    that asks for credentials gets a gateway that passes each request's own through.
+    """
+    from orlop.errors import ConfigError
+    from orlop.gateway import GatewayConfig, parse_listen, start_embedded
+
+    log = logging.getLogger("orlop.gateway")
+    try:
+        config = GatewayConfig(servers=[server.url])
+        config.host, config.port = parse_listen(listen)
+        if server.authenticator.required:
+            config.auth = "passthrough"
+        if server.options.tls is not None:
+            import ssl
+
+            config.nats_options["tls"] = ssl.create_default_context(cafile=server.options.tls.ca_file or None)
+        started.append(await start_embedded(config))
+    except (ConfigError, OSError) as exc:
+        log.error("the gateway did not start: %s", exc)
+        return
+    log.info(
+        "Gateway listening on http://%s:%d/ (auth: %s)", config.host, config.port, config.resolved_auth()
+    )
+    sys.stderr.write(f"Gateway: http://{config.host}:{config.port}/\n")
+
+
 def serve(argv: list[str], prog: str = "orlop") -> int:
     """``orlop serve [nats-server flags]``: run until SIGTERM/SIGINT; return the exit code."""
     configure_logging(ServerOptions())  # so configuration warnings are formatted like the rest
@@ -316,8 +353,19 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
         # SIGHUP: the same flags over the file as it is now (flags win, as at start).
         return build_options(argv, exe_name=prog)[0]
 
+    stop_gateway: list[Callable[[], Awaitable[None]]] = []
+
+    def ready(server: Server) -> None:
+        on_ready(server)
+        if args.gateway:
+            asyncio.get_running_loop().create_task(_start_gateway(args.gateway, server, stop_gateway))
+
+    async def stopping() -> None:
+        for stop in stop_gateway:
+            await stop()
+
     try:
-        return int(run(options, on_ready, reload))
+        return int(run(options, ready, reload, stopping))
     finally:
         if args.pid_file:
             with contextlib.suppress(OSError):

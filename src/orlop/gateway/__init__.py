@@ -5,9 +5,20 @@ nats-server cluster alike. See docs/gateway.md.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from orlop.gateway.config import Credentials, GatewayConfig, load_config, parse_listen
 
-__all__ = ["Credentials", "GatewayConfig", "create_app", "load_config", "parse_listen", "serve"]
+__all__ = [
+    "Credentials",
+    "GatewayConfig",
+    "create_app",
+    "load_config",
+    "parse_listen",
+    "serve",
+    "start_embedded",
+]
 
 
 def create_app(config: GatewayConfig) -> object:
@@ -17,13 +28,25 @@ def create_app(config: GatewayConfig) -> object:
     return make(config)
 
 
-async def serve(config: GatewayConfig) -> None:
-    """Run the gateway with uvicorn until cancelled (or SIGINT/SIGTERM when run as a program)."""
+def _uvicorn(config: GatewayConfig, *, signals: bool) -> Any:
+    import contextlib
+    from collections.abc import Iterator
+
     import uvicorn
 
     from orlop.gateway.app import create_app as make
 
-    server = uvicorn.Server(
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Embedded beside ``orlop serve``: the server owns SIGINT/SIGTERM and stops us.
+            if signals:
+                with super().capture_signals():
+                    yield
+            else:
+                yield
+
+    return Server(
         uvicorn.Config(
             make(config),
             host=config.host,
@@ -34,4 +57,30 @@ async def serve(config: GatewayConfig) -> None:
             timeout_graceful_shutdown=5,
         )
     )
-    await server.serve()
+
+
+async def serve(config: GatewayConfig) -> None:
+    """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``)."""
+    await _uvicorn(config, signals=True).serve()
+
+
+async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]:
+    """Start the gateway on the running loop (``orlop serve --gateway``); returns ``stop()``.
+
+    Raises OSError when the address cannot be bound.
+    """
+    import asyncio
+
+    server = _uvicorn(config, signals=False)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # its error (a port in use) surfaces here
+            raise OSError(f"the gateway could not listen on {config.host}:{config.port}")
+        await asyncio.sleep(0.02)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+
+    return stop

@@ -10,6 +10,7 @@ files: no build step, nothing fetched at run time.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orlop import __version__
 from orlop.gateway import routes, streaming
 from orlop.gateway.config import Credentials, GatewayConfig
-from orlop.gateway.errors import install_handlers
+from orlop.gateway.errors import error_body, install_handlers
 from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.pool import ClientPool
 from orlop.gateway.state import CREDENTIAL_KEYS, Gateway
@@ -76,25 +77,78 @@ class _Measure:
                 m.errors.labels(operation, str(state.get("err_code", 10000 + status))).inc()
 
 
-class _JsonBodies:
-    """ASGI middleware: a POST or PATCH body of the JSON API is JSON whatever Content-Type says.
+class _BodyTooLarge(Exception):
+    pass
 
-    ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``; the seed's operations only
-    take JSON, so reading it as JSON is what the caller meant (and bad JSON is still a 400).
+
+class _JsonBodies:
+    """ASGI middleware for the JSON operations' bodies (POST and PATCH under ``/api/v1``).
+
+    They are JSON whatever Content-Type says: ``curl -d '{...}'`` sends
+    ``application/x-www-form-urlencoded``, and the seed's operations only take JSON (bad
+    JSON is still a 400). And they are bounded (``max_json_body``): a JSON body is read
+    whole, so a larger one is refused with 413 as soon as it is known to be larger, by its
+    ``Content-Length`` or while it arrives. Raw object uploads (PUT) are streamed and not
+    bounded here.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
+        if not (
             scope["type"] == "http"
             and scope["method"] in ("POST", "PATCH")
             and scope["path"].startswith("/api/v1/")
         ):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        # In place: the outer middleware reads the route the router records in this scope.
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        scope["headers"] = [*headers, (b"content-type", b"application/json")]
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps(
+            error_body(413, 10413, f"request body larger than the gateway's limit of {self.limit} bytes")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(config: GatewayConfig) -> FastAPI:
@@ -156,7 +210,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             await metrics.refresh_buckets(statuses)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(_JsonBodies)
+    app.add_middleware(_JsonBodies, limit=config.max_json_body)
     app.add_middleware(_Measure, metrics=metrics)
     if config.cors_origins:
         app.add_middleware(

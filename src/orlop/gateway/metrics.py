@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 __all__ = ["BUCKET_METRICS", "GatewayMetrics"]
+
+# No ``*_created`` series: they double every counter and nothing here needs them.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # name -> (help, BucketStatus field or a function of the status dict)
 BUCKET_METRICS: dict[str, tuple[str, Callable[[dict[str, Any]], float | None]]] = {

@@ -28,10 +28,6 @@ log = logging.getLogger("orlop.gateway")
 _REFUSED_FOR = 5.0  # seconds a refused login is answered from memory
 
 
-async def _quiet(exc: Exception) -> None:
-    log.debug("nats: %s", exc)
-
-
 class ClientPool:
     def __init__(
         self,
@@ -74,24 +70,29 @@ class ClientPool:
 
     async def _connect(self, creds: Credentials) -> ObjectStoreClient:
         options = {**self._base, **creds.nats_options()}
-        options.setdefault("error_cb", _quiet)
+        seen: list[str] = []
+
+        async def noted(exc: Exception) -> None:
+            seen.append(str(exc).lower())
+            log.debug("nats: %s", exc)
+
         try:
-            # A few reconnect attempts, not endless ones: a closed client is replaced by the
-            # next request, and a refused login must fail now, not retry forever.
+            # No reconnecting: a refused login fails now, and a connection that drops is
+            # replaced by the next request (get() sees it closed).
             return await connect(
                 self._servers,
                 request_timeout=self._timeout,
                 api_prefix=self._api_prefix,
                 connect_timeout=min(self._timeout, 5.0),
-                max_reconnect_attempts=3,
-                reconnect_time_wait=1.0,
+                allow_reconnect=False,
+                error_cb=noted,
                 **options,
             )
         except AuthError:
             self._refused[creds] = time.monotonic()
             raise
         except (TimeoutError, nats.errors.Error, OSError) as exc:
-            text = str(exc).lower()
+            text = " ".join([str(exc).lower(), *seen])
             if "authorization" in text or "authentication" in text:
                 self._refused[creds] = time.monotonic()
                 raise AuthError("the NATS server refused the credentials") from exc

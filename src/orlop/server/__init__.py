@@ -26,7 +26,7 @@ import copy
 import dataclasses
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from orlop.errors import StartupError
@@ -52,6 +52,7 @@ def run(
     options: ServerOptions,
     on_ready: Callable[[Server], None] | None = None,
     reload: Callable[[], ServerOptions] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Run a server until SIGTERM or SIGINT, then shut it down gracefully.
 
@@ -60,7 +61,8 @@ def run(
     builds the options again (flags and file) and what may change without a
     restart is applied (see :func:`reload_problem`); anything else is refused
     with nats-server's "config reload not supported for …" and nothing changes.
-    ``on_ready(server)`` runs once the server listens and JetStream is up. Uses
+    ``on_ready(server)`` runs once the server listens and JetStream is up;
+    ``await on_stopping()`` before it shuts down (what ``on_ready`` started stops first). Uses
     uvloop when importable and tunes glibc's allocator (:func:`tune_allocator`).
     Returns 0 after a clean shutdown, 1 when the server could not start (the reason
     is logged). SIGKILL is, by nature, immediate.
@@ -73,7 +75,7 @@ def run(
     except ImportError:
         loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_serve(options, on_ready, reload))
+        return runner.run(_serve(options, on_ready, reload, on_stopping))
 
 
 MMAP_THRESHOLD = 16 * 1024 * 1024
@@ -112,6 +114,7 @@ async def _serve(
     options: ServerOptions,
     on_ready: Callable[[Server], None] | None,
     reload: Callable[[], ServerOptions] | None = None,
+    on_stopping: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     from orlop.server.server import Server
 
@@ -177,6 +180,11 @@ async def _serve(
             if not server.closing:
                 log.info("Trapped signal; shutting down")
         finally:
+            if on_stopping is not None:
+                try:
+                    await on_stopping()
+                except Exception:  # what stops beside the server must not keep it from stopping
+                    log.exception("stopping what ran beside the server failed")
             await server.shutdown()
         return 0
     finally:

@@ -1,5 +1,7 @@
 """The HTTP monitoring port: ``/healthz /varz /connz /subsz /jsz`` as nats-server serves them.
 
+``/metrics`` (Prometheus, :mod:`.metrics`) is built from the /varz and /jsz bodies.
+
 The HTTP side is :mod:`.http` (one request per connection, routes by path). The
 handlers run in the server's event loop, so they read the live counters without
 locks; they only read, never mutate, server state.
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 from orlop.jsapi.timefmt import format_ts
 from orlop.server.monitor.http import HttpEndpoints, HttpError
+from orlop.server.monitor.metrics import MetricsPage
 from orlop.subjects import matches
 
 __all__ = ["MonitorServer", "MonitoredServer", "uptime_string"]
@@ -144,12 +147,13 @@ class MonitorServer(HttpEndpoints):
                 "/subsz": self.subsz,
                 "/subscriptionsz": self.subsz,
                 "/jsz": self.jsz,
+                "/metrics": MetricsPage(self.varz, self.jsz),  # Prometheus, built from /varz and /jsz
             }
         )
 
     # -- endpoints -------------------------------------------------------------------------
     def index(self, query: dict[str, str]) -> str:
-        pages = ("varz", "connz", "subsz", "jsz", "healthz")
+        pages = ("varz", "connz", "subsz", "jsz", "healthz", "metrics")
         links = "".join(f'<a href="./{p}">/{p}</a><br>\n' for p in pages)
         return (
             f"<!doctype html><html lang=en><head><title>Orlop {self.server.version}</title></head>"
