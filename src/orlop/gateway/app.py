@@ -77,10 +77,6 @@ class _Measure:
                 m.errors.labels(operation, str(state.get("err_code", 10000 + status))).inc()
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class _JsonBodies:
     """ASGI middleware for the JSON operations' bodies (POST and PATCH under ``/api/v1``).
 
@@ -111,28 +107,31 @@ class _JsonBodies:
         # In place: the outer middleware reads the route the router records in this scope.
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         scope["headers"] = [*headers, (b"content-type", b"application/json")]
+        # Read it here, bounded (the handler would read it whole anyway), then hand it on.
+        parts: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, sending)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            parts.append(message.get("body", b""))
+            seen += len(parts[-1])
+            if seen > self.limit:
                 await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
         body = json.dumps(

@@ -171,6 +171,12 @@ async def _request_body(request: Request, expected: int | None) -> AsyncIterator
         raise BadRequest(f"body shorter than its Content-Length ({received} of {expected} bytes)")
 
 
+def _declared_length(request: Request) -> int | None:
+    """The body's ``Content-Length`` (HTTP's own, so not a documented parameter); None if chunked."""
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
 async def _current_revision(store: Bucket, name: str, if_match: str) -> int | None:
     """The revision an ``If-Match`` names (None for ``*`` on an existing object); 412 otherwise."""
     try:
@@ -194,7 +200,6 @@ async def object_put(
     client: Client,
     request: Request,
     content_type: Annotated[str | None, Header()] = None,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
     if_match: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     x_object_description: Annotated[str | None, Header()] = None,
@@ -212,7 +217,7 @@ async def object_put(
     try:
         info = await store.put(
             name,
-            _request_body(request, content_length),
+            _request_body(request, _declared_length(request)),
             description=x_object_description,
             headers=headers,
             chunk_size=x_object_chunk_size,
