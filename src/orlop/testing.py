@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "NatsCluster", "ServerProcess", "nats_server_binary", "refuses_connections"]
+__all__ = [
+    "KINDS",
+    "GatewayProcess",
+    "NatsCluster",
+    "ServerProcess",
+    "nats_server_binary",
+    "refuses_connections",
+]
 
 KINDS = ("orlop", "nats-server")
 
@@ -340,3 +347,57 @@ def make_test_certificates(folder: str) -> dict[str, str]:
         "dn_cert": write("bob.pem", cert(dn, dn_key, signed)),
         "dn_key": write("bob-key.pem", dn_key),
     }
+
+
+@dataclass
+class GatewayProcess:
+    """``orlop gateway`` as a subprocess in front of ``nats_url`` (for tests and benchmarks).
+
+    ``start(log_dir)`` waits until ``/healthz`` answers; ``url`` is its base URL.
+    """
+
+    nats_url: str
+    args: list[str] = field(default_factory=list)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, log_dir: Path) -> GatewayProcess:
+        self.port = self.port or _free_port()
+        self.log = log_dir / f"gateway-{self.port}.log"
+        cmd = [
+            str(Path(sys.executable).with_name("orlop")),
+            "gateway",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "-s",
+            self.nats_url,
+            *self.args,
+        ]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gateway did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.gateway.conftest import GatewayProcess
 
 from orlop.objects.roles import role_permissions
-from orlop.testing import KINDS, ServerProcess
+from orlop.testing import KINDS, GatewayProcess, ServerProcess
 
 Factory = type[ServerProcess]
 

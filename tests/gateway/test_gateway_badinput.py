@@ -6,9 +6,8 @@ import base64
 from pathlib import Path
 
 import httpx
-from tests.gateway.conftest import GatewayProcess
 
-from orlop.testing import ServerProcess
+from orlop.testing import GatewayProcess, ServerProcess
 
 
 async def test_oversize_json_bodies_and_bad_names(

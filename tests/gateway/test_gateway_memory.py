@@ -15,9 +15,8 @@ import os
 import httpx
 import psutil
 import pytest
-from tests.gateway.conftest import GatewayProcess
 
-from orlop.testing import ServerProcess
+from orlop.testing import GatewayProcess, ServerProcess
 
 SIZE = 1 << 30
 PIECE = 1 << 20

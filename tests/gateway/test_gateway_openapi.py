@@ -20,9 +20,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tests.gateway.conftest import GatewayProcess
 
-from orlop.testing import ServerProcess
+from orlop.testing import GatewayProcess, ServerProcess
 
 
 @pytest.fixture(scope="module")

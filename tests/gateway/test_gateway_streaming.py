@@ -16,10 +16,9 @@ import socket
 from urllib.parse import quote
 
 import httpx
-from tests.gateway.conftest import GatewayProcess
 
 from orlop.objects import connect
-from orlop.testing import ServerProcess
+from orlop.testing import GatewayProcess, ServerProcess
 
 CHUNK = 128 * 1024
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from orlop.errors import BadRequest
 from orlop.gateway import models as m
 from orlop.gateway.errors import ERROR_RESPONSES
-from orlop.gateway.state import client_for
+from orlop.gateway.state import client_for, forget_bucket, open_bucket
 from orlop.objects import ObjectStoreClient
 
 __all__ = ["router"]
@@ -65,12 +65,14 @@ async def bucket_status(bucket: str, client: Client) -> JSONResponse:
 @router.patch("/buckets/{bucket}", response_model=m.BucketStatusOut, name="bucket_edit")
 async def bucket_edit(bucket: str, body: m.BucketEdit, client: Client) -> JSONResponse:
     updated = await client.update_bucket(bucket, **_bucket_options(body))
+    forget_bucket(client, bucket)
     return JSONResponse((await updated.status()).to_dict())
 
 
 @router.delete("/buckets/{bucket}", name="bucket_delete")
 async def bucket_delete(bucket: str, client: Client) -> JSONResponse:
     await client.delete_bucket(bucket)
+    forget_bucket(client, bucket)
     return JSONResponse({"bucket": bucket, "deleted": True})
 
 
@@ -83,7 +85,7 @@ async def put(bucket: str, body: m.PutRequest, client: Client, request: Request)
     request.state.bytes_in = len(data)
     opts = body.options or m.PutOptions()
     compression = None if opts.compression in (None, "none", "") else opts.compression
-    info = await (await client.bucket(bucket)).put(
+    info = await (await open_bucket(client, bucket)).put(
         body.name,
         data,
         description=body.description,
@@ -98,7 +100,7 @@ async def put(bucket: str, body: m.PutRequest, client: Client, request: Request)
 
 @router.post("/buckets/{bucket}/get", response_model=m.GetResponse, name="get")
 async def get(bucket: str, body: m.GetRequest, client: Client, request: Request) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     info = await store.info(body.name, revision=body.revision)
     if body.info_only:
         request.state.operation = "info"
@@ -110,7 +112,7 @@ async def get(bucket: str, body: m.GetRequest, client: Client, request: Request)
 
 @router.post("/buckets/{bucket}/update", response_model=m.ObjectInfoOut, name="update")
 async def update(bucket: str, body: m.UpdateRequest, client: Client) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     info = await store.update_meta(
         body.name, description=body.description, headers=body.headers, metadata=body.metadata
     )
@@ -119,7 +121,7 @@ async def update(bucket: str, body: m.UpdateRequest, client: Client) -> JSONResp
 
 @router.post("/buckets/{bucket}/delete", name="delete")
 async def delete(bucket: str, body: m.DeleteRequest, client: Client) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     marker = await store.delete(body.name, purge=body.purge)
     if marker is None:
         return JSONResponse({"name": body.name, "bucket": bucket, "purged": True})
@@ -128,7 +130,7 @@ async def delete(bucket: str, body: m.DeleteRequest, client: Client) -> JSONResp
 
 @router.post("/buckets/{bucket}/list", response_model=m.ObjectList, name="list")
 async def list_objects(bucket: str, body: m.ListRequest, client: Client) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     infos = await store.list(body.filter or None, include_deleted=body.include_deleted)
     return JSONResponse({"objects": [i.to_dict() for i in infos]})
 
@@ -148,7 +150,7 @@ async def object_page(
     include_deleted: bool = False,
 ) -> JSONResponse:
     """One page of a bucket's objects (for the web page: never the whole list at once)."""
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     infos = await store.list(include_deleted=include_deleted)
     if filter:
         infos = [i for i in infos if fnmatch.fnmatchcase(i.name, filter)]
@@ -161,11 +163,11 @@ async def object_page(
 
 @router.get("/buckets/{bucket}/versions/{name:path}", response_model=m.VersionList, name="versions")
 async def versions(bucket: str, name: str, client: Client) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     return JSONResponse({"versions": [i.to_dict() for i in reversed(await store.versions(name))]})
 
 
 @router.post("/buckets/{bucket}/restore", response_model=m.ObjectInfoOut, name="restore")
 async def restore(bucket: str, body: m.RestoreRequest, client: Client) -> JSONResponse:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     return JSONResponse((await store.restore(body.name, body.revision)).to_dict())

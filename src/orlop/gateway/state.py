@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
+import weakref
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -12,9 +14,9 @@ from orlop.gateway.config import Credentials, GatewayConfig
 from orlop.gateway.errors import unauthorized
 from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.pool import ClientPool
-from orlop.objects import ObjectStoreClient
+from orlop.objects import Bucket, ObjectStoreClient
 
-__all__ = ["Gateway", "client_for"]
+__all__ = ["Gateway", "client_for", "forget_bucket", "open_bucket"]
 
 # Keys of the gateway's own NATS options that are credentials: a request's own replace them.
 CREDENTIAL_KEYS = ("user", "password", "token", "user_credentials", "nkeys_seed", "nkeys_seed_str")
@@ -53,6 +55,30 @@ class Gateway:
                 raise unauthorized("malformed basic credentials")
             return Credentials(user=user, password=password)
         raise unauthorized()
+
+
+_BUCKET_TTL = 2.0  # seconds an opened bucket is reused (its config read once, not per request)
+_buckets: weakref.WeakKeyDictionary[ObjectStoreClient, dict[str, tuple[Bucket, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def open_bucket(client: ObjectStoreClient, name: str) -> Bucket:
+    """``client.bucket(name)``, reused for a moment: every request would otherwise pay a
+    STREAM.INFO round trip before its own. A bucket deleted meanwhile still fails its
+    operations with BucketNotFound; an edit shows within ``_BUCKET_TTL``."""
+    now = time.monotonic()
+    known = _buckets.setdefault(client, {})
+    cached = known.get(name)
+    if cached is not None and now - cached[1] < _BUCKET_TTL:
+        return cached[0]
+    bucket = await client.bucket(name)
+    known[name] = (bucket, now)
+    return bucket
+
+
+def forget_bucket(client: ObjectStoreClient, name: str) -> None:
+    _buckets.get(client, {}).pop(name, None)
 
 
 async def client_for(request: Request) -> ObjectStoreClient:

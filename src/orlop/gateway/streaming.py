@@ -28,8 +28,8 @@ from starlette.requests import ClientDisconnect
 from orlop.errors import BadRequest, ObjectNotFound, RevisionMismatch
 from orlop.gateway import models as m
 from orlop.gateway.errors import ERROR_RESPONSES, GatewayError
-from orlop.gateway.state import client_for
-from orlop.objects import Bucket, ObjectInfo, ObjectStoreClient
+from orlop.gateway.state import client_for, open_bucket
+from orlop.objects import Bucket, ObjectInfo, ObjectReader, ObjectStoreClient
 
 __all__ = ["router"]
 
@@ -101,10 +101,7 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _body(
-    store: Bucket, name: str, revision: int | None, start: int, length: int, request: Request
-) -> AsyncIterator[bytes]:
-    reader = await store.get(name, revision=revision)
+async def _body(reader: ObjectReader, start: int, length: int, request: Request) -> AsyncIterator[bytes]:
     sent = 0
     try:
         if start == 0 and length == _logical_size(reader.info):
@@ -136,13 +133,18 @@ async def object_get(
     if_modified_since: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The object's bytes (a single ``Range`` gives 206; validators give 304)."""
-    store = await client.bucket(bucket)
-    info = await store.info(name, revision=revision)
+    store = await open_bucket(client, bucket)
+    reader = await store.get(name, revision=revision)  # the meta only: chunks come when read
+    info = reader.info
     headers = _object_headers(info)
-    if _not_modified(info, if_none_match, if_modified_since):
-        return Response(status_code=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
     size = _logical_size(info)
     span = _range(range_, size) if range_ and size > 0 else None
+    if _not_modified(info, if_none_match, if_modified_since) or request.method == "HEAD" or size == 0:
+        await reader.aclose()
+        if _not_modified(info, if_none_match, if_modified_since):
+            return Response(
+                status_code=304, headers={k: v for k, v in headers.items() if k != "Content-Type"}
+            )
     start, end = span if span else (0, size - 1)
     length = end - start + 1 if size else 0
     status = 206 if span else 200
@@ -151,9 +153,7 @@ async def object_get(
     headers["Content-Length"] = str(length)
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(
-        _body(store, name, revision, start, length, request), status_code=status, headers=headers
-    )
+    return StreamingResponse(_body(reader, start, length, request), status_code=status, headers=headers)
 
 
 async def _request_body(request: Request, expected: int | None) -> AsyncIterator[bytes]:
@@ -206,7 +206,7 @@ async def object_put(
     x_object_chunk_size: Annotated[int | None, Header(ge=1)] = None,
 ) -> JSONResponse:
     """Store the request body as the object, streamed chunk by chunk."""
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     revision = await _current_revision(store, name, if_match) if if_match else None
     metadata = {k[len(_META_PREFIX) :]: v for k, v in request.headers.items() if k.startswith(_META_PREFIX)}
     # curl's default for --data-binary says nothing about the bytes: not kept as their type.
@@ -240,7 +240,7 @@ async def object_delete(
     purge: bool = False,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     if if_match:
         await _current_revision(store, name, if_match)
     marker = await store.delete(name, purge=purge)
@@ -252,7 +252,7 @@ async def object_delete(
 @router.get("/buckets/{bucket}/events", name="events", response_class=StreamingResponse)
 async def events(bucket: str, client: Client, request: Request) -> StreamingResponse:
     """Changes to the bucket as Server-Sent Events: ``put`` and ``delete``, object info as data."""
-    store = await client.bucket(bucket)
+    store = await open_bucket(client, bucket)
     metrics = request.app.state.gateway.metrics
 
     async def stream() -> AsyncIterator[bytes]:

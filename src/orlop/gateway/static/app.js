@@ -31,6 +31,9 @@
     total: 0,
     objects: [],
     listAbort: null,
+    listDirty: false, // a live change arrived while a listing was under way
+    statusBusy: false,
+    statusDirty: false,
     events: null,
     eventsRetry: 0,
   };
@@ -106,6 +109,18 @@
     if (!digest) return "—";
     const value = digest.includes("=") ? digest.slice(digest.indexOf("=") + 1) : digest;
     return `${value.slice(0, 10)}…`;
+  }
+
+  /** fn at most once per ``ms``, and always once after the last call (live events come in bursts). */
+  function coalesce(fn, ms) {
+    let timer = 0;
+    return () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = 0;
+        fn();
+      }, ms);
+    };
   }
 
   function debounce(fn, ms) {
@@ -398,6 +413,12 @@
   async function refreshBucketStatus() {
     const name = state.bucket;
     if (!name) return;
+    if (state.statusBusy) {
+      state.statusDirty = true;
+      return;
+    }
+    state.statusBusy = true;
+    state.statusDirty = false;
     try {
       const status = await api("GET", bucketPath(name));
       const index = state.buckets.findIndex((b) => b.bucket === name);
@@ -406,10 +427,13 @@
       renderBuckets();
     } catch (err) {
       if (err.status === 404) await loadBuckets();
+    } finally {
+      state.statusBusy = false;
+      if (state.statusDirty) bucketStatusSoon();
     }
   }
 
-  const bucketStatusSoon = debounce(refreshBucketStatus, 1200);
+  const bucketStatusSoon = coalesce(refreshBucketStatus, 800);
 
   // ---- selection and live events --------------------------------------------
 
@@ -535,6 +559,7 @@
     if (state.listAbort) state.listAbort.abort();
     const control = new AbortController();
     state.listAbort = control;
+    state.listDirty = false;
     const query = new URLSearchParams({
       sort: state.sort, order: state.order, offset: String(state.offset), limit: String(state.limit),
     });
@@ -563,11 +588,22 @@
       if (state.listAbort === control) {
         state.listAbort = null;
         $("objects-table").setAttribute("aria-busy", "false");
+        if (state.listDirty) objectsSoon();
       }
     }
   }
 
-  const objectsSoon = debounce(loadObjects, 250);
+  /** Re-read the page on show after a change; a listing under way is left to finish, then redone. */
+  function refreshObjects() {
+    if (state.listAbort) {
+      state.listDirty = true;
+      return;
+    }
+    state.listDirty = false;
+    loadObjects();
+  }
+
+  const objectsSoon = coalesce(refreshObjects, 300);
 
   function renderObjects() {
     const body = $("objects-body");
@@ -890,7 +926,8 @@
 
   // ---- object dialog: info, edit, versions ----------------------------------
 
-  const dialog = { bucket: null, name: null, info: null, tab: "info", opener: null };
+  // editDirty: the edit form holds changes not saved yet (a refresh must not overwrite them).
+  const dialog = { bucket: null, name: null, info: null, tab: "info", opener: null, editDirty: false };
 
   async function openObject(name, tab, opener) {
     dialog.bucket = state.bucket;
@@ -902,10 +939,15 @@
     $("panel-info").replaceChildren(el("p", { class: "muted" }, "Loading…"));
     $("panel-versions").replaceChildren(el("p", { class: "muted" }, "Loading…"));
     $("edit-form").reset();
+    $("edit-fields").disabled = true; // until the current values are in
+    dialog.editDirty = false;
     selectTab(tab, false);
     const box = $("object-dialog");
+    // Outside a modal dialog everything is inert: messages must be shown from inside it.
+    box.append($("status-wrap"));
     if (!box.open) box.showModal();
     await loadInfo();
+    if (tab === "edit" && dialog.name === name) $("edit-description").focus();
     if (tab === "versions") await loadVersions();
   }
 
@@ -918,7 +960,6 @@
       $(button.getAttribute("aria-controls")).hidden = !selected;
       if (selected && focus) button.focus();
     }
-    if (tab === "edit") $("edit-description").focus();
   }
 
   function onTabKey(event) {
@@ -1018,7 +1059,10 @@
       el("tbody", {}, ...pairs.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, String(v))))));
   }
 
-  function fillEditForm(info) {
+  function fillEditForm(info, force = false) {
+    if (dialog.editDirty && !force) return;
+    dialog.editDirty = false;
+    $("edit-fields").disabled = false;
     $("edit-description").value = info.description || "";
     $("edit-headers").value = headerPairs(info.headers)
       .filter(([key]) => !key.toLowerCase().startsWith("orlop-"))
@@ -1063,7 +1107,7 @@
       if (dialog.name === name) {
         dialog.info = info;
         renderInfo(info);
-        fillEditForm(info);
+        fillEditForm(info, true);
       }
       if (state.bucket === bucket) objectsSoon();
     } catch (err) {
@@ -1157,6 +1201,7 @@
   }
 
   function onDialogClose() {
+    document.body.insertBefore($("status-wrap"), document.querySelector("main"));
     const opener = dialog.opener;
     dialog.name = null;
     if (!opener) return;
@@ -1224,6 +1269,9 @@
     }
     document.querySelector('#object-dialog [role="tablist"]').addEventListener("keydown", onTabKey);
     $("edit-form").addEventListener("submit", saveEdit);
+    $("edit-form").addEventListener("input", () => {
+      dialog.editDirty = true;
+    });
 
     window.addEventListener("hashchange", applyHash);
     state.limit = Number.parseInt($("page-size").value, 10) || 50;

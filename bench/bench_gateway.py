@@ -1,0 +1,168 @@
+"""The gateway against ``orlop.objects`` in-process, same run: what does HTTP cost?
+
+Streaming (issue 14): a 512 MiB object (64 MiB with ``--quick``) PUT through
+``orlop gateway`` (httpx streaming the body from memory) and GET back (streamed, bytes
+counted), against the same ``bucket.put(bytes)`` / reading the object with the library on
+an open connection, alternating run by run, on each server kind. Target: the gateway at
+>= 0.7x the library's MB/s.
+
+Small objects: requests per second of ``GET`` of a 1 KiB object with 32 concurrent HTTP
+clients (httpx, keep-alive), against 32 concurrent ``get_bytes`` of the library. Report
+only (a HTTP round trip per request is the point of a gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import MIB, Row, Settings, Target, both_servers, compare, make_row, run_loop
+from orlop.objects import connect
+from orlop.testing import GatewayProcess, ServerProcess
+
+__all__ = ["run"]
+
+_names = itertools.count()
+_PIECE = MIB
+
+
+async def _measure(server: ServerProcess, gateway: GatewayProcess, size: int, runs: int) -> dict[str, Any]:
+    block = os.urandom(_PIECE)
+    payload = block * (size // _PIECE)
+    async with (
+        connect(server.url, request_timeout=60) as client,
+        httpx.AsyncClient(base_url=gateway.url + "/api/v1", timeout=600) as http,
+    ):
+        bucket = await client.create_bucket("gwbench", exist_ok=True)
+
+        async def body() -> Any:
+            view = memoryview(payload)
+            for i in range(0, size, _PIECE):
+                yield bytes(view[i : i + _PIECE])
+
+        async def http_put() -> dict[str, float]:
+            name = f"http-{next(_names)}"
+            started = time.perf_counter()
+            resp = await http.put(f"/buckets/gwbench/objects/{name}", content=body())
+            took = time.perf_counter() - started
+            resp.raise_for_status()
+            await bucket.delete(name, purge=True)
+            return {"put": size / MIB / took}
+
+        async def lib_put() -> dict[str, float]:
+            name = f"lib-{next(_names)}"
+            started = time.perf_counter()
+            await bucket.put(name, payload)
+            took = time.perf_counter() - started
+            await bucket.delete(name, purge=True)
+            return {"put": size / MIB / took}
+
+        await bucket.put("source", payload)
+
+        async def http_get() -> dict[str, float]:
+            started = time.perf_counter()
+            got = 0
+            async with http.stream("GET", "/buckets/gwbench/objects/source") as resp:
+                async for chunk in resp.aiter_raw():
+                    got += len(chunk)
+            took = time.perf_counter() - started
+            assert got == size
+            return {"get": size / MIB / took}
+
+        async def lib_get() -> dict[str, float]:
+            started = time.perf_counter()
+            got = 0
+            async with await bucket.get("source") as reader:
+                async for piece in reader:
+                    got += len(piece)
+            took = time.perf_counter() - started
+            assert got == size
+            return {"get": size / MIB / took}
+
+        puts = await compare({"http": http_put, "lib": lib_put}, runs, timeout=600, warmup=1)
+        gets = await compare({"http": http_get, "lib": lib_get}, runs, timeout=600, warmup=1)
+        small = await _small(bucket, http, runs)
+        await client.delete_bucket("gwbench")
+    return {"put": puts, "get": gets, "small": small}
+
+
+async def _small(bucket: Any, http: httpx.AsyncClient, runs: int) -> Any:
+    await bucket.put("small.bin", os.urandom(1024))
+    total = 3000
+
+    async def http_rate() -> dict[str, float]:
+        left = iter(range(total))
+
+        async def worker() -> None:
+            for _ in left:
+                (await http.get("/buckets/gwbench/objects/small.bin")).raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(32)))
+        return {"rps": total / (time.perf_counter() - started)}
+
+    async def lib_rate() -> dict[str, float]:
+        left = iter(range(total))
+
+        async def worker() -> None:
+            for _ in left:
+                await bucket.get_bytes("small.bin")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(32)))
+        return {"rps": total / (time.perf_counter() - started)}
+
+    return await compare({"http": http_rate, "lib": lib_rate}, runs, timeout=600, warmup=1)
+
+
+def run(settings: Settings) -> list[Row]:
+    size = (64 if settings.quick else 512) * MIB
+    rows: list[Row] = []
+    with both_servers(settings.kinds) as servers:
+        for kind, server in servers.items():
+            if isinstance(server, str):
+                continue
+            gateway = GatewayProcess(server.url).start(Path(server.store_dir))
+            try:
+                sides = run_loop(
+                    lambda s=server, g=gateway: _measure(s, g, size, settings.runs), settings.uvloop
+                )
+            finally:
+                gateway.stop()
+            for op in ("put", "get"):
+                rows.append(
+                    make_row(
+                        "gateway",
+                        f"gateway {op.upper()} {size // MIB} MiB object ({kind})",
+                        "MB/s",
+                        op,
+                        sides[op]["http"],
+                        sides[op]["lib"],
+                        Target("ratio>=", 0.7),
+                        labels=("gateway", "orlop.objects"),
+                    )
+                )
+            rows.append(
+                make_row(
+                    "gateway",
+                    f"GET 1 KiB, 32 concurrent clients ({kind})",
+                    "req/s",
+                    "rps",
+                    sides["small"]["http"],
+                    sides["small"]["lib"],
+                    Target("info"),
+                    labels=("gateway", "orlop.objects"),
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m bench gateway is the usual way
+    sys.exit("run it as: python -m bench gateway")
