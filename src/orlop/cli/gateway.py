@@ -61,8 +61,14 @@ def command(listen: str | None, config_file: str | None, cors: tuple[str, ...], 
         f" (auth: {auth})",
         err=True,
     )
+    try:
+        import uvloop  # the server's loop too: several times less overhead per socket event
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it; uvicorn has finished by then
-        asyncio.run(serve(config))
+        runner(serve(config))
 
 
 def run(argv: list[str], prog: str) -> int:
