@@ -60,10 +60,17 @@ async def _measure(
 
         async def http_put() -> dict[str, float]:
             name = f"http-{next(_names)}"
+            # -T streams the file (--data-binary @file would read it all into memory first).
             took = await asyncio.to_thread(
-                _curl, "-X", "PUT", "--data-binary", f"@{src}", "-H", "Content-Type: application/octet-stream",
-                "-o", "/dev/null", base + name,
-            )  # fmt: skip
+                _curl,
+                "-T",
+                str(src),
+                "-H",
+                "Content-Type: application/octet-stream",
+                "-o",
+                "/dev/null",
+                base + name,
+            )
             await bucket.delete(name, purge=True)
             return {"put": size / MIB / took}
 

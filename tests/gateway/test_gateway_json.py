@@ -112,7 +112,12 @@ async def test_object_operations_with_the_seeds_bodies(http: httpx.AsyncClient) 
     assert base64.b64decode(got.json()["data"]) == REPORT
     assert got.json()["info"]["description"] == "Monthly analytics report"
 
-    only = await http.post("/buckets/documents/get", json={"name": "report.json", "info_only": True})
+    # What `curl -d '{...}'` sends: a form content type, read as the JSON it is.
+    only = await http.post(
+        "/buckets/documents/get",
+        content=b'{"name": "report.json", "info_only": true}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert "data" not in only.json() and only.json()["info"]["size"] == len(REPORT)
 
     update = {
