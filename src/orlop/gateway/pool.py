@@ -79,15 +79,19 @@ class ClientPool:
         try:
             # No reconnecting: a refused login fails now, and a connection that drops is
             # replaced by the next request (get() sees it closed).
-            return await connect(
+            opening = connect(
                 self._servers,
                 request_timeout=self._timeout,
                 api_prefix=self._api_prefix,
                 connect_timeout=min(self._timeout, 5.0),
                 allow_reconnect=False,
+                # nats-py retries even an initial connect (60 times by default, 2 s apart;
+                # 0 means forever): a server that is down must be a 503 now, not in minutes.
+                max_reconnect_attempts=1,
                 error_cb=noted,
                 **options,
             )
+            return await asyncio.wait_for(opening.open(), self._timeout + 5)
         except AuthError:
             self._refused[creds] = time.monotonic()
             raise
