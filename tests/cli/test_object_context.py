@@ -81,3 +81,19 @@ def test_selected_and_named_contexts(
     _write_context(home, "proxy", {"url": guarded.url, "socks_proxy": "127.0.0.1:1080"}, select=False)
     proxied = cli.at(None, "--context", "proxy", "ls", env=env)
     assert proxied.returncode == 1 and "socks_proxy" in error_line(proxied)
+
+
+def test_connection_flags_may_follow_the_command(server: ServerProcess, tmp_path: Path) -> None:
+    """``orlop obj put B F -s URL`` as natscli takes it; a command's own ``--user`` (acl) stays its own."""
+    cli = Cli(server.url)
+    src = tmp_path / "f.txt"
+    src.write_bytes(b"after the command")
+    assert cli.at(None, "add", "late", "-s", server.url).returncode == 0
+    put = cli.at(None, "put", "late", str(src), "-s", server.url, "--timeout", "10")
+    assert put.returncode == 0, put.stderr.decode()
+    got = cli.at(None, "get", "late", "f.txt", "-O", "-", f"--server={server.url}")
+    assert got.stdout == b"after the command"
+    acl = cli.at(
+        None, "acl", "late", "--read-only", "--user", "team-b", "--password", "x", "--plain", "-s", server.url
+    )
+    assert acl.returncode == 0 and b"team-b" in acl.stdout, acl.stderr.decode()

@@ -8,6 +8,8 @@ names; an account without JetStream has none.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable
 from pathlib import Path
 
 import nats
@@ -94,26 +96,30 @@ accounts {
 """
 
 
+async def _api(nc: nats.NATS, subject: str, body: dict[str, object]) -> dict[str, object]:
+    msg = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=5)
+    result: dict[str, object] = json.loads(msg.data)
+    return result
+
+
+def code(resp: dict[str, object]) -> object:
+    """The err_code of a JetStream API response (None when it succeeded)."""
+    err = resp.get("error")
+    return err.get("err_code") if isinstance(err, dict) else None
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_account_jetstream_limits(
     kind: str, server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:
     """nats-server's TestJetStreamLimits in spirit: each limit refused with its own error code."""
-    import json
-
     conf = tmp_path / "limits.conf"
     conf.write_text(LIMITS % {"store": str(tmp_path / "js")})
     srv = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
     nc = await nats.connect(srv.url, user="lim", password="pw")
 
-    async def api(subject: str, body: dict[str, object]) -> dict[str, object]:
-        msg = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=5)
-        result: dict[str, object] = json.loads(msg.data)
-        return result
-
-    def code(resp: dict[str, object]) -> object:
-        err = resp.get("error")
-        return err.get("err_code") if isinstance(err, dict) else None
+    def api(subject: str, body: dict[str, object]) -> Awaitable[dict[str, object]]:
+        return _api(nc, subject, body)
 
     try:
         base = {"subjects": ["s1.>"], "storage": "file"}
@@ -173,21 +179,13 @@ async def test_account_memory_storage_totals_and_max_ack_pending(
     kind: str, server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:
     """An account's max_mem/max_store and max_ack_pending, with nats-server's errors (TestJetStreamLimits)."""
-    import json
-
     conf = tmp_path / "totals.conf"
     conf.write_text(TOTALS % {"store": str(tmp_path / "js")})
     srv = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)]).start()
     nc = await nats.connect(srv.url, user="tot", password="pw")
 
-    async def api(subject: str, body: dict[str, object]) -> dict[str, object]:
-        msg = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=5)
-        result: dict[str, object] = json.loads(msg.data)
-        return result
-
-    def code(resp: dict[str, object]) -> object:
-        err = resp.get("error")
-        return err.get("err_code") if isinstance(err, dict) else None
+    def api(subject: str, body: dict[str, object]) -> Awaitable[dict[str, object]]:
+        return _api(nc, subject, body)
 
     try:
         big = {"name": "BIG", "subjects": ["big"], "storage": "file", "max_bytes": 30000}

@@ -53,10 +53,45 @@ def _verbose_first(argv: list[str]) -> list[str]:
     return flags + rest + argv[cut:]
 
 
+def _group_options_first(argv: list[str]) -> list[str]:
+    """The connection flags are the group's; let them follow the command too, as natscli does
+    (``orlop obj put B F -s URL``). A flag the command itself defines (``acl --user``) stays."""
+    takes_value = {name for p in group.params if isinstance(p, click.Option) for name in p.opts}
+    takes_value -= {"-v", "--verbose", "-h", "--help"}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        i += 2 if argv[i] in takes_value else 1
+    if i >= len(argv) or argv[i] not in group.commands:
+        return argv
+    command = group.commands[argv[i]]
+    own = {name for p in command.params for name in getattr(p, "opts", ())}
+    moved: list[str] = []
+    rest: list[str] = []
+    j = i + 1
+    while j < len(argv):
+        arg = argv[j]
+        if arg == "--":
+            rest += argv[j:]
+            break
+        flag = arg.split("=", 1)[0]
+        if flag in takes_value and flag not in own:
+            if "=" in arg or j + 1 >= len(argv):
+                moved.append(arg)
+                j += 1
+            else:
+                moved += argv[j : j + 2]
+                j += 2
+            continue
+        rest.append(arg)
+        j += 1
+    return argv[:i] + moved + [argv[i]] + rest
+
+
 def run(argv: list[str], prog: str) -> int:
     """``orlop object ...``: the exit code (see :mod:`orlop.cli.output`)."""
     try:
-        group.main(args=_verbose_first(argv), prog_name=f"{prog} object", standalone_mode=False)
+        args = _group_options_first(_verbose_first(argv))
+        group.main(args=args, prog_name=f"{prog} object", standalone_mode=False)
     except KeyboardInterrupt:
         click.echo("orlop: interrupted", err=True)
         return 130

@@ -31,20 +31,23 @@ _RESPONSE = {"single": "singleton", "singleton": "singleton", "stream": "stream"
 _THRESHOLD = ("threshold", "response_threshold", "response_max_time", "response_time")
 
 
-def parse_exports(entry: Mapping[str, Any], key: str) -> list[tuple[Export, str]]:
-    """The exports of one account, each with where it was written (for later errors)."""
+def _entries(entry: Mapping[str, Any], key: str, what: str) -> list[Mapping[str, Any]]:
+    """The list of maps under ``key`` (``what``: "Export" or "Import", as nats-server words it)."""
     items = entry[key]
     if not isinstance(items, list):
-        raise ConfigError(f"{where(entry, key)}: Exports should be an array, got {type(items).__name__}")
-    out = []
+        raise ConfigError(f"{where(entry, key)}: {what}s should be an array, got {type(items).__name__}")
     for item in items:
         if not isinstance(item, Mapping):
             raise ConfigError(
-                f"{where(entry, key)}: Export Items should be a map with type entry,"
+                f"{where(entry, key)}: {what} Items should be a map with type entry,"
                 f" got {type(item).__name__}"
             )
-        out.append((_export(item), where(entry, key)))
-    return out
+    return items
+
+
+def parse_exports(entry: Mapping[str, Any], key: str) -> list[tuple[Export, str]]:
+    """The exports of one account, each with where it was written (for later errors)."""
+    return [(_export(item), where(entry, key)) for item in _entries(entry, key, "Export")]
 
 
 def _export(item: Mapping[str, Any]) -> Export:
@@ -113,18 +116,7 @@ def _export(item: Mapping[str, Any]) -> Export:
 
 def parse_imports(entry: Mapping[str, Any], key: str) -> list[tuple[Import, str]]:
     """The imports of one account, each with where it was written."""
-    items = entry[key]
-    if not isinstance(items, list):
-        raise ConfigError(f"{where(entry, key)}: Imports should be an array, got {type(items).__name__}")
-    out = []
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise ConfigError(
-                f"{where(entry, key)}: Import Items should be a map with type entry,"
-                f" got {type(item).__name__}"
-            )
-        out.append((_import(item), where(entry, key)))
-    return out
+    return [(_import(item), where(entry, key)) for item in _entries(entry, key, "Import")]
 
 
 def _import(item: Mapping[str, Any]) -> Import:
