@@ -177,3 +177,27 @@ async def test_events_relay_changes(
         ("put", "from-elsewhere.txt"),
         ("delete", "from-elsewhere.txt"),
     ]
+
+
+async def test_a_range_fetches_only_the_chunks_it_covers(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    """The server's own byte counter (/varz out_bytes) shows what a range read moved."""
+    await _bucket(http)
+    data = os.urandom(20 * CHUNK)
+    put = await http.put(
+        "/buckets/raw/objects/long.bin", content=data, headers={"X-Object-Chunk-Size": str(CHUNK)}
+    )
+    assert put.status_code == 201 and put.json()["chunks"] == 20
+
+    def out_bytes() -> int:
+        with httpx.Client(timeout=10) as monitor:
+            return int(monitor.get(server.monitor_url + "/varz").json()["out_bytes"])
+
+    before = out_bytes()
+    part = await http.get(
+        "/buckets/raw/objects/long.bin", headers={"Range": f"bytes={10 * CHUNK}-{11 * CHUNK - 1}"}
+    )
+    assert part.status_code == 206 and part.content == data[10 * CHUNK : 11 * CHUNK]
+    moved = out_bytes() - before
+    assert CHUNK <= moved < 3 * CHUNK, moved  # one chunk (and the meta), not the 2.5 MiB object
