@@ -323,3 +323,76 @@ async def test_nats_py_refused_without_creds(kind: str, server_factory: Factory,
     proc = _start(server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP")))
     with pytest.raises((NatsError, OSError)):
         await nats.connect(proc.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_exports_and_imports_written_in_account_jwts(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    """An account JWT exports a stream and a service; another's JWT imports both."""
+    s = _setup()
+    consumer = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)
+    exports = [{"name": "news", "subject": "news.>", "type": "stream"},
+               {"name": "help", "subject": "help", "type": "service"}]  # fmt: skip
+    imports = [
+        {"name": "news", "subject": "news.>", "account": s.app.public, "type": "stream"},
+        {
+            "name": "help",
+            "subject": "help",
+            "account": s.app.public,
+            "type": "service",
+            "local_subject": "ask",
+        },
+    ]
+    app_jwt = s.account_jwt(s.app, "APP", exports=exports)
+    sys_jwt = s.account_jwt(s.system, "SYS", jetstream=False)
+    consumer_jwt = s.account_jwt(consumer, "CONSUMER", jetstream=False, imports=imports)
+    conf = tmp_path / "operator.conf"
+    conf.write_text(
+        f"operator: {s.op_jwt}\nsystem_account: {s.system.public}\nresolver: MEMORY\n"
+        f"resolver_preload: {{\n  {s.app.public}: {app_jwt}\n  {s.system.public}: {sys_jwt}\n"
+        f"  {consumer.public}: {consumer_jwt}\n}}\n"
+        f"jetstream {{ store_dir: {str(tmp_path / 'js')!r} }}\n"
+    )
+    proc = _start(server_factory, kind, conf)
+    files = {}
+    for name, account in (("publisher", s.app), ("reader", consumer)):
+        user, token = s.user(name, account)
+        files[name] = tmp_path / f"{name}.creds"
+        files[name].write_bytes(creds_file(token, user))
+    publisher = await nats.connect(proc.url, user_credentials=str(files["publisher"]))
+    reader = await nats.connect(proc.url, user_credentials=str(files["reader"]))
+    try:
+
+        async def helper(m: nats.aio.msg.Msg) -> None:
+            await m.respond(b"helped: " + m.data)
+
+        await publisher.subscribe("help", cb=helper)
+        await publisher.flush()
+        news = await reader.subscribe("news.>")
+        await reader.flush()
+        for _ in range(50):  # nats-server may not route the very first message after a new SUB
+            await publisher.publish("news.today", b"probe")
+            await publisher.flush()
+            try:
+                await news.next_msg(timeout=0.1)
+                break
+            except nats.errors.TimeoutError:
+                continue
+        await publisher.publish("news.today", b"extra, extra")
+        got = await news.next_msg(timeout=5)
+        while got.data == b"probe":
+            got = await news.next_msg(timeout=5)
+        assert (got.subject, got.data) == ("news.today", b"extra, extra")
+        answer = await reader.request("ask", b"please", timeout=5)
+        assert answer.data == b"helped: please"
+        # Nothing goes the other way: the exporter does not see the reader's publishes.
+        back = await publisher.subscribe("news.>")
+        await publisher.flush()
+        await reader.publish("news.reply", b"from the importer")
+        await reader.flush()
+        with pytest.raises(nats.errors.TimeoutError):
+            await back.next_msg(timeout=0.5)
+    finally:
+        await publisher.close()
+        await reader.close()

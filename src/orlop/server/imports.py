@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orlop.jsapi.subject_transform import SubjectTransform
-from orlop.server.account import Account
+from orlop.server.account import Account, InternalSub
 from orlop.server.options import Export, Import, ServerOptions
 from orlop.subjects import has_wildcard, is_subset
 
@@ -121,24 +121,37 @@ class ImportRouter:
         # Set while a message crosses, so the other kind of import leaves it alone.
         self._in_service = 0
         self._in_stream = 0
+        # Per importing account, the subscriptions its imports made (to undo them).
+        self._wired: dict[str, list[tuple[Account, InternalSub]]] = {}
 
     def wire(self, options: ServerOptions) -> None:
         for name, imports in options.imports.items():
-            importer = self._lookup(name)
-            for imp in imports:
-                exporter = self._lookup(imp.account)
-                export = _export_for(options.exports.get(imp.account, ()), imp)
-                if imp.kind == "stream":
-                    self._stream(exporter, importer, imp)
-                else:
-                    self._service(exporter, importer, imp, export)
+            pairs = [(imp, _export_for(options.exports.get(imp.account, ()), imp)) for imp in imports]
+            self.wire_account(name, pairs)
+
+    def wire_account(self, name: str, imports: list[tuple[Import, Export]]) -> None:
+        """Wire account ``name``'s imports (each with the export it takes), replacing earlier ones."""
+        self.unwire_account(name)
+        importer = self._lookup(name)
+        made = self._wired.setdefault(name, [])
+        for imp, export in imports:
+            exporter = self._lookup(imp.account)
+            if imp.kind == "stream":
+                made.append((exporter, self._stream(exporter, importer, imp)))
+            else:
+                made.append((importer, self._service(exporter, importer, imp, export)))
+
+    def unwire_account(self, name: str) -> None:
+        """Undo account ``name``'s imports (its JWT changed, or lost them)."""
+        for account, sub in self._wired.pop(name, []):
+            account.unsubscribe_internal(sub)
 
     def pending_responses(self, account: str) -> int:
         """Requests served by ``account`` still waiting for (more) answers."""
         replies = self._replies.get(account)
         return len(replies.pending) if replies is not None else 0
 
-    def _stream(self, exporter: Account, importer: Account, imp: Import) -> None:
+    def _stream(self, exporter: Account, importer: Account, imp: Import) -> InternalSub:
         mapped = _stream_mapping(imp)
 
         def forward(subject: str, reply: str, hdr: bytes, payload: bytes) -> int:
@@ -150,9 +163,9 @@ class ImportRouter:
             finally:
                 self._in_stream -= 1
 
-        exporter.subscribe_internal(imp.subject, forward)
+        return exporter.subscribe_internal(imp.subject, forward)
 
-    def _service(self, exporter: Account, importer: Account, imp: Import, export: Export) -> None:
+    def _service(self, exporter: Account, importer: Account, imp: Import, export: Export) -> InternalSub:
         local = imp.to or imp.subject
         if not has_wildcard(imp.subject):
             target: Callable[[str], str] = lambda subject: imp.subject  # noqa: E731 - one literal
@@ -178,7 +191,7 @@ class ImportRouter:
                 self._replies_of(exporter).drop(answer)
             return n
 
-        importer.subscribe_internal(local, request)
+        return importer.subscribe_internal(local, request)
 
     def _replies_of(self, exporter: Account) -> _Replies:
         replies = self._replies.get(exporter.name)

@@ -23,9 +23,11 @@ a connected user ends it with ``-ERR 'User Authentication Revoked'``.
 
 Not done, and refused: users whose JWT restricts connect ``times`` (their connections
 are refused, with a log line, rather than let in at any hour), scoped signing keys with
-templates. An account JWT that a live update makes expire sooner than the sessions' timers
-is applied at their next connect. Exports and imports in account JWTs are not wired yet (logged; nothing is
-shared, so nothing is more open than the JWT says).
+templates; exports that require activation tokens (not offered) and imports carrying one
+(not wired). An account JWT that a live update makes expire sooner than the sessions'
+timers is applied at their next connect. Exports and imports of account JWTs are wired as
+the configuration's are (:mod:`orlop.server.imports`), when the account is first used
+and again when a JWT changes.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from typing import Any
 from orlop.server.auth import Authenticator, Identity
 from orlop.server.jwt import Claims, JwtError, decode
 from orlop.server.nkey import decode_signature, raw_key, signed_by
-from orlop.server.options import AuthOptions, ClientLimits, OperatorOptions
+from orlop.server.options import AuthOptions, ClientLimits, Export, Import, OperatorOptions
 from orlop.server.permissions import Permissions, ResponsePermission, SubjectPermission
+from orlop.subjects import is_subset
 
 __all__ = ["AccountClaims", "OperatorAuth"]
 
@@ -64,6 +67,8 @@ class AccountClaims:
     jetstream: dict[str, int | bool] | None  # AccountLimits fields; None: no JetStream
     default_permissions: Permissions | None
     disallow_bearer: bool
+    exports: tuple[Export, ...] = ()
+    imports: tuple[Import, ...] = ()
 
     @property
     def key(self) -> str:
@@ -90,8 +95,6 @@ def account_claims(claims: Claims) -> AccountClaims:
                         claims.subject, entry["key"])  # fmt: skip
     limits = nats.get("limits") or {}
     revocations = {str(k): v for k, v in (nats.get("revocations") or {}).items() if isinstance(v, int)}
-    if nats.get("exports") or nats.get("imports"):
-        log.warning("account %s: exports and imports of account JWTs are not wired yet", claims.subject)
     return AccountClaims(
         claims=claims,
         signing_keys=frozenset(keys),
@@ -104,7 +107,62 @@ def account_claims(claims: Claims) -> AccountClaims:
         jetstream=_jetstream(limits),
         default_permissions=_permissions(nats.get("default_permissions") or {}),
         disallow_bearer=bool(limits.get("disallow_bearer")),
+        exports=_jwt_exports(claims.subject, nats.get("exports") or ()),
+        imports=_jwt_imports(claims.subject, nats.get("imports") or ()),
     )
+
+
+_RESPONSE_TYPES = {"singleton": "singleton", "stream": "stream", "chunked": "chunked"}
+
+
+def _jwt_exports(account: str, entries: Any) -> tuple[Export, ...]:
+    """An account JWT's exports; those needing activation tokens are left out (not offered)."""
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        if not isinstance(e, dict) or e.get("type") not in ("stream", "service") or not e.get("subject"):
+            continue
+        if e.get("token_req"):
+            log.warning(
+                "account %s: export %s needs activation tokens: not offered by Orlop", account, e["subject"]
+            )
+            continue
+        threshold = e.get("response_threshold")
+        out.append(
+            Export(
+                kind=e["type"],
+                subject=str(e["subject"]),
+                response=_RESPONSE_TYPES.get(str(e.get("response_type", "")).lower(), "singleton"),
+                threshold=threshold / _NS if isinstance(threshold, int) and threshold > 0 else 120.0,
+                token_position=int(e.get("account_token_position") or 0),
+            )
+        )
+    return tuple(out)
+
+
+def _jwt_imports(account: str, entries: Any) -> tuple[Import, ...]:
+    """An account JWT's imports (jwt v2: ``subject`` is the exporter's, ``local_subject`` ours)."""
+    out = []
+    for i in entries if isinstance(entries, list) else ():
+        if not isinstance(i, dict) or i.get("type") not in ("stream", "service"):
+            continue
+        if not i.get("subject") or not i.get("account"):
+            continue
+        if i.get("token"):
+            log.warning(
+                "account %s: import %s uses an activation token: not wired by Orlop", account, i["subject"]
+            )
+            continue
+        local = str(i.get("local_subject") or "")
+        legacy = str(i.get("to") or "")  # deprecated: a stream import's prefix, a service's local subject
+        if i["type"] == "stream":
+            out.append(
+                Import(
+                    "stream", str(i["account"]), str(i["subject"]), to=local, prefix="" if local else legacy
+                )
+            )
+        else:
+            out.append(Import("service", str(i["account"]), str(i["subject"]), to=local or legacy))
+    return tuple(out)
 
 
 def _limit(limits: dict[str, Any], key: str) -> int:
@@ -271,6 +329,33 @@ class OperatorAuth(Authenticator):
     def client_limits(self, key: str) -> ClientLimits | None:
         acc = self.lookup(key)
         return acc.limits if acc is not None else None
+
+    def imports_of(self, key: str) -> list[tuple[Import, Export]]:
+        """Account ``key``'s imports that its exporters' JWTs authorize, each with that export."""
+        acc = self.lookup(key)
+        if acc is None:
+            return []
+        out = []
+        for imp in acc.imports:
+            exporter = self.lookup(imp.account)
+            found = None
+            for e in exporter.exports if exporter is not None else ():
+                if e.kind != imp.kind or not (e.subject == imp.subject or is_subset(imp.subject, e.subject)):
+                    continue
+                toks = imp.subject.split(".")
+                if e.token_position and not (
+                    len(toks) >= e.token_position and toks[e.token_position - 1] == key
+                ):
+                    continue
+                found = e
+                break
+            if found is None:
+                log.warning(
+                    "account %s: import of %s from %s is not exported to it", key, imp.subject, imp.account
+                )
+                continue
+            out.append((imp, found))
+        return out
 
     def update(self, token: str, expected: str = "") -> tuple[str, str]:
         """Apply an account JWT pushed at run time: ``(account, "")`` or ``(account, error text)``."""

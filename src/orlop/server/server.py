@@ -97,8 +97,17 @@ class Server:
         self.start_time_ns = time.time_ns()
         self.accounts: dict[str, Account] = {}
         self.jetstream: JetStreamService | None = None
-        self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
+        self.authenticator: Authenticator
+        self.operator: OperatorAuth | None
+        if self.options.operator is not None:
+            self.authenticator = self.operator = OperatorAuth(self.options.operator)
+            self.operator.on_update = self._account_updated
+        else:
+            tls_map = _tls_map(self.options)
+            self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=tls_map)
+            self.operator = None
         self.imports = ImportRouter(self.lookup_account, lambda delay, fn: self.loop.call_later(delay, fn))
+        self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
         self.retired_totals = [0, 0, 0, 0]  # in_msgs, out_msgs, in_bytes, out_bytes of closed clients
@@ -114,15 +123,6 @@ class Server:
         if self.options.tls is not None:
             # As nats-server: with TLS the client has the handshake's time and a second more.
             self.auth_timeout = max(self.auth_timeout, self.options.tls.timeout + 1.0)
-        self.authenticator: Authenticator
-        self.operator: OperatorAuth | None
-        if self.options.operator is not None:
-            self.authenticator = self.operator = OperatorAuth(self.options.operator)
-            self.operator.on_update = self._account_updated
-        else:
-            tls_map = _tls_map(self.options)
-            self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=tls_map)
-            self.operator = None
         self.tls_context: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -147,6 +147,9 @@ class Server:
         acc = self.accounts.get(name)
         if acc is None:
             acc = self.accounts[name] = Account(name, self)
+            if self.operator is not None and self.operator.lookup(name) is not None:
+                # An account of a JWT: its imports, as its claims and its exporters' allow.
+                self.imports.wire_account(name, self.operator.imports_of(name))
             # An account born after JetStream started gets its own JetStream namespace too.
             if self.jetstream is not None and self.jetstream.started and self.jetstream_allowed(name):
                 self.jetstream.enable_account(acc)
@@ -195,6 +198,10 @@ class Server:
                 conn.kick("maximum account active connections exceeded")
         if self.jetstream is not None and self.jetstream.started:
             self.jetstream.update_account_limits(account, claims.jetstream)
+        # Its imports, and those of every account that may import from it, follow the new JWT.
+        for name in list(self.accounts):
+            if self.operator is not None and self.operator.lookup(name) is not None:
+                self.imports.wire_account(name, self.operator.imports_of(name))
 
     # -- lifecycle -------------------------------------------------------------------------
 
