@@ -302,7 +302,6 @@ async def _start_gateway(listen: str, server: Server, started: list[Callable[[],
     Without authorization on the server, a gateway on loopback needs none either; a server
     that asks for credentials gets a gateway that passes each request's own through.
     """
-    from orlop.errors import ConfigError
     from orlop.gateway import GatewayConfig, parse_listen, start_embedded
 
     log = logging.getLogger("orlop.gateway")

@@ -159,7 +159,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
             base.pop(key, None)
     timeout, prefix = config.request_timeout, config.api_prefix
     pool = ClientPool(config.servers, base, size=config.pool_size, timeout=timeout, api_prefix=prefix)
-    own = ClientPool(config.servers, dict(config.nats_options), size=1, timeout=timeout, api_prefix=prefix)
+    # Bucket metrics are read with the gateway's own credentials: without auth, the one pool.
+    if auth == "none":
+        own = pool
+    else:
+        own = ClientPool(
+            config.servers, dict(config.nats_options), size=1, timeout=timeout, api_prefix=prefix
+        )
     metrics = GatewayMetrics()
     gateway = Gateway(config, auth, pool, metrics)
 
@@ -167,7 +173,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await pool.close()
-        await own.close()
+        if own is not pool:
+            await own.close()
 
     app = FastAPI(
         title="Orlop gateway",

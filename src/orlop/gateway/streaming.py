@@ -135,25 +135,29 @@ async def object_get(
     """The object's bytes (a single ``Range`` gives 206; validators give 304)."""
     store = await open_bucket(client, bucket)
     reader = await store.get(name, revision=revision)  # the meta only: chunks come when read
-    info = reader.info
-    headers = _object_headers(info)
-    size = _logical_size(info)
-    span = _range(range_, size) if range_ and size > 0 else None
-    if _not_modified(info, if_none_match, if_modified_since) or request.method == "HEAD" or size == 0:
-        await reader.aclose()
+    streaming = False  # the body generator closes the reader; every other answer closes it here
+    try:
+        info = reader.info
+        headers = _object_headers(info)
         if _not_modified(info, if_none_match, if_modified_since):
-            return Response(
-                status_code=304, headers={k: v for k, v in headers.items() if k != "Content-Type"}
-            )
-    start, end = span if span else (0, size - 1)
-    length = end - start + 1 if size else 0
-    status = 206 if span else 200
-    if span:
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    headers["Content-Length"] = str(length)
-    if request.method == "HEAD" or length == 0:
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(_body(reader, start, length, request), status_code=status, headers=headers)
+            del headers["Content-Type"]
+            return Response(status_code=304, headers=headers)
+        size = _logical_size(info)
+        span = _range(range_, size) if range_ and size > 0 else None  # may raise 416
+        start, end = span if span else (0, size - 1)
+        length = end - start + 1 if size else 0
+        status = 206 if span else 200
+        if span:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(length)
+        if request.method == "HEAD" or length == 0:
+            return Response(status_code=status, headers=headers)
+        streaming = True
+        body = _body(reader, start, length, request)
+        return StreamingResponse(body, status_code=status, headers=headers)
+    finally:
+        if not streaming:
+            await reader.aclose()
 
 
 async def _request_body(request: Request, expected: int | None) -> AsyncIterator[bytes]:

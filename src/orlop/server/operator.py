@@ -434,11 +434,6 @@ class OperatorAuth(Authenticator):
             max_payload=_limit(nats, "payload") if "payload" in nats else -1,
         )
 
-    def recheck(
-        self, connect: dict[str, Any], nonce: str, cert: Any = None, host: str = ""
-    ) -> Identity | None:
-        return self.authenticate(connect, nonce, cert, host)
-
     def needs_slow_check(self, connect: dict[str, Any], nonce: str = "") -> bool:
         return False
 

@@ -98,4 +98,3 @@ class AccountView(Protocol):
 
     def admits(self, storage: str, nbytes: int) -> bool:
         """Whether the account's memory/storage total has room for ``nbytes`` more."""
-        ...
