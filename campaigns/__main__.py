@@ -1,4 +1,4 @@
-"""``python -m campaigns kill|diskfull|damage|hostile [--rounds N] [--seed S] [--kinds K,...]``."""
+"""``python -m campaigns NAME [--rounds N] [--seed S] [--kinds K,...]``: NAME is a key of CAMPAIGNS."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from campaigns.common import run_campaign
 
 CAMPAIGNS = {
     "kill": ("campaigns.kill", "kill_round"),
+    "kill-encrypted": ("campaigns.kill", "kill_encrypted_round"),
     "diskfull": ("campaigns.diskfull", "diskfull_round"),
     "damage": ("campaigns.damage", "damage_round"),
     "hostile": ("campaigns.hostile", "hostile_round"),

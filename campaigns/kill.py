@@ -34,7 +34,7 @@ from orlop.errors import DigestMismatch, ObjectNotFound, ObjectStoreError
 from orlop.objects import ObjectStoreClient
 from orlop.testing import ServerProcess
 
-__all__ = ["kill_round"]
+__all__ = ["kill_encrypted_round", "kill_round"]
 
 OBJECT_SIZES = (0, 1, 1000, 100_000, 1 << 20, 3 << 20)
 
@@ -169,12 +169,19 @@ async def _verify(srv: ServerProcess, m: Model, out: Outcome) -> None:
         await nc.close()
 
 
-async def kill_round(kind: str, seed: int, workdir: Path) -> Outcome:
+async def kill_encrypted_round(kind: str, seed: int, workdir: Path) -> Outcome:
+    """:func:`kill_round` with encryption at rest on (``jetstream { key }``, the default cipher)."""
+    conf = workdir.parent / f"{workdir.name}-encrypted.conf"
+    conf.write_text(f'jetstream {{ key: "kill-campaign-{seed}" }}\n')
+    return await kill_round(kind, seed, workdir, extra_args=["-c", str(conf)])
+
+
+async def kill_round(kind: str, seed: int, workdir: Path, *, extra_args: list[str] | None = None) -> Outcome:
     """One seeded round on a server of ``kind`` with its store in ``workdir``."""
     rnd = random.Random(seed)
     out = Outcome()
     m = Model()
-    srv = ServerProcess(kind=kind, store_dir=str(workdir))
+    srv = ServerProcess(kind=kind, store_dir=str(workdir), extra_args=list(extra_args or []))
     srv.start()
     try:
         nc = await nats.connect(srv.url, allow_reconnect=False, pending_size=32 << 20, error_cb=quiet)

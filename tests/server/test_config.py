@@ -408,11 +408,6 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",
         "authorization { users: [{user: a, password: b, allowed_connection_types: [STANDARD]}] }",
         "authorization { auth_callout { issuer: x } }",
-        'jetstream { cipher: chachapoly, key: "s3cret" }',
-        'jetstream { key: "s3cret" }',
-        'jetstream { ek: "s3cret" }',
-        'jetstream { encryption_key: "s3cret" }',
-        'jetstream { prev_key: "old" }',
         "jetstream { tpm { keys_file: x } }",
         "jetstream { limits { max_ack_pending: 100 } }",
         "ocsp { mode: always }",
@@ -424,6 +419,21 @@ def test_unknown_and_unsupported_keys_warn(caplog: pytest.LogCaptureFixture) -> 
 def test_security_settings_orlop_lacks_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match=r"<config>:1: .*not supported by Orlop"):
         options_from_config(parse_config(text), ServerOptions())
+
+
+@pytest.mark.parametrize(
+    ("text", "cipher", "key", "prev"),
+    [
+        ('jetstream { cipher: chachapoly, key: "s3cret" }', "chachapoly", "s3cret", ""),
+        ('jetstream { cipher: ChaCha, ek: "s3cret" }', "chachapoly", "s3cret", ""),
+        ('jetstream { cipher: AES, encryption_key: "new", prev_ek: "old" }', "aes", "new", "old"),
+        ('jetstream { key: "new", prev_encryption_key: "old" }', "chachapoly", "new", "old"),
+        ('jetstream { key: "new", prev_key: "old" }', "chachapoly", "new", "old"),
+    ],
+)
+def test_encryption_at_rest_settings_in_every_spelling(text: str, cipher: str, key: str, prev: str) -> None:
+    o = options_from_config(parse_config(text), ServerOptions())
+    assert (o.jetstream_cipher, o.jetstream_key, o.jetstream_prev_key) == (cipher, key, prev)
 
 
 def test_tls_block_as_nats_server_reads_it() -> None:
@@ -490,10 +500,10 @@ def test_users_and_permissions_are_read_as_nats_server_reads_them() -> None:
     )
 
 
-def test_encryption_at_rest_is_refused_by_the_server_not_ignored(tmp_path: Path) -> None:
+def test_tpm_encryption_is_refused_by_the_server_not_ignored(tmp_path: Path) -> None:
     """A store the operator believes encrypted is never written in plaintext: the server does not start."""
     conf = tmp_path / "enc.conf"
-    conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "data"}", cipher: chachapoly, key: "s3cret" }}\n')
+    conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "data"}", tpm {{ keys_file: "k" }} }}\n')
     out = subprocess.run(
         [sys.executable, "-m", "orlop", "serve", "-c", str(conf), "-p", "-1"],
         capture_output=True,
@@ -501,7 +511,7 @@ def test_encryption_at_rest_is_refused_by_the_server_not_ignored(tmp_path: Path)
         timeout=30,
     )
     assert out.returncode == 1
-    assert "jetstream.cipher (encryption at rest) is not supported" in out.stderr
+    assert "jetstream.tpm (encryption at rest with a TPM) is not supported" in out.stderr
     assert not (tmp_path / "data").exists()
 
 

@@ -164,6 +164,10 @@ class ServerOptions:
     max_file_store: int = -1
     store_reserve: int = -1  # free bytes kept on the store's disk; -1: 2% of it, 1 MiB..256 MiB
     sync_always: bool = False
+    # Encryption at rest (jetstream { cipher, key, prev_key }): no key = plaintext store.
+    jetstream_cipher: str = "chachapoly"
+    jetstream_key: str = ""
+    jetstream_prev_key: str = ""
     sync_interval: float = 120.0
     ports_file_dir: str = ""
     exe_name: str = "orlop"  # names the ports file: <exe_name>_<pid>.ports
@@ -200,6 +204,8 @@ def check_options(options: ServerOptions) -> None:
             raise ConfigError("missing 'cert_file' in TLS configuration")
         if tls.verify and not tls.ca_file:
             raise ConfigError("TLS verify needs a 'ca_file' to check client certificates against")
+    if options.jetstream_prev_key and not options.jetstream_key:
+        raise ConfigError("jetstream prev_key needs the new key (jetstream key) to rotate to")
     auth = options.auth
     if auth.token and auth.user:
         raise ConfigError("cannot have a user/password and a token at the same time")

@@ -18,6 +18,10 @@ Layout (little endian)::
 
     magic "OIX1" | covered u64 | count u32 | entries ... | crc32 u32 (of all before it)
     entry: offset u32 | the record header without its crc (40 bytes) | subject | tombstone body
+
+A sealed record's subject is copied as stored (its sealed segment). In an
+encrypted stream the whole file is also sealed (:meth:`StoreCipher.seal_blob`,
+purpose ``index <n>``); an index that does not open is only a rescan.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import struct
 import zlib
 from pathlib import Path
 
-from orlop.store.records import HEADER_SIZE, T_TOMBS, Header, ScannedRecord
+from orlop.store.cipher import SealError, StoreCipher
+from orlop.store.records import HEADER_SIZE, T_TOMBS, Header, ScannedRecord, stored_subject_len
 
 __all__ = ["entry_of_record", "index_entry", "read_index", "write_index"]
 
@@ -48,30 +53,41 @@ def entry_of_record(offset: int, record: bytes | memoryview) -> bytes:
     """The index entry of a whole record held in memory."""
     raw = bytes(record[:HEADER_SIZE])
     slen, hlen = struct.unpack_from("<HI", raw, 10)
+    slen = stored_subject_len(raw[9], slen)
     subject = bytes(record[HEADER_SIZE : HEADER_SIZE + slen])
     body = bytes(record[HEADER_SIZE + slen + hlen :]) if raw[8] == T_TOMBS else b""
     return index_entry(offset, raw, subject, body)
 
 
-def write_index(path: Path, covered: int, count: int, entries: bytes | bytearray) -> None:
-    """Write an index covering the block's first ``covered`` bytes. Raises OSError."""
+def _purpose(path: Path) -> str:
+    return f"index {path.stem}"
+
+
+def write_index(
+    path: Path, covered: int, count: int, entries: bytes | bytearray, cipher: StoreCipher | None = None
+) -> None:
+    """Write an index covering the block's first ``covered`` bytes, sealed with ``cipher``. Raises OSError."""
     data = bytearray(_HEAD.pack(_MAGIC, covered, count))
     data += entries
     data += _CRC.pack(zlib.crc32(data))
+    out = bytes(data) if cipher is None else cipher.seal_blob(_purpose(path), bytes(data))
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(out)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def read_index(path: Path) -> tuple[int, list[ScannedRecord], bytes] | None:
+def read_index(
+    path: Path, cipher: StoreCipher | None = None
+) -> tuple[int, list[ScannedRecord], bytes] | None:
     """(covered bytes, records, raw entries) of a valid index; None when missing.
 
-    Raises ValueError (with the reason) when the file exists but cannot be believed.
+    Raises ValueError (with the reason) when the file exists but cannot be believed
+    (SealError, a ValueError, when it does not open with ``cipher``).
     """
     try:
         data = path.read_bytes()
@@ -79,6 +95,11 @@ def read_index(path: Path) -> tuple[int, list[ScannedRecord], bytes] | None:
         return None
     except OSError as exc:
         raise ValueError(f"unreadable: {exc.strerror}") from exc
+    if cipher is not None:
+        try:
+            data = cipher.open_blob(_purpose(path), data)
+        except SealError as exc:
+            raise ValueError(f"sealed index did not open: {exc}") from exc
     if len(data) < _HEAD.size + _CRC.size or data[:4] != _MAGIC:
         raise ValueError("not an index file")
     if zlib.crc32(memoryview(data)[:-4]) != _CRC.unpack_from(data, len(data) - 4)[0]:
@@ -93,7 +114,7 @@ def read_index(path: Path) -> tuple[int, list[ScannedRecord], bytes] | None:
         offset = _OFFSET.unpack_from(data, pos)[0]
         tail = _TAIL.unpack_from(data, pos + 4)
         header: Header = (0, *tail)
-        total, rtype, slen, hlen = tail[0], tail[1], tail[3], tail[4]
+        total, rtype, slen, hlen = tail[0], tail[1], stored_subject_len(tail[2], tail[3]), tail[4]
         pos += 4 + _TAIL.size
         subject = data[pos : pos + slen]
         pos += slen

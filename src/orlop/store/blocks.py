@@ -33,8 +33,10 @@ from pathlib import Path
 
 from orlop.store import fsio
 from orlop.store.blockindex import entry_of_record, index_entry, read_index, write_index
+from orlop.store.cipher import SealError, StoreCipher
 from orlop.store.core import file_msg_size
 from orlop.store.records import (
+    F_SEALED,
     HEADER,
     T_FLOOR,
     T_MSG,
@@ -43,6 +45,7 @@ from orlop.store.records import (
     BlockScan,
     ScannedRecord,
     encode,
+    record_aad,
     unpack_seqs,
 )
 
@@ -139,8 +142,11 @@ class Recovery:
 class BlockSet:
     """The ordered block files of a directory, with a small cache of open fds."""
 
-    def __init__(self, directory: Path, block_size: int, log: logging.Logger) -> None:
+    def __init__(
+        self, directory: Path, block_size: int, log: logging.Logger, cipher: StoreCipher | None = None
+    ) -> None:
         self.directory = directory
+        self.cipher = cipher
         self.block_size = block_size
         self.log = log
         directory.mkdir(parents=True, exist_ok=True)
@@ -231,7 +237,7 @@ class BlockSet:
             return True
         try:
             end = blk.size if covered < 0 else covered
-            write_index(self.idx_path(blk), end, blk.entry_count, blk.entries)
+            write_index(self.idx_path(blk), end, blk.entry_count, blk.entries, self.cipher)
         except OSError as exc:
             self.log.debug("could not write the index of %s: %s", blk.path, exc)
             return False
@@ -265,7 +271,7 @@ class BlockSet:
         """The records of ``blk``'s index file and the offset it covers to ([], 0 when unusable)."""
         path = self.idx_path(blk)
         try:
-            found = read_index(path)
+            found = read_index(path, self.cipher)
         except ValueError as exc:
             self.log.warning("index %s ignored (%s); block rescanned", path, exc)
             path.unlink(missing_ok=True)
@@ -354,13 +360,23 @@ class BlockSet:
         )
 
     def _apply(self, blk: Block, r: ScannedRecord, rec: Recovery, entries: bytearray | None) -> None:
-        _, total, rtype, _, slen, hlen, dlen, seq, ts, ttl = r.header
+        _, total, rtype, flags, slen, hlen, dlen, seq, ts, ttl = r.header
+        raw_subject = r.subject
+        if rtype == T_MSG and flags & F_SEALED:
+            try:
+                if self.cipher is None:
+                    raise SealError("the stream has no key")
+                raw_subject = self.cipher.block(blk.index).open_subject(record_aad(r.header), r.subject)
+            except SealError as exc:
+                self.log.debug("sealed record of seq %d in %s at %d: %s", seq, blk.path, r.offset, exc)
+                rec.suspects.append(Suspect(blk.path, r.offset, seq))
+                return
         if entries is not None:
             entries += _entry_of_scanned(r)
             blk.entry_count += 1
         if rtype == T_MSG:
             # Any bytes, as they were published (the record's crc32 already vouches for them).
-            subject = sys.intern(r.subject.decode("utf-8", "surrogateescape"))
+            subject = sys.intern(raw_subject.decode("utf-8", "surrogateescape"))
             loc = pack_loc(blk.index, r.offset, total)
             rec.on_msg(seq, subject, ts, file_msg_size(slen, hlen, dlen), ttl, loc)
             if blk.min_seq == 0:

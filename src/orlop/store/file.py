@@ -28,6 +28,11 @@ Shape, and why:
 * **Space comes back** (:mod:`orlop.store.reclaim`): dead blocks are deleted,
   the pages of dead records are punched out of their block once the removal
   record is synced, and blocks of small dead records are rewritten.
+* **Encryption at rest** is a :class:`~orlop.store.cipher.StoreCipher` given to
+  the constructor: message records are sealed (:func:`encode_sealed_msg`), as
+  are the index files and the state file; everything else is unchanged. A
+  sealed record that does not open is served as a corrupt one (never as
+  ciphertext).
 * **Disk full.** ``ENOSPC``/``EDQUOT``/``EFBIG`` during an append truncate the
   partial record away and raise :class:`DiskFullError`; the store stays usable.
   No rewrite ever replaces a block with a copy that was not written whole.
@@ -49,18 +54,23 @@ from orlop.errors import DiskFullError, StoreClosedError
 from orlop.store import fsio
 from orlop.store.base import Clock, StoreLimits, wall_clock
 from orlop.store.blocks import Block, BlockSet, Recovery, pack_loc, unpack_loc
+from orlop.store.cipher import SEAL_OVERHEAD, SealError, StoreCipher
 from orlop.store.core import Entry, file_msg_size
 from orlop.store.reclaim import Reclaimer
 from orlop.store.records import (
+    F_SEALED,
     F_SNAPPY,
     HEADER,
     HEADER_SIZE,
     T_FLOOR,
     T_SKIP,
     T_TOMBS,
+    Header,
     encode,
     encode_msg,
+    encode_sealed_msg,
     pack_seqs,
+    record_aad,
     verify,
 )
 from orlop.store.statefile import SeqState, read_state, write_state
@@ -97,6 +107,7 @@ class FileStore(Reclaimer):
         block_size: int = 64 * 1024 * 1024,
         log: logging.Logger | None = None,
         punch: bool = True,
+        cipher: StoreCipher | None = None,
     ) -> None:
         if not 0 < block_size < 1 << 32:
             raise ValueError("block_size must be between 1 byte and 4 GiB")
@@ -104,7 +115,9 @@ class FileStore(Reclaimer):
         self.directory = Path(directory)
         self._sync_always = sync_always
         self._log = log or logging.getLogger("orlop.store.file")
-        self._blocks = BlockSet(self.directory, block_size, self._log)
+        self._cipher = cipher
+        self._subject_overhead = 0 if cipher is None else SEAL_OVERHEAD
+        self._blocks = BlockSet(self.directory, block_size, self._log, cipher)
         self._punch_ok = punch
         self._pending_tombs: set[int] = set()
         self._removal_pending = False
@@ -191,7 +204,7 @@ class FileStore(Reclaimer):
 
     def _recorded_state(self) -> SeqState | None:
         try:
-            return read_state(self.directory)
+            return read_state(self.directory, self._cipher)
         except ValueError as exc:
             self._log.warning("%s: stream state file ignored (%s)", self.directory, exc)
             return None
@@ -222,10 +235,27 @@ class FileStore(Reclaimer):
             if len(packed) < len(data):
                 flags, body = F_SNAPPY, packed
         raw_subject = subject.encode("utf-8", "surrogateescape")  # any bytes, as nats-server stores them
-        parts, total = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
-        blk, offset = self._write(parts, total, new_block_ok=True)
+        if self._cipher is None:
+            parts, total = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+            blk, offset = self._write(parts, total, new_block_ok=True)
+        else:
+            # The block is chosen first: its index picks the key the record is sealed with.
+            total = HEADER_SIZE + len(raw_subject) + len(hdr) + len(body) + 2 * SEAL_OVERHEAD
+            target = self._target_block(total)
+            keys = self._cipher.block(target.index)
+            parts, total = encode_sealed_msg(keys, seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+            blk, offset = self._write(parts, total, new_block_ok=True)
         blk.note_msg(seq, total)
         return pack_loc(blk.index, offset, total)
+
+    def _target_block(self, total: int) -> Block:
+        """The block a record of ``total`` bytes will be appended to (created when needed)."""
+        if self._closed:
+            raise StoreClosedError("store is closed")
+        try:
+            return self._blocks.writable(total)
+        except OSError as exc:
+            self._reraise(exc)
 
     def _write(self, parts: list[bytes], total: int, *, new_block_ok: bool) -> tuple[Block, int]:
         """Append one record to the newest block; returns (block, offset).
@@ -285,12 +315,31 @@ class FileStore(Reclaimer):
             return None
         h = HEADER.unpack_from(raw)
         flags, slen, hlen = h[3], h[4], h[5]
-        start = HEADER_SIZE + slen
-        hdr = raw[start : start + hlen]
-        data = raw[start + hlen :]
+        if flags & F_SEALED:
+            opened = self._open_sealed(bidx, seq, h, raw)
+            if opened is None:
+                return None
+            hdr, data = opened[:hlen], opened[hlen:]
+        else:
+            start = HEADER_SIZE + slen
+            hdr = raw[start : start + hlen]
+            data = raw[start + hlen :]
         if flags & F_SNAPPY:
             data = bytes(cramjam.snappy.decompress_raw(data))
         return hdr, data
+
+    def _open_sealed(self, bidx: int, seq: int, h: Header, raw: bytes) -> bytes | None:
+        """Header block + payload of a sealed record; None (logged) when it does not open."""
+        try:
+            if self._cipher is None:
+                raise SealError("the stream has no key")
+            start = HEADER_SIZE + h[4] + SEAL_OVERHEAD
+            return self._cipher.block(bidx).open_body(record_aad(h), memoryview(raw)[start:])
+        except SealError as exc:
+            self._log.warning(
+                "sealed record for seq %d in %s did not open (%s); not served", seq, self.directory, exc
+            )
+            return None
 
     def _persist_removal(self, removed: list[tuple[int, Entry]], floor: int) -> None:
         if not self._msgs:
@@ -382,7 +431,7 @@ class FileStore(Reclaimer):
         state = SeqState(self._last, self._last_ts, self._persisted_floor)
         if state != self._state_written:
             try:
-                write_state(self.directory, state)
+                write_state(self.directory, state, self._cipher)
                 self._state_written = state
             except OSError as exc:
                 self._log.warning("%s: could not write the stream state: %s", self.directory, exc)

@@ -58,6 +58,7 @@ class Reclaimer(IndexedStore):
     _punch_ok: bool
     _persisted_floor: int = 0
     _punch_queued: int = 0
+    _subject_overhead: int = 0  # bytes a stored subject takes beyond its own (a sealed one's nonce + tag)
     _compact_wanted: set[int]
 
     @abstractmethod
@@ -132,7 +133,9 @@ class Reclaimer(IndexedStore):
             blk = self._blocks.by_index.get(bidx)
             if blk is None:
                 continue
+            # The header and subject stay, so a scan still walks the block (a sealed subject is longer).
             keep = HEADER_SIZE + len(entry.subject.encode("utf-8", "surrogateescape"))
+            keep += self._subject_overhead
             blk.punches.append((offset + keep, length - keep))
             self._punch_queued += length - keep
         if self._punch_queued >= PUNCH_BATCH or self._punch_queued - queued >= PUNCH_AT_ONCE:

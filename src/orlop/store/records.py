@@ -6,7 +6,7 @@ A block file is a plain sequence of records; nothing else. Each record is::
     0      4    crc32 (zlib) of bytes 4..end of the record
     4      4    total record length, header included
     8      1    type: 1 message, 2 tombstones, 3 skip, 4 floor
-    9      1    flags: bit 0 = payload is a raw Snappy block
+    9      1    flags: bit 0 = payload is a raw Snappy block; bit 1 = sealed (encrypted)
     10     2    subject length
     12     4    header length
     16     4    uncompressed payload length (for accounting without reading the payload)
@@ -22,6 +22,12 @@ header carries every index field, so recovery reads headers and subjects only,
 never payloads. Compression ("s2" streams) stores the payload as a raw Snappy
 block — S2 decoders accept Snappy, and cramjam ships Snappy but not S2 — and
 only when it actually shrinks the payload; the flag bit says which.
+
+Sealed message records (encryption at rest, :mod:`orlop.store.cipher`) keep
+the header in clear with the *plaintext* lengths, and store the subject as one
+AEAD segment (``subject length + SEAL_OVERHEAD`` bytes) and the header block
+and payload together as a second one; :func:`stored_subject_len` says how many
+bytes follow the header before the rest.
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from orlop.store.cipher import SEAL_OVERHEAD, BlockKeys
+
 __all__ = [
+    "F_SEALED",
     "F_SNAPPY",
     "HEADER",
     "HEADER_SIZE",
@@ -46,7 +55,10 @@ __all__ = [
     "ScannedRecord",
     "encode",
     "encode_msg",
+    "encode_sealed_msg",
     "pack_seqs",
+    "record_aad",
+    "stored_subject_len",
     "unpack_seqs",
     "verify",
 ]
@@ -55,12 +67,13 @@ HEADER = struct.Struct("<IIBBHIIqqq")
 HEADER_SIZE = HEADER.size
 T_MSG, T_TOMBS, T_SKIP, T_FLOOR = 1, 2, 3, 4
 F_SNAPPY = 1
+F_SEALED = 2
 _MAX_SUBJECT = 0xFFFF
 _SMALL_READ, _BIG_READ = 512, 65536
 _RESYNC_READ = 1 << 20
-# Where a record could begin: a known type byte at +8 followed by a flags byte of 0 or 1.
+# Where a record could begin: a known type byte at +8 followed by a flags byte of 0 to 3.
 # The regex engine walks the bytes in C; each hit is then checked in full (header, crc).
-_CANDIDATE = re.compile(rb"(?s)(?=.{8}[\x01-\x04][\x00\x01])")
+_CANDIDATE = re.compile(rb"(?s)(?=.{8}[\x01-\x04][\x00-\x03])")
 
 Header = tuple[int, int, int, int, int, int, int, int, int, int]
 """crc, total, type, flags, subject_len, hdr_len, data_len, seq, ts, ttl."""
@@ -116,6 +129,44 @@ def encode_msg(
     return [_CRC.pack(crc) + tail, subject, hdr, body], total
 
 
+def stored_subject_len(flags: int, slen: int) -> int:
+    """Bytes the subject takes in a record of these flags (a sealed subject carries nonce and tag)."""
+    return slen + SEAL_OVERHEAD if flags & F_SEALED else slen
+
+
+def record_aad(header: Header) -> bytes:
+    """The associated data of a sealed record: its header without the crc field."""
+    return _TAIL.pack(*header[1:])
+
+
+def encode_sealed_msg(
+    keys: BlockKeys,
+    seq: int,
+    ts: int,
+    subject: bytes,
+    hdr: bytes,
+    body: bytes,
+    flags: int,
+    data_len: int,
+    ttl: int,
+) -> tuple[list[bytes], int]:
+    """:func:`encode_msg` with subject, headers and payload sealed by ``keys`` (flag F_SEALED).
+
+    The header records the plaintext lengths and is bound into both segments.
+    Raises ValueError for a subject longer than 65535 bytes.
+    """
+    slen = len(subject)
+    if slen > _MAX_SUBJECT:
+        raise ValueError("subject too long for the record format")
+    flags |= F_SEALED
+    total = HEADER_SIZE + slen + len(hdr) + len(body) + 2 * SEAL_OVERHEAD
+    tail = _TAIL.pack(total, T_MSG, flags, slen, len(hdr), data_len, seq, ts, ttl)
+    sealed_subject, nonce, sealed_rest = keys.seal_msg(tail, subject, hdr, body)
+    crc = zlib.crc32(sealed_rest, zlib.crc32(nonce, zlib.crc32(sealed_subject, zlib.crc32(tail))))
+    # Four parts like every record (head, subject, ..., ...): the index reads parts 0 and 1 only.
+    return [_CRC.pack(crc) + tail, sealed_subject, nonce, sealed_rest], total
+
+
 def verify(record: bytes) -> bool:
     """True when a whole record's checksum matches."""
     return (
@@ -140,7 +191,11 @@ def _structurally_valid(h: Header, offset: int, file_size: int) -> bool:
     if rtype not in (T_MSG, T_TOMBS, T_SKIP, T_FLOOR) or body < 0 or offset + total > file_size:
         return False
     if rtype == T_MSG:
-        return seq > 0 and (flags & F_SNAPPY != 0 or body == dlen)
+        if flags & F_SEALED:
+            body -= 2 * SEAL_OVERHEAD
+            if body < 0:
+                return False
+        return seq > 0 and flags <= F_SNAPPY | F_SEALED and (flags & F_SNAPPY != 0 or body == dlen)
     if rtype == T_TOMBS:
         return slen == 0 and hlen == 0 and body % 8 == 0
     return slen == 0 and hlen == 0 and body == 0
@@ -212,6 +267,8 @@ class BlockScan:
                 offset, buf, base, unverified = found, b"", found, -1
                 continue
             total, rtype, slen = h[1], h[2], h[4]
+            if h[3] & F_SEALED:
+                slen += SEAL_OVERHEAD
             whole = offset + total > self.verify_from or rtype == T_TOMBS
             need = total if whole else HEADER_SIZE + slen
             if rel + need > len(buf):

@@ -10,7 +10,8 @@ on a sequence never being reused, so the file engine also records
 recovery takes the higher of this and what the blocks say (as nats-server
 keeps its stream state in ``index.db``).
 
-Layout: magic ``OST1`` | last_seq u64 | last_ts i64 | floor u64 | crc32 u32.
+Layout: magic ``OST1`` | last_seq u64 | last_ts i64 | floor u64 | crc32 u32;
+in an encrypted stream that whole layout is sealed (purpose ``stream state``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orlop.store import fsio
+from orlop.store.cipher import SealError, StoreCipher
 
 __all__ = ["SeqState", "read_state", "write_state"]
 
@@ -39,20 +41,32 @@ class SeqState:
     floor: int
 
 
-def write_state(directory: Path, state: SeqState) -> None:
-    """Write the state durably (temp file, fsync, rename). Raises OSError."""
+_PURPOSE = "stream state"
+
+
+def write_state(directory: Path, state: SeqState, cipher: StoreCipher | None = None) -> None:
+    """Write the state durably (temp file, fsync, rename), sealed with ``cipher``. Raises OSError."""
     body = _FORMAT.pack(_MAGIC, state.last_seq, state.last_ts, state.floor)
-    fsio.atomic_write(directory / FILE_NAME, body + _CRC.pack(zlib.crc32(body)))
+    data = body + _CRC.pack(zlib.crc32(body))
+    fsio.atomic_write(directory / FILE_NAME, data if cipher is None else cipher.seal_blob(_PURPOSE, data))
 
 
-def read_state(directory: Path) -> SeqState | None:
-    """The recorded state; None when there is none. Raises ValueError when it is damaged."""
+def read_state(directory: Path, cipher: StoreCipher | None = None) -> SeqState | None:
+    """The recorded state; None when there is none. Raises ValueError when it is damaged.
+
+    A plaintext state file is still read in an encrypted stream (one being converted).
+    """
     try:
         data = (directory / FILE_NAME).read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ValueError(f"unreadable: {exc.strerror}") from exc
+    if cipher is not None and data[:4] != _MAGIC:
+        try:
+            data = cipher.open_blob(_PURPOSE, data)
+        except SealError as exc:
+            raise ValueError(f"sealed state did not open: {exc}") from exc
     if len(data) != _FORMAT.size + _CRC.size:
         raise ValueError("wrong length")
     body = data[: _FORMAT.size]

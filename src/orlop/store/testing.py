@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orlop.store.base import StoreLimits, StreamStore
+from orlop.store.cipher import StoreCipher
 from orlop.store.core import file_msg_size, memory_msg_size
 from orlop.store.file import FileStore
 from orlop.store.memory import MemoryStore
 
 __all__ = ["ENGINE_KINDS", "EngineFactory", "FakeClock"]
 
-ENGINE_KINDS = ("memory", "file", "file-small-blocks")
-"""``file-small-blocks`` uses 512-byte blocks, so rollover and compaction run constantly."""
+ENGINE_KINDS = ("memory", "file", "file-small-blocks", "file-encrypted")
+"""``file-small-blocks`` uses 512-byte blocks, so rollover and compaction run constantly;
+``file-encrypted`` is the same with encryption at rest (ChaCha20-Poly1305, one key per factory)."""
 
 
 class FakeClock:
@@ -49,6 +51,7 @@ class EngineFactory:
     root: Path
     clock: FakeClock = field(default_factory=FakeClock)
     made: list[StreamStore] = field(default_factory=list)
+    seed: bytes = b"orlop-test-stream-key-32-bytes!!"
 
     @property
     def persistent(self) -> bool:
@@ -73,8 +76,9 @@ class EngineFactory:
 
     def open_dir(self, directory: Path, limits: StoreLimits) -> FileStore:
         """Open (create or recover) a file store of this factory's block size."""
-        block = 512 if self.kind == "file-small-blocks" else 64 * 1024 * 1024
-        store = FileStore(directory, limits, clock=self.clock, block_size=block)
+        block = 64 * 1024 * 1024 if self.kind == "file" else 512
+        cipher = StoreCipher("chachapoly", self.seed) if self.kind == "file-encrypted" else None
+        store = FileStore(directory, limits, clock=self.clock, block_size=block, cipher=cipher)
         self.made.append(store)
         return store
 

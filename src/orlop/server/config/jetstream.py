@@ -1,8 +1,10 @@
 """The ``jetstream { ... }`` block (or ``jetstream: true/enabled``).
 
-Encryption at rest (``cipher``, ``key``, ...) and server-wide ``limits`` are refused
-until Orlop implements them: a store written in plaintext while the file asks for
-encryption, or limits that would not be enforced, must not start.
+Encryption at rest takes nats-server's spellings (``cipher``, ``key``/``ek``/
+``encryption_key``, ``prev_key``/``prev_ek``/``prev_encryption_key``; see
+:mod:`orlop.server.jetstream.atrest`). A TPM-held key and server-wide ``limits``
+are refused until Orlop implements them: limits that would not be enforced, or a
+key that would not be used, must not start.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ __all__ = ["set_jetstream"]
 log = logging.getLogger("orlop.server.config")
 
 _REFUSED_JETSTREAM = {
-    "key": "encryption at rest",
-    "ek": "encryption at rest",
-    "encryption_key": "encryption at rest",
-    "prev_key": "encryption at rest",
-    "prev_ek": "encryption at rest",
-    "prev_encryption_key": "encryption at rest",
-    "cipher": "encryption at rest",
     "tpm": "encryption at rest with a TPM",
     "limits": "server-wide JetStream limits",
 }
+
+
+def _key_text(block: Mapping[str, Any], sub: str) -> str:
+    """A key as text (nats-server takes the string as it is; a number is its digits)."""
+    value = block[sub]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise bad(block, sub, "a string")
+    text = str(value)
+    if not text:
+        raise ConfigError(f"{where(block, sub)}: jetstream.{sub} is empty")
+    return text
 
 
 def set_jetstream(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
@@ -58,6 +64,15 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
         o.max_file_store = as_int(block, sub)
     elif low == "store_reserve":  # Orlop's own: free space kept on the store's disk
         o.store_reserve = as_int(block, sub)
+    elif low in ("key", "ek", "encryption_key"):
+        o.jetstream_key = _key_text(block, sub)
+    elif low in ("prev_key", "prev_ek", "prev_encryption_key"):
+        o.jetstream_prev_key = _key_text(block, sub)
+    elif low == "cipher":
+        name = as_str(block, sub).lower()
+        if name not in ("chacha", "chachapoly", "aes"):
+            raise ConfigError(f'{where(block, sub)}: Unknown cipher type: "{block[sub]}"')
+        o.jetstream_cipher = "aes" if name == "aes" else "chachapoly"
     elif low in _REFUSED_JETSTREAM:
         raise ConfigError(
             f"{where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from orlop.jsapi.errors import Err, js_error
 from orlop.server.account import Account, InternalSub
 from orlop.server.jetstream import consumer_state, direct, publish, retention
+from orlop.server.jetstream.atrest import new_stream_cipher, open_stream_cipher, read_sealed
 from orlop.server.jetstream.stream import Stream, StreamFeature, open_store
 from orlop.server.jetstream.types import ServiceView
 from orlop.store.base import Clock
@@ -158,14 +160,19 @@ class AccountJetStream:
         self.check_reservation(config)
         self.service.check_reservation(config)
         sdir = None if config["storage"] == "memory" else self.streams_dir / config["name"]
+        keys = self.service.at_rest
+        cipher = None
         try:
-            store = open_store(config, sdir, self)
+            cipher = None if sdir is None or keys is None else new_stream_cipher(keys, sdir)
+            store = open_store(config, sdir, self, cipher)
         except OSError as exc:
+            if cipher is not None and sdir is not None:
+                shutil.rmtree(sdir, ignore_errors=True)  # e.g. a key file written, then the disk was full
             raise js_error(Err.STREAM_CREATE, err=str(exc)) from exc
         first_seq = int(config.get("first_seq") or 0)
         if first_seq > 1:
             store.skip_msgs(first_seq)  # the stream's first message gets first_seq
-        st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES)
+        st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES, cipher=cipher)
         try:
             st.write_meta()
         except OSError as exc:  # e.g. a full disk: no half-made stream is left behind
@@ -209,13 +216,14 @@ class AccountJetStream:
                 log.warning('  Missing stream metafile for "%s"', meta)
                 continue
             try:
-                data = json.loads(meta.read_bytes())
+                cipher = open_stream_cipher(self.service.at_rest, sdir)
+                data = json.loads(read_sealed(meta, "stream meta", cipher))
                 config, created = data["config"], int(data["created"])
-                store = open_store(config, sdir, self)
+                store = open_store(config, sdir, self, cipher)
             except Exception:  # one broken stream must not keep the others down
                 log.exception("could not recover stream in %s", sdir)
                 continue
-            st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES)
+            st = Stream(self, config, store, created=created, dir=sdir, features=FEATURES, cipher=cipher)
             self.streams[st.name] = st
             st.open(recovered=True)
             note = getattr(store, "recovery_note", "")

@@ -25,11 +25,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from orlop.server.jetstream.atrest import read_sealed, write_sealed
 from orlop.server.jetstream.consumer import Consumer, Pending
 from orlop.server.jetstream.consumer_pull import PullConsumer
 from orlop.server.jetstream.consumer_push import PushConsumer
 from orlop.server.jetstream.stream import Stream, StreamFeature
-from orlop.store.fsio import atomic_write
 
 __all__ = ["FEATURE", "STATE_FLUSH", "attach", "build", "load_state", "recover", "save_meta", "state_dict"]
 
@@ -51,17 +51,30 @@ def _dir(c: Consumer) -> Path | None:
     return c.stream.dir / "obs" / c.name
 
 
-def _write(path: Path, data: dict[str, Any], *, sync: bool) -> None:
-    """Replace ``path`` only by a complete copy (a full disk leaves the old file). Raises OSError."""
+def _write(c: Consumer, path: Path, data: dict[str, Any], *, sync: bool) -> None:
+    """Replace ``path`` only by a complete copy (a full disk leaves the old file). Raises OSError.
+
+    Sealed with the stream's key when it is encrypted at rest (bound to the consumer and file).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(data, separators=(",", ":")).encode(), sync=sync)
+    data_bytes = json.dumps(data, separators=(",", ":")).encode()
+    write_sealed(path, _purpose(path, c.name), c.stream.cipher, data_bytes, sync=sync)
+
+
+def _purpose(path: Path, name: str) -> str:
+    return ("consumer meta " if path.name == "meta.json" else "consumer state ") + name
+
+
+def _read(stream: Stream, path: Path) -> Any:
+    """A consumer file's JSON (opened with the stream's key when sealed). Raises OSError, ValueError."""
+    return json.loads(read_sealed(path, _purpose(path, path.parent.name), stream.cipher))
 
 
 def save_meta(c: Consumer) -> None:
     """Write ``meta.json`` of a persisted consumer (no-op for the others)."""
     d = _dir(c)
     if d is not None:
-        _write(d / "meta.json", {"name": c.name, "config": c.config, "created": c.created}, sync=True)
+        _write(c, d / "meta.json", {"name": c.name, "config": c.config, "created": c.created}, sync=True)
 
 
 def state_dict(c: Consumer) -> dict[str, Any]:
@@ -117,7 +130,7 @@ class _Keeper:
 
     def write(self, *, sync: bool) -> None:
         try:
-            _write(self.path, state_dict(self.c), sync=sync)
+            _write(self.c, self.path, state_dict(self.c), sync=sync)
         except OSError as exc:
             if not self.failing:
                 log.error(
@@ -171,11 +184,11 @@ def recover(stream: Stream) -> None:
         return
     for d in sorted(obs.iterdir()):
         try:
-            meta = json.loads((d / "meta.json").read_bytes())
+            meta = _read(stream, d / "meta.json")
             c = build(stream, meta["name"], meta["config"], int(meta["created"]))
             state_file = d / "state.json"
             if state_file.is_file():
-                load_state(c, json.loads(state_file.read_bytes()))
+                load_state(c, _read(stream, state_file))
             else:
                 c.init_position()
         except Exception:  # one broken consumer must not keep the stream down

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orlop.server.jetstream import resources
+from orlop.server.jetstream import atrest, resources
 from orlop.server.jetstream.account_js import AccountJetStream, AccountLimits
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers, silence, subscribe
@@ -57,6 +57,10 @@ class JetStreamService:
         self.usage = UsageMeter(self)
         self._sync_task: asyncio.Task[None] | None = None
         self.started = False
+        o = self.options
+        self.at_rest: atrest.AtRestKeys | None = None
+        if o.jetstream_key:
+            self.at_rest = atrest.AtRestKeys(o.jetstream_cipher, o.jetstream_key, o.jetstream_prev_key)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -65,6 +69,9 @@ class JetStreamService:
         load_handlers()
         self.store_root.mkdir(parents=True, exist_ok=True)
         self.limits = self._server_limits()  # the free space of the store disk, now that it exists
+        # Every stream's key is checked before any stream opens (StartupError, nothing written),
+        # then rotated to the new key or converted from plaintext (see .atrest).
+        atrest.prepare(self.at_rest, self.store_root)
         # Accounts with streams on disk come back even before any client of theirs connects.
         for entry in sorted(self.store_root.iterdir()):
             if entry.is_dir():

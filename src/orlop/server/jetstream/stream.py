@@ -42,11 +42,12 @@ from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
 from orlop.server.account import InternalSub
+from orlop.server.jetstream.atrest import write_sealed
 from orlop.server.jetstream.ttl import format_ttl
 from orlop.server.jetstream.types import AccountView
 from orlop.store.base import StoredMsg, StoreLimits, StreamStore
+from orlop.store.cipher import StoreCipher
 from orlop.store.file import FileStore
-from orlop.store.fsio import atomic_write
 from orlop.store.memory import MemoryStore
 
 __all__ = [
@@ -126,12 +127,15 @@ def store_limits(config: dict[str, Any]) -> StoreLimits:
     )
 
 
-def open_store(config: dict[str, Any], sdir: Path | None, js: AccountView) -> StreamStore:
-    """Open (or create) the store of a stream: memory, or files under ``<sdir>/msgs``."""
+def open_store(
+    config: dict[str, Any], sdir: Path | None, js: AccountView, cipher: StoreCipher | None = None
+) -> StreamStore:
+    """Open (or create) a stream's store: memory, or files under ``<sdir>/msgs`` sealed with ``cipher``."""
     limits = store_limits(config)
     if config["storage"] == "memory" or sdir is None:
         return MemoryStore(limits, clock=js.clock)
-    return FileStore(sdir / "msgs", limits, clock=js.clock, sync_always=bool(js.service.options.sync_always))
+    sync_always = bool(js.service.options.sync_always)
+    return FileStore(sdir / "msgs", limits, clock=js.clock, sync_always=sync_always, cipher=cipher)
 
 
 class ConsumerMap(dict[str, Any]):
@@ -169,8 +173,10 @@ class Stream:
         created: int,
         dir: Path | None,
         features: Sequence[StreamFeature] = (),
+        cipher: StoreCipher | None = None,
     ) -> None:
         self.js = js
+        self.cipher = cipher  # seals meta.json and the consumers' files (encryption at rest)
         self.features = tuple(features)
         self.account = js.account
         self.name: str = config["name"]
@@ -346,7 +352,7 @@ class Stream:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"config": self.config, "created": self.created}, separators=(",", ":")).encode()
-        atomic_write(self.dir / "meta.json", data)
+        write_sealed(self.dir / "meta.json", "stream meta", self.cipher, data)
 
     def close(self) -> None:
         """Stop consumers, unsubscribe, cancel timers and close the store (data stays)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orlop.server.account import Account
+from orlop.server.jetstream.atrest import AtRestKeys
 from orlop.server.options import ServerOptions
 from orlop.store.base import Clock
 
@@ -76,6 +77,10 @@ class ServiceView(Protocol):
 
     @property
     def advisories(self) -> AdvisorySink: ...
+
+    @property
+    def at_rest(self) -> AtRestKeys | None:
+        """The server's encryption at rest keys (None: streams are written in plaintext)."""
 
     def check_reservation(self, config: dict[str, Any], replacing: object | None = None) -> None:
         """Raise 10047/10028 when ``config``'s max_bytes does not fit the server's limits."""
