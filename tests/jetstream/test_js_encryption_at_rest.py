@@ -189,6 +189,30 @@ async def test_plaintext_store_is_converted(
     await read_everything(srv.url, s)
 
 
+async def test_interrupted_conversion_finishes_at_the_next_start(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """Orlop-only: a crash while a plaintext stream was being sealed leaves its marker; the next start
+    (same key) finishes the job, whatever was already sealed."""
+    from orlop.server.jetstream.atrest import AtRestKeys, new_stream_cipher, write_sealed
+
+    s = Secrets()
+    srv = server_factory(kind="orlop").start()
+    await write_everything(srv.url, s)
+    srv.stop()
+    sdir = Path(srv.store_dir) / "jetstream" / "$G" / "streams" / "EVENTS"
+    (sdir / "converting").touch()
+    c = new_stream_cipher(AtRestKeys("chachapoly", "resume-key"), sdir)
+    state = sdir / "obs" / "reader" / "state.json"
+    write_sealed(state, "consumer state reader", c, state.read_bytes())  # one file got done
+    srv.extra_args = conf(tmp_path / "k.conf", 'jetstream { key: "resume-key" }\n')
+    srv.start()
+    await read_everything(srv.url, s)
+    srv.stop()
+    assert not (sdir / "converting").exists()
+    assert plaintext_found(srv, s.needles()) == []
+
+
 async def test_rotation_rewraps_every_key_file_at_start(
     server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:
@@ -292,3 +316,41 @@ async def test_tampered_record_is_not_served(server_factory: type[ServerProcess]
     finally:
         await nc.close()
     assert "did not open" in srv.log()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_example() -> str:
+    import re
+
+    found = re.search(r"<!-- at-rest-example -->\n```\n(.*?)```", README.read_text(), re.S)
+    assert found, "README.md lost its <!-- at-rest-example --> block"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_readme_example_as_written(
+    kind: str, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """The README's configuration, started as written (store_dir pointed at a temporary folder)."""
+    from orlop.objects import connect
+
+    store = tmp_path / "data"
+    text = _readme_example().replace('"./orlop-data"', f'"{store}"')
+    conf = tmp_path / "orlop.conf"
+    conf.write_text(text)
+    srv = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)])
+    srv.env = {"ORLOP_STORE_KEY": "a-long-random-secret"}
+    srv.start()
+    async with connect(srv.url) as client:
+        bucket = await client.create_bucket("reports")
+        await bucket.put("q3/zqsecretname.pdf", b"zqsecretcontent" * 1000)
+    srv.stop()
+    raw = b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file())
+    assert b"zqsecretcontent" not in raw and b"zqsecretname" not in raw
+    assert base64.urlsafe_b64encode(b"q3/zqsecretname.pdf").rstrip(b"=") not in raw
+    srv.start()
+    async with connect(srv.url) as client:
+        bucket = await client.bucket("reports")
+        assert await bucket.get_bytes("q3/zqsecretname.pdf") == b"zqsecretcontent" * 1000
