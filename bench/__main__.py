@@ -13,7 +13,7 @@ import time
 
 from bench.common import Row, Settings, format_table, markdown_table, write_results
 
-BENCHES = ("core", "jetstream", "objects", "restart", "cli", "permissions", "gateway", "atrest")
+BENCHES = ("core", "jetstream", "objects", "restart", "cli", "permissions", "gateway", "audit", "atrest")
 
 
 def _parse(argv: list[str]) -> tuple[list[str], Settings, bool]:

@@ -78,6 +78,7 @@ def test_the_document_lists_every_endpoint(live_gateway: GatewayProcess) -> None
         "/api/v1/buckets/{bucket}/objects",
         "/api/v1/buckets/{bucket}/objects/{name}",
         "/api/v1/buckets/{bucket}/versions/{name}",
+        "/api/v1/buckets/{bucket}/history/{name}",
         "/api/v1/buckets/{bucket}/restore",
         "/api/v1/buckets/{bucket}/events",
         "/metrics",

@@ -12,6 +12,7 @@ Screenshots land in each test's ``tmp_path`` and are copied to ``/tmp/orlop-scre
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -86,11 +87,13 @@ def save_screenshot(page: sync_api.Page | sync_api.Locator, path: Path, **option
 
 @dataclass
 class Gateway:
-    """The servers under test: ``nats`` is the NATS URL, ``base`` the gateway's HTTP origin."""
+    """The servers under test: ``nats`` is the NATS URL, ``base`` the gateway's HTTP origin,
+    ``audit`` the audit file the gateway reads for objects' history (tests write it)."""
 
     nats: str
     base: str
     http: httpx.Client
+    audit: Path
 
     def put(self, bucket: str, name: str, data: bytes) -> dict[str, object]:
         resp = self.http.put(object_url(self.base, bucket, name), content=data)
@@ -157,9 +160,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     server.start()
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    audit = log_path.with_name("audit.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [ORLOP, "gateway", "--listen", f"127.0.0.1:{port}", "-s", server.url],
+            [ORLOP, "gateway", "--listen", f"127.0.0.1:{port}", "-s", server.url, "--audit-file", str(audit)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -178,7 +182,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"orlop gateway did not answer /healthz:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield Gateway(nats=server.url, base=base, http=http)
+        yield Gateway(nats=server.url, base=base, http=http, audit=audit)
     finally:
         http.close()
         proc.terminate()
@@ -514,3 +518,92 @@ def test_phone_sized_window(phone: Session, site: Gateway, tmp_path: Path) -> No
     page.keyboard.press("Escape")
     expect(page.locator("#object-dialog")).to_be_hidden()
     assert page.evaluate("document.activeElement.dataset.action") == "info"
+
+
+def audit_record(second: int, op: str, user: str | None, name: str | None, **extra: object) -> str:
+    """One line of the server's audit file (its fixed format)."""
+    record = {
+        "time": f"2026-12-03T09:45:{second:02d}.123456Z",
+        "server": "orlop-1",
+        "account": "ACME",
+        "user": user,
+        "client_id": 5,
+        "client_addr": "127.0.0.1:53422",
+        "bucket": "audited",
+        "object": name,
+        "op": op,
+        "bytes": None,
+        "revision": None,
+        "result": "ok",
+        "err_code": None,
+        "error": None,
+        **extra,
+    }
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def test_object_history_from_the_audit_trail(web: Session, site: Gateway, tmp_path: Path) -> None:
+    site.create_bucket("audited", description="Audited reports")
+    name = "plans/q4 budget.xlsx"
+    site.put("audited", name, os.urandom(48_000))
+    with site.audit.open("a", encoding="utf-8") as trail:
+        trail.write(audit_record(1, "create_bucket", "alice", None))
+        trail.write(audit_record(2, "put", "alice", name, bytes=48_000, revision=2))
+        trail.write(audit_record(3, "put", "alice", "plans/other.txt", bytes=10, revision=3))
+        trail.write(audit_record(4, "get", "bob", name, bytes=48_000, revision=2))
+        trail.write(audit_record(5, "update_meta", "alice", name, bytes=48_000, revision=4))
+        trail.write(
+            audit_record(
+                6, "delete", "mallory", name, result="denied", err_code=10403, error="permissions violation"
+            )
+        )
+        trail.write(audit_record(7, "info", "bob", name, bytes=48_000, revision=4))
+    page = web.page
+    web.goto("#bucket=audited")
+    web.row(name).locator('[data-action="info"]').click()
+    history = page.locator("#object-history")
+    expect(history).to_be_visible()
+    expect(history.locator("h3")).to_have_text("History")
+    rows = history.locator("tbody tr")
+    expect(rows).to_have_count(5)  # this object's records only, newest first
+    assert [rows.nth(i).get_attribute("data-op") for i in range(5)] == [
+        "info",
+        "delete",
+        "update_meta",
+        "get",
+        "put",
+    ]
+    denied = rows.nth(1)
+    expect(denied.locator('[data-label="Who"]')).to_have_text("mallory (ACME)")
+    expect(denied.locator('[data-label="Result"]')).to_have_text("denied 10403 permissions violation")
+    expect(denied.locator(".badge")).to_have_text("denied")
+    expect(rows.nth(4).locator('[data-label="Size"]')).to_have_text("46.9 KiB")
+    expect(rows.nth(4).locator('[data-label="Revision"]')).to_have_text("2")
+    history.scroll_into_view_if_needed()
+    save_screenshot(page.locator("#object-dialog"), tmp_path / "gateway-history.png")
+    # On a phone the rows become cards, and nothing is wider than the window.
+    page.set_viewport_size(PHONE)
+    history.scroll_into_view_if_needed()
+    save_screenshot(page, tmp_path / "gateway-history-phone.png")
+    width = page.evaluate("document.getElementById('object-history').scrollWidth")
+    assert width <= PHONE["width"], f"the history is {width}px wide in a {PHONE['width']}px window"
+    page.set_viewport_size(WIDE)
+    page.keyboard.press("Escape")
+
+    # A gateway without an audit file answers 501: the page shows no History section.
+    page.route(
+        "**/history/**",
+        lambda route: route.fulfill(
+            status=501,
+            content_type="application/json",
+            body=json.dumps(
+                {"error": {"code": 501, "err_code": 10501, "description": "audit trail not configured"}}
+            ),
+        ),
+    )
+    page.reload()
+    expect(web.row(name)).to_be_visible()
+    web.row(name).locator('[data-action="info"]').click()
+    expect(page.locator("#panel-info")).to_contain_text("Metadata")
+    expect(history).to_be_hidden()
+    expect(web.status()).to_have_text("")

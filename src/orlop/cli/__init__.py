@@ -56,6 +56,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "gateway": Subcommand(
         "gateway", "serve the Object Store over HTTP (JSON API, web page, metrics)", "orlop.cli.gateway:run"
     ),
+    "audit": Subcommand("audit", "read, filter and follow the server's audit trail", "orlop.cli.audit:run"),
 }
 
 

@@ -36,8 +36,11 @@ _KEEP = (
 @click.option("--listen", "-l", default=None, help="address to serve HTTP on [default: 127.0.0.1:8080]")
 @click.option("-c", "--config", "config_file", default=None, help="gateway configuration file (TOML)")
 @click.option("--cors", multiple=True, help="allow this browser origin (repeatable)")
+@click.option("--audit-file", default=None, metavar="PATH", help="the server's audit file: objects' history")
 @connection_options
-def command(listen: str | None, config_file: str | None, cors: tuple[str, ...], **flags: Any) -> None:
+def command(
+    listen: str | None, config_file: str | None, cors: tuple[str, ...], audit_file: str | None, **flags: Any
+) -> None:
     """Serve the Object Store over HTTP: JSON operations, streamed objects, a web page, metrics."""
     from orlop.gateway import GatewayConfig, load_config, parse_listen, serve
 
@@ -48,6 +51,8 @@ def command(listen: str | None, config_file: str | None, cors: tuple[str, ...], 
         config.host, config.port = parse_listen(listen)
     if cors:
         config.cors_origins = list(cors)
+    if audit_file:
+        config.audit_file = audit_file
     conn = resolve_connection(flags)
     if flags.get("servers") or not config_file:
         config.servers = [u.strip() for u in conn.servers.split(",") if u.strip()]

@@ -310,6 +310,12 @@ async def _start_gateway(listen: str, server: Server, started: list[Callable[[],
         config.host, config.port = parse_listen(listen)
         if server.authenticator.required:
             config.auth = "passthrough"
+        audit = server.options.audit
+        if audit is not None and server.options.operator is None:
+            # Beside its server, the gateway can read the audit file: objects' history on the page,
+            # each user seeing its own account's records (JWT users are not known here: no history).
+            config.audit_file = audit.file
+            config.audit_accounts = {u.name: u.account or "$G" for u in server.options.auth.users or []}
         if server.options.tls is not None:
             import ssl
 

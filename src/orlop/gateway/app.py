@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orlop import __version__
-from orlop.gateway import routes, streaming
+from orlop.gateway import history, routes, streaming
 from orlop.gateway.config import Credentials, GatewayConfig
 from orlop.gateway.errors import error_body, install_handlers
 from orlop.gateway.metrics import GatewayMetrics
@@ -189,6 +189,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     install_handlers(app)
     app.include_router(routes.router)
     app.include_router(streaming.router)
+    app.include_router(history.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False, name="page")

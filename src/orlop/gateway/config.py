@@ -8,6 +8,8 @@ which become ``nats_options``) and optionally a TOML file (``-c gateway.toml``):
     auth = "passthrough"            # or "tokens"; "none" only on loopback
     cors_origins = ["https://ops.example.com"]
     max_json_body = "64MiB"
+    audit_file = "/var/log/orlop/audit.log"   # the server's audit trail: object history
+    audit_accounts = { ci = "CI" }  # NATS user -> account, to show only that account's records
 
     [tokens.ci-token]               # bearer token -> NATS credentials
     user = "ci"
@@ -71,6 +73,8 @@ class GatewayConfig:
     pool_size: int = 256  # NATS connections kept for distinct users
     request_timeout: float = 10.0
     api_prefix: str = "$JS.API"
+    audit_file: str = ""  # the server's audit trail, read for objects' history ("" = none)
+    audit_accounts: dict[str, str] = field(default_factory=dict)  # NATS user -> account
 
     def resolved_auth(self) -> str:
         """The authentication mode in force (see the module docstring)."""
@@ -147,6 +151,14 @@ def load_config(path: str, config: GatewayConfig) -> GatewayConfig:
             config.max_json_body = _size(value, f"{path}: max_json_body")
         elif key == "tokens":
             config.tokens = _tokens(path, value)
+        elif key == "audit_file":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{path}: audit_file: expected the path of the server's audit file")
+            config.audit_file = value
+        elif key == "audit_accounts":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f'{path}: audit_accounts: expected a table of user = "account"')
+            config.audit_accounts = dict(value)
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
     if config.auth == "tokens" and not config.tokens:

@@ -40,6 +40,7 @@ from orlop.protocol import ServerParser, ops
 from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Account, Client, Subscription
+from orlop.server.audit.trail import AuditTrail, may_subscribe
 from orlop.server.auth import Authenticator, Identity
 from orlop.server.nkey import new_nonce
 from orlop.server.options import ClientLimits, ServerOptions
@@ -167,6 +168,8 @@ class Connection(asyncio.Protocol):
         self.pings_out = 0
         self._in_msgs_at_ping = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        # The audit trail (None when off): told who publishes while this client's batch runs.
+        self.audit: AuditTrail | None = getattr(server, "audit", None)
 
     def __repr__(self) -> str:
         return f"<Connection cid={self.cid} {self.host}:{self.port} {self.name!r}>"
@@ -326,6 +329,9 @@ class Connection(asyncio.Protocol):
         route = self.account.route
         msgs = size = 0
         ops_left = iter(batch)
+        audit, outer = self.audit, None
+        if audit is not None:  # once per batch: records made during it name this client
+            outer, audit.client = audit.client, self
         try:
             for op in ops_left:
                 if type(op) is _Pub:
@@ -349,6 +355,8 @@ class Connection(asyncio.Protocol):
         finally:
             self.in_msgs += msgs
             self.in_bytes += size
+            if audit is not None:
+                audit.client = outer
 
     def _protocol_error(self, e: ProtocolError) -> None:
         if e.text == ERR_PARSER:
@@ -415,6 +423,8 @@ class Connection(asyncio.Protocol):
                 op.subject,
             )
             self._send(err_frame(f'Permissions Violation for Publish to "{op.subject}"'))
+            if self.audit is not None:
+                self.audit.denied_publish(self, op.subject, op.payload)
             return False
         if self.verbose:
             self._send(_OK)  # before any delivery, as nats-server
@@ -619,7 +629,14 @@ class Connection(asyncio.Protocol):
             self._send(err_frame(f'Permissions Violation for Subscription to "{subject}", too many tokens'))
             return
         perms = self.perms
-        if perms is not None and not perms.may_subscribe(subject, queue):
+        audit = self.audit
+        refused = perms is not None and not perms.may_subscribe(subject, queue)
+        if not refused and audit is not None and subject.startswith("$SYS.AUDIT."):
+            # Audit records of another account are not this client's to read (docs/audit.md).
+            refused = not may_subscribe(self.account.name, audit.system_account, subject)
+        if refused:
+            if audit is not None:
+                audit.denied_subscribe(self, subject)
             log.error(
                 "%s:%d - cid:%d - Subscription Violation - User %r, Subject %r, SID %s",
                 self.host,

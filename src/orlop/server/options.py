@@ -17,6 +17,7 @@ from orlop.server.permissions import Permissions
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
+    "AuditOptions",
     "AuthOptions",
     "ClientLimits",
     "Export",
@@ -127,6 +128,15 @@ class ClientLimits:
 
 
 @dataclass(slots=True)
+class AuditOptions:
+    """``audit { file, max_size, max_files }``: the object-store audit trail (docs/audit.md)."""
+
+    file: str
+    max_size: int  # bytes before the file rotates; 0 never rotates
+    max_files: int  # files kept, the active one included
+
+
+@dataclass(slots=True)
 class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 4222  # -1 picks a free port
@@ -177,6 +187,7 @@ class ServerOptions:
     lame_duck_duration: float = 120.0  # SIGUSR2: clients are closed over this long, then the server exits
     lame_duck_grace_period: float = 10.0  # ... starting this long after the signal
     config_file: str = ""
+    audit: AuditOptions | None = None  # the object-store audit trail; None: off
 
 
 def go_duration_text(seconds: float) -> str:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from orlop.errors import StartupError
 from orlop.server.account import GLOBAL_ACCOUNT, Account
+from orlop.server.audit import AuditTrail
 from orlop.server.auth import AUTH_TIMEOUT, Authenticator
 from orlop.server.connection import Connection
 from orlop.server.imports import ImportRouter
@@ -106,6 +107,13 @@ class Server:
             tls_map = _tls_map(self.options)
             self.authenticator = Authenticator(self.options.auth, GLOBAL_ACCOUNT, tls_map=tls_map)
             self.operator = None
+        self.audit: AuditTrail | None = None  # the object-store audit trail (docs/audit.md)
+        if self.options.audit is not None:
+            a = self.options.audit
+            system = self.options.system_account or (
+                self.options.operator.system_account if self.options.operator is not None else ""
+            )
+            self.audit = AuditTrail(self, a.file, a.max_size, a.max_files, system or "$SYS")
         self.imports = ImportRouter(self.lookup_account, lambda delay, fn: self.loop.call_later(delay, fn))
         self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.monitor: MonitorServer | None = None
@@ -240,6 +248,7 @@ class Server:
             scheme = "tls" if opts.tls is not None else "nats"  # as nats-server writes it
             self.url = f"{scheme}://{client_host(opts.host)}:{self.port}"
             self._info_prefix = self._build_info_prefix()
+            self._start_audit()
             await self._start_services()
             self.imports.wire(opts)
             self._serve_claims_updates()
@@ -252,6 +261,18 @@ class Server:
             raise
         log.info("Listening for client connections on %s:%d", opts.host, self.port)
         log.info("Server is ready")
+
+    def _start_audit(self) -> None:
+        """Open the audit file before JetStream starts (its streams wire the audit hooks in).
+
+        Raises StartupError when the file cannot be opened."""
+        if self.audit is None:
+            return
+        try:
+            self.audit.start(self.loop)
+        except OSError as exc:
+            raise StartupError(f"Can't open the audit file {self.audit.path}: {exc.strerror or exc}") from exc
+        log.info("Audit trail of object-store operations written to %s", self.audit.path)
 
     def _serve_claims_updates(self) -> None:
         """Operator mode: the system account's ``$SYS.REQ…CLAIMS.UPDATE`` (and LOOKUP) services."""
@@ -397,6 +418,8 @@ class Server:
             if self.jetstream is not None:
                 await self.jetstream.shutdown()
         finally:
+            if self.audit is not None:
+                self.audit.close()
             if self.monitor is not None:
                 await self.monitor.close()
             self._remove_ports_file()

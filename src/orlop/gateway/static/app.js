@@ -6,6 +6,8 @@
  *   objects   GET .../objects?filter&sort&order&offset&limit (one page at a time, so a
  *             bucket of 10,000 objects costs what one page costs), PUT/GET/DELETE
  *             .../objects/{name}, POST .../get|update|restore, GET .../versions/{name}
+ *   history   GET .../history/{name}?limit: the object's audit records, shown under its
+ *             info; a 501 (no audit file configured) hides the section for the session
  *   live      EventSource on .../events: a put or delete re-reads the page on show
  *
  * Every piece of user data reaches the DOM through textContent or an attribute, never
@@ -36,6 +38,7 @@
     statusDirty: false,
     events: null,
     eventsRetry: 0,
+    historyOff: false, // the gateway answered 501: it has no audit trail to read
   };
 
   const $ = (id) => document.getElementById(id);
@@ -938,6 +941,8 @@
     $("dialog-title").textContent = name;
     $("panel-info").replaceChildren(el("p", { class: "muted" }, "Loading…"));
     $("panel-versions").replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    historySection.replaceChildren();
+    historySection.hidden = true;
     $("edit-form").reset();
     $("edit-fields").disabled = true; // until the current values are in
     dialog.editDirty = false;
@@ -986,6 +991,7 @@
       dialog.info = data.info;
       renderInfo(data.info);
       fillEditForm(data.info);
+      loadHistory();
     } catch (err) {
       if (dialog.name !== name) return;
       $("panel-info").replaceChildren(el("p", { class: "muted" }, err.message));
@@ -1042,7 +1048,72 @@
     $("panel-info").replaceChildren(
       actions, props,
       el("h3", { class: "props-title" }, "Headers"), kvTable(headerPairs(info.headers), "No headers"),
-      el("h3", { class: "props-title" }, "Metadata"), kvTable(Object.entries(info.metadata || {}), "No metadata"));
+      el("h3", { class: "props-title" }, "Metadata"), kvTable(Object.entries(info.metadata || {}), "No metadata"),
+      historySection);
+  }
+
+  // ---- object history, from the server's audit trail (kept across info re-renders) ----
+
+  const HISTORY_LIMIT = 20;
+  const secondsFormat = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  const historySection = el("section", { id: "object-history", "aria-labelledby": "history-title", hidden: true });
+
+  async function loadHistory() {
+    const { bucket, name } = dialog;
+    if (state.historyOff) return;
+    try {
+      const data = await api("GET", `${bucketPath(bucket)}/history/${encodeName(name)}?limit=${HISTORY_LIMIT}`);
+      if (dialog.bucket !== bucket || dialog.name !== name) return;
+      renderHistory(data.records || [], Boolean(data.more));
+    } catch (err) {
+      if (err.name === "AbortError" || dialog.name !== name) return;
+      if (err.status === 501) {
+        state.historyOff = true;
+        historySection.hidden = true;
+        return;
+      }
+      historySection.replaceChildren(historyTitle(), el("p", { class: "muted" }, err.message));
+      historySection.hidden = false;
+    }
+  }
+
+  function historyTitle() {
+    return el("h3", { class: "props-title", id: "history-title" }, "History");
+  }
+
+  /** The result as a badge, and for a refusal or failure its err_code and description beside it. */
+  function historyResult(r) {
+    const detail = [r.err_code, r.error].filter((part) => part !== null && part !== undefined && part !== "").join(" ");
+    return el("span", { class: "history-result" },
+      el("span", { class: r.result === "ok" ? "badge on" : "badge warn" }, r.result),
+      detail ? el("span", { class: "history-detail" }, ` ${detail}`) : null);
+  }
+
+  function renderHistory(records, more) {
+    historySection.hidden = false;
+    if (!records.length) {
+      historySection.replaceChildren(historyTitle(), el("p", { class: "muted" }, "No recorded operations."));
+      return;
+    }
+    const rows = records.map((r) => el("tr", { "data-op": r.op },
+      el("td", { dataset: { label: "Time" }, title: r.time },
+        parseTime(r.time) ? secondsFormat.format(parseTime(r.time)) : r.time),
+      el("td", { dataset: { label: "Who" } }, `${r.user || "—"}${r.account ? ` (${r.account})` : ""}`),
+      el("td", { dataset: { label: "Operation" } }, r.op.replace("_", " ")),
+      el("td", { class: "num", dataset: { label: "Size" } }, r.bytes === null ? "—" : formatBytes(r.bytes)),
+      el("td", { class: "num", dataset: { label: "Revision" } }, r.revision === null ? "—" : String(r.revision)),
+      el("td", { dataset: { label: "Result" } }, historyResult(r))));
+    const table = el("table", { class: "table history-table" },
+      el("caption", { class: "visually-hidden" }, `Recent operations on ${dialog.name}, newest first`),
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col" }, "Time"), el("th", { scope: "col" }, "Who"), el("th", { scope: "col" }, "Operation"),
+        el("th", { scope: "col", class: "num" }, "Size"), el("th", { scope: "col", class: "num" }, "Revision"),
+        el("th", { scope: "col" }, "Result"))),
+      el("tbody", {}, ...rows));
+    historySection.replaceChildren(historyTitle(), el("div", { class: "table-wrap" }, table),
+      more ? el("p", { class: "hint" }, `The ${records.length} newest; older ones are in the audit trail.`) : "");
   }
 
   function headerPairs(headers) {

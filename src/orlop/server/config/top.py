@@ -1,7 +1,8 @@
 """The top level of a configuration file: listen, ports, limits, logging, and the blocks.
 
 :func:`options_from_config` walks the keys; each block's keys live in its own
-module (:mod:`.authorization`, :mod:`.jetstream`, :mod:`.accounts`, :mod:`.tls`).
+module (:mod:`.authorization`, :mod:`.jetstream`, :mod:`.accounts`, :mod:`.tls`,
+:mod:`.audit`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.server.config import accounts, operator, tls
+from orlop.server.config.audit import set_audit
 from orlop.server.config.authorization import set_authorization, set_no_auth_user
 from orlop.server.config.jetstream import set_jetstream
 from orlop.server.config.values import (
@@ -167,6 +169,7 @@ _HANDLERS: dict[str, Setter] = {
     "trace": attr("trace", as_bool),
     "logfile": attr("log_file", as_str),
     "log_file": attr("log_file", as_str),
+    "audit": set_audit,
     **accounts.KEYS,
     **operator.KEYS,
     **tls.KEYS,

@@ -219,6 +219,8 @@ def dispatch(
     """
     tokens = subject[_PREFIX_LEN:].split(".")
     req = ApiRequest(js, subject, tokens, reply, hdr, payload, len(handler.prefix))
+    audit = getattr(js.account.server, "audit", None)  # the object-store audit trail, None when off
+    noted = audit.api_request(js, subject, payload) if audit is not None else None
     try:
         if not js.enabled:
             raise js_error(Err.NOT_ENABLED_FOR_ACCOUNT)
@@ -233,6 +235,8 @@ def dispatch(
         js.api_errors += 1
         resp = {"error": js_error(Err.STREAM_GENERAL, err=f"internal error: {exc}").to_dict()}
     js.api_total += 1  # counted after the handler, so INFO reports the calls before it
+    if noted is not None and audit is not None:
+        audit.api_response(noted, resp)
     if resp is None:
         return
     out = encode({"type": handler.response_type, **resp})

@@ -110,9 +110,11 @@ def attach(st: Stream) -> None:
             key = subject[len(base) + 1 :] if len(subject) > len(base) else ""
             handle(st, key, reply, payload, hdr)
 
+    audit = getattr(st.account.server, "audit", None)  # records reads of object stores when on
+    serve = audit.direct_subscriber(st, on_request) if audit is not None else on_request
     st.direct_subs = [
-        st.account.subscribe_internal(base, on_request),
-        st.account.subscribe_internal(base + ".>", on_request),
+        st.account.subscribe_internal(base, serve),
+        st.account.subscribe_internal(base + ".>", serve),
     ]
 
 

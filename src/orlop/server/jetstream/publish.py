@@ -117,8 +117,12 @@ def attach(st: Stream) -> None:
     def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         process(st, subject, reply, hdr, payload)
 
+    # With the audit trail on, an object store's meta subject gets an audited subscriber;
+    # its chunk subject (the bulk of the bytes) keeps the plain one.
+    audit = getattr(st.account.server, "audit", None)
     for subj in st.config["subjects"]:
-        st.subs.append(st.account.subscribe_internal(subj, on_msg))
+        cb = audit.meta_subscriber(st, subj, process) if audit is not None else None
+        st.subs.append(st.account.subscribe_internal(subj, cb or on_msg))
 
 
 def detach(st: Stream) -> None:
@@ -134,10 +138,14 @@ def _ack_error(st: Stream, reply: str, exc: JetStreamError) -> None:
         st.account.publish(reply, "", b"", encode(body))
 
 
-def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
+def process(
+    st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes
+) -> StoredMsg | JetStreamError | None:
     """Store one published message and answer ``reply`` (when set) with a PubAck.
 
-    A ``no_ack`` stream never answers (nats-server's ``NoAck``).
+    A ``no_ack`` stream never answers (nats-server's ``NoAck``). Returns the stored
+    message, the error the PubAck reported, or None for a duplicate (the audit trail
+    reads it).
     """
     if reply and st.config.get("no_ack"):
         reply = ""
@@ -154,7 +162,8 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
             if b"Nats-" in hdr:
                 checked = _check_headers(st, subject, hdr)
                 if checked is None:
-                    return _ack_duplicate(st, reply, hdr)
+                    _ack_duplicate(st, reply, hdr)
+                    return None
                 ttl_ns, rollup, msg_id = checked
                 if ttl_ns > 0:
                     hdr, ttl_ns = _raise_ttl(st, hdr, ttl_ns)
@@ -196,7 +205,7 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
             raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
     except JetStreamError as exc:
         _ack_error(st, reply, exc)
-        return None
+        return exc
     if msg_id:
         _dedup(st).add(msg_id, msg.seq, msg.ts)
     st.last_msg_id = msg_id  # nats-server tracks the id of the last stored message, "" when none
@@ -207,7 +216,7 @@ def process(st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes) ->
     if st.republisher is not None:
         _republish(st, st.republisher, msg, prev)
     st.stored(msg)
-    return None
+    return msg
 
 
 def _republish(st: Stream, transform: SubjectTransform, msg: StoredMsg, prev: int) -> None:
