@@ -342,10 +342,16 @@ async def test_the_node_clients_object_store_is_recorded(
     assert big["bytes"] == SIZE and big["revision"] == 130  # 129 chunks, then the meta
 
 
-def test_the_docs_example_runs(server_factory: type[ServerProcess], tmp_path: Path) -> None:
-    """docs/audit.md's example, as written: its config file and its two CLI commands."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
-    example = doc[doc.index("## Example") :]
+@pytest.mark.parametrize(
+    ("doc_path", "marker"), [("docs/audit.md", "## Example"), ("README.md", "<!-- audit-example -->")]
+)
+def test_the_docs_example_runs(
+    server_factory: type[ServerProcess], tmp_path: Path, doc_path: str, marker: str
+) -> None:
+    """docs/audit.md's and the README's example, as written: the config file and the CLI commands."""
+    doc = (Path(__file__).resolve().parents[2] / doc_path).read_text()
+    example = doc[doc.index(marker) :]
+    example = example[: example.index("```", example.index("```") + 3)]
     config = re.search(r"\$ cat orlop.conf\n(.*?)\n\$ orlop serve", example, re.S)
     assert config is not None
     (tmp_path / "orlop.conf").write_text(config.group(1).replace('"./', f'"{tmp_path}/') + "\n")
@@ -361,3 +367,12 @@ def test_the_docs_example_runs(server_factory: type[ServerProcess], tmp_path: Pa
     assert [{k: v for k, v in r.items() if k not in strip} for r in records[-2:]] == [
         {k: v for k, v in r.items() if k not in strip} for r in shown
     ]
+    for line in re.findall(r"^\$ (orlop audit [^#]*)", example, re.M):  # the reader, where shown
+        out = subprocess.run(
+            [sys.executable, "-m", "orlop", *line.split()[1:]],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert [row.split()[3] for row in out.splitlines()] == ["put"] and "b/dir/x.bin" in out, out
