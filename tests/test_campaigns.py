@@ -12,7 +12,7 @@ from campaigns.common import run_campaign
 from campaigns.damage import DAMAGES, damage_round
 from campaigns.diskfull import diskfull_round
 from campaigns.hostile import hostile_round
-from campaigns.kill import kill_round
+from campaigns.kill import kill_encrypted_round, kill_round
 
 from orlop.testing import KINDS
 
@@ -29,6 +29,11 @@ async def slice_of(name: str, fn: object, rounds: int, seed: int, kinds: tuple[s
 
 async def test_kill_slice() -> None:
     await slice_of("kill", kill_round, rounds=3, seed=7000)
+
+
+async def test_kill_encrypted_slice() -> None:
+    """The same workload with encryption at rest on (jetstream { key }), on both servers."""
+    await slice_of("kill-encrypted", kill_encrypted_round, rounds=2, seed=7500)
 
 
 async def test_diskfull_slice() -> None:
