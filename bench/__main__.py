@@ -13,7 +13,18 @@ import time
 
 from bench.common import Row, Settings, format_table, markdown_table, write_results
 
-BENCHES = ("core", "jetstream", "objects", "restart", "cli", "permissions", "gateway", "audit", "atrest")
+BENCHES = (
+    "core",
+    "jetstream",
+    "objects",
+    "restart",
+    "cli",
+    "permissions",
+    "gateway",
+    "audit",
+    "atrest",
+    "encryption",
+)
 
 
 def _parse(argv: list[str]) -> tuple[list[str], Settings, bool]:

@@ -25,6 +25,7 @@ translate with ``raise ... from`` rather than leaking a lower layer's type.
         ├── ObjectTooLarge
         ├── StorageLimitExceeded
         ├── DigestMismatch
+        ├── DecryptionFailed      wrong or missing key, or encrypted data tampered with (422/10422)
         ├── BadRequest
         ├── LinkError
         ├── BucketSealed
@@ -46,6 +47,7 @@ __all__ = [
     "BucketSealed",
     "ConfigError",
     "CorruptStoreError",
+    "DecryptionFailed",
     "DigestMismatch",
     "DiskFullError",
     "JetStreamError",
@@ -221,6 +223,17 @@ class StorageLimitExceeded(ObjectStoreError):
 
 class DigestMismatch(ObjectStoreError):
     code, err_code, default_description = 500, 10500, "object digest does not match"
+
+
+class DecryptionFailed(ObjectStoreError):
+    """A client-side encrypted object could not be decrypted (see :mod:`orlop.objects.encryption`).
+
+    No key, no key with the object's key id, a wrong key, a key given for an object
+    that is not encrypted, or chunks/headers that fail authentication (tampered,
+    reordered, swapped or truncated). Never accompanied by any plaintext.
+    """
+
+    code, err_code, default_description = 422, 10422, "object could not be decrypted"
 
 
 class LinkError(ObjectStoreError):

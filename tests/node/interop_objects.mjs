@@ -1,7 +1,8 @@
 // Object-store steps run by the official Node client (nats@2.29.3, js.views.os), for the
 // interop tests in tests/interop/. Usage: node interop_objects.mjs URL STEPS_JSON
 // STEPS_JSON is a list of {op, bucket, name, file?, target?}; ops: put (bytes from file),
-// get (sha-256 hex + size; bytes written to `out` when given), info, link, delete, list.
+// get (sha-256 hex + size; bytes written to `out` when given), info, headers (the object's
+// headers as {key: [values]}), link, delete, list.
 // Prints one JSON line: a list of {op, name, ok, value | error}. Exits 0 unless it cannot
 // connect; a failing step is reported, and later steps still run. NATS_USER / NATS_PASS or
 // NATS_CREDS (a .creds file) in the environment are the credentials, when the server requires
@@ -57,6 +58,10 @@ async function runStep(step) {
     }
     case "info":
       return infoJson(await os.info(step.name));
+    case "headers": {
+      const info = await os.info(step.name);
+      return info === null ? null : (info.headers?.toRecord?.() ?? {});
+    }
     case "link": {
       const targetStore = await store(step.target_bucket ?? step.bucket);
       const target = await targetStore.info(step.target);

@@ -13,6 +13,7 @@ on stderr (with the cause chain under ``--verbose``) and exits with the code of
 5     server unavailable or timed out
 6     permission denied
 7     digest mismatch (data corrupt)
+8     decryption failed (no key, wrong key, or encrypted data tampered with)
 ====  ======================================================
 """
 
@@ -30,6 +31,7 @@ from orlop.errors import (
     AuthError,
     BucketExists,
     BucketNotFound,
+    DecryptionFailed,
     DigestMismatch,
     ObjectAlreadyExists,
     ObjectNotFound,
@@ -65,6 +67,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConnectionError, 5),
     (AuthError, 6),  # PermissionDenied is one
     (DigestMismatch, 7),
+    (DecryptionFailed, 8),
 )
 
 

@@ -10,10 +10,14 @@ which become ``nats_options``) and optionally a TOML file (``-c gateway.toml``):
     max_json_body = "64MiB"
     audit_file = "/var/log/orlop/audit.log"   # the server's audit trail: object history
     audit_accounts = { ci = "CI" }  # NATS user -> account, to show only that account's records
+    encryption_keys = { "2026" = "/etc/orlop/2026.key" }   # id -> key file (client-side encryption)
 
     [tokens.ci-token]               # bearer token -> NATS credentials
     user = "ci"
     password = "s3cret"             # or creds = "/path/ci.creds", or token = "…"
+
+    [s3]                            # the S3 API: listen, domain, [[s3.keys]] (see docs/s3.md)
+    listen = "127.0.0.1:9000"
 
 Authentication is off only when the gateway listens on loopback without a config file;
 otherwise every request must bring credentials (see docs/gateway.md).
@@ -75,6 +79,8 @@ class GatewayConfig:
     api_prefix: str = "$JS.API"
     audit_file: str = ""  # the server's audit trail, read for objects' history ("" = none)
     audit_accounts: dict[str, str] = field(default_factory=dict)  # NATS user -> account
+    s3: Any = None  # the [s3] table, then the S3Config that orlop.gateway.s3.config makes of it
+    encryption_keys: dict[str, Any] = field(default_factory=dict)  # key id -> orlop.objects.Key
 
     def resolved_auth(self) -> str:
         """The authentication mode in force (see the module docstring)."""
@@ -159,11 +165,33 @@ def load_config(path: str, config: GatewayConfig) -> GatewayConfig:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise ConfigError(f'{path}: audit_accounts: expected a table of user = "account"')
             config.audit_accounts = dict(value)
+        elif key == "encryption_keys":
+            config.encryption_keys = _encryption_keys(path, value)
+        elif key == "s3":  # the S3 API's table, read by orlop.gateway.s3.config (docs/s3.md)
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: s3: expected a table")
+            config.s3 = value
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
     if config.auth == "tokens" and not config.tokens:
         raise ConfigError(f"{path}: auth = 'tokens' needs a [tokens] table")
     return config
+
+
+def _encryption_keys(path: str, table: Any) -> dict[str, Any]:
+    """``{id: key file}`` as ``{id: Key}`` (client-side encryption, see orlop.gateway.encryption)."""
+    from orlop.errors import BadRequest
+    from orlop.objects import Key
+
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f'{path}: encryption_keys: expected a table of id = "key file"')
+    keys = {}
+    for key_id, file in table.items():
+        try:
+            keys[key_id] = Key.from_file(file, id=key_id)
+        except (OSError, BadRequest) as exc:
+            raise ConfigError(f"{path}: encryption_keys: {key_id}: {exc}") from None
+    return keys
 
 
 def _tokens(path: str, table: Any) -> dict[str, Credentials]:

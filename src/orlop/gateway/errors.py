@@ -116,6 +116,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _doc(404, 10404, "object not found"),
     409: _doc(409, 10409, "object already exists"),
     413: _doc(413, 10413, "object too large"),
+    422: _doc(422, 10422, "object could not be decrypted"),
     503: _doc(503, 10503, "object store unavailable"),
     507: _doc(507, 10507, "storage limit exceeded"),
 }

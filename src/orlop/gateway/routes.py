@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from orlop.errors import BadRequest
 from orlop.gateway import models as m
+from orlop.gateway.encryption import RequestKey
 from orlop.gateway.errors import ERROR_RESPONSES
 from orlop.gateway.state import client_for, forget_bucket, open_bucket
 from orlop.objects import ObjectStoreClient
@@ -77,7 +78,9 @@ async def bucket_delete(bucket: str, client: Client) -> JSONResponse:
 
 
 @router.post("/buckets/{bucket}/put", status_code=201, response_model=m.ObjectInfoOut, name="put")
-async def put(bucket: str, body: m.PutRequest, client: Client, request: Request) -> JSONResponse:
+async def put(
+    bucket: str, body: m.PutRequest, client: Client, request: Request, key: RequestKey = None
+) -> JSONResponse:
     try:
         data = base64.b64decode(body.data, validate=True)
     except (binascii.Error, ValueError):
@@ -94,18 +97,21 @@ async def put(bucket: str, body: m.PutRequest, client: Client, request: Request)
         chunk_size=opts.max_chunk_size,
         compression=compression,
         ttl=_seconds(opts.ttl),
+        encryption=key,
     )
     return JSONResponse(info.to_dict(), status_code=201)
 
 
 @router.post("/buckets/{bucket}/get", response_model=m.GetResponse, name="get")
-async def get(bucket: str, body: m.GetRequest, client: Client, request: Request) -> JSONResponse:
+async def get(
+    bucket: str, body: m.GetRequest, client: Client, request: Request, key: RequestKey = None
+) -> JSONResponse:
     store = await open_bucket(client, bucket)
     info = await store.info(body.name, revision=body.revision)
     if body.info_only:
         request.state.operation = "info"
         return JSONResponse({"info": info.to_dict()})
-    data = await store.get_bytes(body.name, revision=body.revision)
+    data = await store.get_bytes(body.name, revision=body.revision, encryption=key)
     request.state.bytes_out = len(data)
     return JSONResponse({"info": info.to_dict(), "data": base64.b64encode(data).decode()})
 

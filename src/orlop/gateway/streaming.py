@@ -7,7 +7,8 @@ nothing behind). ``GET`` streams from an :class:`~orlop.objects.ObjectReader`; a
 ``Range`` seeks first, so only the chunks it covers are fetched. Validators are HTTP's:
 ``ETag`` is the object's digest, ``If-Match`` maps to a conditional write on the revision
 that digest belongs to (412 when another revision is current), ``If-None-Match`` and
-``If-Modified-Since`` answer 304.
+``If-Modified-Since`` answer 304. Client-side encryption: :mod:`orlop.gateway.encryption`
+(the ETag stays the digest of the stored ciphertext).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.requests import ClientDisconnect
 
 from orlop.errors import BadRequest, ObjectNotFound, RevisionMismatch
 from orlop.gateway import models as m
+from orlop.gateway.encryption import RequestKey
 from orlop.gateway.errors import ERROR_RESPONSES, GatewayError
 from orlop.gateway.state import client_for, open_bucket
 from orlop.objects import Bucket, ObjectInfo, ObjectReader, ObjectStoreClient
@@ -41,7 +43,7 @@ _META_PREFIX = "x-object-meta-"
 
 
 def _logical_size(info: ObjectInfo) -> int:
-    return info.original_size if info.compression else info.size
+    return info.original_size if info.compression or info.encryption else info.size
 
 
 def _etag(info: ObjectInfo) -> str:
@@ -131,10 +133,11 @@ async def object_get(
     range_: Annotated[str | None, Header(alias="Range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_modified_since: Annotated[str | None, Header()] = None,
+    key: RequestKey = None,
 ) -> Response:
-    """The object's bytes (a single ``Range`` gives 206; validators give 304)."""
+    """The object's bytes (a single ``Range`` gives 206; validators give 304); decrypted given a key."""
     store = await open_bucket(client, bucket)
-    reader = await store.get(name, revision=revision)  # the meta only: chunks come when read
+    reader = await store.get(name, revision=revision, encryption=key)  # the meta only: chunks come when read
     streaming = False  # the body generator closes the reader; every other answer closes it here
     try:
         info = reader.info
@@ -208,6 +211,7 @@ async def object_put(
     if_none_match: Annotated[str | None, Header()] = None,
     x_object_description: Annotated[str | None, Header()] = None,
     x_object_chunk_size: Annotated[int | None, Header(ge=1)] = None,
+    key: RequestKey = None,
 ) -> JSONResponse:
     """Store the request body as the object, streamed chunk by chunk."""
     store = await open_bucket(client, bucket)
@@ -228,6 +232,7 @@ async def object_put(
             metadata=metadata or None,
             if_revision=revision,
             create_only=if_none_match is not None and if_none_match.strip() == "*",
+            encryption=key,
         )
     except RevisionMismatch as exc:
         if if_match:

@@ -4,11 +4,12 @@ Async API here, the blocking twin in :mod:`orlop.objects.sync` (same names).
 Works against any JetStream server (Orlop's own or nats-server); buckets and
 objects are wire-compatible with the official Go, JavaScript and Python
 clients, plus versions, range reads, conditional writes, per-object
-compression and TTL built from standard JetStream features.
+compression and TTL built from standard JetStream features, and client-side
+encryption (``encryption=Key(...)``, :mod:`orlop.objects.encryption`).
 
 Errors are the :mod:`orlop.errors` Object Store tree (BucketNotFound,
 ObjectNotFound, ObjectAlreadyExists > RevisionMismatch, ObjectTooLarge,
-StorageLimitExceeded, DigestMismatch, BadRequest, LinkError, BucketSealed,
+StorageLimitExceeded, DigestMismatch, DecryptionFailed, BadRequest, LinkError, BucketSealed,
 ObjectStoreUnavailable), each with ``code``/``err_code``/``description`` and
 ``to_dict()``.
 
@@ -32,6 +33,7 @@ lagging replica may answer first.
 
 from orlop.objects.bucket import Bucket, BucketStatus
 from orlop.objects.client import ObjectStoreClient, connect, stream_config
+from orlop.objects.encryption import Key, Keyring
 from orlop.objects.meta import ObjectInfo, ObjectLink
 from orlop.objects.reader import ObjectReader
 from orlop.objects.tuning import tune_allocator
@@ -40,6 +42,8 @@ from orlop.objects.watch import ObjectWatcher
 __all__ = [
     "Bucket",
     "BucketStatus",
+    "Key",
+    "Keyring",
     "ObjectInfo",
     "ObjectLink",
     "ObjectReader",

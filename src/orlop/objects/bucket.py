@@ -30,6 +30,8 @@ from orlop.objects import links, versions
 from orlop.objects.compression import COMPRESSION_HEADER, ORIGINAL_SIZE_HEADER
 from orlop.objects.core import BucketCore
 from orlop.objects.direct_sink import open_download
+from orlop.objects.encryption import HEADERS as ENCRYPTION_HEADERS
+from orlop.objects.encryption import Key, Keyring, as_keyring, rewrap
 from orlop.objects.errors import translated
 from orlop.objects.meta import (
     ObjectInfo,
@@ -50,6 +52,8 @@ __all__ = ["Bucket", "BucketStatus", "Progress"]
 
 # A transfer's progress callback: called with the bytes moved so far.
 Progress = Callable[[int], None]
+# The ``encryption=`` argument: a Key, a Keyring (first key encrypts, any decrypts by id), or None.
+Encryption = Key | Keyring | None
 
 
 class BucketSource(Protocol):
@@ -89,7 +93,7 @@ async def _download_to_path(reader: ObjectReader, path: str, progress: Progress 
 
 
 # Headers a put writes itself from its options: a copy must not carry the source's.
-_PUT_MANAGED_HEADERS = frozenset({COMPRESSION_HEADER, ORIGINAL_SIZE_HEADER})
+_PUT_MANAGED_HEADERS = frozenset({COMPRESSION_HEADER, ORIGINAL_SIZE_HEADER, *ENCRYPTION_HEADERS})
 
 
 @dataclass
@@ -209,6 +213,8 @@ class Bucket:
         if_revision: int | None = None,
         create_only: bool = False,
         progress: Callable[[int], None] | None = None,
+        encryption: Encryption = None,
+        final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         """Store an object; returns its ObjectInfo (with ``revision``).
@@ -218,7 +224,11 @@ class Bucket:
         ``headers``: {key: str | [str]}; ``compression``: "s2"; ``ttl``: seconds (or a
         timedelta, the bucket needs ``allow_msg_ttl``); ``if_revision``: write only over
         that revision; ``create_only``: write only when no live object has the name;
-        ``progress``: called with the bytes sent so far after each chunk (on the event loop).
+        ``progress``: called with the bytes sent so far after each chunk (on the event loop);
+        ``encryption``: a Key or Keyring (its first key): every chunk encrypted client-side
+        (see :mod:`orlop.objects.encryption`); ``final_headers``: called once the data was
+        read, its headers added to the meta (a checksum computed while streaming; Orlop's layers
+        may use the reserved ``Orlop-`` space there, the put's own headers still win).
         Raises BadRequest, ObjectTooLarge, ObjectAlreadyExists, RevisionMismatch,
         StorageLimitExceeded, BucketSealed, LinkError; a failure leaves no chunks behind.
         """
@@ -236,6 +246,8 @@ class Bucket:
             if_revision=if_revision,
             create_only=create_only,
             progress=progress,
+            encryption=as_keyring(encryption),
+            final_headers=final_headers,
         )
         return await put_object(self.core, name, data, opts)
 
@@ -300,6 +312,29 @@ class Bucket:
         return seq
 
     @translated
+    async def rekey(self, name: str, *, old: Key | Keyring, new: Key | Keyring) -> ObjectInfo:
+        """Wrap the current revision's data key under ``new`` (its first key); the chunks are not touched.
+
+        ``old`` must hold the key the object names (by id). One meta write,
+        conditional on the revision read (RevisionMismatch when it changed).
+        Older revisions of a history bucket keep their old wrapping.
+        Raises ObjectNotFound, DecryptionFailed (not encrypted, or ``old`` cannot
+        unwrap it), RevisionMismatch, BadRequest.
+        """
+        old_ring, new_ring = as_keyring(old), as_keyring(new)
+        if old_ring is None or new_ring is None:
+            raise BadRequest("rekey needs old= and new= keys")
+        current = await self.info(name)
+        if current.is_link:
+            raise BadRequest(f"{name!r} is a link: rekey its target")
+        info = current.evolve(headers=rewrap(current, old_ring, new_ring))
+        seq, _ = await self.core.publish_meta(info, expected=current.revision, ttl=current.ttl)
+        info.revision, info.modified_ns = seq, time.time_ns()
+        if self.core.history > 1:
+            await self.core.prune(name)
+        return info
+
+    @translated
     async def delete(self, name: str, *, purge: bool = False) -> ObjectInfo | None:
         """Soft delete: publish a tombstone and purge the chunks (kept in history buckets).
 
@@ -338,39 +373,69 @@ class Bucket:
         return await self.core.lookup(name, show_deleted=show_deleted, revision=revision)
 
     @translated
-    async def get(self, name: str, *, revision: int | None = None) -> ObjectReader:
-        """A seekable async reader (links followed); ObjectNotFound / LinkError."""
+    async def get(
+        self, name: str, *, revision: int | None = None, encryption: Encryption = None
+    ) -> ObjectReader:
+        """A seekable async reader (links followed); ObjectNotFound / LinkError.
+
+        ``encryption``: the Key or Keyring of an encrypted object (chosen by key id).
+        DecryptionFailed when the object is encrypted and no given key opens it, or
+        when a key is given for an object that is not encrypted.
+        """
+        keyring = as_keyring(encryption)
         info = await self.info(name, revision=revision)
         owner, target = await links.resolve(self.core, info, self._open_core)
         return ObjectReader(
-            owner.wire, owner.stream, target, direct=owner.allow_direct, replicated=owner.replicated
+            owner.wire,
+            owner.stream,
+            target,
+            direct=owner.allow_direct,
+            replicated=owner.replicated,
+            keyring=keyring,
         )
 
     @translated
-    async def get_bytes(self, name: str, *, revision: int | None = None) -> bytes:
-        """The whole object, digest verified (DigestMismatch)."""
-        async with await self.get(name, revision=revision) as reader:
+    async def get_bytes(
+        self, name: str, *, revision: int | None = None, encryption: Encryption = None
+    ) -> bytes:
+        """The whole object, digest verified (DigestMismatch), decrypted (DecryptionFailed)."""
+        async with await self.get(name, revision=revision, encryption=encryption) as reader:
             return await reader.read()
 
     @translated
-    async def read_range(self, name: str, offset: int, length: int, *, revision: int | None = None) -> bytes:
-        """``length`` bytes from ``offset`` (fewer at the end), fetching only the chunks needed."""
+    async def read_range(
+        self,
+        name: str,
+        offset: int,
+        length: int,
+        *,
+        revision: int | None = None,
+        encryption: Encryption = None,
+    ) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end); fetches and decrypts only chunks needed."""
         if offset < 0 or length < 0:
             raise BadRequest("offset and length must not be negative")
-        async with await self.get(name, revision=revision) as reader:
+        async with await self.get(name, revision=revision, encryption=encryption) as reader:
             await reader.seek(offset)
             return await reader.read(length)
 
     @translated
     async def download(
-        self, name: str, dest: Any, *, revision: int | None = None, progress: Progress | None = None
+        self,
+        name: str,
+        dest: Any,
+        *,
+        revision: int | None = None,
+        progress: Progress | None = None,
+        encryption: Encryption = None,
     ) -> ObjectInfo:
         """Write the object to a path (atomically: temp file then rename) or a binary writer.
 
         File writes run on a helper thread (:mod:`.sink`) while the next chunks arrive.
         ``progress`` is called with the bytes received so far after each piece (on the event loop).
+        ``encryption`` as for :meth:`get`; a download that fails authentication leaves no file.
         """
-        reader = await self.get(name, revision=revision)
+        reader = await self.get(name, revision=revision, encryption=encryption)
         try:
             if hasattr(dest, "write"):
                 done = 0
@@ -439,6 +504,7 @@ class Bucket:
         *,
         to_bucket: Bucket | None = None,
         revision: int | None = None,
+        encryption: Encryption = None,
         **put_options: Any,
     ) -> ObjectInfo:
         """Copy an object (a link's target, when it is one) to ``to_name`` here or in ``to_bucket``.
@@ -446,10 +512,13 @@ class Bucket:
         Streaming: the data passes through this client a chunk at a time, never whole.
         The copy keeps the source's description, headers, metadata and compression
         unless ``put_options`` (those of :meth:`put`) say otherwise; it gets its own
-        nuid and revision. Raises ObjectNotFound, and what :meth:`put` raises.
+        nuid and revision. ``encryption`` opens an encrypted source, and the copy is
+        encrypted with it too (a fresh data key) unless ``put_options`` give another
+        ``to_encryption`` (None: store the copy in plaintext).
+        Raises ObjectNotFound, DecryptionFailed, and what :meth:`put` raises.
         """
         dest = to_bucket or self
-        async with await self.get(name, revision=revision) as reader:
+        async with await self.get(name, revision=revision, encryption=encryption) as reader:
             source = reader.info
             kept = {k: v for k, v in source.headers.items() if k not in _PUT_MANAGED_HEADERS}
             options: dict[str, Any] = {
@@ -458,7 +527,10 @@ class Bucket:
                 "metadata": source.metadata,
                 "compression": source.compression,
                 "ttl": source.ttl,  # a copy expires as its source does (ttl=None: never)
+                "encryption": encryption,
             }
+            if "to_encryption" in put_options:
+                options["encryption"] = put_options.pop("to_encryption")
             options.update(put_options)
             return await dest.put(to_name or name, reader, **options)
 

@@ -244,8 +244,19 @@ class ObjectInfo:
         return value.lower() if value else None
 
     @property
+    def encryption(self) -> str | None:
+        """The AEAD scheme when the chunks are encrypted client-side (header ``Orlop-Encryption``)."""
+        value = self.header("Orlop-Encryption")
+        return value.lower() if value else None
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key that wraps an encrypted object's data key (header ``Orlop-Key-Id``)."""
+        return self.header("Orlop-Key-Id") if self.encryption else None
+
+    @property
     def original_size(self) -> int:
-        """Size of the data as the user put it (decoded), known from ``Orlop-Original-Size``."""
+        """Size of the data as the user put it (decoded, decrypted), known from ``Orlop-Original-Size``."""
         value = self.header("Orlop-Original-Size")
         if value and value.isdigit():
             return int(value)
@@ -330,5 +341,9 @@ class ObjectInfo:
             out["ttl"] = self.ttl
         if self.compression:
             out["compression"] = self.compression
+        if self.encryption:
+            out["encryption"] = self.encryption
+            out["key_id"] = self.key_id
+        if self.compression or self.encryption:
             out["original_size"] = self.original_size
         return out

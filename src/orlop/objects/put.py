@@ -25,6 +25,12 @@ object has not seen exist skip the lookup: chunk and meta (expecting no
 previous revision) are published back to back, one round trip where nats-py
 needs three; a refused meta falls back to steps 3-4 (see :func:`_put_pipelined`).
 
+Client-side encryption (``encryption=``, :mod:`.encryption`): each stored chunk
+(compressed first, when asked) is sealed under the object's fresh data key, with
+the last chunk marked final, so the chunk loop holds one chunk back to know which
+is last; an empty object is stored as one sealed empty chunk. The wrapped key
+travels in the meta's headers.
+
 Any failure or cancellation after the first chunk waits for the in-flight
 PubAcks and purges the new chunk subject, so nothing partial stays behind.
 When it strikes while the meta's outcome is unknown (published, PubAck not
@@ -82,6 +88,7 @@ from orlop.objects.compression import (
     framing_overhead,
 )
 from orlop.objects.core import BucketCore, MetaFlight
+from orlop.objects.encryption import TAG_SIZE, Keyring, ObjectCipher, as_keyring, seal_object
 from orlop.objects.errors import WRONG_LAST_SEQUENCE, from_jetstream
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
@@ -209,26 +216,31 @@ def _chunk_size(
     codec: str | None,
     chunk_headers: dict[str, str] | None,
     size: int | None,
+    encrypted: bool = False,
 ) -> int:
     """The chunk size to use; BadRequest when an explicit one cannot fit ``max_payload``.
 
     The default (:func:`_default_chunk`) shrinks in 4 KiB steps until a chunk with its
-    headers and worst-case compression framing fits the server's ``max_payload``.
+    headers, worst-case compression framing and AEAD tag fits the server's ``max_payload``.
     """
-    room = 0
+    room = TAG_SIZE if encrypted else 0
     if chunk_headers:
-        room = len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in chunk_headers.items())
+        room += len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in chunk_headers.items())
     limit = core.max_payload - room
+
+    def stored(chunk: int) -> int:
+        return chunk + (framing_overhead(chunk) if codec else 0)
+
     if requested is None:
         chunk = _default_chunk(size)
-        while chunk > 4096 and chunk + (framing_overhead(chunk) if codec else 0) > limit:
+        while chunk > 4096 and stored(chunk) > limit:
             chunk -= 4096
-        while chunk > 1 and chunk + (framing_overhead(chunk) if codec else 0) > limit:
+        while chunk > 1 and stored(chunk) > limit:
             chunk //= 2
         return chunk
     if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
         raise BadRequest("chunk_size must be a positive integer")
-    if requested + (framing_overhead(requested) if codec else 0) > limit:
+    if stored(requested) > limit:
         raise BadRequest(f"chunk_size {requested} exceeds the server's max_payload {core.max_payload}")
     return requested
 
@@ -239,11 +251,38 @@ async def _settle(core: BucketCore, inflight: collections.deque[asyncio.Future[i
     inflight.clear()
 
 
+async def _sealed(pieces: AsyncIterator[Any], codec: str | None, cipher: ObjectCipher) -> AsyncIterator[Any]:
+    """``(plaintext length, stored payload)`` per chunk, encrypted; the last one marked final.
+
+    One chunk is held back to learn whether it is the last; no chunks at all
+    (an empty object) still yield one sealed empty chunk (see :mod:`.encryption`).
+    """
+    index, held = 0, None
+    async for piece in pieces:
+        if held is not None:
+            yield len(held), cipher.seal(index, compress_chunk(held) if codec else held, False)
+            index += 1
+        held = piece
+    last = b"" if held is None else held
+    yield len(last), cipher.seal(index, compress_chunk(last) if codec else last, True)
+
+
+async def _stored_chunks(data: Any, plan: _Plan) -> AsyncIterator[Any]:
+    """``(plaintext length, stored payload)`` per chunk of the source: compressed and/or sealed."""
+    pieces = iter_chunks(data, plan.chunk)
+    if plan.cipher is not None:
+        async for item in _sealed(pieces, plan.codec, plan.cipher):
+            yield item
+        return
+    async for piece in pieces:
+        yield len(piece), compress_chunk(piece) if plan.codec else piece
+
+
 async def _publish_chunks(
     core: BucketCore, subject: str, data: Any, plan: _Plan
 ) -> tuple[int, int, int, bytes]:
     """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
-    chunk, codec, headers, progress = plan.chunk, plan.codec, plan.chunk_headers, plan.progress
+    chunk, headers, progress = plan.chunk, plan.chunk_headers, plan.progress
     sha = Sha256()
     # nats-py builds each PUB frame in two chunk-sized buffers; keep them off a heap top
     # glibc would trim and regrow per chunk (measurements in orlop.objects.tuning).
@@ -253,11 +292,10 @@ async def _publish_chunks(
     wire, limit = core.wire, core.max_object_size
     stored = original = count = 0
     try:
-        async for piece in iter_chunks(data, chunk):
-            original += len(piece)
+        async for length, payload in _stored_chunks(data, plan):
+            original += length
             if limit and original > limit:
                 raise ObjectTooLarge(f"object exceeds the bucket's max_object_size {limit}")
-            payload = compress_chunk(piece) if codec else piece
             await sha.update(payload)
             stored += len(payload)
             count += 1
@@ -310,6 +348,9 @@ class PutOptions:
     if_revision: int | None = None
     create_only: bool = False
     progress: Callable[[int], None] | None = None
+    encryption: Any = None
+    # Headers known only once the data was read (a checksum of it): called when the meta is built.
+    final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None
 
 
 @dataclass
@@ -327,6 +368,11 @@ class _Plan:
     if_revision: int | None
     create_only: bool
     progress: Callable[[int], None] | None = None
+    keyring: Keyring | None = None
+    final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None
+    # Set by put_object once the nuid is drawn (the data key is bound to it).
+    cipher: ObjectCipher | None = None
+    crypt_headers: dict[str, list[str]] | None = None
 
     @property
     def conditional(self) -> bool:
@@ -348,6 +394,7 @@ def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
     if if_revision is not None and (create_only or not isinstance(if_revision, int) or if_revision < 1):
         raise BadRequest("if_revision must be a positive revision and cannot be combined with create_only")
     size = known_size(data)
+    keyring = as_keyring(opts.encryption)
     plan = _Plan(
         name=name,
         description=description,
@@ -355,11 +402,13 @@ def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
         metadata=normalize_metadata(opts.metadata),
         codec=codec,
         ttl=ttl,
-        chunk=_chunk_size(core, opts.chunk_size, codec, chunk_headers, size),
+        chunk=_chunk_size(core, opts.chunk_size, codec, chunk_headers, size, keyring is not None),
         chunk_headers=chunk_headers,
         if_revision=if_revision,
         create_only=create_only,
         progress=opts.progress,
+        final_headers=opts.final_headers,
+        keyring=keyring,
     )
     if size is not None and core.max_object_size and size > core.max_object_size:
         raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {core.max_object_size}")
@@ -371,8 +420,14 @@ def _object_info(
 ) -> ObjectInfo:
     """The ObjectInfo to publish as meta for chunks already written (or about to be)."""
     headers = dict(plan.headers)
+    if plan.final_headers is not None:  # checked as user headers, but Orlop-* allowed (the S3 MD5)
+        checked = normalize_headers({f"X-{k}": v for k, v in plan.final_headers().items()})
+        headers.update({k[2:]: v for k, v in checked.items()})
     if plan.codec:
         headers[COMPRESSION_HEADER] = [plan.codec]
+    if plan.crypt_headers:
+        headers.update(plan.crypt_headers)
+    if plan.codec or plan.crypt_headers:
         headers[ORIGINAL_SIZE_HEADER] = [str(original)]
     return ObjectInfo(
         name=plan.name,
@@ -436,12 +491,16 @@ async def _put_pipelined(
     error is raised (no other revision existed, the purge is bounded by its sequence).
     """
     wire = core.wire
-    payload = compress_chunk(raw) if plan.codec else raw
+    payload: Any = compress_chunk(raw) if plan.codec else raw
+    if plan.cipher is not None:  # sealed as the one, final chunk (even when empty)
+        payload = plan.cipher.seal(0, payload, True)
     chunk_fut = None
-    if raw:
+    has_chunk = bool(raw) or plan.cipher is not None
+    if has_chunk:
         chunk_fut = await wire.publish_nowait(chunk_subject(core.name, nuid), payload, plan.chunk_headers)
-    digest = hashlib.sha256(payload).digest()
-    info = _object_info(core, plan, nuid, len(payload) if raw else 0, len(raw), 1 if raw else 0, digest)
+    digest = hashlib.sha256(payload if has_chunk else b"").digest()
+    count = 1 if has_chunk else 0
+    info = _object_info(core, plan, nuid, len(payload) if has_chunk else 0, len(raw), count, digest)
     headers = core.meta_headers(0, plan.ttl)
     meta_fut = await wire.publish_nowait(meta_subject(core.name, plan.name), info.to_json(), headers)
     try:
@@ -490,6 +549,8 @@ async def put_object(core: BucketCore, name: str, data: Any, opts: PutOptions) -
     if plan.conditional:
         expected, current = await _check_condition(core, name, plan.if_revision, plan.create_only)
     nuid = _nuid.next().decode()
+    if plan.keyring is not None:
+        plan.cipher, plan.crypt_headers = seal_object(plan.keyring, nuid)
     # One-chunk puts of names not known to exist pipeline chunk and meta (_put_pipelined);
     # other unconditional puts read the current revision while the chunks travel.
     known = name in core.known_names

@@ -20,6 +20,16 @@ then either
   nats-server answers them from the stream without the JetStream API queue),
   else STREAM.MSG.GET.
 
+Encrypted objects (:mod:`.encryption`): the data key is unwrapped when the
+reader is made (DecryptionFailed for no key, a wrong key, a key for a plaintext
+object); each chunk that is *kept* is authenticated and decrypted (then
+decompressed) in :meth:`ObjectReader._accept`, chunks only hashed on the way to
+a range are not decrypted. The plaintext size comes from ``Orlop-Original-Size``,
+which nothing authenticates, so a read that reaches the end also opens the last
+chunk as final (:meth:`ObjectReader._check_final`): a size cut short cannot hide
+the chunks after it, and every decrypted chunk must have the length the meta
+implies (DecryptionFailed otherwise).
+
 ``bytes_fetched`` counts every chunk payload that reached us, so tests can
 prove that a range read moved only what it needed.
 
@@ -38,9 +48,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from orlop.errors import BadRequest, DigestMismatch, JetStreamError, ObjectNotFound, ObjectStoreUnavailable
+from orlop.errors import (
+    BadRequest,
+    DecryptionFailed,
+    DigestMismatch,
+    JetStreamError,
+    ObjectNotFound,
+    ObjectStoreUnavailable,
+)
 from orlop.objects.compression import decompress_chunk
 from orlop.objects.consumer import PushStream
+from orlop.objects.encryption import Keyring, open_object
 from orlop.objects.errors import translated
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import DEFAULT_CHUNK_SIZE, ObjectInfo, chunk_subject, digest_bytes
@@ -61,11 +79,19 @@ class ObjectReader:
 
     Raises DigestMismatch when a sequential read from the start does not match
     the stored digest or a chunk has the wrong size, ObjectNotFound when chunks
-    are missing (for example purged by a concurrent overwrite).
+    are missing (for example purged by a concurrent overwrite), DecryptionFailed
+    (also from the constructor) for an encrypted object that cannot be decrypted.
     """
 
     def __init__(
-        self, wire: Wire, stream: str, info: ObjectInfo, *, direct: bool = False, replicated: bool = False
+        self,
+        wire: Wire,
+        stream: str,
+        info: ObjectInfo,
+        *,
+        direct: bool = False,
+        replicated: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
         self.wire = wire
         self.stream = stream
@@ -79,6 +105,8 @@ class ObjectReader:
         self.bytes_fetched = 0
         self._subject = chunk_subject(info.bucket, info.nuid)
         self._codec = info.compression
+        self._cipher = open_object(info, keyring)
+        self._final_ok = self._cipher is None  # encrypted: the final chunk authenticated yet?
         self._pos = 0
         self._cur: bytes = b""
         self._cur_index = -1
@@ -114,6 +142,8 @@ class ObjectReader:
             piece = await self._take(want)
             parts.append(piece)
             want -= len(piece)
+        if not self._final_ok and self._pos >= self.size:
+            await self._check_final()
         return b"".join(parts)
 
     @translated
@@ -129,6 +159,8 @@ class ObjectReader:
     async def __anext__(self) -> bytes:
         """The rest of the current chunk (whole decoded chunks when reading from a chunk boundary)."""
         if self._pos >= self.size:
+            if not self._final_ok:
+                await self._check_final()
             raise StopAsyncIteration
         return await self._take(self.size - self._pos)
 
@@ -155,6 +187,18 @@ class ObjectReader:
             raise ObjectNotFound("object data is shorter than its meta says")
         self._pos += len(piece)
         return piece
+
+    async def _check_final(self) -> None:
+        """An encrypted read at its end: the last chunk must open as final, with the length the meta implies.
+
+        Usually it was just read; when the size header claims less (so it was not
+        needed), it is fetched and opened now. DecryptionFailed otherwise.
+        """
+        last = self.info.chunks - 1
+        if self._cur_index != last:
+            await self._load(last, 1)
+        if not self._final_ok:
+            raise DecryptionFailed(f"object {self.info.name!r}: the end of its data was not authenticated")
 
     def _locate(self, pos: int) -> tuple[int, int]:
         if self._fixed_chunks:
@@ -223,9 +267,16 @@ class ObjectReader:
             self._verify = False
         if not keep:
             return
-        data = decompress_chunk(stored) if self._codec else stored
+        data = stored
+        if self._cipher is not None:
+            data = self._cipher.open(index, data, index == self.info.chunks - 1)
+        if self._codec:
+            data = decompress_chunk(data)
         if self._fixed_chunks and len(data) != self._expected_len(index):
-            raise DigestMismatch(f"chunk {index} has {len(data)} bytes, expected {self._expected_len(index)}")
+            error = DecryptionFailed if self._cipher is not None else DigestMismatch
+            raise error(f"chunk {index} has {len(data)} bytes, expected {self._expected_len(index)}")
+        if index == self.info.chunks - 1:
+            self._final_ok = True
         if not self._fixed_chunks:
             self._cur_start = self._cur_start + len(self._cur) if index == self._cur_index + 1 > 0 else 0
         self._cur, self._cur_index = data, index

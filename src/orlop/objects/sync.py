@@ -25,6 +25,7 @@ from typing import Any, Never, TypeVar
 
 from orlop.objects import bucket as abucket
 from orlop.objects import client as aclient
+from orlop.objects.encryption import Key, Keyring
 from orlop.objects.meta import ObjectInfo
 from orlop.objects.reader import ObjectReader as AsyncReader
 from orlop.objects.watch import ObjectWatcher as AsyncWatcher
@@ -244,6 +245,7 @@ class Bucket:
         if_revision: int | None = None,
         create_only: bool = False,
         progress: Callable[[int], None] | None = None,
+        encryption: Key | Keyring | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         return self._run(
@@ -259,18 +261,34 @@ class Bucket:
                 if_revision=if_revision,
                 create_only=create_only,
                 progress=progress,
+                encryption=encryption,
                 **unknown,
             )
         )
 
-    def get(self, name: str, *, revision: int | None = None) -> ObjectReader:
-        return ObjectReader(self._runner, self._run(self._bucket.get(name, revision=revision)))
+    def get(
+        self, name: str, *, revision: int | None = None, encryption: Key | Keyring | None = None
+    ) -> ObjectReader:
+        reader = self._run(self._bucket.get(name, revision=revision, encryption=encryption))
+        return ObjectReader(self._runner, reader)
 
-    def get_bytes(self, name: str, *, revision: int | None = None) -> bytes:
-        return self._run(self._bucket.get_bytes(name, revision=revision))
+    def get_bytes(
+        self, name: str, *, revision: int | None = None, encryption: Key | Keyring | None = None
+    ) -> bytes:
+        return self._run(self._bucket.get_bytes(name, revision=revision, encryption=encryption))
 
-    def read_range(self, name: str, offset: int, length: int, *, revision: int | None = None) -> bytes:
-        return self._run(self._bucket.read_range(name, offset, length, revision=revision))
+    def read_range(
+        self,
+        name: str,
+        offset: int,
+        length: int,
+        *,
+        revision: int | None = None,
+        encryption: Key | Keyring | None = None,
+    ) -> bytes:
+        return self._run(
+            self._bucket.read_range(name, offset, length, revision=revision, encryption=encryption)
+        )
 
     def download(
         self,
@@ -279,8 +297,14 @@ class Bucket:
         *,
         revision: int | None = None,
         progress: Callable[[int], None] | None = None,
+        encryption: Key | Keyring | None = None,
     ) -> ObjectInfo:
-        return self._run(self._bucket.download(name, dest, revision=revision, progress=progress))
+        return self._run(
+            self._bucket.download(name, dest, revision=revision, progress=progress, encryption=encryption)
+        )
+
+    def rekey(self, name: str, *, old: Key | Keyring, new: Key | Keyring) -> ObjectInfo:
+        return self._run(self._bucket.rekey(name, old=old, new=new))
 
     def copy(
         self,
@@ -289,10 +313,15 @@ class Bucket:
         *,
         to_bucket: Bucket | None = None,
         revision: int | None = None,
+        encryption: Key | Keyring | None = None,
         **put_options: Any,
     ) -> ObjectInfo:
         dest = to_bucket.async_bucket if to_bucket is not None else None
-        return self._run(self._bucket.copy(name, to_name, to_bucket=dest, revision=revision, **put_options))
+        return self._run(
+            self._bucket.copy(
+                name, to_name, to_bucket=dest, revision=revision, encryption=encryption, **put_options
+            )
+        )
 
     def info(self, name: str, *, show_deleted: bool = False, revision: int | None = None) -> ObjectInfo:
         return self._run(self._bucket.info(name, show_deleted=show_deleted, revision=revision))

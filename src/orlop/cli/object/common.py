@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -17,6 +18,8 @@ __all__ = [
     "Refused",
     "ask",
     "client",
+    "encryption_key",
+    "encryption_options",
     "guarded",
     "json_option",
     "parse_duration",
@@ -26,6 +29,48 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def encryption_options(fn: F) -> F:
+    """``--encrypt-key-file F`` | ``--passphrase-env VAR`` and ``--key-id`` (client-side encryption)."""
+    for option in reversed(
+        [
+            click.option(
+                "--encrypt-key-file",
+                "key_file",
+                default=None,
+                type=click.Path(dir_okay=False),
+                help="client-side encryption key: 32 raw bytes, or 64 hex digits / base64 of 32 bytes",
+            ),
+            click.option(
+                "--passphrase-env",
+                default=None,
+                metavar="VAR",
+                help="client-side encryption with the passphrase in environment variable VAR (scrypt)",
+            ),
+            click.option("--key-id", default=None, help="the key's id [default: 'default', or 'passphrase']"),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def encryption_key(key_file: str | None, passphrase_env: str | None, key_id: str | None) -> Any:
+    """The :class:`orlop.objects.Key` the encryption flags name, or None when none is given."""
+    from orlop.objects import Key
+
+    if key_file and passphrase_env:
+        raise click.UsageError("give --encrypt-key-file or --passphrase-env, not both")
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env)
+        if not passphrase:
+            raise Refused(f"environment variable {passphrase_env} is not set or empty")
+        return Key.from_passphrase(passphrase, id=key_id or "passphrase")
+    if key_file:
+        return Key.from_file(key_file, id=key_id or "default")
+    if key_id:
+        raise click.UsageError("--key-id needs --encrypt-key-file or --passphrase-env")
+    return None
 
 
 def client(ctx: click.Context) -> Any:

@@ -1,4 +1,9 @@
-"""Object commands: ``put``, ``get``, ``cp``, ``mv``, ``link``, ``versions`` and ``restore``."""
+"""Object commands: ``put``, ``get``, ``cp``, ``mv``, ``link``, ``versions``, ``restore`` and ``rekey``.
+
+Client-side encryption (``--encrypt-key-file`` / ``--passphrase-env``, see
+:mod:`orlop.objects.encryption`) happens in this process: the server and the
+network only ever see ciphertext.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ import click
 from orlop.cli.object.common import (
     ask,
     client,
+    encryption_key,
+    encryption_options,
     guarded,
     json_option,
     parse_duration,
@@ -57,6 +64,7 @@ def _done(obj: Any, as_json: bool) -> None:
     "--skip-same", is_flag=True, help="with --recursive: leave out files whose bytes are stored already"
 )
 @click.option("-f", "--force", is_flag=True, help="replace existing objects without asking")
+@encryption_options
 @_progress_flag
 @json_option
 @click.pass_context
@@ -78,6 +86,9 @@ def put(
     progress: bool,
     as_json: bool,
     description: str | None,
+    key_file: str | None,
+    passphrase_env: str | None,
+    key_id: str | None,
 ) -> None:
     """Store FILE (or stdin, with --name; or a folder, with --recursive) in BUCKET."""
     from_stdin = file in (None, "-")
@@ -90,6 +101,7 @@ def put(
         "compression": compression if compression != "none" else None,
         "ttl": parse_duration(ttl),
         "chunk_size": parse_size(chunk_size),
+        "encryption": encryption_key(key_file, passphrase_env, key_id),
     }
     if skip_same and not recursive:
         raise click.UsageError("--skip-same applies to folders: add --recursive")
@@ -179,6 +191,7 @@ def _parse_range(text: str) -> tuple[int, int | None]:
     "--skip-same", is_flag=True, help="with --filter: leave out files that already hold the object's bytes"
 )
 @click.option("-f", "--force", is_flag=True, help="overwrite existing files without asking")
+@encryption_options
 @_progress_flag
 @json_option
 @click.pass_context
@@ -195,15 +208,21 @@ def get(
     force: bool,
     progress: bool,
     as_json: bool,
+    key_file: str | None,
+    passphrase_env: str | None,
+    key_id: str | None,
 ) -> None:
-    """Write the object NAME of BUCKET to a file (digest verified), or many with --filter."""
+    """Write the object NAME of BUCKET to a file (digest verified; decrypted given a key), or many."""
+    key = encryption_key(key_file, passphrase_env, key_id)
     if (name is None) == (pattern is None):
         raise click.UsageError("give an object NAME, or --filter GLOB for many objects")
     if skip_same and pattern is None:
         raise click.UsageError("--skip-same applies to --filter (many objects into a folder)")
     if pattern is not None:
-        if byte_range or revision is not None:
-            raise click.UsageError("--range and --revision apply to one object, not --filter")
+        if byte_range or revision is not None or key is not None:
+            raise click.UsageError(
+                "--range, --revision and encryption keys apply to one object, not --filter"
+            )
         with client(ctx) as c:
             result = get_tree(
                 c.bucket(bucket), pattern, output or ".", force=force, skip_same=skip_same, progress=progress
@@ -224,11 +243,11 @@ def get(
     with client(ctx) as c:
         b = c.bucket(bucket)
         if span is not None or dest == "-":
-            written, obj = _stream(b, name, revision, span, dest, progress)
+            written, obj = _stream(b, name, revision, span, dest, progress, key)
         else:
             obj = b.info(name, revision=revision)
             with Bar(f"{bucket} > {name}", obj.original_size, enabled=progress) as bar:
-                obj = b.download(name, dest, revision=revision, progress=bar.update)
+                obj = b.download(name, dest, revision=revision, progress=bar.update, encryption=key)
             written = obj.original_size
     took = time.monotonic() - started
     if as_json:
@@ -240,11 +259,17 @@ def get(
 
 
 def _stream(
-    b: Any, name: str, revision: int | None, span: tuple[int, int | None] | None, dest: str, progress: bool
+    b: Any,
+    name: str,
+    revision: int | None,
+    span: tuple[int, int | None] | None,
+    dest: str,
+    progress: bool,
+    key: Any = None,
 ) -> tuple[int, Any]:
     """Copy the object (or bytes START:END of it) to stdout or a file, a chunk at a time."""
     written = 0
-    with b.get(name, revision=revision) as reader:
+    with b.get(name, revision=revision, encryption=key) as reader:
         start, end = span or (0, None)
         end = reader.size if end is None else min(end, reader.size)
         want = max(0, end - start)
@@ -422,6 +447,43 @@ def restore(ctx: click.Context, bucket: str, name: str, revision: int, as_json: 
         click.echo(f"Restored {bucket} > {name} from revision {revision} as revision {obj.revision}")
 
 
+@click.command()
+@click.argument("bucket")
+@click.argument("name")
+@encryption_options
+@click.option("--new-key-file", default=None, type=click.Path(dir_okay=False), help="the new key's file")
+@click.option("--new-passphrase-env", default=None, metavar="VAR", help="the new passphrase's variable")
+@click.option("--new-key-id", default=None, help="the new key's id (must differ from the old one's)")
+@json_option
+@click.pass_context
+@guarded
+def rekey(
+    ctx: click.Context,
+    bucket: str,
+    name: str,
+    key_file: str | None,
+    passphrase_env: str | None,
+    key_id: str | None,
+    new_key_file: str | None,
+    new_passphrase_env: str | None,
+    new_key_id: str | None,
+    as_json: bool,
+) -> None:
+    """Wrap NAME's data key under a new key: one meta write, the stored chunks stay as they are."""
+    old = encryption_key(key_file, passphrase_env, key_id)
+    new = encryption_key(new_key_file, new_passphrase_env, new_key_id)
+    if old is None or new is None:
+        raise click.UsageError(
+            "give the old key (--encrypt-key-file/--passphrase-env) and the new one (--new-...)"
+        )
+    with client(ctx) as c:
+        obj = c.bucket(bucket).rekey(name, old=old, new=new)
+    if as_json:
+        print_json(obj.to_dict())
+    else:
+        click.echo(f"Rekeyed {bucket} > {name}: key id {obj.key_id}, revision {obj.revision}")
+
+
 COMMANDS = {
     "put": put,
     "get": get,
@@ -430,4 +492,5 @@ COMMANDS = {
     "link": link,
     "versions": versions,
     "restore": restore,
+    "rekey": rekey,
 }

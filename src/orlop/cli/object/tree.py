@@ -66,7 +66,7 @@ def file_digest(path: str) -> str:
 
 def same_bytes(path: str, obj: Any) -> bool:
     """Whether the local file holds exactly the object's bytes (False when that cannot be told cheaply)."""
-    if obj is None or obj.deleted or obj.is_link or obj.compression or not obj.digest:
+    if obj is None or obj.deleted or obj.is_link or obj.compression or obj.encryption or not obj.digest:
         return False
     try:
         if os.path.getsize(path) != obj.size:

@@ -113,6 +113,8 @@ def show_object(obj: Any) -> None:
         rows.append(("Link To", target))
     if obj.compression:
         rows.append(("Compression", f"{obj.compression}, {human_size(obj.size)} stored"))
+    if obj.encryption:
+        rows.append(("Encryption", f"{obj.encryption}, key id {obj.key_id}, {human_size(obj.size)} stored"))
     if obj.ttl:
         rows.append(("TTL", human_duration(obj.ttl)))
     rows += [("Revision", obj.revision), ("NUID", obj.nuid)]
