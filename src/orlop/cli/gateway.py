@@ -37,9 +37,19 @@ _KEEP = (
 @click.option("-c", "--config", "config_file", default=None, help="gateway configuration file (TOML)")
 @click.option("--cors", multiple=True, help="allow this browser origin (repeatable)")
 @click.option("--audit-file", default=None, metavar="PATH", help="the server's audit file: objects' history")
+@click.option("--s3-listen", default=None, metavar="HOST:PORT", help="also serve the S3 API (docs/s3.md)")
+@click.option("--s3-access-key", default=None, envvar="ORLOP_S3_ACCESS_KEY", help="an S3 access key")
+@click.option("--s3-secret-key", default=None, envvar="ORLOP_S3_SECRET_KEY", help="its secret key")
 @connection_options
 def command(
-    listen: str | None, config_file: str | None, cors: tuple[str, ...], audit_file: str | None, **flags: Any
+    listen: str | None,
+    config_file: str | None,
+    cors: tuple[str, ...],
+    audit_file: str | None,
+    s3_listen: str | None,
+    s3_access_key: str | None,
+    s3_secret_key: str | None,
+    **flags: Any,
 ) -> None:
     """Serve the Object Store over HTTP: JSON operations, streamed objects, a web page, metrics."""
     from orlop.gateway import GatewayConfig, load_config, parse_listen, serve
@@ -60,6 +70,11 @@ def command(
     config.nats_options = {k: v for k, v in options.items() if k in _KEEP}
     config.api_prefix = conn.api_prefix
     config.request_timeout = max(conn.timeout, 5.0)
+    from orlop.gateway.s3.config import apply_flags
+
+    config.s3 = apply_flags(config.s3, s3_listen, s3_access_key, s3_secret_key, source=config.config_file)
+    if config.s3 is not None:
+        click.echo(f"S3 API on http://{config.s3.host}:{config.s3.port}/", err=True)
     auth = config.resolved_auth()
     click.echo(
         f"Orlop gateway on http://{config.host}:{config.port}/ for {', '.join(config.servers)}"

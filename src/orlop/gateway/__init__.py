@@ -60,7 +60,13 @@ def _uvicorn(config: GatewayConfig, *, signals: bool) -> Any:
 
 
 async def serve(config: GatewayConfig) -> None:
-    """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``)."""
+    """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``); the S3 API
+    beside it when ``config.s3`` is set (ConfigError when its address cannot be bound)."""
+    if config.s3 is not None:
+        from orlop.gateway.s3.serve import serve_with_s3
+
+        await serve_with_s3(config, _uvicorn(config, signals=True))
+        return
     await _uvicorn(config, signals=True).serve()
 
 

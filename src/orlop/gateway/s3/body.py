@@ -1,0 +1,163 @@
+"""A PutObject body, checked while it streams into the object store.
+
+The body is handed to ``Bucket.put`` as an async iterator, so the object is never held
+whole. Everything S3 promises about the bytes is verified on the way: the signed
+``x-amz-content-sha256``, ``Content-MD5``, ``x-amz-checksum-crc32`` (boto3 sends it with
+every put), the declared length, and for aws-chunked bodies
+(``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) each chunk's chained signature. A check that
+fails raises :class:`S3Error` from inside the iterator, before its last piece is handed
+over, so the put fails and ``orlop.objects`` removes the chunks already written: a
+rejected body leaves nothing stored. The MD5 computed here becomes the object's ETag.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from orlop.gateway.s3 import sigv4
+from orlop.gateway.s3.errors import S3Error
+
+__all__ = ["BodySpec", "CheckedBody", "decode_md5"]
+
+_MAX_LINE = 4096  # an aws-chunked chunk header or trailer line
+
+
+def decode_md5(value: str | None) -> bytes | None:
+    """The 16 bytes of a ``Content-MD5`` header; InvalidDigest when it is not base64 of 16 bytes."""
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        raise S3Error("InvalidDigest", "The Content-MD5 you specified is not valid.")
+    return raw
+
+
+@dataclass
+class BodySpec:
+    signed: sigv4.Signed
+    length: int | None  # the decoded length the client declared (None: unknown)
+    content_md5: bytes | None = None
+    crc32: str | None = None  # base64 of the big-endian CRC32, as x-amz-checksum-crc32 gives it
+    max_size: int = 5 << 30
+
+
+@dataclass
+class CheckedBody:
+    """Iterate it to get the object's bytes; ``md5`` is set once it ran to its end."""
+
+    source: AsyncIterator[bytes]
+    spec: BodySpec
+    md5: str = ""
+    size: int = 0
+    _trailers: dict[str, str] = field(default_factory=dict)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Checks that need the whole body run after the last piece was handed over but
+        # before this iterator ends: the put publishes the object's meta only after
+        # that, so an exception here still leaves nothing stored.
+        md5, sha, crc = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+        signed = self.spec.signed
+        check_sha = not signed.streaming and signed.payload != sigv4.UNSIGNED
+        pieces = _aws_chunked(self.source, signed, self._trailers) if signed.streaming else self.source
+        async for piece in pieces:
+            if not piece:
+                continue
+            self.size += len(piece)
+            if self.size > self.spec.max_size:
+                raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            if self.spec.length is not None and self.size > self.spec.length:
+                raise S3Error("IncompleteBody", "the body is longer than its declared length")
+            md5.update(piece)
+            if check_sha:
+                sha.update(piece)
+            crc = zlib.crc32(piece, crc)
+            yield piece
+        self._finish(md5.digest(), sha.hexdigest() if check_sha else "", crc)
+
+    def _finish(self, md5: bytes, sha: str, crc: int) -> None:
+        if self.spec.length is not None and self.size != self.spec.length:
+            raise S3Error(
+                "IncompleteBody",
+                f"the body has {self.size} bytes, not the {self.spec.length} its length declared",
+            )
+        if sha and sha != self.spec.signed.payload:
+            raise S3Error(
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            )
+        if self.spec.content_md5 is not None and not hmac.compare_digest(md5, self.spec.content_md5):
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        expected_crc = self.spec.crc32 or self._trailers.get("x-amz-checksum-crc32")
+        if (
+            expected_crc is not None
+            and expected_crc.strip() != base64.b64encode(crc.to_bytes(4, "big")).decode()
+        ):
+            raise S3Error("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
+        self.md5 = md5.hex()
+
+
+async def _aws_chunked(
+    source: AsyncIterator[bytes], signed: sigv4.Signed, trailers: dict[str, str]
+) -> AsyncIterator[bytes]:
+    """The payload of an aws-chunked body, each chunk's signature checked when it ends."""
+    buf = bytearray()
+    feed = source.__aiter__()
+    previous = signed.signature
+
+    async def fill() -> bool:
+        try:
+            buf.extend(await feed.__anext__())
+        except StopAsyncIteration:
+            return False
+        return True
+
+    async def line() -> bytes:
+        while (end := buf.find(b"\r\n")) < 0:
+            if len(buf) > _MAX_LINE or not await fill():
+                raise S3Error("IncompleteBody", "malformed aws-chunked body")
+        text = bytes(buf[:end])
+        del buf[: end + 2]
+        return text
+
+    while True:
+        size_text, _, ext = (await line()).decode("latin-1").partition(";")
+        try:
+            size = int(size_text.strip(), 16)
+        except ValueError:
+            raise S3Error("IncompleteBody", "malformed aws-chunked chunk header") from None
+        sha = hashlib.sha256()
+        left = size
+        while left:
+            if not buf and not await fill():
+                raise S3Error("IncompleteBody", "the aws-chunked body ended inside a chunk")
+            take = bytes(buf[:left])
+            del buf[: len(take)]
+            left -= len(take)
+            if signed.signed_chunks:
+                sha.update(take)
+            yield take
+        if signed.signed_chunks:
+            given = ext.partition("chunk-signature=")[2].strip()
+            to_sign = sigv4.chunk_string_to_sign(signed.amz_date, signed.scope, previous, sha.hexdigest())
+            previous = sigv4.sign(signed.key, to_sign)
+            if not hmac.compare_digest(previous, given):
+                raise S3Error("SignatureDoesNotMatch", "a chunk's signature does not match")
+        if size == 0:
+            break
+        if await line() != b"":
+            raise S3Error("IncompleteBody", "malformed aws-chunked body: no CRLF after a chunk")
+    while buf or await fill():  # trailers, then an empty line (or the end)
+        text = (await line()).decode("latin-1")
+        if not text:
+            break
+        name, _, value = text.partition(":")
+        trailers[name.strip().lower()] = value.strip()

@@ -1,0 +1,112 @@
+"""CopyObject (PUT with ``x-amz-copy-source``): within a bucket and across buckets, streamed.
+
+The source is read chunk by chunk from an ObjectReader and written with ``Bucket.put``
+as it arrives, so a copy holds about one chunk whatever the size, and its MD5 is
+computed on the way (the copy's ETag, as for PutObject). ``x-amz-metadata-directive``:
+``COPY`` (default) keeps the source's S3 headers and metadata, ``REPLACE`` takes the
+request's. The ``x-amz-copy-source-if-*`` conditions are checked on the source (a
+failure is 412); the destination's ``If-None-Match: *`` / ``If-Match`` as for PutObject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import unquote
+
+from starlette.responses import Response
+
+from orlop.errors import BucketNotFound, ObjectAlreadyExists
+from orlop.gateway.s3.bucket_ops import check_bucket_name, open_s3_bucket, xml_response
+from orlop.gateway.s3.context import S3Request
+from orlop.gateway.s3.errors import S3Error
+from orlop.gateway.s3.etags import ETAG_HEADER
+from orlop.gateway.s3.object_ops import (
+    KEPT_HEADERS,
+    META_PREFIX,
+    object_key,
+    preconditions,
+    put_condition,
+    stored_headers,
+)
+from orlop.gateway.s3.xmlio import document, iso8601, sub
+from orlop.gateway.state import open_bucket
+from orlop.objects import Bucket, ObjectReader
+
+__all__ = ["copy_object", "parse_copy_source"]
+
+_PRECONDITION = "At least one of the pre-conditions you specified did not hold"
+
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``x-amz-copy-source`` (``/bucket/key`` or ``bucket/key``, URL-encoded)."""
+    path, _, query = value.partition("?")
+    if query:
+        version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId")
+        if version not in (None, "null"):
+            raise S3Error("NotImplemented", "copying a versionId is not implemented yet")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: bucket/key")
+    return bucket, key
+
+
+async def _source(ctx: S3Request, bucket: str) -> Bucket:
+    try:
+        return await open_bucket(ctx.client, check_bucket_name(bucket))
+    except BucketNotFound:
+        raise S3Error("NoSuchBucket", "The specified bucket does not exist") from None
+
+
+async def _hashed(reader: ObjectReader, update: Callable[[bytes], None]) -> AsyncIterator[bytes]:
+    async for piece in reader:
+        update(piece)
+        yield piece
+
+
+async def copy_object(ctx: S3Request) -> Response:
+    src_bucket_name, src_key = parse_copy_source(ctx.header("x-amz-copy-source") or "")
+    dest = await open_s3_bucket(ctx)
+    key = object_key(ctx)
+    source = await _source(ctx, src_bucket_name)
+    directive = (ctx.header("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown metadata directive.")
+    if directive == "COPY" and source.name == dest.name and src_key == key:
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself without changing"
+            " the object's metadata, storage class, website redirect location or encryption attributes.",
+        )
+    reader = await source.get(src_key)
+    try:
+        info = reader.info
+        if preconditions(ctx, info, "x-amz-copy-source-") == 304:
+            raise S3Error("PreconditionFailed", _PRECONDITION)
+        if directive == "COPY":
+            headers = {h: v for h in KEPT_HEADERS if (v := info.header(h))}
+            metadata = dict(info.metadata)
+        else:
+            headers = stored_headers(ctx)
+            items = ctx.request.headers.items()
+            metadata = {k[len(META_PREFIX) :]: v for k, v in items if k.startswith(META_PREFIX)}
+        revision, create_only = await put_condition(ctx, dest, key)
+        md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            copied = await dest.put(
+                key,
+                _hashed(reader, md5.update),
+                headers=headers or None,
+                metadata=metadata or None,
+                if_revision=revision,
+                create_only=create_only,
+                final_headers=lambda: {ETAG_HEADER: md5.hexdigest()},
+            )
+        except ObjectAlreadyExists as exc:
+            raise S3Error("PreconditionFailed", _PRECONDITION) from exc
+    finally:
+        await reader.aclose()
+    root = document("CopyObjectResult")
+    sub(root, "LastModified", iso8601(copied.modified_ns))
+    sub(root, "ETag", f'"{md5.hexdigest()}"')
+    return xml_response(root)

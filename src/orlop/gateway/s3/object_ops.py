@@ -1,0 +1,349 @@
+"""The object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
+
+Bytes stream both ways: a PutObject body goes to ``Bucket.put`` through
+:class:`~orlop.gateway.s3.body.CheckedBody` (verified on the way, its MD5 becoming the
+ETag through the put's ``final_headers``), and a GetObject is read from an
+:class:`~orlop.objects.ObjectReader`, seeking first for a ``Range``. S3's object headers
+(``Content-Type``, ``Cache-Control``, ``Content-Disposition``, ``Content-Encoding``,
+``Content-Language``, ``Expires``) are kept in the object's headers, ``x-amz-meta-*``
+in its metadata, so other NATS clients see them too. Conditional puts map onto the
+object store's: ``If-None-Match: *`` is ``create_only``, ``If-Match`` an ``if_revision``
+on the revision that carries the ETag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response, StreamingResponse
+
+from orlop.errors import ObjectAlreadyExists, ObjectNotFound
+from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
+from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
+from orlop.gateway.s3.context import S3Request
+from orlop.gateway.s3.errors import S3Error, from_object_store
+from orlop.gateway.s3.etags import ETAG_HEADER, etag_matches, etag_of
+from orlop.gateway.s3.sigv4 import Signed
+from orlop.gateway.s3.xmlio import document, parse, sub
+from orlop.objects import Bucket, ObjectInfo, ObjectReader
+
+__all__ = [
+    "KEPT_HEADERS",
+    "META_PREFIX",
+    "delete_object",
+    "delete_objects",
+    "get_object",
+    "object_key",
+    "preconditions",
+    "put_condition",
+    "put_object",
+    "stored_headers",
+]
+
+KEPT_HEADERS = (
+    "Content-Type",
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Expires",
+)
+_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+META_PREFIX = "x-amz-meta-"
+_PIECE = 256 * 1024
+MAX_KEY_BYTES = 1024
+MAX_PUT = 5 << 30  # S3's limit for a single PutObject
+
+
+def object_key(ctx: S3Request) -> str:
+    if len(ctx.key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", "Your key is too long")
+    return ctx.key
+
+
+async def _body(ctx: S3Request) -> AsyncIterator[bytes]:
+    try:
+        async for piece in ctx.request.stream():
+            yield piece
+    except ClientDisconnect:
+        raise S3Error("IncompleteBody", "the client went away before the whole body arrived") from None
+
+
+def _declared_length(ctx: S3Request, signed: Signed) -> int | None:
+    text = ctx.header("x-amz-decoded-content-length") if signed.streaming else ctx.header("content-length")
+    if text is None:
+        if signed.streaming or ctx.header("transfer-encoding"):
+            return None
+        raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
+    if not text.strip().isdigit():
+        raise S3Error("InvalidArgument", "invalid Content-Length")
+    length = int(text)
+    if length > MAX_PUT:
+        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    return length
+
+
+def stored_headers(ctx: S3Request) -> dict[str, str]:
+    out = {}
+    for name in KEPT_HEADERS:
+        value = ctx.header(name)
+        if name == "Content-Encoding" and value:
+            value = ",".join(v.strip() for v in value.split(",") if v.strip().lower() != "aws-chunked")
+        if value:
+            out[name] = value
+    return out
+
+
+async def put_object(ctx: S3Request) -> Response:
+    bucket = await open_s3_bucket(ctx)
+    key = object_key(ctx)
+    spec = BodySpec(
+        signed=ctx.signed,
+        length=_declared_length(ctx, ctx.signed),
+        content_md5=decode_md5(ctx.header("content-md5")),
+        crc32=ctx.header("x-amz-checksum-crc32"),
+        max_size=min(MAX_PUT, bucket.max_object_size or MAX_PUT),
+    )
+    revision, create_only = await put_condition(ctx, bucket, key)
+    body = CheckedBody(_body(ctx), spec)
+    metadata = {k[len(META_PREFIX) :]: v for k, v in ctx.request.headers.items() if k.startswith(META_PREFIX)}
+    try:
+        await bucket.put(
+            key,
+            body,
+            headers=stored_headers(ctx) or None,
+            metadata=metadata or None,
+            if_revision=revision,
+            create_only=create_only,
+            final_headers=lambda: {ETAG_HEADER: body.md5},
+        )
+    except ObjectAlreadyExists as exc:  # RevisionMismatch too: a conditional put lost
+        raise S3Error(
+            "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+        ) from exc
+    return Response(status_code=200, headers={"ETag": f'"{body.md5}"'})
+
+
+async def put_condition(ctx: S3Request, bucket: Bucket, key: str) -> tuple[int | None, bool]:
+    if_none, if_match = ctx.header("if-none-match"), ctx.header("if-match")
+    if if_none is not None:
+        if if_none.strip() != "*":
+            raise S3Error("NotImplemented", "only If-None-Match: * is supported on PutObject")
+        return None, True
+    if if_match is None:
+        return None, False
+    try:
+        current = await bucket.info(key)
+    except ObjectNotFound:
+        raise S3Error("NoSuchKey", "The specified key does not exist.") from None
+    if not etag_matches(current, if_match):
+        raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+    return int(current.revision), False
+
+
+def _http_date(ns: int) -> str:
+    return format_datetime(datetime.fromtimestamp(ns / 1e9, UTC), usegmt=True)
+
+
+def _date(text: str | None) -> int | None:
+    """Seconds since the epoch of an HTTP date; None when absent or unreadable (S3 ignores those)."""
+    if not text:
+        return None
+    try:
+        return int(parsedate_to_datetime(text).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+def preconditions(ctx: S3Request, info: ObjectInfo, prefix: str = "") -> int | None:
+    """412/304 per S3's rules (If-Match beats If-Unmodified-Since, If-None-Match beats
+    If-Modified-Since); ``prefix``: ``x-amz-copy-source-`` for CopyObject's source."""
+    modified = info.modified_ns // 1_000_000_000
+    if_match, if_none = ctx.header(prefix + "if-match"), ctx.header(prefix + "if-none-match")
+    if if_match is not None:
+        if not etag_matches(info, if_match):
+            raise S3Error(
+                "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+            )
+    elif (since := _date(ctx.header(prefix + "if-unmodified-since"))) is not None and modified > since:
+        raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+    if if_none is not None:
+        return 304 if etag_matches(info, if_none) else None
+    if (since := _date(ctx.header(prefix + "if-modified-since"))) is not None and modified <= since:
+        return 304
+    return None
+
+
+def _range(header: str, size: int) -> tuple[int, int] | None:
+    """Inclusive ``(start, end)`` of a single ``bytes=`` range; None: the whole object; InvalidRange."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first == "":
+            length = int(last)
+            if length <= 0 or size == 0:
+                raise S3Error(
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                    headers={"Content-Range": f"bytes */{size}"},
+                )
+            return max(0, size - length), size - 1
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        return None
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise S3Error(
+            "InvalidRange",
+            "The requested range is not satisfiable",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return start, end
+
+
+def _headers(ctx: S3Request, info: ObjectInfo) -> dict[str, str]:
+    out = {
+        "ETag": etag_of(info),
+        "Last-Modified": _http_date(info.modified_ns),
+        "Accept-Ranges": "bytes",
+        "Content-Type": info.header("Content-Type") or "binary/octet-stream",
+    }
+    for name in KEPT_HEADERS[1:]:
+        if value := info.header(name):
+            out[name] = value
+    for key, value in info.metadata.items():
+        out[META_PREFIX + key] = value
+    for param, name in _OVERRIDES.items():
+        if param in ctx.query:
+            out[name] = ctx.query[param]
+    return out
+
+
+async def _stream(reader: ObjectReader, start: int, length: int) -> AsyncIterator[bytes]:
+    sent = 0
+    try:
+        if start == 0 and length == reader.info.original_size:
+            async for piece in reader:
+                yield piece
+        else:
+            await reader.seek(start)
+            while sent < length:
+                piece = await reader.read(min(_PIECE, length - sent))
+                if not piece:
+                    break
+                sent += len(piece)
+                yield piece
+    finally:
+        await reader.aclose()
+
+
+async def get_object(ctx: S3Request) -> Response:
+    """GetObject and HeadObject."""
+    if "versionId" in ctx.query and ctx.query["versionId"] != "null":
+        raise S3Error("NotImplemented", "versionId is not implemented yet")
+    if "partNumber" in ctx.query:
+        raise S3Error("NotImplemented", "partNumber is not implemented yet")
+    bucket = await open_s3_bucket(ctx)
+    reader = await bucket.get(object_key(ctx))
+    handed = False
+    try:
+        info = reader.info
+        headers = _headers(ctx, info)
+        if preconditions(ctx, info) == 304:
+            return Response(
+                status_code=304, headers={k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")}
+            )
+        size = info.original_size
+        given = ctx.header("range")
+        span = _range(given, size) if given else None
+        start, end = span if span else (0, size - 1)
+        length = end - start + 1 if size else 0
+        if span:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(length)
+        status = 206 if span else 200
+        if ctx.method == "HEAD" or length == 0:
+            return Response(status_code=status, headers=headers)
+        handed = True
+        return StreamingResponse(_stream(reader, start, length), status_code=status, headers=headers)
+    finally:
+        if not handed:
+            await reader.aclose()
+
+
+async def delete_object(ctx: S3Request) -> Response:
+    """DeleteObject: 204 whether or not the key existed (S3's rule)."""
+    if "versionId" in ctx.query and ctx.query["versionId"] != "null":
+        raise S3Error("NotImplemented", "versionId is not implemented yet")
+    bucket = await open_s3_bucket(ctx)
+    await _delete(bucket, object_key(ctx))
+    return Response(status_code=204)
+
+
+async def _delete(bucket: Bucket, key: str) -> None:
+    try:
+        await bucket.info(key)  # a delete marker is not deleted again
+        await bucket.delete(key)
+    except ObjectNotFound:
+        pass
+
+
+async def delete_objects(ctx: S3Request) -> Response:
+    """DeleteObjects: up to 1,000 keys, each its own delete; ``Quiet`` answers only the errors."""
+    bucket = await open_s3_bucket(ctx)
+    body = await read_small_body(ctx)
+    md5 = decode_md5(ctx.header("content-md5"))
+    if md5 is not None and hashlib.md5(body, usedforsecurity=False).digest() != md5:
+        raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+    request = parse(body, "Delete")
+    quiet = (request.findtext("Quiet") or "").strip().lower() == "true"
+    keys = [(o.findtext("Key"), o.findtext("VersionId")) for o in request.findall("Object")]
+    if not keys or len(keys) > 1000 or any(k is None or k == "" for k, _ in keys):
+        raise S3Error(
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    gate = asyncio.Semaphore(16)
+
+    async def one(key: str, version: str | None) -> S3Error | None:
+        async with gate:
+            try:
+                if version not in (None, "null"):
+                    raise S3Error("NotImplemented", "versionId is not implemented yet")
+                await _delete(bucket, key)
+            except S3Error as exc:
+                return exc
+            except Exception as exc:  # reported per key, as S3 does
+                return from_object_store(exc)
+            return None
+
+    outcomes = await asyncio.gather(*(one(k or "", v) for k, v in keys))
+    root = document("DeleteResult")
+    for (key, _), failure in zip(keys, outcomes, strict=True):
+        if failure is None:
+            if not quiet:
+                sub(sub(root, "Deleted"), "Key", key)
+            continue
+        err = sub(root, "Error")
+        sub(err, "Key", key)
+        sub(err, "Code", failure.code)
+        sub(err, "Message", failure.message)
+    return xml_response(root)

@@ -1,0 +1,65 @@
+"""Running the S3 API beside the JSON API: a second uvicorn server on the same event loop.
+
+S3 clients address buckets from the root of their endpoint (``/bucket/key``), so the S3
+API cannot live under the JSON API's paths: it gets its own listener and ASGI app. The
+JSON API's server owns the signals; when it stops, the S3 server is told to stop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from orlop.errors import ConfigError
+from orlop.gateway.config import GatewayConfig
+from orlop.gateway.s3.app import create_s3_app
+
+__all__ = ["serve_with_s3"]
+
+
+class _Quiet(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the JSON API's server handles SIGINT/SIGTERM and stops this one
+
+
+async def serve_with_s3(config: GatewayConfig, main: Any) -> None:
+    """Serve ``main`` (the JSON API's uvicorn server) and the S3 API until ``main`` stops.
+
+    Raises ConfigError when the S3 address cannot be bound (bound here, before uvicorn,
+    whose own bind failure exits the process from inside a task).
+    """
+    s3 = config.s3
+    assert s3 is not None
+    family = socket.AF_INET6 if ":" in s3.host else socket.AF_INET
+    try:
+        sock = socket.create_server((s3.host, s3.port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(f"the S3 API cannot listen on {s3.host}:{s3.port}: {exc.strerror or exc}") from None
+    server = _Quiet(
+        uvicorn.Config(
+            create_s3_app(config, s3),
+            host=s3.host,
+            port=s3.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # its error surfaces here
+            raise ConfigError(f"the S3 API could not start on {s3.host}:{s3.port}")
+        await asyncio.sleep(0.02)
+    try:
+        await main.serve()
+    finally:
+        server.should_exit = True
+        await task
