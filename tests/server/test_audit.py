@@ -198,6 +198,27 @@ async def test_a_third_account_may_not_subscribe_to_another_accounts_records(
         await alice.close()
 
 
+async def test_no_client_may_publish_a_forged_record(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """Only the server writes on the live subjects: a client's publish there is a violation."""
+    proc = _start(server_factory, tmp_path)
+    errors: list[str] = []
+    alice = await _user(proc, "alice", errors)
+    listener = await _user(proc, "alice")
+    try:
+        live = await listener.subscribe("$SYS.AUDIT.OBJ.A.>")
+        await listener.flush()
+        await alice.publish("$SYS.AUDIT.OBJ.A.b", b'{"op":"delete","user":"bob"}')
+        await alice.flush()
+        await asyncio.sleep(0.2)
+        assert 'permissions violation for publish to "$sys.audit.obj.a.b"' in " ".join(errors)
+        assert await _drain(live) == []
+    finally:
+        await alice.close()
+        await listener.close()
+
+
 async def test_records_survive_a_sigkill_right_after_the_operations(
     server_factory: type[ServerProcess], tmp_path: Path
 ) -> None:

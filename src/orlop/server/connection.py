@@ -40,6 +40,7 @@ from orlop.protocol import ServerParser, ops
 from orlop.protocol.encode import wire_bytes
 from orlop.protocol.parser import ERR_PARSER
 from orlop.server.account import Account, Client, Subscription
+from orlop.server.audit.trail import LIVE_PREFIX as AUDIT_LIVE_PREFIX
 from orlop.server.audit.trail import AuditTrail, may_subscribe
 from orlop.server.auth import Authenticator, Identity
 from orlop.server.nkey import new_nonce
@@ -413,7 +414,8 @@ class Connection(asyncio.Protocol):
             self._send(err_frame("Invalid Publish Subject"))
             return False
         perms = self.perms
-        if perms is not None and perms.checks_pub and not perms.may_publish(op.subject):
+        forged = self.audit is not None and op.subject.startswith(AUDIT_LIVE_PREFIX)
+        if forged or (perms is not None and perms.checks_pub and not perms.may_publish(op.subject)):
             log.error(
                 "%s:%d - cid:%d - Publish Violation - User %r, Subject %r",
                 self.host,
@@ -582,7 +584,11 @@ class Connection(asyncio.Protocol):
         """Whether a PUB may skip :meth:`_pub_allowed` (nothing there to check for this client)."""
         perms = self.perms
         return self.headers and not (
-            self.verbose or self.pedantic or self.awaiting_auth or (perms is not None and perms.checks_pub)
+            self.verbose
+            or self.pedantic
+            or self.awaiting_auth
+            or (perms is not None and perms.checks_pub)
+            or self.audit is not None  # no client may publish on the audit trail's live subjects
         )
 
     def _apply_connect(self, o: dict[str, Any]) -> None:
