@@ -111,16 +111,25 @@ def test_an_interrupted_sync_put_is_cancelled_and_leaves_nothing(server: ServerP
             sent.set()
             time.sleep(0.02)
 
+    # Ctrl-C as a terminal gives it: SIGINT handled by Python's default handler, in the main
+    # thread. Sent to the main thread itself (a signal sent to the process may be taken by any
+    # thread not blocking it), with the default handler in place whatever earlier code set.
+    main = threading.get_ident()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     with sync_api.connect(server.url) as client:
         bucket = client.create_bucket("interrupted")
         timer = threading.Thread(
-            target=lambda: (sent.wait(10), time.sleep(0.3), os.kill(os.getpid(), signal.SIGINT))
+            target=lambda: (sent.wait(10), time.sleep(0.3), signal.pthread_kill(main, signal.SIGINT))
         )
         timer.start()
         started = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            bucket.put("slow.bin", slow_source())
-        timer.join()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                bucket.put("slow.bin", slow_source())
+        finally:
+            timer.join()
+            signal.signal(signal.SIGINT, previous)
         assert time.monotonic() - started < 4  # stopped, not run to its end (200 x 20 ms)
         with pytest.raises(ObjectNotFound):
             bucket.info("slow.bin")
