@@ -85,15 +85,16 @@ class GatewayConfig:
     def resolved_auth(self) -> str:
         """The authentication mode in force (see the module docstring)."""
         if self.auth:
-            if self.auth == "none" and not _loopback(self.host):
+            if self.auth == "none" and not is_loopback(self.host):
                 raise ConfigError("auth = 'none' is only allowed when the gateway listens on loopback")
             return self.auth
-        if self.config_file or not _loopback(self.host):
+        if self.config_file or not is_loopback(self.host):
             return "tokens" if self.tokens else "passthrough"
         return "none"
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (where auth may be off)."""
     if host == "localhost":
         return True
     try:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
@@ -103,12 +104,16 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _body(reader: ObjectReader, start: int, length: int, request: Request) -> AsyncIterator[bytes]:
+async def object_span(reader: ObjectReader, start: int, length: int) -> AsyncGenerator[bytes, None]:
+    """``length`` bytes of the object from ``start``, streamed; closes ``reader`` at the end.
+
+    The whole object streams chunk by chunk; a range seeks (only the chunks it needs are
+    fetched) and reads in ``_PIECE`` writes. Shared by the raw GET and the S3 API's GetObject.
+    """
     sent = 0
     try:
         if start == 0 and length == _logical_size(reader.info):
             async for piece in reader:
-                sent += len(piece)
                 yield piece
         else:
             await reader.seek(start)
@@ -119,8 +124,18 @@ async def _body(reader: ObjectReader, start: int, length: int, request: Request)
                 sent += len(piece)
                 yield piece
     finally:
-        request.state.bytes_out = sent
         await reader.aclose()
+
+
+async def _body(reader: ObjectReader, start: int, length: int, request: Request) -> AsyncIterator[bytes]:
+    sent = 0
+    try:
+        async with aclosing(object_span(reader, start, length)) as pieces:
+            async for piece in pieces:
+                sent += len(piece)
+                yield piece
+    finally:
+        request.state.bytes_out = sent
 
 
 @router.api_route("/buckets/{bucket}/objects/{name:path}", methods=["GET", "HEAD"], name="get")

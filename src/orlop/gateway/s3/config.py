@@ -21,12 +21,11 @@ like ``auth = "none"`` on the JSON API, that is allowed only on a loopback liste
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from orlop.errors import ConfigError
-from orlop.gateway.config import Credentials, parse_listen
+from orlop.gateway.config import Credentials, is_loopback, parse_listen
 
 __all__ = ["S3Config", "S3Key", "parse_s3_table"]
 
@@ -65,20 +64,11 @@ class S3Config:
             if key.access_key in seen:
                 raise ConfigError(f"S3 access key {key.access_key!r} is given twice")
             seen.add(key.access_key)
-            if key.credentials is None and not _loopback(self.host):
+            if key.credentials is None and not is_loopback(self.host):
                 raise ConfigError(
                     f"S3 key {key.access_key!r} has no NATS credentials of its own: allowed only when"
                     " the S3 API listens on loopback (give user/password, token or creds)"
                 )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_s3_table(path: str, table: Any, config: S3Config) -> S3Config:

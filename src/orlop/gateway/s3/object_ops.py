@@ -30,7 +30,8 @@ from orlop.gateway.s3.errors import S3Error, from_object_store
 from orlop.gateway.s3.etags import ETAG_HEADER, etag_matches, etag_of
 from orlop.gateway.s3.sigv4 import Signed
 from orlop.gateway.s3.xmlio import document, parse, sub
-from orlop.objects import Bucket, ObjectInfo, ObjectReader
+from orlop.gateway.streaming import object_span
+from orlop.objects import Bucket, ObjectInfo
 
 __all__ = [
     "KEPT_HEADERS",
@@ -62,7 +63,6 @@ _OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 META_PREFIX = "x-amz-meta-"
-_PIECE = 256 * 1024
 MAX_KEY_BYTES = 1024
 MAX_PUT = 5 << 30  # S3's limit for a single PutObject
 
@@ -237,24 +237,6 @@ def _headers(ctx: S3Request, info: ObjectInfo) -> dict[str, str]:
     return out
 
 
-async def _stream(reader: ObjectReader, start: int, length: int) -> AsyncIterator[bytes]:
-    sent = 0
-    try:
-        if start == 0 and length == reader.info.original_size:
-            async for piece in reader:
-                yield piece
-        else:
-            await reader.seek(start)
-            while sent < length:
-                piece = await reader.read(min(_PIECE, length - sent))
-                if not piece:
-                    break
-                sent += len(piece)
-                yield piece
-    finally:
-        await reader.aclose()
-
-
 async def get_object(ctx: S3Request) -> Response:
     """GetObject and HeadObject."""
     if "versionId" in ctx.query and ctx.query["versionId"] != "null":
@@ -283,7 +265,7 @@ async def get_object(ctx: S3Request) -> Response:
         if ctx.method == "HEAD" or length == 0:
             return Response(status_code=status, headers=headers)
         handed = True
-        return StreamingResponse(_stream(reader, start, length), status_code=status, headers=headers)
+        return StreamingResponse(object_span(reader, start, length), status_code=status, headers=headers)
     finally:
         if not handed:
             await reader.aclose()
