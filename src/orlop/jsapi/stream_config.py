@@ -31,6 +31,7 @@ __all__ = [
     "configs_equal",
     "normalise",
     "ordered",
+    "required_level",
     "valid_name",
     "with_server_metadata",
 ]
@@ -46,6 +47,17 @@ _BAD_NAME_CHARS = frozenset(" \t\r\n\f.*>\\/")
 def _choice(*allowed: str) -> Enum:
     def error(value: Any) -> str | None:
         if isinstance(value, str) and value.lower() in allowed:
+            return None
+        return "can not unmarshal " + json.dumps(json.dumps(value))
+
+    return Enum("string", error)
+
+
+def _exact_choice(*allowed: str) -> Enum:
+    """A string enum compared exactly (Go's ``UnmarshalJSON`` for ``persist_mode`` is case-sensitive)."""
+
+    def error(value: Any) -> str | None:
+        if isinstance(value, str) and value in allowed:
             return None
         return "can not unmarshal " + json.dumps(json.dumps(value))
 
@@ -101,7 +113,7 @@ STREAM_CONFIG_SCHEMA = Schema(
         "allow_atomic": "bool",
         "allow_msg_schedules": "bool",
         "allow_batched": "bool",
-        "persist_mode": "any",
+        "persist_mode": _exact_choice("default", "async", ""),
         "metadata": "map[string]string",
         "pedantic": "bool",
     },
@@ -115,7 +127,8 @@ _ORDER = (
     "first_seq?", "subject_transform?", "republish?", "allow_direct", "mirror_direct",
     "discard_new_per_subject?", "sealed", "deny_delete", "deny_purge", "allow_rollup_hdrs", "consumer_limits",
     "allow_msg_ttl",
-    "subject_delete_marker_ttl?", "metadata?",
+    "subject_delete_marker_ttl?", "allow_msg_counter?", "allow_atomic?", "allow_msg_schedules?",
+    "persist_mode?", "allow_batched?", "metadata?",
 )  # fmt: skip
 _KEY_ORDER = KeyOrder(_ORDER, keep_unknown=True)
 
@@ -127,7 +140,9 @@ _DEFAULTS: dict[str, Any] = {
     "allow_rollup_hdrs": False, "consumer_limits": {}, "allow_msg_ttl": False,
 }  # fmt: skip
 
-_UNSUPPORTED_TRUE = ("allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched")
+# Stream features of a later API level that this server does not do yet: refused with a clear
+# error rather than accepted and ignored. A feature leaves this list in the commit that builds it.
+_UNSUPPORTED_TRUE: tuple[str, ...] = ("allow_atomic", "allow_msg_schedules", "allow_batched")
 
 
 def valid_name(name: str) -> bool:
@@ -147,6 +162,8 @@ def _from_request(body: dict[str, Any]) -> dict[str, Any]:
             cfg[k] = v
     for k in ("retention", "discard", "storage", "compression"):
         cfg[k] = str(cfg[k]).lower()
+    if cfg.get("persist_mode") in ("", "default"):
+        cfg.pop("persist_mode")  # omitted when default, as nats-server writes it
     if cfg["compression"] == "":
         cfg["compression"] = "none"
     cfg["subjects"] = list(cfg.get("subjects") or [])
@@ -187,6 +204,38 @@ def _apply_limits_defaults(cfg: dict[str, Any]) -> None:
         age = cfg["max_age"]
         small_age = age != 0 and age < DEFAULT_DUPLICATE_WINDOW
         cfg["duplicate_window"] = age if small_age else DEFAULT_DUPLICATE_WINDOW
+
+
+def _check_counters(cfg: dict[str, Any]) -> None:
+    """ADR-49: a counter stream keeps every increment, so nothing may discard or expire one silently."""
+    if not cfg.get("allow_msg_counter"):
+        return
+    if cfg["discard"] == "new":
+        raise _invalid("counter stream cannot use discard new")
+    if cfg.get("allow_msg_ttl"):
+        raise _invalid("counter stream cannot use message TTLs")
+    if cfg.get("allow_msg_schedules"):
+        raise _invalid("counter stream cannot use message schedules")
+    if cfg["retention"] != "limits":
+        raise _invalid("counter stream can only use limits retention")
+
+
+def _check_schedules_and_persist(cfg: dict[str, Any], pedantic: bool) -> None:
+    """ADR-51 schedules need roll-ups (a new schedule replaces the old); the persist-mode rules."""
+    if cfg.get("allow_msg_schedules"):
+        if cfg["discard"] == "new":
+            raise _invalid("message scheduling cannot use discard new")
+        if not cfg["allow_rollup_hdrs"]:
+            if pedantic:
+                raise js_error(Err.PEDANTIC, err="message scheduling cannot be set if roll-ups are disabled")
+            cfg.update(allow_rollup_hdrs=True, deny_purge=False)
+    if cfg.get("persist_mode") == "async":
+        if cfg["storage"] != "file":
+            raise _invalid("async persist mode is only supported on file storage")
+        if cfg["num_replicas"] > 1:
+            raise _invalid("async persist mode is not supported on replicated streams")
+        if cfg.get("allow_atomic"):
+            raise _invalid("async persist mode is not supported with atomic batch publish")
 
 
 def _check_windows(cfg: dict[str, Any]) -> None:
@@ -287,7 +336,9 @@ def normalise(body: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
     cfg = _from_request(body)
     _check_basics(cfg)
     _apply_limits_defaults(cfg)
+    _check_counters(cfg)
     _check_windows(cfg)
+    _check_schedules_and_persist(cfg, bool(body.get("pedantic")))
     _check_subjects(cfg)
     _check_republish(cfg)
     _check_input_transform(cfg)
@@ -318,10 +369,21 @@ def configs_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _strip_server_meta(a) == _strip_server_meta(b)
 
 
+def required_level(cfg: dict[str, Any]) -> int:
+    """The API level a stream config needs (nats-server's ``setStaticStreamMetadata``): the highest
+    level among the features it uses."""
+    if cfg.get("allow_batched"):
+        return 4
+    level2 = ("allow_msg_counter", "allow_atomic", "allow_msg_schedules")
+    if any(cfg.get(k) for k in level2) or cfg.get("persist_mode") == "async":
+        return 2
+    return 1 if cfg.get("allow_msg_ttl") or cfg.get("subject_delete_marker_ttl") else 0
+
+
 def with_server_metadata(cfg: dict[str, Any], version: str, api_level: int) -> dict[str, Any]:
     """``cfg`` with ``_nats.level``/``_nats.req.level``/``_nats.ver`` set (sorted, as Go writes maps)."""
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    req_level = 1 if cfg.get("allow_msg_ttl") or cfg.get("subject_delete_marker_ttl") else 0
+    req_level = required_level(cfg)
     meta.update({"_nats.level": str(api_level), "_nats.req.level": str(req_level), "_nats.ver": version})
     out = dict(cfg)
     out["metadata"] = dict(sorted(meta.items()))
@@ -347,6 +409,12 @@ def check_update(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         raise _invalid("stream configuration update can not cancel deny purge")
     if old.get("allow_msg_ttl") and not new.get("allow_msg_ttl"):
         raise _invalid("message TTL status can not be disabled")
+    if bool(old.get("allow_msg_counter")) != bool(new.get("allow_msg_counter")):
+        raise _invalid("stream configuration update can not change message counter setting")
+    if old.get("allow_msg_schedules") and not new.get("allow_msg_schedules"):
+        raise _invalid("message schedules can not be disabled")
+    if old.get("persist_mode", "default") != new.get("persist_mode", "default"):
+        raise _invalid("stream configuration update can not change persist mode")
     cfg = dict(new)
     if cfg.get("sealed"):
         cfg.update(max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False)

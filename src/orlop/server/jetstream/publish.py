@@ -30,6 +30,7 @@ from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.protocol import headers
+from orlop.server.jetstream import counters, schedules
 from orlop.server.jetstream.encoding import encode
 from orlop.server.jetstream.stream import Dedup, Stream, StreamFeature
 from orlop.server.jetstream.ttl import parse_ttl
@@ -66,6 +67,7 @@ EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ROLLUP = "Nats-Rollup"
 TTL = "Nats-TTL"
 CLIENT_INFO = "Nats-Client-Info"
+STREAM_SOURCE = "Nats-Stream-Source"
 
 
 REBUILD_MAX_BYTES = 512 * 1024 * 1024
@@ -113,6 +115,7 @@ def attach(st: Stream) -> None:
     st.republisher = SubjectTransform(rp.get("src") or ">", rp["dest"]) if rp else None
     tr = st.config.get("subject_transform")
     st.input_transform = SubjectTransform(tr.get("src") or ">", tr["dest"]) if tr else None
+    st.counters = bool(st.config.get("allow_msg_counter"))
 
     def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         process(st, subject, reply, hdr, payload)
@@ -139,38 +142,43 @@ def _ack_error(st: Stream, reply: str, exc: JetStreamError) -> None:
 
 
 def process(
-    st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes
+    st: Stream, subject: str, reply: str, hdr: bytes, payload: bytes, *, internal: bool = False
 ) -> StoredMsg | JetStreamError | None:
     """Store one published message and answer ``reply`` (when set) with a PubAck.
 
     A ``no_ack`` stream never answers (nats-server's ``NoAck``). Returns the stored
     message, the error the PubAck reported, or None for a duplicate (the audit trail
-    reads it).
+    reads it). ``internal`` marks a message the server itself publishes (a fired
+    schedule): the schedule headers it carries are the server's and are not checked.
     """
     if reply and st.config.get("no_ack"):
         reply = ""
     if st.input_transform is not None:
         subject = st.input_transform.apply(subject) or subject
     prev = 0
+    ack_tail = b"}"
     try:
         if st.config["sealed"]:
             raise js_error(Err.STREAM_SEALED)
         ttl_ns = 0
         rollup = ""
         msg_id = ""
-        if hdr:
-            if b"Nats-" in hdr:
-                checked = _check_headers(st, subject, hdr)
-                if checked is None:
-                    _ack_duplicate(st, reply, hdr)
-                    return None
-                ttl_ns, rollup, msg_id = checked
-                if ttl_ns > 0:
-                    hdr, ttl_ns = _raise_ttl(st, hdr, ttl_ns)
-                if CLIENT_INFO.encode() in hdr:
-                    hdr = headers.remove(hdr, [CLIENT_INFO])
-            if hdr == b"NATS/1.0\r\n\r\n":
-                hdr = b""
+        if hdr and b"Nats-" in hdr:
+            checked = _check_headers(st, subject, hdr, payload, internal)
+            if checked is None:
+                _ack_duplicate(st, reply, hdr)
+                return None
+            hdr, payload, ttl_ns, rollup, msg_id, total = checked
+            if total is not None:
+                ack_tail = b',"val":"' + total.encode() + b'"}'
+            if ttl_ns > 0:
+                hdr, ttl_ns = _raise_ttl(st, hdr, ttl_ns)
+            if CLIENT_INFO.encode() in hdr:
+                hdr = headers.remove(hdr, [CLIENT_INFO])
+        elif st.counters:
+            raise js_error(Err.MESSAGE_INCR_MISSING)
+        if hdr == b"NATS/1.0\r\n\r\n":
+            hdr = b""
         limit = st.config["max_msg_size"]
         if 0 <= limit < len(hdr) + len(payload):
             raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
@@ -212,7 +220,7 @@ def process(
     if rollup:
         _rollup(st, rollup, subject, msg.seq)
     if reply:
-        st.account.publish(reply, "", b"", st.puback_prefix + str(msg.seq).encode() + b"}")
+        st.account.publish(reply, "", b"", st.puback_prefix + str(msg.seq).encode() + ack_tail)
     if st.republisher is not None:
         _republish(st, st.republisher, msg, prev)
     st.stored(msg)
@@ -252,13 +260,19 @@ def _rollup(st: Stream, rollup: str, subject: str, seq: int) -> None:
         log.exception("stream %s: rollup purge failed", st.name)
 
 
-def _check_headers(st: Stream, subject: str, hdr: bytes) -> tuple[int, str, str] | None:
-    """Apply the Nats-* publish headers. Returns (ttl_ns, rollup, msg_id), or None for a duplicate.
+Checked = tuple[bytes, bytes, int, str, str, "str | None"]
+"""(header, payload, ttl_ns, rollup, msg_id, counter total) of a message that passed its checks."""
 
-    Raises JetStreamError for a refused message.
+
+def _check_headers(st: Stream, subject: str, hdr: bytes, payload: bytes, internal: bool) -> Checked | None:
+    """Apply the Nats-* publish headers. Returns what to store, or None for a duplicate.
+
+    The header and payload may change: a counter's body becomes its new total, a schedule
+    gets its ``Nats-Rollup: sub``. Raises JetStreamError for a refused message.
     """
     cfg = st.config
     get = headers.get
+    incr = counters.check_increment(hdr, payload, st.counters) if b"Nats-Incr" in hdr else None
     expected = get(hdr, EXPECTED_STREAM)
     if expected and expected != st.name:
         raise js_error(Err.STREAM_NOT_MATCH)
@@ -270,13 +284,26 @@ def _check_headers(st: Stream, subject: str, hdr: bytes) -> tuple[int, str, str]
         if msg_id in dd.ids:
             return None
     _check_expected(st, subject, hdr)
+    if b"Nats-Schedule" in hdr and not internal:
+        hdr = schedules.check_publish(st, subject, hdr)
+    if b"Nats-Stream-Source" in hdr and get(hdr, STREAM_SOURCE) is not None:
+        raise js_error(Err.MESSAGE_STREAM_SOURCE_HEADER)  # only a source may say where it came from
     rollup = (get(hdr, ROLLUP) or "").lower()
     if rollup:
         if not cfg["allow_rollup_hdrs"] or cfg["deny_purge"]:
             raise js_error(Err.STREAM_ROLLUP_FAILED, err="rollup not permitted")
         if rollup not in ("sub", "all"):
             raise js_error(Err.STREAM_ROLLUP_FAILED, err=f'rollup value invalid: "{rollup}"')
-    return ttl_ns, rollup, msg_id
+    total: str | None = None
+    if st.counters:
+        if incr is None:
+            raise js_error(Err.MESSAGE_INCR_MISSING)
+        last = st.store.load_last(subject)
+        payload, total = counters.total_after(last.data if last else None, incr)
+        hdr = counters.carry_sources(hdr, last.hdr if last else None)
+        if len(hdr) + len(payload) > st.js.service.options.max_payload:
+            raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+    return hdr, payload, ttl_ns, rollup, msg_id, total
 
 
 def _ttl(st: Stream, value: str | None) -> int:

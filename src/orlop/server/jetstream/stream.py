@@ -198,6 +198,7 @@ class Stream:
         self.puback_prefix = b""  # (publish)
         self.republisher: SubjectTransform | None = None  # config["republish"] (publish)
         self.input_transform: SubjectTransform | None = None  # config["subject_transform"] (publish)
+        self.counters = False  # config["allow_msg_counter"] (publish)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self._expired: set[str] | None = None  # subjects removed by the running expire()
