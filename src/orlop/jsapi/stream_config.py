@@ -142,7 +142,7 @@ _DEFAULTS: dict[str, Any] = {
 
 # Stream features of a later API level that this server does not do yet: refused with a clear
 # error rather than accepted and ignored. A feature leaves this list in the commit that builds it.
-_UNSUPPORTED_TRUE: tuple[str, ...] = ("allow_atomic", "allow_msg_schedules", "allow_batched")
+_UNSUPPORTED_TRUE: tuple[str, ...] = ("allow_msg_schedules",)
 
 
 def valid_name(name: str) -> bool:

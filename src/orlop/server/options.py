@@ -179,6 +179,11 @@ class ServerOptions:
     jetstream_key: str = ""
     jetstream_prev_key: str = ""
     sync_interval: float = 120.0
+    # jetstream { limits { batch { ... } } } (ADR-50); 0 / -1: nats-server's defaults.
+    batch_max_msgs: int = 0
+    batch_max_inflight_per_stream: int = 0
+    batch_max_inflight_total: int = 0
+    batch_timeout: float = 0.0
     ports_file_dir: str = ""
     exe_name: str = "orlop"  # names the ports file: <exe_name>_<pid>.ports
     log_file: str = ""

@@ -2,9 +2,9 @@
 
 Encryption at rest takes nats-server's spellings (``cipher``, ``key``/``ek``/
 ``encryption_key``, ``prev_key``/``prev_ek``/``prev_encryption_key``; see
-:mod:`orlop.server.jetstream.atrest`). A TPM-held key and server-wide ``limits``
-are refused until Orlop implements them: limits that would not be enforced, or a
-key that would not be used, must not start.
+:mod:`orlop.server.jetstream.atrest`). A TPM-held key and the server-wide
+``limits`` other than ``batch`` are refused until Orlop implements them: limits that
+would not be enforced, or a key that would not be used, must not start.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ log = logging.getLogger("orlop.server.config")
 
 _REFUSED_JETSTREAM = {
     "tpm": "encryption at rest with a TPM",
-    "limits": "server-wide JetStream limits",
+}
+_REFUSED_LIMITS = {
+    "max_request_batch": "the largest pull request batch",
+    "max_ack_pending": "the server-wide max ack pending",
+    "max_ha_assets": "the number of replicated assets",
+    "duplicate_window": "the largest duplicate window",
 }
 
 
@@ -73,6 +78,8 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
         if name not in ("chacha", "chachapoly", "aes"):
             raise ConfigError(f'{where(block, sub)}: Unknown cipher type: "{block[sub]}"')
         o.jetstream_cipher = "aes" if name == "aes" else "chachapoly"
+    elif low == "limits":
+        _set_limits(block, sub, o)
     elif low in _REFUSED_JETSTREAM:
         raise ConfigError(
             f"{where(block, sub)}: jetstream.{sub} ({_REFUSED_JETSTREAM[low]}) is not "
@@ -85,3 +92,48 @@ def _set_jetstream_key(block: Mapping[str, Any], sub: str, o: ServerOptions) -> 
             o.sync_interval = as_seconds(block, sub)
     else:
         log.warning("%s: jetstream.%s is not supported by Orlop; ignored", where(block, sub), sub)
+
+
+def _set_limits(block: Mapping[str, Any], sub: str, o: ServerOptions) -> None:
+    """``limits { batch { max_msgs, max_inflight_per_stream, max_inflight_total, timeout } }``."""
+    limits = block[sub]
+    if not isinstance(limits, Mapping):
+        raise bad(block, sub, "a map")
+    for name in limits:
+        low = name.lower()
+        if low == "batch":
+            _set_batch_limits(limits, name, o)
+        elif low in _REFUSED_LIMITS:
+            raise ConfigError(
+                f"{where(limits, name)}: jetstream.limits.{name} ({_REFUSED_LIMITS[low]}) is not "
+                "supported by Orlop yet; refusing to start without what it configures"
+            )
+        else:
+            raise ConfigError(f"{where(limits, name)}: unknown field {name!r} in jetstream.limits")
+
+
+def _set_batch_limits(limits: Mapping[str, Any], sub: str, o: ServerOptions) -> None:
+    batch = limits[sub]
+    if not isinstance(batch, Mapping):
+        raise bad(limits, sub, "a map")
+    for name in batch:
+        low = name.lower()
+        if low == "max_msgs":
+            o.batch_max_msgs = _positive(batch, name)
+        elif low == "max_inflight_per_stream":
+            o.batch_max_inflight_per_stream = _positive(batch, name)
+        elif low == "max_inflight_total":
+            o.batch_max_inflight_total = _positive(batch, name)
+        elif low == "timeout":
+            o.batch_timeout = as_seconds(batch, name)
+            if o.batch_timeout <= 0:
+                raise bad(batch, name, "a positive duration")
+        else:
+            raise ConfigError(f"{where(batch, name)}: unknown field {name!r} in jetstream.limits.batch")
+
+
+def _positive(block: Mapping[str, Any], key: str) -> int:
+    value = as_int(block, key)
+    if value <= 0:
+        raise bad(block, key, "a positive number")
+    return value

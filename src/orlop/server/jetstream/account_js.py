@@ -22,7 +22,14 @@ from typing import Any
 
 from orlop.jsapi.errors import Err, js_error
 from orlop.server.account import Account, InternalSub
-from orlop.server.jetstream import consumer_state, direct, publish, retention
+from orlop.server.jetstream import (
+    batch_atomic,
+    batch_fast,
+    consumer_state,
+    direct,
+    publish,
+    retention,
+)
 from orlop.server.jetstream.atrest import new_stream_cipher, open_stream_cipher, read_sealed
 from orlop.server.jetstream.stream import Stream, StreamFeature, open_store
 from orlop.server.jetstream.types import ServiceView
@@ -35,6 +42,8 @@ log = logging.getLogger("orlop.jetstream")
 
 FEATURES: tuple[StreamFeature, ...] = (
     consumer_state.FEATURE,  # first: durable consumers are back before any message is taken
+    batch_atomic.FEATURE,  # before publish: a commit cut short by a crash is removed first
+    batch_fast.FEATURE,
     publish.FEATURE,
     direct.FEATURE,
     retention.FEATURE,

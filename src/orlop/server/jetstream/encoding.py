@@ -9,6 +9,7 @@ Kept below :mod:`.api` and the stream features, which all speak it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from orlop import gojson
@@ -132,15 +133,17 @@ def encode(obj: dict[str, Any]) -> bytes:
 REQUIRED_API_LEVEL = "Nats-Required-Api-Level"
 
 
+_GO_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
 def required_level_too_high(hdr: bytes, level: int) -> bool:
     """True when the request demands a higher API level than ``level`` (ADR-44).
 
     An unparsable level is treated as unmet, as nats-server does.
     """
     wanted = headers.get(hdr, REQUIRED_API_LEVEL)
-    if wanted is None:
-        return False
-    try:
-        return int(wanted) > level
-    except ValueError:
-        return True
+    if not wanted:
+        return False  # an empty value is no demand
+    if not _GO_ATOI.fullmatch(wanted):
+        return True  # Go's strconv.Atoi: an optional sign and digits, nothing else
+    return int(wanted) > level

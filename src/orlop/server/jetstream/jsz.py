@@ -74,6 +74,19 @@ def _config(svc: JszSource) -> dict[str, Any]:
     return out
 
 
+def _limits(svc: JszSource) -> dict[str, Any]:
+    """``limits`` when ``jetstream { limits { batch { ... } } }`` set any (nats-server's omitempty keys)."""
+    o = svc.options
+    given = {
+        "max_batch_inflight_per_stream": o.batch_max_inflight_per_stream,
+        "max_batch_inflight_total": o.batch_max_inflight_total,
+        "max_batch_size": o.batch_max_msgs,
+        "max_batch_timeout": round(o.batch_timeout * 1_000_000_000),
+    }
+    limits = {k: v for k, v in given.items() if v}
+    return {"limits": limits} if limits else {}
+
+
 def _stream_detail(js: AccountJetStream, query: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for st in sorted(js.streams.values(), key=lambda s: s.name):
@@ -151,6 +164,7 @@ def build_jsz(svc: JszSource, query: dict[str, Any]) -> dict[str, Any]:
         "server_id": svc.server_id,
         "now": format_ts(svc.clock()),
         "config": _config(svc),
+        **_limits(svc),
         "streams": streams,
         "consumers": consumers,
         "messages": msgs,

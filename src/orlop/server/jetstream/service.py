@@ -21,6 +21,7 @@ from orlop.server.jetstream import atrest, resources
 from orlop.server.jetstream.account_js import AccountJetStream, AccountLimits
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers, silence, subscribe
+from orlop.server.jetstream.batching import BatchCounts, BatchLimits
 from orlop.server.jetstream.jsz import build_jsz
 from orlop.server.jetstream.resources import ServerLimits, UsageMeter, stored_bytes
 from orlop.store.base import Clock, wall_clock
@@ -55,6 +56,7 @@ class JetStreamService:
         self.strict = strict
         self.limits = self._server_limits()
         self.usage = UsageMeter(self)
+        self.batches = BatchCounts(BatchLimits.from_options(self.options))  # ADR-50, see .batching
         self._sync_task: asyncio.Task[None] | None = None
         self.started = False
         o = self.options

@@ -199,6 +199,8 @@ class Stream:
         self.republisher: SubjectTransform | None = None  # config["republish"] (publish)
         self.input_transform: SubjectTransform | None = None  # config["subject_transform"] (publish)
         self.counters = False  # config["allow_msg_counter"] (publish)
+        self.atomic_batches: dict[str, Any] = {}  # batch id -> AtomicBatch (batch_atomic)
+        self.fast_batches: dict[str, Any] = {}  # batch id -> FastBatch (batch_fast)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
         self._expired: set[str] | None = None  # subjects removed by the running expire()

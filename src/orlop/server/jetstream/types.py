@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from orlop.server.account import Account
 from orlop.server.jetstream.atrest import AtRestKeys
+from orlop.server.jetstream.batching import BatchCounts
 from orlop.server.options import ServerOptions
 from orlop.store.base import Clock
 
@@ -74,6 +75,9 @@ class ServiceView(Protocol):
 
     @property
     def usage(self) -> UsageGate: ...
+
+    @property
+    def batches(self) -> BatchCounts: ...
 
     @property
     def advisories(self) -> AdvisorySink: ...
