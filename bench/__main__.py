@@ -24,6 +24,7 @@ BENCHES = (
     "audit",
     "atrest",
     "encryption",
+    "batch",
 )
 
 

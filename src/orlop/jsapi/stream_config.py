@@ -142,7 +142,7 @@ _DEFAULTS: dict[str, Any] = {
 
 # Stream features of a later API level that this server does not do yet: refused with a clear
 # error rather than accepted and ignored. A feature leaves this list in the commit that builds it.
-_UNSUPPORTED_TRUE: tuple[str, ...] = ("allow_msg_schedules",)
+_UNSUPPORTED_TRUE: tuple[str, ...] = ()
 
 
 def valid_name(name: str) -> bool:
@@ -226,8 +226,8 @@ def _check_schedules_and_persist(cfg: dict[str, Any], pedantic: bool) -> None:
         if cfg["discard"] == "new":
             raise _invalid("message scheduling cannot use discard new")
         if not cfg["allow_rollup_hdrs"]:
-            if pedantic:
-                raise js_error(Err.PEDANTIC, err="message scheduling cannot be set if roll-ups are disabled")
+            if pedantic:  # nats-server reports it as an invalid config, not as a pedantic error
+                raise _invalid("message scheduling cannot be set if roll-ups are disabled")
             cfg.update(allow_rollup_hdrs=True, deny_purge=False)
     if cfg.get("persist_mode") == "async":
         if cfg["storage"] != "file":

@@ -44,7 +44,9 @@ _BUCKET_OPTIONS = {
     "placement",
     "metadata",
     "history",
+    "fast_ingest",
 }
+FAST_INGEST_LEVEL = 4  # JetStream API level of nats-server 2.14: allow_batched streams
 
 
 def _ns(seconds: Any, what: str) -> int:
@@ -92,7 +94,9 @@ def _placement(placement: Any) -> dict[str, Any] | None:
     return {k: v for k, v in placement.items() if v}
 
 
-def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> dict[str, Any]:
+def stream_config(
+    bucket: str, *, allow_msg_ttl: bool = False, allow_batched: bool = False, **opts: Any
+) -> dict[str, Any]:
     """The STREAM.CREATE body for a bucket, in nats.go's key order; BadRequest on invalid options."""
     validate_bucket_name(bucket)
     storage = opts.get("storage") or "file"
@@ -129,6 +133,8 @@ def stream_config(bucket: str, *, allow_msg_ttl: bool = False, **opts: Any) -> d
         cfg["metadata"] = metadata
     if allow_msg_ttl:
         cfg["allow_msg_ttl"] = True
+    if allow_batched:
+        cfg["allow_batched"] = True
     return cfg
 
 
@@ -160,6 +166,11 @@ def edited_config(bucket: str, current: dict[str, Any], **changes: Any) -> dict[
     if not cfg["metadata"]:
         cfg.pop("metadata")
     # The rest validated by the same rules as a new bucket's.
+    if "fast_ingest" in changes:  # allow_batched may be turned on and off by an update
+        if changes.pop("fast_ingest"):
+            cfg["allow_batched"] = True
+        else:
+            cfg.pop("allow_batched", None)
     fresh = stream_config(bucket, storage=current.get("storage", "file"), **changes)
     if "ttl" in changes:
         # The duplicate window may not outlast the TTL: let the server derive it again.
@@ -203,7 +214,8 @@ class ObjectStoreClient:
     @translated
     async def create_bucket(self, bucket: str, *, exist_ok: bool = False, **options: Any) -> Bucket:
         """Create a bucket. Options: description, max_object_size, storage ("file"/"memory"),
-        num_replicas, ttl (seconds), max_bytes, compression (bool/"s2"), placement, metadata, history.
+        num_replicas, ttl (seconds), max_bytes, compression (bool/"s2"), placement, metadata, history,
+        fast_ingest (default True: puts through fast ingest where the server has API level 4).
 
         Raises BucketExists (unless ``exist_ok``: then the existing bucket is opened), BadRequest.
         """
@@ -211,7 +223,10 @@ class ObjectStoreClient:
         if unknown:
             raise BadRequest(f"unknown bucket option(s): {', '.join(sorted(unknown))}")
         ttl_ok = self._server_has_ttl()
-        cfg = stream_config(bucket, allow_msg_ttl=ttl_ok, **options)
+        # Fast ingest (puts paced by flow acks, see orlop.objects.fast_ingest) needs API level 4.
+        wants_fast = options.pop("fast_ingest", True)
+        batched = bool(wants_fast) and await self.wire.api_level() >= FAST_INGEST_LEVEL
+        cfg = stream_config(bucket, allow_msg_ttl=ttl_ok, allow_batched=batched, **options)
         # nats-server answers an identical re-create with success (and omits did_create), so look first.
         try:
             existing = await self.wire.request(f"STREAM.INFO.{cfg['name']}", patient=True)

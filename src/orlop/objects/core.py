@@ -71,6 +71,7 @@ class BucketCore:
         self.allow_msg_ttl = bool(cfg.get("allow_msg_ttl"))
         self.sealed = bool(cfg.get("sealed"))
         self.allow_direct = bool(cfg.get("allow_direct"))
+        self.allow_batched = bool(cfg.get("allow_batched"))  # fast ingest (see .fast_ingest)
         self.replicated = int(cfg.get("num_replicas") or 1) > 1  # direct-get misses asked of the leader
 
     @property

@@ -90,6 +90,7 @@ from orlop.objects.compression import (
 from orlop.objects.core import BucketCore, MetaFlight
 from orlop.objects.encryption import TAG_SIZE, Keyring, ObjectCipher, as_keyring, seal_object
 from orlop.objects.errors import WRONG_LAST_SEQUENCE, from_jetstream
+from orlop.objects.fast_ingest import MIN_API_LEVEL, FastChunks
 from orlop.objects.hashing import Sha256
 from orlop.objects.meta import (
     BULK_CHUNK_SIZE,
@@ -115,6 +116,8 @@ _nuid = NUID()
 # 64 MiB beat 16 and 32 MiB in back-to-back runs (nats-server keeps busier); the client
 # holds none of it: each frame is handed to the socket before the next chunk is read.
 _WINDOW_BYTES = 64 * 1024 * 1024
+FAST_INGEST = os.environ.get("ORLOP_FAST_INGEST", "1") != "0"
+"""Put through fast ingest where the server (API level 4) and the bucket (allow_batched) allow it."""
 
 
 def known_size(data: Any) -> int | None:
@@ -281,7 +284,11 @@ async def _stored_chunks(data: Any, plan: _Plan) -> AsyncIterator[Any]:
 async def _publish_chunks(
     core: BucketCore, subject: str, data: Any, plan: _Plan
 ) -> tuple[int, int, int, bytes]:
-    """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``."""
+    """Publish every chunk pipelined; returns ``(stored_size, original_size, chunks, sha256 digest)``.
+
+    With ``plan.fast`` the chunks travel as one fast-ingest batch (:mod:`.fast_ingest`):
+    the server paces them with a flow ack every few dozen chunks instead of a PubAck each.
+    """
     chunk, headers, progress = plan.chunk, plan.chunk_headers, plan.progress
     sha = Sha256()
     # nats-py builds each PUB frame in two chunk-sized buffers; keep them off a heap top
@@ -290,8 +297,11 @@ async def _publish_chunks(
     window = max(4, min(256, _WINDOW_BYTES // chunk))
     inflight: collections.deque[asyncio.Future[int]] = collections.deque()
     wire, limit = core.wire, core.max_object_size
+    fast = FastChunks(wire, subject, chunk) if plan.fast else None
     stored = original = count = 0
     try:
+        if fast is not None:
+            await fast.start()
         async for length, payload in _stored_chunks(data, plan):
             original += length
             if limit and original > limit:
@@ -299,7 +309,10 @@ async def _publish_chunks(
             await sha.update(payload)
             stored += len(payload)
             count += 1
-            await wire.publish_nowait(subject, payload, headers, into=inflight)
+            if fast is not None:
+                await fast.send(payload, headers)
+            else:
+                await wire.publish_nowait(subject, payload, headers, into=inflight)
             # One frame at a time into the socket (see Wire.handed_off): this, not the
             # PubAck window, is what bounds the client's memory.
             await wire.handed_off()
@@ -310,11 +323,15 @@ async def _publish_chunks(
             if len(inflight) >= window:
                 await wire.ack(inflight[0])
                 inflight.popleft()
+        if fast is not None:
+            await fast.finish()
         while inflight:
             await wire.ack(inflight[0])
             inflight.popleft()
         digest = await sha.digest()
     except BaseException:
+        if fast is not None:
+            await finish(fast.abandon())
         await finish(_settle(core, inflight))
         raise
     return stored, original, count, digest
@@ -370,6 +387,7 @@ class _Plan:
     progress: Callable[[int], None] | None = None
     keyring: Keyring | None = None
     final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None
+    fast: bool = False  # chunks through fast ingest (set by put_object, see .fast_ingest)
     # Set by put_object once the nuid is drawn (the data key is bound to it).
     cipher: ObjectCipher | None = None
     crypt_headers: dict[str, list[str]] | None = None
@@ -549,6 +567,7 @@ async def put_object(core: BucketCore, name: str, data: Any, opts: PutOptions) -
     if plan.conditional:
         expected, current = await _check_condition(core, name, plan.if_revision, plan.create_only)
     nuid = _nuid.next().decode()
+    plan.fast = FAST_INGEST and core.allow_batched and await core.wire.api_level() >= MIN_API_LEVEL
     if plan.keyring is not None:
         plan.cipher, plan.crypt_headers = seal_object(plan.keyring, nuid)
     # One-chunk puts of names not known to exist pipeline chunk and meta (_put_pipelined);

@@ -150,6 +150,7 @@ class Wire:
         # as nats-py reports it) -> the timeouts to cut short.
         self._denials: dict[str, list[asyncio.Timeout]] = {}
         self._denied: set[int] = set()  # ids of the timeouts cut short by a denial
+        self._api_level: int | None = None
 
     # -- permission errors ---------------------------------------------------
     def server_error(self, exc: BaseException) -> None:
@@ -219,6 +220,16 @@ class Wire:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
+
+    async def api_level(self) -> int:
+        """The server's JetStream API level ($JS.API.INFO), asked once per Wire; 0 when unknown."""
+        if self._api_level is None:
+            try:
+                info = await self.request("INFO")
+                self._api_level = int((info.get("api") or {}).get("level") or 0)
+            except (JetStreamError, ObjectStoreUnavailable, ValueError, TypeError):
+                self._api_level = 0
+        return self._api_level
 
     async def request(
         self,

@@ -29,6 +29,7 @@ from orlop.server.jetstream import (
     direct,
     publish,
     retention,
+    schedules,
 )
 from orlop.server.jetstream.atrest import new_stream_cipher, open_stream_cipher, read_sealed
 from orlop.server.jetstream.stream import Stream, StreamFeature, open_store
@@ -47,6 +48,7 @@ FEATURES: tuple[StreamFeature, ...] = (
     publish.FEATURE,
     direct.FEATURE,
     retention.FEATURE,
+    schedules.FEATURE,
 )
 """What every stream does besides storing, wired in this order by :meth:`Stream.open`."""
 

@@ -78,12 +78,17 @@ _crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
 
 @dataclass(slots=True)
 class AtomicBatch:
-    """A batch being staged: its messages (subject, header, payload) and the idle timer."""
+    """A batch being staged: its messages (subject, header, payload) and the idle timer.
+
+    ``last`` is the loop time of the batch's latest message; the timer is armed once and,
+    when it fires early because messages kept coming, re-armed for the time left.
+    """
 
     id: str
     msgs: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     lseq: int = 0
     timer: asyncio.TimerHandle | None = None
+    last: float = 0.0
 
 
 @dataclass(slots=True)
@@ -119,7 +124,10 @@ def _process(
     cfg = st.config
     if cfg["sealed"]:
         raise js_error(Err.STREAM_SEALED)
-    admit(st, len(subject), len(hdr), len(payload), "")
+    # The size limit per message; storage limits are checked for the whole batch at its commit.
+    limit = cfg["max_msg_size"]
+    if 0 <= limit < len(hdr) + len(payload):
+        raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
     if not cfg.get("allow_atomic"):
         raise js_error(Err.ATOMIC_PUBLISH_DISABLED)
     if len(batch_id.encode()) > MAX_ID_LEN:
@@ -186,7 +194,7 @@ def _commit(st: Stream, batch: AtomicBatch, reply: str, eob: bool) -> StoredMsg:
     stored: list[tuple[StoredMsg, int]] = []
     try:
         for n, (subject, hdr, payload, ttl_ns, rollup, _) in enumerate(prepared, start=1):
-            stored.append(store(st, subject, hdr, payload, ttl_ns, rollup))
+            stored.append(store(st, subject, hdr, payload, ttl_ns, rollup, admitted=True))
             if _crash_after and n >= _crash_after and n < len(prepared):
                 st.store.flush()
                 os._exit(137)
@@ -225,42 +233,46 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
     out: list[_Prepared] = []
     window = dedup(st)
     window.prune(st.js.clock() - st.config["duplicate_window"])
-    for _, hdr, _ in batch.msgs:
-        if hdr and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
+    # Header keys match in any case (headers.get); one lower-cased copy per message tells
+    # which of them are there at all, so a batch of plain messages costs a few scans each.
+    lows = [hdr.lower() for _, hdr, _ in batch.msgs]
+    for low, (_, hdr, _) in zip(lows, batch.msgs, strict=True):
+        if b"nats-expected-last-msg-id" in low and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
             raise js_error(Err.ATOMIC_PUBLISH_UNSUPPORTED_HEADER_BATCH, header=EXPECTED_LAST_MSG_ID)
-    for i, (subject, hdr, payload) in enumerate(batch.msgs, start=1):
+    for i, (low, (subject, hdr, payload)) in enumerate(zip(lows, batch.msgs, strict=True), start=1):
         ttl_ns = 0
         rollup = ""
         msg_id = ""
         if hdr:
             if len(hdr) > 65535:
                 raise js_error(Err.STREAM_HEADER_EXCEEDS_MAXIMUM)
-            incr = counters.check_increment(hdr, payload, st.counters) if b"Nats-Incr" in hdr else None
-            expected = get(hdr, EXPECTED_STREAM)
+            incr = counters.check_increment(hdr, payload, st.counters) if b"nats-incr" in low else None
+            expected = get(hdr, EXPECTED_STREAM) if b"nats-expected-stream" in low else None
             if expected and expected != st.name:
                 raise js_error(Err.STREAM_NOT_MATCH)
-            ttl_ns = message_ttl(st, get(hdr, TTL))
-            msg_id = get(hdr, MSG_ID) or ""
+            ttl_ns = message_ttl(st, get(hdr, TTL)) if b"nats-ttl" in low else 0
+            msg_id = (get(hdr, MSG_ID) or "") if b"nats-msg-id" in low else ""
             if msg_id:
                 if msg_id in diff.msg_ids or msg_id in window.ids:
                     raise js_error(Err.ATOMIC_PUBLISH_CONTAINS_DUPLICATE_MESSAGE)
                 diff.msg_ids.add(msg_id)
-            if get(hdr, STREAM_SOURCE) is not None:
+            if b"nats-stream-source" in low and get(hdr, STREAM_SOURCE) is not None:
                 raise js_error(Err.MESSAGE_STREAM_SOURCE_HEADER)
             if st.counters:
                 hdr, payload, _ = apply_counter(st, subject, hdr, incr, diff.totals)
                 diff.totals[subject] = (hdr, payload)
-            _check_expected(st, subject, hdr, i, running, diff)
-            if b"Nats-Schedule" in hdr:
+            if b"nats-expected-last-" in low:
+                _check_expected(st, subject, hdr, i, running, diff)
+            if b"nats-schedule" in low:
                 hdr = schedules.check_publish(st, subject, hdr)
-            rollup = check_rollup(st, hdr)
+            rollup = check_rollup(st, hdr) if b"nats-rollup" in low else ""
             if rollup == "sub" and subject in diff.subjects:
                 raise js_error(Err.STREAM_ROLLUP_FAILED, err="batch rollup sub invalid")
             if rollup == "all" and i > 1:
                 raise js_error(Err.STREAM_ROLLUP_FAILED, err="batch rollup all invalid")
             if ttl_ns > 0:
                 hdr, ttl_ns = raise_ttl(st, hdr, ttl_ns)
-            if CLIENT_INFO.encode() in hdr:
+            if b"nats-client-info" in low:
                 hdr = headers.remove(hdr, [CLIENT_INFO])
         elif st.counters:
             raise js_error(Err.MESSAGE_INCR_MISSING)
@@ -322,19 +334,25 @@ def _check_discard_new(st: Stream, subject: str, size: int, rollup: str, diff: _
 
 
 def _restart_timer(st: Stream, batch: AtomicBatch, timeout: float) -> None:
-    if batch.timer is not None:
-        batch.timer.cancel()
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    batch.timer = loop.call_later(timeout, _timed_out, st, batch)
+    batch.last = loop.time()
+    if batch.timer is None:
+        batch.timer = loop.call_later(timeout, _timed_out, st, batch, timeout)
 
 
-def _timed_out(st: Stream, batch: AtomicBatch) -> None:
+def _timed_out(st: Stream, batch: AtomicBatch, timeout: float) -> None:
     batch.timer = None
-    if st.atomic_batches.get(batch.id) is batch:
-        _abandon(st, batch, "timeout")
+    if st.atomic_batches.get(batch.id) is not batch:
+        return
+    loop = asyncio.get_running_loop()
+    left = batch.last + timeout - loop.time()
+    if left > 0:
+        batch.timer = loop.call_later(left, _timed_out, st, batch, timeout)
+        return
+    _abandon(st, batch, "timeout")
 
 
 def _drop(st: Stream, batch: AtomicBatch) -> None:

@@ -118,20 +118,26 @@ def _err(seq: int, exc: JetStreamError) -> bytes:
 
 
 class _Out:
-    """Where this message's answers go (nothing on a ``no_ack`` stream)."""
+    """Where this message's answers go.
 
-    __slots__ = ("reply", "st")
+    A ``no_ack`` stream (nats-server 2.15.1, verified) sends neither the start ack nor the
+    errors found before the batch is looked up, but does send flow acks, gaps, errors of
+    a message's checks and the final PubAck: a fast-ingest publisher cannot work without them.
+    """
+
+    __slots__ = ("quiet", "reply", "st")
 
     def __init__(self, st: Stream, reply: str) -> None:
         self.st = st
-        self.reply = "" if st.config.get("no_ack") else reply
+        self.reply = reply
+        self.quiet = bool(st.config.get("no_ack"))
 
     def send(self, body: bytes) -> None:
-        if self.reply:
-            self.st.account.publish(self.reply, "", b"", body)
+        self.st.account.publish(self.reply, "", b"", body)
 
-    def error(self, exc: JetStreamError) -> JetStreamError:
-        self.send(encode({"error": exc.to_dict(), "stream": self.st.name, "seq": 0}))
+    def error(self, exc: JetStreamError, *, early: bool = False) -> JetStreamError:
+        if not (early and self.quiet):
+            self.send(encode({"error": exc.to_dict(), "stream": self.st.name, "seq": 0}))
         return exc
 
     def final(self, batch: FastBatch, seq: int, count: int, duplicate: bool = False) -> None:
@@ -161,7 +167,7 @@ def process(
             if ctl.seq != 1:
                 raise js_error(Err.BATCH_PUBLISH_UNKNOWN_BATCH_ID)
             batch = _start(st, ctl)
-            if ctl.op == START:
+            if ctl.op == START and not out.quiet:
                 out.send(_flow_ack(0, batch.am))
         if REQUIRED_API_LEVEL.encode() in hdr:
             if required_level_too_high(hdr, st.js.service.api_level):
@@ -169,7 +175,7 @@ def process(
                 raise js_error(Err.REQUIRED_API_LEVEL)
             hdr = headers.remove(hdr, [REQUIRED_API_LEVEL])
     except JetStreamError as exc:
-        return out.error(exc)
+        return out.error(exc, early=True)
     _restart_timer(st, batch)
     if ctl.op == PING:
         _ping(st, batch, ctl.seq, out)

@@ -50,6 +50,7 @@ def attach(st: Stream) -> None:
     tr = st.config.get("subject_transform")
     st.input_transform = SubjectTransform(tr.get("src") or ">", tr["dest"]) if tr else None
     st.counters = bool(st.config.get("allow_msg_counter"))
+    st.ingest = lambda subject, hdr, payload: process(st, subject, "", hdr, payload, internal=True)
 
     def on_msg(subject: str, reply: str, hdr: bytes, payload: bytes) -> None:
         process(st, subject, reply, hdr, payload)
@@ -67,6 +68,7 @@ def detach(st: Stream) -> None:
     for sub in st.subs:
         st.account.unsubscribe_internal(sub)
     st.subs.clear()
+    st.ingest = None
 
 
 def _ack_error(st: Stream, reply: str, exc: JetStreamError) -> None:
@@ -86,17 +88,19 @@ def process(
     marks a message the server itself publishes (a fired schedule): the schedule
     headers it carries are the server's and are not checked.
     """
-    if reply and st.config.get("no_ack"):
-        reply = ""
     if st.input_transform is not None:
         subject = st.input_transform.apply(subject) or subject
     if not internal:
         if reply and reply.endswith(".$FI") and len(reply) > 4:
-            return batch_fast.process(st, subject, reply, hdr, payload)
+            return batch_fast.process(st, subject, reply, hdr, payload)  # it knows no_ack's rules
+        if reply and st.config.get("no_ack"):
+            reply = ""
         if hdr and b"Nats-Batch-Id" in hdr:
             batch_id = headers.get(hdr, batch_atomic.BATCH_ID)
             if batch_id:
                 return batch_atomic.process(st, subject, reply, hdr, payload, batch_id)
+    elif reply and st.config.get("no_ack"):
+        reply = ""
     ack_tail = b"}"
     try:
         if st.config["sealed"]:

@@ -56,13 +56,23 @@ def admit(st: Stream, subject_len: int, hdr_len: int, payload_len: int, rollup: 
 
 
 def store(
-    st: Stream, subject: str, hdr: bytes, payload: bytes, ttl_ns: int, rollup: str
+    st: Stream,
+    subject: str,
+    hdr: bytes,
+    payload: bytes,
+    ttl_ns: int,
+    rollup: str,
+    *,
+    admitted: bool = False,
 ) -> tuple[StoredMsg, int]:
     """Admit and store one message. Returns it and the subject's previous last seq (for republish).
 
-    Raises JetStreamError: nothing is acknowledged unless the store accepted the message.
+    ``admitted``: the caller checked the limits already (a batch commit checks them once for
+    the whole batch). Raises JetStreamError: nothing is acknowledged unless the store
+    accepted the message.
     """
-    admit(st, len(subject), len(hdr), len(payload), rollup)
+    if not admitted:
+        admit(st, len(subject), len(hdr), len(payload), rollup)
     prev = st.store.last_seq_for_subject(subject) if st.republisher is not None else 0
     try:
         msg = st.store.store_msg(subject, hdr, payload, ttl_ns=ttl_ns)

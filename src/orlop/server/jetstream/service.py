@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orlop.server.jetstream import atrest, resources
+from orlop.server.jetstream import atrest, resources, schedules
 from orlop.server.jetstream.account_js import AccountJetStream, AccountLimits
 from orlop.server.jetstream.advisories import Advisories, new_id
 from orlop.server.jetstream.api import load_handlers, silence, subscribe
@@ -169,6 +169,11 @@ class JetStreamService:
     def expire_all(self) -> int:
         """Run expiry on every stream now (tests with a fake clock call this); returns removals."""
         return sum(st.expire() for js in self.accounts.values() for st in list(js.streams.values()))
+
+    def fire_schedules(self) -> int:
+        """Fire every message schedule due at the clock's now (as ``expire_all``); returns messages stored."""
+        streams = [st for js in self.accounts.values() for st in list(js.streams.values())]
+        return sum(schedules.fire_due(st) for st in streams)
 
     # --- monitoring -----------------------------------------------------------------------
 

@@ -199,6 +199,10 @@ class Stream:
         self.republisher: SubjectTransform | None = None  # config["republish"] (publish)
         self.input_transform: SubjectTransform | None = None  # config["subject_transform"] (publish)
         self.counters = False  # config["allow_msg_counter"] (publish)
+        # Stores a message the server itself publishes (a fired schedule), bypassing the client
+        # checks: (subject, header, payload) -> stored message or error (set by publish).
+        self.ingest: Callable[[str, bytes, bytes], object] | None = None
+        self.schedules: Any = None  # schedules.Schedules of allow_msg_schedules streams (schedules)
         self.atomic_batches: dict[str, Any] = {}  # batch id -> AtomicBatch (batch_atomic)
         self.fast_batches: dict[str, Any] = {}  # batch id -> FastBatch (batch_fast)
         self._timer: asyncio.TimerHandle | None = None
