@@ -5,8 +5,9 @@ writes, so CONSUMER.INFO echoes what a Go client would get back. The pipeline
 mirrors nats-server's create path: :func:`apply_defaults` is
 ``setConsumerConfigDefaults`` (max_deliver 0 -> -1, ack_wait 30 s for explicit/all,
 max_ack_pending 1000 when acks are on, max_waiting 512 for pull, 5 s
-inactive_threshold for ephemerals), :func:`validate` is ``checkConsumerCfg`` with
-the same error order and texts, :func:`check_update` is ``checkNewConsumerConfig``
+inactive_threshold for ephemerals, 120 s priority_timeout for pinned_client),
+:func:`validate` is ``checkConsumerCfg`` with the same error order and texts
+(priority groups, ADR-42, last), :func:`check_update` is ``checkNewConsumerConfig``
 (what an update may not change). Everything here is pure data: no stream or
 server objects, only the stream's normalised config dict.
 """
@@ -14,6 +15,7 @@ server objects, only the stream's normalised config dict.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from orlop.errors import JetStreamError
@@ -29,13 +31,17 @@ __all__ = [
     "DEFAULT_INACTIVE_THRESHOLD",
     "DEFAULT_MAX_ACK_PENDING",
     "DEFAULT_MAX_WAITING",
+    "DEFAULT_PRIORITY_TIMEOUT",
+    "PRIORITY_POLICIES",
     "apply_defaults",
     "check_name",
     "check_update",
     "configs_equal",
     "filters",
+    "is_valid_group_name",
     "nak_delay",
     "ordered",
+    "priority_req_level",
     "validate",
 ]
 
@@ -43,6 +49,7 @@ DEFAULT_ACK_WAIT = 30_000_000_000
 DEFAULT_INACTIVE_THRESHOLD = 5_000_000_000
 DEFAULT_MAX_ACK_PENDING = 1000
 DEFAULT_MAX_WAITING = 512
+DEFAULT_PRIORITY_TIMEOUT = 120_000_000_000  # nats-server's JsDefaultPinnedTTL
 MAX_DESCRIPTION_LEN = 4096
 _MS100 = 100_000_000
 _MS1 = 1_000_000
@@ -72,6 +79,24 @@ def _time_error(value: Any) -> str | None:
 DELIVER_POLICIES = ("all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject")
 ACK_POLICIES = ("none", "all", "explicit")
 REPLAY_POLICIES = ("instant", "original")
+PRIORITY_POLICIES = ("none", "overflow", "pinned_client", "prioritized")
+_GROUP_NAME = re.compile(r"[a-zA-Z0-9/_=-]{1,16}")
+
+
+def _priority_policy_error(value: Any) -> str | None:
+    """Go's ``PriorityPolicy.UnmarshalJSON``: the raw JSON value in the text (even ``null``)."""
+    if isinstance(value, str) and value in PRIORITY_POLICIES:
+        return None
+    raw = getattr(value, "literal", None)
+    if not isinstance(raw, str):
+        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return f"unknown priority policy: {raw}"
+
+
+def is_valid_group_name(name: str) -> bool:
+    """A priority group name nats-server accepts: ``^[a-zA-Z0-9/_=-]{1,16}$``."""
+    return _GROUP_NAME.fullmatch(name) is not None
+
 
 CONSUMER_CONFIG_SCHEMA = Schema(
     "ConsumerConfig",
@@ -108,7 +133,7 @@ CONSUMER_CONFIG_SCHEMA = Schema(
         "metadata": "map[string]string",
         "pause_until": Enum("time.Time", _time_error),
         "priority_groups": "[]string",
-        "priority_policy": "string",
+        "priority_policy": Enum("PriorityPolicy", _priority_policy_error),
         "priority_timeout": "time.Duration",
     },
 )
@@ -186,15 +211,24 @@ def _from_request(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_defaults(
-    raw: dict[str, Any], stream_config: dict[str, Any], *, ephemeral: bool, account_max_ack_pending: int = -1
+    raw: dict[str, Any],
+    stream_config: dict[str, Any],
+    *,
+    ephemeral: bool,
+    account_max_ack_pending: int = -1,
+    pedantic: bool = False,
 ) -> dict[str, Any]:
     """nats-server's defaults for a decoded ``config`` object (not yet validated).
 
     ``ephemeral`` is true when the consumer has no durable name (it then gets the 5 s
     inactive threshold when none is given). An account's ``max_ack_pending`` limit lowers
-    the default as nats-server lowers it.
+    the default as nats-server lowers it. Raises JetStreamError 10025 (a ``null``
+    priority policy, which Go's unmarshaller refuses) and, when ``pedantic``, 10157.
     """
+    if "priority_policy" in raw and raw["priority_policy"] is None:
+        raise js_error(Err.INVALID_JSON, err="unknown priority policy: null")
     cfg = _from_request(raw)
+    _priority_defaults(cfg, pedantic=pedantic)
     limits = stream_config.get("consumer_limits") or {}
     push = bool(cfg.get("deliver_subject"))
     if not push and cfg["max_waiting"] == 0:
@@ -217,6 +251,33 @@ def apply_defaults(
     if ephemeral and cfg["inactive_threshold"] == 0:
         cfg["inactive_threshold"] = DEFAULT_INACTIVE_THRESHOLD
     return cfg
+
+
+def _priority_defaults(cfg: dict[str, Any], *, pedantic: bool) -> None:
+    """Policy ``none`` is omitted as Go omits it; a negative timeout is 0 (pedantic: 10157),
+    then pinned_client gets the 120 s default."""
+    if cfg.get("priority_policy") == "none":
+        del cfg["priority_policy"]
+    timeout = int(cfg.get("priority_timeout") or 0)
+    if timeout < 0:
+        if pedantic:
+            raise js_error(Err.PEDANTIC, err="priority_timeout must not be negative")
+        timeout = 0
+    if cfg.get("priority_policy") == "pinned_client" and timeout == 0:
+        timeout = DEFAULT_PRIORITY_TIMEOUT
+    cfg["priority_timeout"] = timeout
+
+
+def priority_req_level(raw: dict[str, Any]) -> int:
+    """The API level priority groups need, judged on the request's config before defaults.
+
+    nats-server sets ``_nats.req.level`` before its defaults, so a negative
+    ``priority_timeout`` (later 0) still asks for level 1.
+    """
+    policy = raw.get("priority_policy") or "none"
+    if policy != "none" or raw.get("priority_timeout") or raw.get("priority_groups"):
+        return 1
+    return 0
 
 
 def filters(cfg: dict[str, Any]) -> list[str]:
@@ -358,6 +419,27 @@ def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
     for n in (durable, name):
         if n:
             check_name(n)
+    _check_priority(cfg)
+
+
+def _check_priority(cfg: dict[str, Any]) -> None:
+    """ADR-42 settings, after every other check (as nats-server orders them)."""
+    groups = cfg.get("priority_groups") or []
+    if cfg.get("priority_policy", "none") != "none":
+        if cfg.get("deliver_subject"):
+            raise js_error(Err.CONSUMER_PUSH_WITH_PRIORITY_GROUP)
+        if not groups:
+            raise js_error(Err.CONSUMER_PRIORITY_POLICY_WITHOUT_GROUP)
+        for group in groups:
+            if not group:
+                raise js_error(Err.CONSUMER_EMPTY_GROUP_NAME)
+            if not is_valid_group_name(group):
+                raise js_error(Err.CONSUMER_INVALID_GROUP_NAME)
+        return
+    if groups:
+        raise js_error(Err.CONSUMER_PRIORITY_GROUP_WITH_POLICY_NONE)
+    if int(cfg.get("priority_timeout") or 0) > 0:
+        raise js_error(Err.CONSUMER_PINNED_TTL_WITHOUT_PRIORITY_POLICY_NONE)
 
 
 def _strip_server_meta(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -70,3 +70,36 @@ class Advisories:
         body = self._base(js, STREAM_ACTION_TYPE)
         body.update({"stream": stream, "action": action})
         self._publish(js, subject, body)
+
+
+# --- priority groups (ADR-42): a pinned_client group got or lost its pin ------------------
+
+CONSUMER_GROUP_PINNED_TYPE = "io.nats.jetstream.advisory.v1.consumer_group_pinned"
+CONSUMER_GROUP_UNPINNED_TYPE = "io.nats.jetstream.advisory.v1.consumer_group_unpinned"
+
+__all__ += ["consumer_group_pinned", "consumer_group_unpinned"]
+
+
+def _consumer_group_event(
+    js: AccountView, subject: str, kind: str, stream: str, consumer: str, fields: dict[str, str]
+) -> None:
+    if not js.account.has_interest(subject):
+        return
+    body: dict[str, Any] = {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
+    body.update({"account": js.name, "stream": stream, "consumer": consumer, **fields})
+    js.account.publish(subject, "", b"", gojson.dumps(body).encode())
+
+
+def consumer_group_pinned(js: AccountView, stream: str, consumer: str, group: str, pin_id: str) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.PINNED.<stream>.<consumer>``: ``pin_id`` now owns ``group``."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.PINNED.{stream}.{consumer}"
+    fields = {"group": group, "pinned_id": pin_id}
+    _consumer_group_event(js, subject, CONSUMER_GROUP_PINNED_TYPE, stream, consumer, fields)
+
+
+def consumer_group_unpinned(js: AccountView, stream: str, consumer: str, group: str, reason: str) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.<stream>.<consumer>``; ``reason`` is
+    ``"admin"`` (CONSUMER.UNPIN) or ``"timeout"`` (no pull with the pin id in time)."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.UNPINNED.{stream}.{consumer}"
+    fields = {"group": group, "reason": reason}
+    _consumer_group_event(js, subject, CONSUMER_GROUP_UNPINNED_TYPE, stream, consumer, fields)

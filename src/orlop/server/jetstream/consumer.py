@@ -27,7 +27,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orlop.jsapi.consumer_config import filters, nak_delay, ordered
+from orlop.jsapi.consumer_config import filters, nak_delay, ordered, priority_req_level
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
 from orlop.server.jetstream.consumer_position import reset_start, start_of
@@ -233,8 +233,9 @@ class Consumer:
         if self.pause_until:
             cfg["pause_until"] = format_ts(self.pause_until)
         meta = dict(cfg.get("metadata") or {})
-        if "_nats.req.level" in meta:
-            meta["_nats.req.level"] = "1" if self.pause_until else "0"
+        if "_nats.req.level" in meta:  # recomputed from the stored config, as nats-server does
+            level = max(1 if self.pause_until else 0, priority_req_level(cfg))
+            meta["_nats.req.level"] = str(level)
             cfg["metadata"] = meta
         self.config = ordered(cfg)
         if self._replay_timer is not None:

@@ -1,4 +1,5 @@
-"""The consumer endpoints of the JetStream API: create (three subject forms), info, delete, names, list.
+"""The consumer endpoints of the JetStream API: create (three subject forms), info, delete, names,
+list, pause, reset, unpin.
 
 Handlers only decode, check and encode; consumer behaviour lives in
 :mod:`.consumer` and its push/pull subclasses. The create path mirrors
@@ -22,14 +23,18 @@ from orlop.jsapi.consumer_config import (
     check_update,
     configs_equal,
     filters,
+    is_valid_group_name,
     ordered,
+    priority_req_level,
     validate,
 )
 from orlop.jsapi.errors import Err, js_error
+from orlop.jsapi.schema import Schema
 from orlop.jsapi.timefmt import ZERO_TIME, format_ts, parse_ts
 from orlop.server.jetstream import consumer_state
 from orlop.server.jetstream.api import ApiRequest, api
 from orlop.server.jetstream.consumer import Consumer
+from orlop.server.jetstream.consumer_pull import PullConsumer
 from orlop.server.jetstream.stream import Stream
 from orlop.subjects import collide
 
@@ -47,10 +52,14 @@ def new_name() -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(8))
 
 
-def _server_metadata(req: ApiRequest, cfg: dict[str, Any]) -> dict[str, Any]:
+def _server_metadata(req: ApiRequest, cfg: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """``_nats.*`` metadata; the required level is the highest any used feature needs.
+
+    ``raw`` is the request's config before defaults, which priority settings are judged on.
+    """
     svc = req.js.service
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    level = "1" if cfg.get("pause_until") else "0"
+    level = str(max(1 if cfg.get("pause_until") else 0, priority_req_level(raw)))
     meta.update({"_nats.level": str(svc.api_level), "_nats.req.level": level, "_nats.ver": svc.version})
     out = dict(cfg)
     out["metadata"] = dict(sorted(meta.items()))
@@ -90,12 +99,18 @@ def _create(req: ApiRequest, stream_name: str, cname: str, filt: str, form: str)
     if durable:
         raw["name"] = durable
     acc_limit = req.js.limits.max_ack_pending
-    cfg = apply_defaults(raw, stream.config, ephemeral=not durable, account_max_ack_pending=acc_limit)
+    cfg = apply_defaults(
+        raw,
+        stream.config,
+        ephemeral=not durable,
+        account_max_ack_pending=acc_limit,
+        pedantic=body.get("pedantic") is True,
+    )
     validate(cfg, stream.config)
     if 0 < acc_limit < cfg["max_ack_pending"]:
         raise js_error(Err.CONSUMER_MAX_PENDING_ACK_EXCESS, limit=acc_limit)
     name = cfg.get("name") or new_name()
-    cfg = _server_metadata(req, cfg)
+    cfg = _server_metadata(req, cfg, raw)
     return create_consumer(req, stream, name, cfg, body.get("action") or "").info()
 
 
@@ -253,3 +268,30 @@ def consumer_reset(req: ApiRequest) -> dict[str, Any]:
         raise js_error(Err.INVALID_JSON, err="json: cannot unmarshal seq into Go value of type uint64")
     start = c.reset_to(seq)
     return {**c.info(), "reset_seq": start}
+
+
+_UNPIN_SCHEMA = Schema("JSApiConsumerUnpinRequest", {"group": "string"}, lenient=True)
+
+
+@api("CONSUMER.UNPIN", _T + "consumer_unpin_response", nargs=2)
+def consumer_unpin(req: ApiRequest) -> dict[str, Any]:
+    """Drop the pin of a pinned_client group (ADR-42); the next delivery picks a new one.
+
+    As nats-server: the body is checked before the stream (an empty body is invalid JSON),
+    and unpinning when nothing is pinned succeeds. Raises JetStreamError 10025, 10162,
+    10059, 10014, 10160.
+    """
+    if req.empty:
+        raise js_error(Err.INVALID_JSON, err="unexpected end of JSON input")
+    body = req.json(_UNPIN_SCHEMA)
+    group = body.get("group") or ""
+    if not group:
+        raise js_error(Err.INVALID_JSON, err="consumer group not specified")
+    if not is_valid_group_name(group):
+        raise js_error(Err.CONSUMER_INVALID_GROUP_NAME)
+    c = _consumer(req)
+    if group not in (c.config.get("priority_groups") or []):
+        raise js_error(Err.CONSUMER_INVALID_PRIORITY_GROUP)
+    if isinstance(c, PullConsumer):
+        c.unpin(group)
+    return {}
