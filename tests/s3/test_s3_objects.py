@@ -188,17 +188,25 @@ def test_large_round_trip(s3: Any, bucket: str, tmp_path: Any) -> None:
     assert hashlib.sha256(dest.read_bytes()).digest() == hashlib.sha256(data).digest()
 
 
-def test_upload_file_without_multipart(s3: Any, bucket: str, tmp_path: Any) -> None:
-    """Multipart is not built yet: boto3's upload_file works with its threshold raised (docs/s3.md)."""
-    from boto3.s3.transfer import S3UploadFailedError, TransferConfig
+def test_upload_file_multipart_and_single(s3: Any, bucket: str, tmp_path: Any) -> None:
+    """boto3's upload_file: multipart above 8 MiB (parts in parallel); one put with a higher threshold."""
+    from boto3.s3.transfer import TransferConfig
 
     data = os.urandom(12 << 20)
     src = tmp_path / "twelve.bin"
     src.write_bytes(data)
-    with pytest.raises(S3UploadFailedError, match="NotImplemented"):
-        s3.upload_file(str(src), bucket, "multipart.bin")  # above 8 MiB: multipart by default
+    s3.upload_file(str(src), bucket, "multipart.bin")  # above 8 MiB: 8 MiB parts by default
+    parts = [data[: 8 << 20], data[8 << 20 :]]
+    joined = b"".join(hashlib.md5(p, usedforsecurity=False).digest() for p in parts)
+    head = s3.head_object(Bucket=bucket, Key="multipart.bin")
+    assert head["ETag"] == '"' + hashlib.md5(joined, usedforsecurity=False).hexdigest() + '-2"'
+    s3.download_file(bucket, "multipart.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == data
     s3.upload_file(str(src), bucket, "single.bin", Config=TransferConfig(multipart_threshold=5 * 1024**3))
     head = s3.head_object(Bucket=bucket, Key="single.bin")
     assert head["ContentLength"] == len(data)
     assert head["ETag"] == '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["single.bin"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [
+        "multipart.bin",
+        "single.bin",
+    ]

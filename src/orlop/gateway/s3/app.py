@@ -22,7 +22,7 @@ from starlette.routing import Route
 from orlop.errors import AuthError, ObjectStoreError
 from orlop.gateway.config import Credentials, GatewayConfig
 from orlop.gateway.pool import ClientPool
-from orlop.gateway.s3 import bucket_ops, copy_ops, object_ops, sigv4
+from orlop.gateway.s3 import bucket_ops, copy_ops, multipart, multipart_list, object_ops, sigv4
 from orlop.gateway.s3.config import S3Config
 from orlop.gateway.s3.context import S3Request, query_of, split_target
 from orlop.gateway.s3.errors import S3Error, from_object_store
@@ -39,8 +39,8 @@ UNSUPPORTED = frozenset(
         *("accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering"),
         *("inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock"),
         *("ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication"),
-        *("requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId"),
-        *("uploads", "versioning", "versions", "website"),
+        *("requestPayment", "restore", "retention", "select", "tagging", "torrent"),
+        *("versioning", "versions", "website"),
     }
 )
 Handler = Callable[[S3Request], Awaitable[Response]]
@@ -67,12 +67,16 @@ def _route(ctx: S3Request) -> Awaitable[Response]:
             "DELETE": bucket_ops.delete_bucket,
         }
         if method == "GET":
+            if "uploads" in query:
+                return multipart_list.list_uploads(ctx)
             return bucket_ops.get_location(ctx) if "location" in query else bucket_ops.list_objects(ctx)
         if method == "POST" and "delete" in query:
             return object_ops.delete_objects(ctx)
         if method in bucket_handlers:
             return bucket_handlers[method](ctx)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+    if "uploadId" in query:
+        return _route_upload(ctx)
     if method in ("GET", "HEAD"):
         return object_ops.get_object(ctx)
     if method == "PUT":
@@ -82,7 +86,25 @@ def _route(ctx: S3Request) -> Awaitable[Response]:
     if method == "DELETE":
         return object_ops.delete_object(ctx)
     if method == "POST":
-        raise _not_implemented("POST on an object (multipart uploads, POST policy uploads)")
+        if "uploads" in query:
+            return multipart.create_upload(ctx)
+        raise _not_implemented("POST on an object without ?uploads (POST policy uploads)")
+    raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+
+def _route_upload(ctx: S3Request) -> Awaitable[Response]:
+    """The operations on one multipart upload (``?uploadId=…`` on a key)."""
+    method = ctx.method
+    if method == "PUT":
+        if ctx.header("x-amz-copy-source"):
+            return multipart.upload_part_copy(ctx)
+        return multipart.upload_part(ctx)
+    if method == "POST":
+        return multipart.complete_upload(ctx)
+    if method == "GET":
+        return multipart_list.list_parts(ctx)
+    if method == "DELETE":
+        return multipart.abort_upload(ctx)
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
 
 

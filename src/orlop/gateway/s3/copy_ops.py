@@ -33,9 +33,9 @@ from orlop.gateway.s3.xmlio import document, iso8601, sub
 from orlop.gateway.state import open_bucket
 from orlop.objects import Bucket, ObjectReader
 
-__all__ = ["copy_object", "parse_copy_source"]
+__all__ = ["PRECONDITION", "copy_object", "parse_copy_source", "source_bucket"]
 
-_PRECONDITION = "At least one of the pre-conditions you specified did not hold"
+PRECONDITION = "At least one of the pre-conditions you specified did not hold"
 
 
 def parse_copy_source(value: str) -> tuple[str, str]:
@@ -51,7 +51,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     return bucket, key
 
 
-async def _source(ctx: S3Request, bucket: str) -> Bucket:
+async def source_bucket(ctx: S3Request, bucket: str) -> Bucket:
     try:
         return await open_bucket(ctx.client, check_bucket_name(bucket))
     except BucketNotFound:
@@ -68,7 +68,7 @@ async def copy_object(ctx: S3Request) -> Response:
     src_bucket_name, src_key = parse_copy_source(ctx.header("x-amz-copy-source") or "")
     dest = await open_s3_bucket(ctx)
     key = object_key(ctx)
-    source = await _source(ctx, src_bucket_name)
+    source = await source_bucket(ctx, src_bucket_name)
     directive = (ctx.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
@@ -82,7 +82,7 @@ async def copy_object(ctx: S3Request) -> Response:
     try:
         info = reader.info
         if preconditions(ctx, info, "x-amz-copy-source-") == 304:
-            raise S3Error("PreconditionFailed", _PRECONDITION)
+            raise S3Error("PreconditionFailed", PRECONDITION)
         if directive == "COPY":
             headers = {h: v for h in KEPT_HEADERS if (v := info.header(h))}
             metadata = dict(info.metadata)
@@ -103,7 +103,7 @@ async def copy_object(ctx: S3Request) -> Response:
                 final_headers=lambda: {ETAG_HEADER: md5.hexdigest()},
             )
         except ObjectAlreadyExists as exc:
-            raise S3Error("PreconditionFailed", _PRECONDITION) from exc
+            raise S3Error("PreconditionFailed", PRECONDITION) from exc
     finally:
         await reader.aclose()
     root = document("CopyObjectResult")

@@ -2,7 +2,8 @@
 
 An object put through the S3 API carries the MD5 of its bytes, computed while they
 streamed in, in its ``Orlop-S3-ETag`` header (an ``Orlop-`` header, so metadata updates
-keep it): its ETag is ``"<md5 hex>"``, as S3's for a single-part upload. An object put
+keep it): its ETag is ``"<md5 hex>"``, as S3's for a single-part upload (a completed
+multipart upload keeps S3's ``"<md5 of the parts' MD5s>-<N>"`` there). An object put
 by another client (nats-py, nats.go, the JSON gateway) has no MD5, and reading it
 whole to compute one would make HEAD and listings cost the object's size. Its ETag is
 then the hex of the SHA-256 digest the object store already keeps: stable, changes
@@ -20,7 +21,7 @@ from orlop.objects.meta import digest_bytes
 __all__ = ["ETAG_HEADER", "etag_matches", "etag_of"]
 
 ETAG_HEADER = "Orlop-S3-ETag"
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")  # a multipart upload's: "<md5 of part md5s>-N"
 
 
 def etag_of(info: ObjectInfo) -> str:

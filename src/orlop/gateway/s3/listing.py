@@ -38,7 +38,7 @@ from orlop.objects.core import BucketCore
 from orlop.objects.meta import encode_name
 from orlop.objects.wire import StoredMsg
 
-__all__ = ["Page", "list_page", "object_names", "walk"]
+__all__ = ["HIDDEN_PREFIX", "Page", "infos", "list_page", "names_under", "object_names", "walk"]
 
 log = logging.getLogger("orlop.gateway.s3")
 _FETCH_CONCURRENCY = 64
@@ -55,6 +55,9 @@ _REPLY_HEADERS = frozenset(
     )
 )
 _CACHE_BUCKETS = 64
+# Names the gateway keeps for itself (multipart uploads in progress, :mod:`.uploads`):
+# never listed, never addressable as S3 keys.
+HIDDEN_PREFIX = ".orlop-s3-mpu/"
 _cache: dict[tuple[int, str], tuple[tuple[int, int, int], list[str]]] = {}
 
 
@@ -99,13 +102,22 @@ def _after(text: str) -> str:
     return text[:-1] + chr(min(ord(text[-1]) + 1, 0x10FFFF)) if text else text
 
 
+def names_under(names: list[str], prefix: str) -> list[str]:
+    """The slice of sorted ``names`` that start with ``prefix`` (two bisects)."""
+    return names[bisect_left(names, prefix) : bisect_left(names, _after(prefix))] if prefix else names
+
+
 def walk(names: list[str], prefix: str, delimiter: str, marker: str) -> Iterator[tuple[str, str]]:
-    """``("key", name)`` and ``("prefix", common prefix)`` entries after ``marker``, in order."""
+    """``("key", name)`` and ``("prefix", common prefix)`` entries after ``marker``, in order
+    (the gateway's own :data:`HIDDEN_PREFIX` names skipped with one bisect)."""
     i = max(bisect_left(names, prefix), bisect_right(names, marker) if marker else 0)
     while i < len(names):
         name = names[i]
         if not name.startswith(prefix):
             return
+        if name.startswith(HIDDEN_PREFIX):
+            i = bisect_left(names, _after(HIDDEN_PREFIX), i)
+            continue
         cut = name.find(delimiter, len(prefix)) if delimiter else -1
         if cut >= 0:
             common = name[: cut + len(delimiter)]
@@ -168,7 +180,7 @@ async def _multi_last(bucket: Bucket, names: list[str]) -> dict[str, ObjectInfo]
     raise RuntimeError("DIRECT.GET multi_last: no end-of-batch")
 
 
-async def _infos(bucket: Bucket, names: list[str]) -> list[ObjectInfo | None]:
+async def infos(bucket: Bucket, names: list[str]) -> list[ObjectInfo | None]:
     """The live meta of each name (None: deleted or gone), batched when the stream allows direct gets."""
     if bucket.allow_direct and not bucket.core.replicated and names:
         try:
@@ -208,11 +220,11 @@ async def list_page(bucket: Bucket, *, prefix: str, delimiter: str, marker: str,
                 break
         else:
             exhausted = True
-        infos = iter(await _infos(bucket, [n for kind, n in pending if kind == "key"]))
+        found = iter(await infos(bucket, [n for kind, n in pending if kind == "key"]))
         for kind, value in pending:
             if kind == "prefix":
                 page.prefixes.append(value)
-            elif (info := next(infos)) is not None:
+            elif (info := next(found)) is not None:
                 page.keys.append(info)
             page.last = value
     if not exhausted:

@@ -28,6 +28,7 @@ from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_res
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error, from_object_store
 from orlop.gateway.s3.etags import ETAG_HEADER, etag_matches, etag_of
+from orlop.gateway.s3.listing import HIDDEN_PREFIX
 from orlop.gateway.s3.sigv4 import Signed
 from orlop.gateway.s3.xmlio import document, parse, sub
 from orlop.gateway.streaming import object_span
@@ -35,7 +36,9 @@ from orlop.objects import Bucket, ObjectInfo
 
 __all__ = [
     "KEPT_HEADERS",
+    "MAX_PUT",
     "META_PREFIX",
+    "declared_length",
     "delete_object",
     "delete_objects",
     "get_object",
@@ -43,7 +46,9 @@ __all__ = [
     "preconditions",
     "put_condition",
     "put_object",
+    "request_body",
     "stored_headers",
+    "user_metadata",
 ]
 
 KEPT_HEADERS = (
@@ -68,12 +73,15 @@ MAX_PUT = 5 << 30  # S3's limit for a single PutObject
 
 
 def object_key(ctx: S3Request) -> str:
+    """The request's key; KeyTooLongError, or InvalidArgument for the gateway's own names."""
     if len(ctx.key.encode("utf-8")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", "Your key is too long")
+    if ctx.key.startswith(HIDDEN_PREFIX):
+        raise S3Error("InvalidArgument", f"keys starting with {HIDDEN_PREFIX!r} are reserved by the gateway")
     return ctx.key
 
 
-async def _body(ctx: S3Request) -> AsyncIterator[bytes]:
+async def request_body(ctx: S3Request) -> AsyncIterator[bytes]:
     try:
         async for piece in ctx.request.stream():
             yield piece
@@ -81,7 +89,7 @@ async def _body(ctx: S3Request) -> AsyncIterator[bytes]:
         raise S3Error("IncompleteBody", "the client went away before the whole body arrived") from None
 
 
-def _declared_length(ctx: S3Request, signed: Signed) -> int | None:
+def declared_length(ctx: S3Request, signed: Signed) -> int | None:
     text = ctx.header("x-amz-decoded-content-length") if signed.streaming else ctx.header("content-length")
     if text is None:
         if signed.streaming or ctx.header("transfer-encoding"):
@@ -106,19 +114,24 @@ def stored_headers(ctx: S3Request) -> dict[str, str]:
     return out
 
 
+def user_metadata(ctx: S3Request) -> dict[str, str]:
+    """The request's ``x-amz-meta-*`` headers, prefix dropped."""
+    return {k[len(META_PREFIX) :]: v for k, v in ctx.request.headers.items() if k.startswith(META_PREFIX)}
+
+
 async def put_object(ctx: S3Request) -> Response:
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)
     spec = BodySpec(
         signed=ctx.signed,
-        length=_declared_length(ctx, ctx.signed),
+        length=declared_length(ctx, ctx.signed),
         content_md5=decode_md5(ctx.header("content-md5")),
         crc32=ctx.header("x-amz-checksum-crc32"),
         max_size=min(MAX_PUT, bucket.max_object_size or MAX_PUT),
     )
     revision, create_only = await put_condition(ctx, bucket, key)
-    body = CheckedBody(_body(ctx), spec)
-    metadata = {k[len(META_PREFIX) :]: v for k, v in ctx.request.headers.items() if k.startswith(META_PREFIX)}
+    body = CheckedBody(request_body(ctx), spec)
+    metadata = user_metadata(ctx)
     try:
         await bucket.put(
             key,
@@ -281,6 +294,8 @@ async def delete_object(ctx: S3Request) -> Response:
 
 
 async def _delete(bucket: Bucket, key: str) -> None:
+    if key.startswith(HIDDEN_PREFIX):
+        raise S3Error("InvalidArgument", f"keys starting with {HIDDEN_PREFIX!r} are reserved by the gateway")
     try:
         await bucket.info(key)  # a delete marker is not deleted again
         await bucket.delete(key)
