@@ -21,7 +21,9 @@ from typing import Any
 import nats
 import pytest
 
+from orlop.errors import ObjectStoreError
 from orlop.objects import connect
+from orlop.objects import put as put_module
 from orlop.testing import ServerProcess
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
@@ -97,9 +99,10 @@ async def test_nats_js_fast_ingest_puts_read_back_everywhere(server: ServerProce
         await nc.close()
 
 
-async def test_orlop_objects_fast_ingest_put(server: ServerProcess) -> None:
-    """orlop.objects puts into a bucket with allow_batched through fast ingest where the server
-    has API level 4; nats.js and nats-py read the same bytes back."""
+async def test_orlop_objects_fast_ingest_put(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """orlop.objects puts into a bucket with allow_batched through fast ingest (opt-in: it is not
+    faster than the pipelined put, see bench/bench_batch.py); nats-py reads the same bytes back."""
+    monkeypatch.setattr(put_module, "FAST_INGEST", True)
     async with await connect(server.url) as client:
         bucket = await client.create_bucket("ofi")
         data = pattern(3 * 1024 * 1024 + 5)
@@ -114,5 +117,23 @@ async def test_orlop_objects_fast_ingest_put(server: ServerProcess) -> None:
         got = await (await nc.jetstream().object_store("ofi")).get("big")
         assert got.data == data
         assert si["state"]["messages"] == info.chunks + 1
+    finally:
+        await nc.close()
+
+
+async def test_orlop_objects_fast_ingest_refused_chunk_leaves_nothing(
+    server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk the server refuses mid-batch (the bucket is full) fails the put; the chunks
+    already stored are purged, the bucket holds what it held before."""
+    monkeypatch.setattr(put_module, "FAST_INGEST", True)
+    async with await connect(server.url) as client:
+        bucket = await client.create_bucket("full", max_bytes=1024 * 1024)
+        with pytest.raises(ObjectStoreError):
+            await bucket.put("too-big", pattern(3 * 1024 * 1024), chunk_size=128 * 1024)
+    nc = await nats.connect(server.url)
+    try:
+        state = json.loads((await nc.request("$JS.API.STREAM.INFO.OBJ_full", b"")).data)["state"]
+        assert state["messages"] == 0
     finally:
         await nc.close()
