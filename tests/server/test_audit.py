@@ -363,6 +363,24 @@ async def test_the_node_clients_object_store_is_recorded(
     assert big["bytes"] == SIZE and big["revision"] == 130  # 129 chunks, then the meta
 
 
+async def test_fast_ingest_puts_of_the_node_v3_client_are_recorded(
+    server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    """@nats-io/obj 3.4 puts through fast ingest: the meta arrives as the batch's commit (a
+    ``.$FI`` reply), and is recorded as a put like any other, with its size and revision."""
+    from tests.jetstream.test_node_fast_ingest import SIZES
+    from tests.jetstream.test_node_fast_ingest import run_node as run_node_v3
+
+    conf = tmp_path / "node.conf"
+    conf.write_text(f"audit {{ file: {str(tmp_path / 'audit.log')!r} }}\n")
+    proc = server_factory(kind="orlop", extra_args=["-c", str(conf)]).start()
+    r = await run_node_v3(proc.url, "fa")
+    assert r["allow_batched"] is True
+    await _wait_lines(tmp_path / "audit.log", 4)
+    puts = [rec for rec in _records(tmp_path / "audit.log") if rec["op"] == "put" and rec["bucket"] == "fa"]
+    assert [(p["object"], p["bytes"], p["result"]) for p in puts] == [(f"obj-{n}", n, "ok") for n in SIZES]
+
+
 @pytest.mark.parametrize(
     ("doc_path", "marker"), [("docs/audit.md", "## Example"), ("README.md", "<!-- audit-example -->")]
 )

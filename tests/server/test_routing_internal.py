@@ -181,7 +181,7 @@ async def test_monitoring_attributes(srv: Server) -> None:
         assert conn.pending_bytes >= 0 and conn.last_activity_ns >= conn.start_time_ns
         assert srv.in_msgs == 1 and srv.total_connections == 1 and srv.slow_consumers == 0
         assert srv.accounts["$G"].sublist.count() == 1
-        assert len(srv.server_id) == 56 and srv.name == srv.server_id and srv.version == "2.11.0"
+        assert len(srv.server_id) == 56 and srv.name == srv.server_id and srv.version == "2.14.0"
     finally:
         await nc.close()
 

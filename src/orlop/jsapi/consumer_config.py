@@ -5,11 +5,17 @@ writes, so CONSUMER.INFO echoes what a Go client would get back. The pipeline
 mirrors nats-server's create path: :func:`apply_defaults` is
 ``setConsumerConfigDefaults`` (max_deliver 0 -> -1, ack_wait 30 s for explicit/all,
 max_ack_pending 1000 when acks are on, max_waiting 512 for pull, 5 s
-inactive_threshold for ephemerals, 120 s priority_timeout for pinned_client),
+inactive_threshold for ephemerals, 120 s priority_timeout for pinned_client,
+flow control with a 1 s heartbeat for ``ack_policy: flow_control``),
 :func:`validate` is ``checkConsumerCfg`` with the same error order and texts
 (priority groups, ADR-42, last), :func:`check_update` is ``checkNewConsumerConfig``
 (what an update may not change). Everything here is pure data: no stream or
 server objects, only the stream's normalised config dict.
+
+``ack_policy: flow_control`` (nats-server 2.14, API level 4) is the policy of the
+consumers a sourcing stream reads through: a push consumer whose flow-control
+answers carry the acknowledgement (``Nats-Last-Consumer``/``Nats-Last-Stream``),
+so it has no ack wait, no backoff, no max_deliver and needs a max_ack_pending.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ __all__ = [
     "DEFAULT_MAX_ACK_PENDING",
     "DEFAULT_MAX_WAITING",
     "DEFAULT_PRIORITY_TIMEOUT",
+    "FLOW_CONTROL_HEARTBEAT",
     "PRIORITY_POLICIES",
+    "ack_req_level",
     "apply_defaults",
     "check_name",
     "check_update",
@@ -50,6 +58,7 @@ DEFAULT_INACTIVE_THRESHOLD = 5_000_000_000
 DEFAULT_MAX_ACK_PENDING = 1000
 DEFAULT_MAX_WAITING = 512
 DEFAULT_PRIORITY_TIMEOUT = 120_000_000_000  # nats-server's JsDefaultPinnedTTL
+FLOW_CONTROL_HEARTBEAT = 1_000_000_000  # nats-server's sourceHealthHB, the only heartbeat allowed
 MAX_DESCRIPTION_LEN = 4096
 _MS100 = 100_000_000
 _MS1 = 1_000_000
@@ -77,7 +86,7 @@ def _time_error(value: Any) -> str | None:
 
 
 DELIVER_POLICIES = ("all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject")
-ACK_POLICIES = ("none", "all", "explicit")
+ACK_POLICIES = ("none", "all", "explicit", "flow_control")
 REPLAY_POLICIES = ("instant", "original")
 PRIORITY_POLICIES = ("none", "overflow", "pinned_client", "prioritized")
 _GROUP_NAME = re.compile(r"[a-zA-Z0-9/_=-]{1,16}")
@@ -222,12 +231,15 @@ def apply_defaults(
 
     ``ephemeral`` is true when the consumer has no durable name (it then gets the 5 s
     inactive threshold when none is given). An account's ``max_ack_pending`` limit lowers
-    the default as nats-server lowers it. Raises JetStreamError 10025 (a ``null``
-    priority policy, which Go's unmarshaller refuses) and, when ``pedantic``, 10157.
+    the default as nats-server lowers it. ``ack_policy: flow_control`` turns flow control
+    on with a 1 s heartbeat, whatever was asked (not when ``pedantic``: :func:`validate`
+    then refuses other settings). Raises JetStreamError 10025 (a ``null`` priority policy,
+    which Go's unmarshaller refuses) and, when ``pedantic``, 10157.
     """
     if "priority_policy" in raw and raw["priority_policy"] is None:
         raise js_error(Err.INVALID_JSON, err="unknown priority policy: null")
     cfg = _from_request(raw)
+    _below_minus_one(cfg, pedantic=pedantic)
     _priority_defaults(cfg, pedantic=pedantic)
     limits = stream_config.get("consumer_limits") or {}
     push = bool(cfg.get("deliver_subject"))
@@ -250,7 +262,19 @@ def apply_defaults(
         cfg["inactive_threshold"] = int(limits["inactive_threshold"])
     if ephemeral and cfg["inactive_threshold"] == 0:
         cfg["inactive_threshold"] = DEFAULT_INACTIVE_THRESHOLD
+    if cfg["ack_policy"] == "flow_control" and not pedantic:
+        cfg["flow_control"] = True
+        cfg["idle_heartbeat"] = FLOW_CONTROL_HEARTBEAT
     return cfg
+
+
+def _below_minus_one(cfg: dict[str, Any], *, pedantic: bool) -> None:
+    """``max_deliver`` and ``max_ack_pending`` below -1 mean -1 ("no limit"); pedantic: 10157."""
+    for key in ("max_deliver", "max_ack_pending"):
+        if cfg[key] < -1:
+            if pedantic:
+                raise js_error(Err.PEDANTIC, err=f"{key} must be set to -1")
+            cfg[key] = -1
 
 
 def _priority_defaults(cfg: dict[str, Any], *, pedantic: bool) -> None:
@@ -278,6 +302,11 @@ def priority_req_level(raw: dict[str, Any]) -> int:
     if policy != "none" or raw.get("priority_timeout") or raw.get("priority_groups"):
         return 1
     return 0
+
+
+def ack_req_level(cfg: dict[str, Any]) -> int:
+    """The API level the ack policy needs: 4 for ``flow_control`` (nats-server 2.14), else 0."""
+    return 4 if cfg.get("ack_policy") == "flow_control" else 0
 
 
 def filters(cfg: dict[str, Any]) -> list[str]:
@@ -392,12 +421,24 @@ def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
     replicas = cfg["num_replicas"]
     if replicas > 1:  # a single server, as nats-server outside a cluster
         raise js_error(Err.STREAM_REPLICAS_NOT_SUPPORTED)
+    durable, name = cfg.get("durable_name") or "", cfg.get("name") or ""
+    for n in (name, durable):
+        if n:
+            check_name(n)
     if replicas > 0 and replicas > int(stream_config.get("num_replicas") or 1):
         raise js_error(Err.CONSUMER_REPLICAS_EXCEEDS_STREAM)
     if replicas < 0:
         raise js_error(Err.REPLICAS_COUNT_CANNOT_BE_NEGATIVE)
     backoff = cfg.get("backoff") or []
-    if backoff and cfg["max_deliver"] != -1 and len(backoff) >= cfg["max_deliver"]:
+    if any(b < 0 for b in backoff):
+        raise js_error(Err.CONSUMER_BACKOFF_NEGATIVE)
+    if cfg["ack_wait"] < 0:
+        raise js_error(Err.CONSUMER_ACK_WAIT_NEGATIVE)
+    if cfg["ack_policy"] == "flow_control":
+        _check_ack_flow_control(cfg)
+    if 0 in backoff:  # Orlop refuses a zero backoff (nats-server takes it as "no ack wait")
+        raise js_error(Err.CONSUMER_BACKOFF_NEGATIVE)
+    if backoff and cfg["max_deliver"] != -1 and len(backoff) > cfg["max_deliver"]:
         raise js_error(Err.CONSUMER_MAX_DELIVER_BACKOFF)
     if len(cfg.get("description") or "") > MAX_DESCRIPTION_LEN:
         raise js_error(Err.CONSUMER_DESCRIPTION_TOO_LONG, max=MAX_DESCRIPTION_LEN)
@@ -405,21 +446,31 @@ def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
         _check_push(cfg, stream_config)
     else:
         _check_pull(cfg, stream_config)
-    if any(b <= 0 for b in backoff):
-        raise js_error(Err.CONSUMER_BACKOFF_NEGATIVE)
-    if cfg["ack_wait"] < 0:
-        raise js_error(Err.CONSUMER_ACK_WAIT_NEGATIVE)
     _check_filters(cfg)
     _check_start(cfg)
     if cfg.get("flow_control") and cfg["idle_heartbeat"] == 0:
         raise js_error(Err.CONSUMER_WITH_FLOW_CONTROL_NEEDS_HEARTBEATS)
-    durable, name = cfg.get("durable_name") or "", cfg.get("name") or ""
     if durable and name and durable != name:
         raise js_error(Err.CONSUMER_CREATE_DURABLE_AND_NAME_MISMATCH)
-    for n in (durable, name):
-        if n:
-            check_name(n)
     _check_priority(cfg)
+
+
+def _check_ack_flow_control(cfg: dict[str, Any]) -> None:
+    """``ack_policy: flow_control``: a flow-controlled push consumer with a 1 s heartbeat and
+    a max_ack_pending, acknowledged only through flow control (no ack wait, backoff or
+    max_deliver). Raises JetStreamError 10218-10222, 10052."""
+    if not cfg.get("deliver_subject"):
+        raise js_error(Err.CONSUMER_ACK_FC_REQUIRES_PUSH)
+    if not cfg.get("flow_control"):
+        raise js_error(Err.CONSUMER_ACK_FC_REQUIRES_FC)
+    if cfg["idle_heartbeat"] != FLOW_CONTROL_HEARTBEAT:
+        raise js_error(Err.STREAM_INVALID_CONFIG, err="flow control ack policy heartbeat needs to be 1s")
+    if cfg["max_ack_pending"] <= 0:
+        raise js_error(Err.CONSUMER_ACK_FC_REQUIRES_MAX_ACK_PENDING)
+    if cfg["ack_wait"] != 0 or cfg.get("backoff"):
+        raise js_error(Err.CONSUMER_ACK_FC_REQUIRES_NO_ACK_WAIT)
+    if cfg["max_deliver"] > 0:
+        raise js_error(Err.CONSUMER_ACK_FC_REQUIRES_NO_MAX_DELIVER)
 
 
 def _check_priority(cfg: dict[str, Any]) -> None:

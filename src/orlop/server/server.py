@@ -49,11 +49,16 @@ if TYPE_CHECKING:
     from orlop.server.jetstream.service import JetStreamService
     from orlop.server.monitor import MonitorServer
 
-__all__ = ["AUTH_TIMEOUT", "NATS_VERSION", "Server"]
+__all__ = ["API_LEVEL", "AUTH_TIMEOUT", "NATS_VERSION", "Server"]
 
 log = logging.getLogger("orlop.server")
 
-NATS_VERSION = "2.11.0"  # the nats-server version whose client-visible behaviour we implement
+NATS_VERSION = "2.14.0"  # the nats-server version whose client-visible behaviour we implement
+API_LEVEL = 4
+"""JetStream API level of nats-server 2.14 (batches, counters, schedules, priority groups). INFO
+carries it as ``api_lvl`` (nats.js decides on fast-ingest object puts from it); the JetStream
+service reports the same level in ``$JS.API.INFO``. tests/jetstream/test_js_version_claims.py
+keeps the claim from running ahead of what is implemented."""
 DEFAULT_PORT = 4222
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -519,6 +524,9 @@ class Server:
             extra["nonce"] = conn.nonce
         if ldm:
             extra["ldm"] = True
+        extra["api_lvl"] = (
+            API_LEVEL  # after ldm, as nats-server orders its INFO; sent with or without JetStream
+        )
         tail = json.dumps(extra, separators=(",", ":"))[1:]
         return self._info_prefix + tail.encode() + b" \r\n"
 

@@ -18,6 +18,8 @@ delivered) and then moved by each store, removal and delivery.
 Redelivery uses one loop timer per consumer armed at the earliest ack
 deadline; deadlines are Unix ns from the service's injectable clock, and
 :meth:`Consumer.check_ack_timeouts` can be driven directly with a fake clock.
+A consumer with ``ack_policy: flow_control`` has no ack deadline and no ack
+subject: its flow-control answers acknowledge (:mod:`.consumer_push`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import heapq
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orlop.jsapi.consumer_config import filters, nak_delay, ordered, priority_req_level
+from orlop.jsapi.consumer_config import ack_req_level, filters, nak_delay, ordered, priority_req_level
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
 from orlop.server.jetstream.consumer_position import reset_start, start_of
@@ -88,6 +90,7 @@ class Consumer:
         self._apply(config)
         self.ack_none = config["ack_policy"] == "none"
         self.ack_all = config["ack_policy"] == "all"
+        self.ack_fc = config["ack_policy"] == "flow_control"  # acked by flow-control answers only
         self.durable = bool(config.get("durable_name"))
         self.replay_original = config.get("replay_policy") == "original"
         self._replay_last: tuple[int, float] | None = None
@@ -147,6 +150,7 @@ class Consumer:
         self.dseq, self.adflr = 1, 0
         self.sseq = start
         self.delivered_sseq = self.asflr = start - 1
+        self.last_delivered_ns = self.last_ack_ns = 0  # as nats-server: no activity yet
         self.num_pending = self.count_from(start)
         self.dirty()
         self.kick()
@@ -234,7 +238,7 @@ class Consumer:
             cfg["pause_until"] = format_ts(self.pause_until)
         meta = dict(cfg.get("metadata") or {})
         if "_nats.req.level" in meta:  # recomputed from the stored config, as nats-server does
-            level = max(1 if self.pause_until else 0, priority_req_level(cfg))
+            level = max(1 if self.pause_until else 0, priority_req_level(cfg), ack_req_level(cfg))
             meta["_nats.req.level"] = str(level)
             cfg["metadata"] = meta
         self.config = ordered(cfg)
@@ -349,12 +353,19 @@ class Consumer:
         else:
             if dc > 1:
                 self.rdc[msg.seq] = dc
-            self.pending[msg.seq] = Pending(dseq, now, now + self._wait_for(dc))
+            self.pending[msg.seq] = Pending(dseq, now, self.ack_deadline(now, dc))
             self._arm_ack_timer()
         pending = max(self.num_pending, 0)
         reply = f"{self.ack_prefix}{dc}.{msg.seq}.{dseq}.{msg.ts}.{pending}"
         self.dirty()
         return self._transmit(msg, reply)
+
+    def ack_deadline(self, now: int, dc: int = 1) -> int:
+        """When a delivery made at ``now`` (the ``dc``-th) is redelivered unless acked; flow-control
+        acks never time out, as nats-server never redelivers for them."""
+        if self.ack_fc:
+            return _NEVER
+        return now + self._wait_for(dc)
 
     def _wait_for(self, dc: int) -> int:
         if self.backoff:
@@ -449,7 +460,7 @@ class Consumer:
         """``+WPI``: restart the ack timer of ``sseq``."""
         p = self.pending.get(sseq)
         if p is not None:
-            p.deadline = self.clock() + self._wait_for(self.rdc.get(sseq, 1))
+            p.deadline = self.ack_deadline(self.clock(), self.rdc.get(sseq, 1))
 
     def _drop_pending(self, sseq: int) -> None:
         self.pending.pop(sseq, None)
@@ -535,7 +546,7 @@ class Consumer:
             delivered["last_active"] = format_ts(self.last_delivered_ns)
         floor: dict[str, Any] = {"consumer_seq": self.adflr, "stream_seq": self.asflr}
         last_ack = self.last_delivered_ns if self.ack_none else self.last_ack_ns
-        if last_ack and (self.adflr or self.asflr):
+        if last_ack and (self.adflr or self.asflr or self.ack_fc):
             floor["last_active"] = format_ts(last_ack)
         out: dict[str, Any] = {
             "stream_name": self.stream.name,
@@ -582,8 +593,9 @@ class Consumer:
         """Subclass settings derived from the config."""
 
     def start(self) -> None:
-        """Subscribe to acks and start delivering."""
-        self._ack_sub = self.account.subscribe_internal(self.ack_prefix + ">", self.on_ack)
+        """Subscribe to acks (none for flow-control acks, as nats-server) and start delivering."""
+        if not self.ack_fc:
+            self._ack_sub = self.account.subscribe_internal(self.ack_prefix + ">", self.on_ack)
         self._start_io()
         self._rearm()
         self.kick()

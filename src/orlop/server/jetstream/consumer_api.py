@@ -19,6 +19,7 @@ from typing import Any
 
 from orlop.jsapi.consumer_config import (
     CREATE_REQUEST_SCHEMA,
+    ack_req_level,
     apply_defaults,
     check_update,
     configs_equal,
@@ -55,11 +56,12 @@ def new_name() -> str:
 def _server_metadata(req: ApiRequest, cfg: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     """``_nats.*`` metadata; the required level is the highest any used feature needs.
 
-    ``raw`` is the request's config before defaults, which priority settings are judged on.
+    ``raw`` is the request's config before defaults, which priority settings are judged on;
+    ``ack_policy: flow_control`` needs 4.
     """
     svc = req.js.service
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    level = str(max(1 if cfg.get("pause_until") else 0, priority_req_level(raw)))
+    level = str(max(1 if cfg.get("pause_until") else 0, priority_req_level(raw), ack_req_level(cfg)))
     meta.update({"_nats.level": str(svc.api_level), "_nats.req.level": level, "_nats.ver": svc.version})
     out = dict(cfg)
     out["metadata"] = dict(sorted(meta.items()))
@@ -147,8 +149,9 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
 
 
 def _check_workqueue(stream: Stream, cfg: dict[str, Any]) -> None:
-    """A workqueue stream allows one consumer per message: explicit acks, deliver all, disjoint filters."""
-    if cfg["ack_policy"] != "explicit":
+    """A workqueue stream allows one consumer per message: explicit (or flow-control) acks,
+    deliver all, disjoint filters."""
+    if cfg["ack_policy"] not in ("explicit", "flow_control"):
         raise js_error(Err.CONSUMER_WQ_REQUIRES_EXPLICIT_ACK)
     mine = filters(cfg)
     for other in stream.consumers.values():

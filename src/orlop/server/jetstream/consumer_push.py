@@ -10,6 +10,13 @@ outstanding, and each answer doubles the window up to 32 MiB. So a client
 reading a 1 GiB object is never more than 32 MiB behind, and a fast client is
 never made to wait per message. Independently of flow control, delivery pauses
 while a receiving connection's transport is above its high-water mark.
+
+With ``ack_policy: flow_control`` (nats-server 2.14) the answers also acknowledge:
+an answer carrying ``Nats-Last-Consumer``/``Nats-Last-Stream`` acks everything up
+to that stream sequence, as an ack-all would (an empty answer only reopens the
+window). A flow-control request also goes out as soon as max_ack_pending is
+reached, and with every idle heartbeat while deliveries are unacknowledged and
+no request is outstanding. Nothing is ever redelivered.
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ class PushConsumer(Consumer):
         self.fc_size = 0
         self.last_out = 0.0  # loop time of the last message or heartbeat sent
         self._fc_sub: Any = None
+        # nats-server's in-memory ack floor for flow-control acks; it can run ahead of the
+        # reported (stored) floor when an answer names a sequence that is not pending.
+        self._fc_gate = (0, 0)
         self._hb_timer: asyncio.TimerHandle | None = None
         self._reap_timer: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
@@ -125,7 +135,7 @@ class PushConsumer(Consumer):
         size = len(hdr) + len(data)
         if self.maxpb:
             self.pbytes += size
-            if not self.fc_reply and self.pbytes > self.maxpb // 2:
+            if not self.fc_reply and (self.pbytes > self.maxpb // 2 or self._fc_acks_due()):
                 self._send_fc()
             elif self.fc_reply and self.pbytes - self.fc_size >= self.maxpb:
                 self.fc_size += size
@@ -147,7 +157,58 @@ class PushConsumer(Consumer):
         self.fc_reply = ""
         self.fc_size = 0
         self.maxpb = min(self.maxpb * 2, FC_MAX_WINDOW)
+        if self.ack_fc:
+            sseq = _seq_header(hdr, "Nats-Last-Stream")
+            if sseq > 0:  # the consumer sequence may be absent (an answer before any delivery)
+                self.flow_ack(max(_seq_header(hdr, "Nats-Last-Consumer"), 0), sseq)
         self.kick()
+
+    def flow_ack(self, dseq: int, sseq: int, *, removed: bool = False) -> None:
+        """A flow-control answer for ``ack_policy: flow_control``: ack everything up to ``sseq``.
+
+        As nats-server: ignored unless both sequences are above the ack floor; the reported
+        ack floor becomes (``dseq``, ``sseq``) only when ``sseq`` itself was pending.
+        ``removed``: ``sseq`` has just left the stream (retention then runs a loop turn later).
+        """
+        gate_d, gate_s = max(self._fc_gate[0], self.adflr), max(self._fc_gate[1], self.asflr)
+        if dseq <= gate_d or sseq <= gate_s:
+            return
+        self._fc_gate = (dseq, sseq)
+        self.last_ack_ns = self.clock()
+        floor = (dseq, sseq) if sseq in self.pending else (self.adflr, self.asflr)
+        done = [s for s in self.pending if s <= sseq]
+        for s in done:
+            self._drop_pending(s)
+        self.adflr, self.asflr = floor
+        if self.stream.config.get("retention", "limits") != "limits":
+            if removed:
+                self.loop.call_soon(self._retire_all, [s for s in done if s != sseq])
+            else:
+                self._retire_all(done)
+        self.dirty()
+
+    def _retire_all(self, seqs: list[int]) -> None:
+        if not self.closed:
+            for s in seqs:
+                self._retire(s)
+
+    def on_removed(self, seq: int, subject: str) -> None:
+        """As nats-server, a pending message leaving the stream is acked like an ack-all
+        (for flow-control acks: the floor moves up to it and what is below is acked too)."""
+        p = self.pending.get(seq) if self.ack_fc and not self.closed else None
+        if p is not None:
+            self.flow_ack(p.cseq, seq, removed=True)
+            self.kick()
+        super().on_removed(seq, subject)
+
+    def _fc_acks_due(self) -> bool:
+        """Flow-control acks: ask for them as soon as max_ack_pending is reached."""
+        return self.ack_fc and self.ack_pending_full()
+
+    def reset_to(self, seq: int) -> int:
+        start = super().reset_to(seq)
+        self._fc_gate = (self.adflr, self.asflr)
+        return start
 
     # --- heartbeats ----------------------------------------------------------------------
 
@@ -165,7 +226,10 @@ class PushConsumer(Consumer):
             self._hb_timer = self.loop.call_later(due - now, self._on_hb)
             return
         self.send_heartbeat()
-        if self.fc_reply:  # as nats-server: re-ask a flow-control answer that never came
+        if self.ack_fc:  # as nats-server: ask for acks of what is still pending
+            if self.pending and not self.fc_reply:
+                self._send_fc()
+        elif self.fc_reply:  # re-ask an answer that never came (nats-server 2.15.1 does not)
             self._send_fc()
         self._arm_hb()
 
@@ -193,3 +257,11 @@ class PushConsumer(Consumer):
             self._fc_sub = None
         for attr in ("_hb_timer", "_reap_timer", "_retry"):
             self._cancel(attr)
+
+
+def _seq_header(hdr: bytes, key: str) -> int:
+    """A sequence header's value, -1 when absent or not all digits (as nats-server's parseInt64)."""
+    value = headers.get(hdr, key)
+    if not value or not value.isascii() or not value.isdigit():
+        return -1
+    return int(value)

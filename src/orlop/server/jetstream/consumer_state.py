@@ -167,7 +167,7 @@ def load_state(c: Consumer, state: dict[str, Any]) -> None:
     c.lps_set.update(lps)
     now = c.clock()
     for sseq, cseq, ts in state.get("pending", []):
-        c.pending[int(sseq)] = Pending(int(cseq), int(ts), now + c.ack_wait)
+        c.pending[int(sseq)] = Pending(int(cseq), int(ts), c.ack_deadline(now))
     c.rdc.update({int(s): int(n) for s, n in state.get("rdc", [])})
     first = store.fast_state().first_seq
     if c.sseq < first:

@@ -30,9 +30,10 @@ __all__ = ["API_LEVEL", "JetStreamService"]
 
 log = logging.getLogger("orlop.jetstream")
 
-API_LEVEL = 1
-"""JetStream API level of nats-server 2.11 (per-message TTL, batched direct get), which we claim."""
-DEFAULT_VERSION = "2.11.0"
+API_LEVEL = 4
+"""JetStream API level of nats-server 2.14 (ADR-50 batches and fast ingest, counters, schedules,
+priority groups), which we claim; the server's INFO says the same (``orlop.server.server.API_LEVEL``)."""
+DEFAULT_VERSION = "2.14.0"
 
 
 class JetStreamService:
