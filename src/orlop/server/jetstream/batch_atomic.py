@@ -42,19 +42,16 @@ from orlop.server.jetstream.encoding import REQUIRED_API_LEVEL, encode, required
 from orlop.server.jetstream.publish_checks import (
     CLIENT_INFO,
     EXPECTED_LAST_MSG_ID,
-    EXPECTED_LAST_SEQ,
-    EXPECTED_LAST_SUBJ_SEQ,
-    EXPECTED_LAST_SUBJ_SEQ_SUBJ,
     EXPECTED_STREAM,
     MSG_ID,
     STREAM_SOURCE,
     TTL,
     apply_counter,
+    check_expected,
     check_rollup,
     dedup,
     message_ttl,
     raise_ttl,
-    seq_header,
 )
 from orlop.server.jetstream.publish_store import admit, finish, record, store
 from orlop.server.jetstream.stream import Stream, StreamFeature
@@ -262,7 +259,7 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
                 hdr, payload, _ = apply_counter(st, subject, hdr, incr, diff.totals)
                 diff.totals[subject] = (hdr, payload)
             if b"nats-expected-last-" in low:
-                _check_expected(st, subject, hdr, i, running, diff)
+                check_expected(st, subject, hdr, running=running, first=i == 1, written=diff.subjects)
             if b"nats-schedule" in low:
                 hdr = schedules.check_publish(st, subject, hdr)
             rollup = check_rollup(st, hdr) if b"nats-rollup" in low else ""
@@ -284,32 +281,6 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
         running += 1
         out.append((subject, hdr, payload, ttl_ns, rollup, msg_id))
     return out
-
-
-def _check_expected(st: Stream, subject: str, hdr: bytes, i: int, running: int, diff: _Diff) -> None:
-    """Expected-sequence headers inside a batch: only the first message may name the stream's
-    last sequence; a subject the batch already wrote has no stored "last" to expect."""
-    get = headers.get
-    seq = seq_header(get(hdr, EXPECTED_LAST_SEQ))
-    if seq is not None:
-        if seq != running:
-            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=running)
-        if i > 1:
-            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
-    seq = seq_header(get(hdr, EXPECTED_LAST_SUBJ_SEQ))
-    if seq is not None:
-        subj = get(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ) or subject
-        if subj in diff.subjects:
-            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
-        if subj == subject:
-            actual = st.store.last_seq_for_subject(subj)
-        else:
-            last_msg = st.store.load_last(subj)
-            actual = last_msg.seq if last_msg else 0
-        if seq != actual:
-            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=actual)
-    elif get(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ):
-        raise js_error(Err.STREAM_EXPECTED_LAST_SEQ_PER_SUBJECT_INVALID)
 
 
 def _check_discard_new(st: Stream, subject: str, size: int, rollup: str, diff: _Diff) -> None:

@@ -32,7 +32,7 @@ from orlop.errors import JetStreamError
 from orlop.jsapi.errors import Err, js_error
 from orlop.protocol import headers
 from orlop.server.jetstream.encoding import REQUIRED_API_LEVEL, encode, required_level_too_high
-from orlop.server.jetstream.publish_checks import CLIENT_INFO, check_headers, raise_ttl
+from orlop.server.jetstream.publish_checks import check_message
 from orlop.server.jetstream.publish_store import admit, finish, record, store
 from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.base import StoredMsg
@@ -198,34 +198,22 @@ def _store(
 ) -> StoredMsg | JetStreamError | None:
     """Check and store one message like a plain publish; then pace or end the batch."""
     commit = ctl.op == COMMIT
-    ttl_ns = 0
-    rollup = ""
-    msg_id = ""
     try:
-        if hdr and b"Nats-" in hdr:
-            checked = check_headers(st, subject, hdr, payload, False)
-            if checked is None:  # a Nats-Msg-Id already stored: skipped, counted as handled
-                batch.lseq = ctl.seq
-                if commit:
-                    if ctl.seq == 1 and not batch.gap_ok:
-                        mid = headers.get(hdr, "Nats-Msg-Id") or ""
-                        original = st.dedup.ids[mid][0] if st.dedup and mid in st.dedup.ids else 0
-                        _drop(st, batch)
-                        out.final(batch, original, 1, duplicate=True)
-                    else:
-                        _end(st, batch, out, batch.sseq, ctl.seq)
+        checked = check_message(st, subject, hdr, payload, False)
+        if checked is None:  # a Nats-Msg-Id already stored: skipped, counted as handled
+            batch.lseq = ctl.seq
+            if commit:
+                if ctl.seq == 1 and not batch.gap_ok:
+                    mid = headers.get(hdr, "Nats-Msg-Id") or ""
+                    original = st.dedup.ids[mid][0] if st.dedup and mid in st.dedup.ids else 0
+                    _drop(st, batch)
+                    out.final(batch, original, 1, duplicate=True)
                 else:
-                    _pace(st, batch, out)
-                return None
-            hdr, payload, ttl_ns, rollup, msg_id, _ = checked
-            if ttl_ns > 0:
-                hdr, ttl_ns = raise_ttl(st, hdr, ttl_ns)
-            if CLIENT_INFO.encode() in hdr:
-                hdr = headers.remove(hdr, [CLIENT_INFO])
-        elif st.counters:
-            raise js_error(Err.MESSAGE_INCR_MISSING)
-        if hdr == b"NATS/1.0\r\n\r\n":
-            hdr = b""
+                    _end(st, batch, out, batch.sseq, ctl.seq)
+            else:
+                _pace(st, batch, out)
+            return None
+        hdr, payload, ttl_ns, rollup, msg_id, _ = checked
         msg, prev = store(st, subject, hdr, payload, ttl_ns, rollup)
     except JetStreamError as exc:
         return _refused(st, batch, ctl, out, exc)

@@ -33,7 +33,7 @@ from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.protocol import headers
 from orlop.server.jetstream import batch_atomic, batch_fast
 from orlop.server.jetstream.encoding import encode
-from orlop.server.jetstream.publish_checks import CLIENT_INFO, MSG_ID, check_headers, raise_ttl
+from orlop.server.jetstream.publish_checks import MSG_ID, check_message
 from orlop.server.jetstream.publish_store import finish, record, store
 from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.base import StoredMsg
@@ -105,25 +105,13 @@ def process(
     try:
         if st.config["sealed"]:
             raise js_error(Err.STREAM_SEALED)
-        ttl_ns = 0
-        rollup = ""
-        msg_id = ""
-        if hdr and b"Nats-" in hdr:
-            checked = check_headers(st, subject, hdr, payload, internal)
-            if checked is None:
-                _ack_duplicate(st, reply, hdr)
-                return None
-            hdr, payload, ttl_ns, rollup, msg_id, total = checked
-            if total is not None:
-                ack_tail = b',"val":"' + total.encode() + b'"}'
-            if ttl_ns > 0:
-                hdr, ttl_ns = raise_ttl(st, hdr, ttl_ns)
-            if CLIENT_INFO.encode() in hdr:
-                hdr = headers.remove(hdr, [CLIENT_INFO])
-        elif st.counters:
-            raise js_error(Err.MESSAGE_INCR_MISSING)
-        if hdr == b"NATS/1.0\r\n\r\n":
-            hdr = b""
+        checked = check_message(st, subject, hdr, payload, internal)
+        if checked is None:
+            _ack_duplicate(st, reply, hdr)
+            return None
+        hdr, payload, ttl_ns, rollup, msg_id, total = checked
+        if total is not None:
+            ack_tail = b',"val":"' + total.encode() + b'"}'
         msg, prev = store(st, subject, hdr, payload, ttl_ns, rollup)
     except JetStreamError as exc:
         _ack_error(st, reply, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Container
 
 from orlop.jsapi.errors import Err, js_error
 from orlop.protocol import headers
@@ -35,6 +36,7 @@ __all__ = [
     "apply_counter",
     "check_expected",
     "check_headers",
+    "check_message",
     "check_rollup",
     "dedup",
     "message_ttl",
@@ -109,6 +111,27 @@ def dedup(st: Stream) -> Dedup:
 
 Checked = tuple[bytes, bytes, int, str, str, "str | None"]
 """(header, payload, ttl_ns, rollup, msg_id, counter total) of a message that passed its checks."""
+
+
+def check_message(st: Stream, subject: str, hdr: bytes, payload: bytes, internal: bool) -> Checked | None:
+    """:func:`check_headers` and what every publish path does after it: a TTL raised to the
+    delete-marker floor, ``Nats-Client-Info`` dropped, an empty header block dropped; a counter
+    stream refuses a message without headers (10169). None for a duplicate."""
+    ttl_ns, rollup, msg_id, total = 0, "", "", None
+    if hdr and b"Nats-" in hdr:
+        checked = check_headers(st, subject, hdr, payload, internal)
+        if checked is None:
+            return None
+        hdr, payload, ttl_ns, rollup, msg_id, total = checked
+        if ttl_ns > 0:
+            hdr, ttl_ns = raise_ttl(st, hdr, ttl_ns)
+        if CLIENT_INFO.encode() in hdr:
+            hdr = headers.remove(hdr, [CLIENT_INFO])
+    elif st.counters:
+        raise js_error(Err.MESSAGE_INCR_MISSING)
+    if hdr == b"NATS/1.0\r\n\r\n":
+        hdr = b""
+    return hdr, payload, ttl_ns, rollup, msg_id, total
 
 
 def check_headers(st: Stream, subject: str, hdr: bytes, payload: bytes, internal: bool) -> Checked | None:
@@ -218,16 +241,34 @@ def seq_header(value: str | None) -> int | None:
         return 0
 
 
-def check_expected(st: Stream, subject: str, hdr: bytes) -> None:
+def check_expected(
+    st: Stream,
+    subject: str,
+    hdr: bytes,
+    *,
+    running: int | None = None,
+    first: bool = True,
+    written: Container[str] = (),
+) -> None:
+    """The ``Nats-Expected-Last-*`` headers (10071, 10193, 10070).
+
+    Inside an atomic batch (``running`` = the stream's last seq as the batch has it so far):
+    only the ``first`` message may name the last sequence (else 10164 even when it matches),
+    and a subject the batch already ``written`` has no stored "last" to expect (10164).
+    """
     get = headers.get
     seq = seq_header(get(hdr, EXPECTED_LAST_SEQ))
     if seq is not None:
-        last = st.store.fast_state().last_seq
+        last = st.store.fast_state().last_seq if running is None else running
         if seq != last:
             raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE, seq=last)
+        if not first:
+            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
     seq = seq_header(get(hdr, EXPECTED_LAST_SUBJ_SEQ))
     if seq is not None:
         subj = get(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ) or subject
+        if subj in written:
+            raise js_error(Err.STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
         if subj == subject:
             actual = st.store.last_seq_for_subject(subj)
         else:
