@@ -110,10 +110,10 @@ def test_not_implemented_and_bad_xml(s3: Any, s3gw: S3Gateway) -> None:
     s3.create_bucket(Bucket="ni")
     s3.put_object(Bucket="ni", Key="k", Body=b"1")
     for call in (
-        lambda: s3.get_bucket_versioning(Bucket="ni"),
+        lambda: s3.get_bucket_cors(Bucket="ni"),
         lambda: s3.get_bucket_lifecycle_configuration(Bucket="ni"),
         lambda: s3.get_object_tagging(Bucket="ni", Key="k"),
-        lambda: s3.list_object_versions(Bucket="ni"),
+        lambda: s3.get_bucket_policy(Bucket="ni"),
     ):
         with pytest.raises(ClientError) as refused:
             call()

@@ -137,3 +137,23 @@ def test_cli_reports_an_s3_port_in_use(capsys: pytest.CaptureFixture[str]) -> No
         args += ["--s3-listen", f"127.0.0.1:{port}", "--s3-access-key", "k", "--s3-secret-key", "s"]
         assert run(args, "orlop") == 1
     assert f"the S3 API cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_upload_expiry_from_the_flag_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--s3-upload-expiry`` (or ORLOP_S3_UPLOAD_EXPIRY) sets how long abandoned uploads are kept."""
+    config = apply_flags(None, "127.0.0.1:9000", "k", "s", upload_expiry="90m")
+    assert config is not None and config.upload_expiry == 90 * 60
+    monkeypatch.setenv("ORLOP_S3_UPLOAD_EXPIRY", "2h")
+    config = apply_flags(None, "127.0.0.1:9000", "k", "s")
+    assert config is not None and config.upload_expiry == 2 * 3600
+    with pytest.raises(ConfigError):
+        apply_flags(None, "127.0.0.1:9000", "k", "s", upload_expiry="soon")
+
+
+def test_cli_refuses_a_bad_upload_expiry(capsys: pytest.CaptureFixture[str]) -> None:
+    from orlop.cli.gateway import run
+
+    args = ["-s", "nats://127.0.0.1:4222", "--s3-listen", "127.0.0.1:9000"]
+    args += ["--s3-access-key", "k", "--s3-secret-key", "s", "--s3-upload-expiry", "soon"]
+    assert run(args, "orlop") == 1
+    assert "--s3-upload-expiry" in capsys.readouterr().err

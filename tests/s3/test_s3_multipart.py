@@ -300,11 +300,11 @@ async def test_slow_complete_keeps_the_connection_alive(monkeypatch: pytest.Monk
     ctx = SimpleNamespace(bucket="b", key="k", request_id="R1")
 
     async def body(outcome: Any) -> bytes:
-        async def work() -> bytes:
+        async def work() -> tuple[bytes, dict[str, str]]:
             await asyncio.sleep(0.05)
             if isinstance(outcome, Exception):
                 raise outcome
-            return b'<?xml version="1.0" encoding="UTF-8"?>\n<Result>done</Result>'
+            return b'<?xml version="1.0" encoding="UTF-8"?>\n<Result>done</Result>', {}
 
         return b"".join([piece async for piece in multipart._keepalive(asyncio.ensure_future(work()), ctx)])
 

@@ -178,3 +178,31 @@ def test_rclone(rclone: _Runner, s3gw: S3Gateway, tmp_path: Path) -> None:
     rclone("delete", "orlop:rc")
     assert rclone("ls", "orlop:rc").stdout.strip() == ""
     rclone("rmdir", "orlop:rc")
+
+
+def test_aws_cli_versions(aws: _Runner, s3gw: S3Gateway, tmp_path: Path) -> None:
+    aws("s3", "mb", "s3://vers")
+    aws("s3api", "put-bucket-versioning", "--bucket", "vers", "--versioning-configuration", "Status=Enabled")
+    status = json.loads(aws("s3api", "get-bucket-versioning", "--bucket", "vers").stdout)
+    assert status["Status"] == "Enabled"
+    ids = []
+    for n in range(2):
+        (tmp_path / "f.txt").write_bytes(f"version {n}\n".encode())
+        put = json.loads(
+            aws("s3api", "put-object", "--bucket", "vers", "--key", "f.txt", "--body", "f.txt").stdout
+        )
+        ids.append(put["VersionId"])
+    aws("s3", "rm", "s3://vers/f.txt")
+    listed = json.loads(aws("s3api", "list-object-versions", "--bucket", "vers").stdout)
+    assert [v["VersionId"] for v in listed["Versions"]] == ids[::-1]
+    assert listed["DeleteMarkers"][0]["IsLatest"] is True
+    got = json.loads(
+        aws(
+            "s3api", "get-object", "--bucket", "vers", "--key", "f.txt", "--version-id", ids[0], "old.txt"
+        ).stdout
+    )
+    assert got["VersionId"] == ids[0] and (tmp_path / "old.txt").read_bytes() == b"version 0\n"
+    assert aws("s3", "ls", "s3://vers").stdout.strip() == ""  # the delete marker hides it
+    marker = listed["DeleteMarkers"][0]["VersionId"]
+    aws("s3api", "delete-object", "--bucket", "vers", "--key", "f.txt", "--version-id", marker)
+    assert "f.txt" in aws("s3", "ls", "s3://vers").stdout

@@ -40,6 +40,13 @@ _KEEP = (
 @click.option("--s3-listen", default=None, metavar="HOST:PORT", help="also serve the S3 API (docs/s3.md)")
 @click.option("--s3-access-key", default=None, envvar="ORLOP_S3_ACCESS_KEY", help="an S3 access key")
 @click.option("--s3-secret-key", default=None, envvar="ORLOP_S3_SECRET_KEY", help="its secret key")
+@click.option(
+    "--s3-upload-expiry",
+    default=None,
+    envvar="ORLOP_S3_UPLOAD_EXPIRY",
+    metavar="DURATION",
+    help="remove multipart uploads abandoned this long (e.g. 24h; 0: keep them) [default: 24h]",
+)
 @connection_options
 def command(
     listen: str | None,
@@ -49,6 +56,7 @@ def command(
     s3_listen: str | None,
     s3_access_key: str | None,
     s3_secret_key: str | None,
+    s3_upload_expiry: str | None,
     **flags: Any,
 ) -> None:
     """Serve the Object Store over HTTP: JSON operations, streamed objects, a web page, metrics."""
@@ -72,7 +80,14 @@ def command(
     config.request_timeout = max(conn.timeout, 5.0)
     from orlop.gateway.s3.config import apply_flags
 
-    config.s3 = apply_flags(config.s3, s3_listen, s3_access_key, s3_secret_key, source=config.config_file)
+    config.s3 = apply_flags(
+        config.s3,
+        s3_listen,
+        s3_access_key,
+        s3_secret_key,
+        source=config.config_file,
+        upload_expiry=s3_upload_expiry,
+    )
     if config.s3 is not None:
         click.echo(f"S3 API on http://{config.s3.host}:{config.s3.port}/", err=True)
     auth = config.resolved_auth()

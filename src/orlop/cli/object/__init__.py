@@ -11,6 +11,7 @@ conditional writes, per-object compression and TTL, links, copies and folder tra
 - :mod:`.tree`: folder transfers (``put --recursive``, ``get --filter``)
 - :mod:`.views`: the info views and tables
 - :mod:`.acl`: ``acl``, the nats-server permissions of a bucket role
+- :mod:`.presign`: ``presign``, a presigned URL for the gateway's S3 API
 
 Errors are one line with a documented exit code (:mod:`orlop.cli.output`).
 """
@@ -24,7 +25,7 @@ from typing import Any
 import click
 
 from orlop.cli.connect import connection_options
-from orlop.cli.object import acl, buckets, transfer
+from orlop.cli.object import acl, buckets, presign, transfer
 
 __all__ = ["group", "run"]
 
@@ -41,6 +42,7 @@ def group(ctx: click.Context, /, verbose: bool, **flags: Any) -> None:
 for _name, _command in {**buckets.COMMANDS, **transfer.COMMANDS}.items():
     group.add_command(_command, name=_name)
 group.add_command(acl.acl, name="acl")
+group.add_command(presign.presign, name="presign")
 group.add_command(buckets.rm, name="del")
 group.add_command(buckets.info, name="show")
 

@@ -10,6 +10,8 @@ server's permissions decide. Anything not built answers NotImplemented, never a 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,12 +24,22 @@ from starlette.routing import Route
 from orlop.errors import AuthError, ObjectStoreError
 from orlop.gateway.config import Credentials, GatewayConfig
 from orlop.gateway.pool import ClientPool
-from orlop.gateway.s3 import bucket_ops, copy_ops, multipart, multipart_list, object_ops, sigv4
+from orlop.gateway.s3 import (
+    bucket_ops,
+    copy_ops,
+    multipart,
+    multipart_list,
+    object_ops,
+    sigv4,
+    versions,
+)
 from orlop.gateway.s3.config import S3Config
 from orlop.gateway.s3.context import S3Request, query_of, split_target
 from orlop.gateway.s3.errors import S3Error, from_object_store
+from orlop.gateway.s3.sweeper import run_sweeper
 from orlop.gateway.s3.xmlio import error_document
 from orlop.gateway.state import CREDENTIAL_KEYS
+from orlop.objects import ObjectStoreClient
 
 __all__ = ["create_s3_app"]
 
@@ -40,7 +52,7 @@ UNSUPPORTED = frozenset(
         *("inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock"),
         *("ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication"),
         *("requestPayment", "restore", "retention", "select", "tagging", "torrent"),
-        *("versioning", "versions", "website"),
+        "website",
     }
 )
 Handler = Callable[[S3Request], Awaitable[Response]]
@@ -66,7 +78,11 @@ def _route(ctx: S3Request) -> Awaitable[Response]:
             "HEAD": bucket_ops.head_bucket,
             "DELETE": bucket_ops.delete_bucket,
         }
+        if "versioning" in query and method in ("GET", "PUT"):
+            return versions.get_versioning(ctx) if method == "GET" else versions.put_versioning(ctx)
         if method == "GET":
+            if "versions" in query:
+                return versions.list_versions(ctx)
             if "uploads" in query:
                 return multipart_list.list_uploads(ctx)
             return bucket_ops.get_location(ctx) if "location" in query else bucket_ops.list_objects(ctx)
@@ -121,6 +137,10 @@ class _S3:
         self.s3 = s3
         self.secrets = {k.access_key: k.secret_key for k in s3.keys}
         self.keys = {k.access_key: k for k in s3.keys}
+
+    async def own_client(self) -> ObjectStoreClient:
+        """A connection with the gateway's own NATS identity (the upload sweeper's)."""
+        return await self.own.get(Credentials())
 
     async def close(self) -> None:
         await self.mapped.close()
@@ -179,8 +199,18 @@ def create_s3_app(config: GatewayConfig, s3: S3Config) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await service.close()
+        swept = None
+        if s3.upload_expiry > 0:
+            own = service.own_client
+            swept = asyncio.get_running_loop().create_task(run_sweeper(own, s3.upload_expiry, s3.sweep_every))
+        try:
+            yield
+        finally:
+            if swept is not None:
+                swept.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await swept
+            await service.close()
 
     methods = ["GET", "HEAD", "PUT", "POST", "DELETE"]
     routes = [Route("/{path:path}", service.handle, methods=methods)]

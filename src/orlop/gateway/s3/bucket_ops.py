@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from orlop.errors import BucketExists, BucketNotFound
 from orlop.gateway.s3 import listing, sigv4
+from orlop.gateway.s3.bucket_settings import bucket_options
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error
 from orlop.gateway.s3.etags import etag_of
@@ -95,8 +96,9 @@ async def create_bucket(ctx: S3Request) -> Response:
         location = config.findtext("LocationConstraint")
         if location is not None and location.strip() not in ("", REGION):
             raise S3Error("InvalidLocationConstraint", f"this gateway has one region, {REGION}")
+    options = bucket_options(ctx.request.headers)
     try:
-        await ctx.client.create_bucket(name)
+        await ctx.client.create_bucket(name, **options)
     except BucketExists:
         raise S3Error(
             "BucketAlreadyOwnedByYou",

@@ -7,6 +7,9 @@ SECRET``) or the gateway's TOML file::
     listen = "127.0.0.1:9000"
     domain = "s3.example.com"       # optional: virtual-host addressing (bucket.s3.example.com)
 
+    upload_expiry = "24h"           # abandoned multipart uploads removed after this (0: never)
+    upload_sweep_interval = "1h"    # how often the gateway looks for them (default: expiry / 4, at most 1 h)
+
     [[s3.keys]]                     # one per access key
     access_key = "ci"
     secret_key = "…"
@@ -21,15 +24,18 @@ like ``auth = "none"`` on the JSON API, that is allowed only on a loopback liste
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from orlop.errors import ConfigError
 from orlop.gateway.config import Credentials, is_loopback, parse_listen
 
-__all__ = ["S3Config", "S3Key", "parse_s3_table"]
+__all__ = ["EXPIRY_ENV", "S3Config", "S3Key", "parse_s3_table", "parse_seconds"]
 
 _CREDENTIAL_FIELDS = ("user", "password", "token", "creds")
+EXPIRY_ENV = "ORLOP_S3_UPLOAD_EXPIRY"  # upload_expiry from the environment (wins over the file)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,15 @@ class S3Config:
     port: int = 9000
     keys: list[S3Key] = field(default_factory=list)
     domain: str = ""
+    upload_expiry: float = 24 * 3600.0  # seconds; 0: abandoned uploads are kept
+    upload_sweep_interval: float = 0.0  # seconds; 0: derived from upload_expiry
+
+    @property
+    def sweep_every(self) -> float:
+        """Seconds between two sweeps for abandoned uploads."""
+        if self.upload_sweep_interval > 0:
+            return self.upload_sweep_interval
+        return min(3600.0, max(1.0, self.upload_expiry / 4))
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -82,6 +97,8 @@ def parse_s3_table(path: str, table: Any, config: S3Config) -> S3Config:
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: s3.domain: expected a host name")
             config.domain = value.strip(".")
+        elif key in ("upload_expiry", "upload_sweep_interval"):
+            setattr(config, key, parse_seconds(f"{path}: s3.{key}", value))
         elif key == "keys":
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: s3.keys: expected [[s3.keys]] entries")
@@ -89,6 +106,21 @@ def parse_s3_table(path: str, table: Any, config: S3Config) -> S3Config:
         else:
             raise ConfigError(f"{path}: s3: unknown setting {key!r}")
     return config
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_seconds(where: str, value: Any) -> float:
+    """Seconds from a number or a duration (``90s``, ``30m``, ``24h``, ``7d``, ``1h30m``); ConfigError."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    text = str(value).strip()
+    parts = _DURATION.findall(text)
+    if isinstance(value, str) and parts and "".join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNITS[u] for n, u in parts)
+    raise ConfigError(f"{where}: expected seconds or a duration like 30m, 24h, 7d (got {value!r})")
 
 
 def _key(path: str, index: int, entry: Any) -> S3Key:
@@ -111,6 +143,7 @@ def apply_flags(
     secret_key: str | None,
     *,
     source: str = "config",
+    upload_expiry: str | None = None,
 ) -> S3Config | None:
     """The S3 settings from the config file's ``[s3]`` table (as read: a dict, named ``source``
     in errors) or an S3Config, then ``--s3-listen`` / ``--s3-access-key`` / ``--s3-secret-key``
@@ -122,6 +155,10 @@ def apply_flags(
     config = current or S3Config()
     if listen:
         config.host, config.port = parse_listen(listen)
+    if upload_expiry:  # --s3-upload-expiry, or ORLOP_S3_UPLOAD_EXPIRY through it
+        config.upload_expiry = parse_seconds("--s3-upload-expiry", upload_expiry)
+    elif os.environ.get(EXPIRY_ENV):
+        config.upload_expiry = parse_seconds(EXPIRY_ENV, os.environ[EXPIRY_ENV])
     if access_key or secret_key:
         if not (access_key and secret_key):
             raise ConfigError("--s3-access-key and --s3-secret-key go together")

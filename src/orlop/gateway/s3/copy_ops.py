@@ -16,7 +16,8 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
-from orlop.errors import BucketNotFound, ObjectAlreadyExists
+from orlop.errors import BucketNotFound, ObjectAlreadyExists, ObjectNotFound
+from orlop.gateway.s3 import versions
 from orlop.gateway.s3.bucket_ops import check_bucket_name, open_s3_bucket, xml_response
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error
@@ -33,22 +34,33 @@ from orlop.gateway.s3.xmlio import document, iso8601, sub
 from orlop.gateway.state import open_bucket
 from orlop.objects import Bucket, ObjectReader
 
-__all__ = ["PRECONDITION", "copy_object", "parse_copy_source", "source_bucket"]
+__all__ = ["PRECONDITION", "copy_object", "open_source", "parse_copy_source", "source_bucket"]
 
 PRECONDITION = "At least one of the pre-conditions you specified did not hold"
 
 
-def parse_copy_source(value: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``x-amz-copy-source`` (``/bucket/key`` or ``bucket/key``, URL-encoded)."""
+def parse_copy_source(value: str) -> tuple[str, str, int | None]:
+    """``(bucket, key, revision)`` of an ``x-amz-copy-source`` (``/bucket/key`` or ``bucket/key``,
+    URL-encoded, optionally ``?versionId=…``: the revision, None for the current one)."""
     path, _, query = value.partition("?")
-    if query:
-        version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId")
-        if version not in (None, "null"):
-            raise S3Error("NotImplemented", "copying a versionId is not implemented yet")
+    version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId") if query else None
+    revision = versions.parse_version(version)
     bucket, _, key = unquote(path).lstrip("/").partition("/")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: bucket/key")
-    return bucket, key
+    return bucket, key, revision
+
+
+async def open_source(bucket: Bucket, key: str, revision: int | None) -> ObjectReader:
+    """A reader of the copy source (that version, when given): NoSuchKey / NoSuchVersion."""
+    if revision is not None:
+        await versions.lookup_version(bucket, key, revision)
+    try:
+        return await bucket.get(key, revision=revision)
+    except ObjectNotFound:
+        if revision is not None:
+            raise S3Error("NoSuchVersion", "The specified version does not exist.") from None
+        raise
 
 
 async def source_bucket(ctx: S3Request, bucket: str) -> Bucket:
@@ -65,20 +77,20 @@ async def _hashed(reader: ObjectReader, update: Callable[[bytes], None]) -> Asyn
 
 
 async def copy_object(ctx: S3Request) -> Response:
-    src_bucket_name, src_key = parse_copy_source(ctx.header("x-amz-copy-source") or "")
+    src_bucket_name, src_key, src_revision = parse_copy_source(ctx.header("x-amz-copy-source") or "")
     dest = await open_s3_bucket(ctx)
     key = object_key(ctx)
     source = await source_bucket(ctx, src_bucket_name)
     directive = (ctx.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
-    if directive == "COPY" and source.name == dest.name and src_key == key:
+    if directive == "COPY" and source.name == dest.name and src_key == key and src_revision is None:
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing"
             " the object's metadata, storage class, website redirect location or encryption attributes.",
         )
-    reader = await source.get(src_key)
+    reader = await open_source(source, src_key, src_revision)
     try:
         info = reader.info
         if preconditions(ctx, info, "x-amz-copy-source-") == 304:
@@ -109,4 +121,8 @@ async def copy_object(ctx: S3Request) -> Response:
     root = document("CopyObjectResult")
     sub(root, "LastModified", iso8601(copied.modified_ns))
     sub(root, "ETag", f'"{md5.hexdigest()}"')
-    return xml_response(root)
+    response = xml_response(root)
+    response.headers.update(versions.version_headers(dest, copied))
+    if src_revision is not None:
+        response.headers["x-amz-copy-source-version-id"] = str(src_revision)
+    return response

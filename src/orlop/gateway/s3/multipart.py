@@ -26,11 +26,11 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectStoreError
-from orlop.gateway.s3 import uploads
+from orlop.gateway.s3 import uploads, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
-from orlop.gateway.s3.copy_ops import PRECONDITION, parse_copy_source, source_bucket
+from orlop.gateway.s3.copy_ops import PRECONDITION, open_source, parse_copy_source, source_bucket
 from orlop.gateway.s3.errors import S3Error, from_object_store
 from orlop.gateway.s3.etags import ETAG_HEADER, etag_of
 from orlop.gateway.s3.listing import infos
@@ -44,6 +44,7 @@ from orlop.gateway.s3.object_ops import (
     stored_headers,
     user_metadata,
 )
+from orlop.gateway.s3.parts import PARTS_HEADER, encode_sizes
 from orlop.gateway.s3.xmlio import document, error_document, iso8601, parse, render, sub
 from orlop.gateway.streaming import object_span
 from orlop.objects import Bucket, ObjectInfo
@@ -147,12 +148,12 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
 
 async def upload_part_copy(ctx: S3Request) -> Response:
     """UploadPartCopy (UploadPart with ``x-amz-copy-source``): a part from (a range of) an object."""
-    src_bucket, src_key = parse_copy_source(ctx.header("x-amz-copy-source") or "")
+    src_bucket, src_key, src_revision = parse_copy_source(ctx.header("x-amz-copy-source") or "")
     bucket = await open_s3_bucket(ctx)
     key, number = object_key(ctx), _part_number(ctx)
     upload = await uploads.load_upload(bucket, ctx.query.get("uploadId", ""), key)
     source = await source_bucket(ctx, src_bucket)
-    reader = await source.get(src_key)
+    reader = await open_source(source, src_key, src_revision)
     md5 = hashlib.md5(usedforsecurity=False)
 
     async def hashed(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -232,19 +233,23 @@ async def _concatenated(bucket: Bucket, parts: list[ObjectInfo]) -> AsyncIterato
             await reader.aclose()
 
 
-async def _complete(ctx: S3Request, bucket: Bucket, upload: uploads.Upload, parts: list[ObjectInfo]) -> bytes:
-    """Write the object from its parts, remove the upload; the result document (without declaration)."""
+async def _complete(
+    ctx: S3Request, bucket: Bucket, upload: uploads.Upload, parts: list[ObjectInfo]
+) -> tuple[bytes, dict[str, str]]:
+    """Write the object from its parts, remove the upload; the result document and its headers
+    (``x-amz-version-id`` in a versioned bucket, sent when the answer is not a keep-alive)."""
     etag = multipart_etag([etag_of(p).strip('"') for p in parts])
+    sizes = encode_sizes([p.original_size for p in parts])
     revision, create_only = await put_condition(ctx, bucket, upload.key)
     try:
-        await bucket.put(
+        stored = await bucket.put(
             upload.key,
             _concatenated(bucket, parts),
             headers=upload.headers or None,
             metadata=upload.metadata or None,
             if_revision=revision,
             create_only=create_only,
-            final_headers=lambda: {ETAG_HEADER: etag},
+            final_headers=lambda: {ETAG_HEADER: etag, PARTS_HEADER: sizes},
         )
     except ObjectAlreadyExists as exc:
         raise S3Error("PreconditionFailed", PRECONDITION) from exc
@@ -254,7 +259,7 @@ async def _complete(ctx: S3Request, bucket: Bucket, upload: uploads.Upload, part
     sub(root, "Bucket", ctx.bucket)
     sub(root, "Key", upload.key)
     sub(root, "ETag", f'"{etag}"')
-    return render(root)
+    return render(root), versions.version_headers(bucket, stored)
 
 
 async def complete_upload(ctx: S3Request) -> Response:
@@ -272,11 +277,12 @@ async def complete_upload(ctx: S3Request) -> Response:
     task.add_done_callback(_finished)
     done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_AFTER)
     if done:
-        return Response(task.result(), media_type="application/xml")  # errors raise: their own status
+        body, headers = task.result()  # errors raise: their own status
+        return Response(body, headers=headers, media_type="application/xml")
     return StreamingResponse(_keepalive(task, ctx), media_type="application/xml")
 
 
-async def _keepalive(task: Awaitable[bytes], ctx: S3Request) -> AsyncIterator[bytes]:
+async def _keepalive(task: Awaitable[tuple[bytes, dict[str, str]]], ctx: S3Request) -> AsyncIterator[bytes]:
     """A committed 200: the XML declaration, a space now and then, then the result or an Error."""
     yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
     waiting = asyncio.ensure_future(task)
@@ -285,7 +291,7 @@ async def _keepalive(task: Awaitable[bytes], ctx: S3Request) -> AsyncIterator[by
         if not waiting.done():
             yield b" "
     try:
-        result = waiting.result()
+        result, _ = waiting.result()
     except S3Error as exc:
         failure = exc
     except Exception as exc:  # reported in the 200's body, as S3 does

@@ -18,11 +18,13 @@ import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from xml.etree.ElementTree import Element
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectNotFound
+from orlop.gateway.s3 import parts, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
@@ -133,7 +135,7 @@ async def put_object(ctx: S3Request) -> Response:
     body = CheckedBody(request_body(ctx), spec)
     metadata = user_metadata(ctx)
     try:
-        await bucket.put(
+        stored = await bucket.put(
             key,
             body,
             headers=stored_headers(ctx) or None,
@@ -146,7 +148,9 @@ async def put_object(ctx: S3Request) -> Response:
         raise S3Error(
             "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
         ) from exc
-    return Response(status_code=200, headers={"ETag": f'"{body.md5}"'})
+    return Response(
+        status_code=200, headers={"ETag": f'"{body.md5}"', **versions.version_headers(bucket, stored)}
+    )
 
 
 async def put_condition(ctx: S3Request, bucket: Bucket, key: str) -> tuple[int | None, bool]:
@@ -250,31 +254,55 @@ def _headers(ctx: S3Request, info: ObjectInfo) -> dict[str, str]:
     return out
 
 
+def _span(
+    ctx: S3Request, info: ObjectInfo, part: int | None, headers: dict[str, str]
+) -> tuple[int, int, int]:
+    """``(start, length, status)`` of what a GET answers (a ``Range``, a ``partNumber``, or all);
+    ``Content-Range``, ``Content-Length`` and ``x-amz-mp-parts-count`` added to ``headers``."""
+    size = info.original_size
+    if part is not None:
+        start, length, count = parts.part_span(info, part)
+        if count is not None:
+            headers["x-amz-mp-parts-count"] = str(count)
+        span = (start, start + length - 1) if length else None
+    else:
+        given = ctx.header("range")
+        span = _range(given, size) if given else None
+    start, end = span if span else (0, size - 1)
+    length = end - start + 1 if size else 0
+    if span:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(length)
+    return start, length, 206 if span else 200
+
+
 async def get_object(ctx: S3Request) -> Response:
     """GetObject and HeadObject."""
-    if "versionId" in ctx.query and ctx.query["versionId"] != "null":
-        raise S3Error("NotImplemented", "versionId is not implemented yet")
-    if "partNumber" in ctx.query:
-        raise S3Error("NotImplemented", "partNumber is not implemented yet")
+    revision = versions.parse_version(ctx.query.get("versionId"))
+    part = parts.requested_part(ctx.query.get("partNumber"))
+    if part is not None and ctx.header("range"):
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     bucket = await open_s3_bucket(ctx)
-    reader = await bucket.get(object_key(ctx))
+    key = object_key(ctx)
+    if revision is not None:
+        await versions.lookup_version(bucket, key, revision)
+    try:
+        reader = await bucket.get(key, revision=revision)
+    except ObjectNotFound:
+        if revision is not None:
+            raise S3Error("NoSuchVersion", "The specified version does not exist.") from None
+        raise await versions.missing_key(bucket, key) from None
     handed = False
     try:
         info = reader.info
         headers = _headers(ctx, info)
+        if versions.versioned(bucket) or revision is not None:
+            headers["x-amz-version-id"] = str(revision or info.revision)
         if preconditions(ctx, info) == 304:
             return Response(
                 status_code=304, headers={k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")}
             )
-        size = info.original_size
-        given = ctx.header("range")
-        span = _range(given, size) if given else None
-        start, end = span if span else (0, size - 1)
-        length = end - start + 1 if size else 0
-        if span:
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        headers["Content-Length"] = str(length)
-        status = 206 if span else 200
+        start, length, status = _span(ctx, info, part, headers)
         if ctx.method == "HEAD" or length == 0:
             return Response(status_code=status, headers=headers)
         handed = True
@@ -286,21 +314,24 @@ async def get_object(ctx: S3Request) -> Response:
 
 async def delete_object(ctx: S3Request) -> Response:
     """DeleteObject: 204 whether or not the key existed (S3's rule)."""
-    if "versionId" in ctx.query and ctx.query["versionId"] != "null":
-        raise S3Error("NotImplemented", "versionId is not implemented yet")
+    revision = versions.parse_version(ctx.query.get("versionId"))
     bucket = await open_s3_bucket(ctx)
-    await _delete(bucket, object_key(ctx))
-    return Response(status_code=204)
+    headers = await _delete(bucket, object_key(ctx), revision)
+    return Response(status_code=204, headers=headers)
 
 
-async def _delete(bucket: Bucket, key: str) -> None:
+async def _delete(bucket: Bucket, key: str, revision: int | None = None) -> dict[str, str]:
+    """Delete a key (a delete marker in a versioned bucket) or one version; the answer's headers."""
     if key.startswith(HIDDEN_PREFIX):
         raise S3Error("InvalidArgument", f"keys starting with {HIDDEN_PREFIX!r} are reserved by the gateway")
+    if revision is not None:
+        return await versions.delete_version(bucket, key, revision)
     try:
         await bucket.info(key)  # a delete marker is not deleted again
-        await bucket.delete(key)
+        tomb = await bucket.delete(key)
     except ObjectNotFound:
-        pass
+        return {}
+    return versions.version_headers(bucket, tomb) if tomb is not None else {}
 
 
 async def delete_objects(ctx: S3Request) -> Response:
@@ -320,27 +351,36 @@ async def delete_objects(ctx: S3Request) -> Response:
         )
     gate = asyncio.Semaphore(16)
 
-    async def one(key: str, version: str | None) -> S3Error | None:
+    async def one(key: str, version: str | None) -> S3Error | dict[str, str]:
         async with gate:
             try:
-                if version not in (None, "null"):
-                    raise S3Error("NotImplemented", "versionId is not implemented yet")
-                await _delete(bucket, key)
+                return await _delete(bucket, key, versions.parse_version(version))
             except S3Error as exc:
                 return exc
             except Exception as exc:  # reported per key, as S3 does
                 return from_object_store(exc)
-            return None
 
     outcomes = await asyncio.gather(*(one(k or "", v) for k, v in keys))
     root = document("DeleteResult")
-    for (key, _), failure in zip(keys, outcomes, strict=True):
-        if failure is None:
+    for (key, version), failure in zip(keys, outcomes, strict=True):
+        if not isinstance(failure, S3Error):
             if not quiet:
-                sub(sub(root, "Deleted"), "Key", key)
+                _deleted(sub(root, "Deleted"), key or "", version, failure)
             continue
         err = sub(root, "Error")
         sub(err, "Key", key)
         sub(err, "Code", failure.code)
         sub(err, "Message", failure.message)
     return xml_response(root)
+
+
+def _deleted(item: Element, key: str, version: str | None, headers: dict[str, str]) -> None:
+    """One ``<Deleted>`` entry of DeleteObjects, with S3's version fields."""
+    sub(item, "Key", key)
+    if version is not None:
+        sub(item, "VersionId", version)
+        if headers.get("x-amz-delete-marker"):
+            sub(item, "DeleteMarker", True)
+    elif "x-amz-version-id" in headers:  # a delete marker was made
+        sub(item, "DeleteMarker", True)
+        sub(item, "DeleteMarkerVersionId", headers["x-amz-version-id"])

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from orlop.gateway.s3.errors import S3Error
 
@@ -34,6 +34,7 @@ __all__ = [
     "canonical_query",
     "canonical_request",
     "chunk_string_to_sign",
+    "presign_url",
     "signing_key",
     "string_to_sign",
     "verify",
@@ -304,3 +305,48 @@ def _query_map(raw_query: str) -> dict[str, str]:
             k, _, v = part.partition("=")
             out[unquote(k.replace("+", " "))] = unquote(v.replace("+", " "))
     return out
+
+
+def presign_url(
+    method: str,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    *,
+    access_key: str,
+    secret_key: str,
+    expires: int,
+    region: str = "us-east-1",
+    params: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A presigned path-style URL for ``method`` on ``bucket``/``key`` at ``endpoint``
+    (``http://host:port``, any path on it kept as a prefix), valid ``expires`` seconds
+    (1 to 7 days' worth; ValueError otherwise), with ``params`` (``versionId``…) in its
+    query: only ``host`` signed, the payload unsigned, as S3's own presigned URLs are.
+    The gateway's :func:`verify` checks it."""
+    if not 1 <= expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be between 1 and {MAX_EXPIRES} seconds")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) endpoint: {endpoint!r}")
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    amz_date, day = moment.strftime("%Y%m%dT%H%M%SZ"), moment.strftime("%Y%m%d")
+    scope = f"{day}/{region}/s3/aws4_request"
+    path = _uri_encode(f"{parts.path.rstrip('/')}/{bucket}/{key}", slash=True)
+    query = canonical_query(
+        "&".join(
+            f"{name}={quote(value, safe='')}"
+            for name, value in (
+                ("X-Amz-Algorithm", ALGORITHM),
+                ("X-Amz-Credential", f"{access_key}/{scope}"),
+                ("X-Amz-Date", amz_date),
+                ("X-Amz-Expires", str(expires)),
+                ("X-Amz-SignedHeaders", "host"),
+                *(params or {}).items(),
+            )
+        )
+    )
+    canonical = canonical_request(method.upper(), path, query, {"host": [parts.netloc]}, ["host"], UNSIGNED)
+    signature = sign(signing_key(secret_key, day, region), string_to_sign(amz_date, scope, canonical))
+    return f"{parts.scheme}://{parts.netloc}{path}?{query}&X-Amz-Signature={signature}"
