@@ -87,6 +87,9 @@ def _serve_parser(prog: str) -> Parser:
         metavar="ADDR",
         help="also serve the HTTP gateway (JSON API, web page, metrics) on ADDR, e.g. 127.0.0.1:8080",
     )
+    add("--s3-listen", dest="s3_listen", metavar="ADDR", help="with --gateway: also serve the S3 API on ADDR")
+    add("--s3-access-key", dest="s3_access_key", metavar="KEY", help="S3 access key (or ORLOP_S3_ACCESS_KEY)")
+    add("--s3-secret-key", dest="s3_secret_key", metavar="SECRET", help="its secret (or ORLOP_S3_SECRET_KEY)")
     add("-c", "--config", "-config", dest="config", metavar="FILE", help="configuration file")
     add("-t", dest="test_config", action="store_true", help="test the configuration and exit")
     add("-P", "--pid", "-pid", dest="pid_file", metavar="FILE", help="file to store the PID")
@@ -296,7 +299,9 @@ def send_signal(spec: str, pid_file: str | None) -> int:
     return 0
 
 
-async def _start_gateway(listen: str, server: Server, started: list[Callable[[], Awaitable[None]]]) -> None:
+async def _start_gateway(
+    listen: str, server: Server, started: list[Callable[[], Awaitable[None]]], s3: tuple[str, str, str] | None
+) -> None:
     """``--gateway ADDR``: the gateway on the server's loop, in front of this server.
 
     Without authorization on the server, a gateway on loopback needs none either; a server
@@ -320,6 +325,10 @@ async def _start_gateway(listen: str, server: Server, started: list[Callable[[],
             import ssl
 
             config.nats_options["tls"] = ssl.create_default_context(cafile=server.options.tls.ca_file or None)
+        if s3 is not None:  # --s3-listen: the key acts as the gateway's own NATS identity
+            from orlop.gateway.s3.config import apply_flags
+
+            config.s3 = apply_flags(None, *s3, source="flags")
         started.append(await start_embedded(config))
     except (ConfigError, OSError) as exc:
         log.error("the gateway did not start: %s", exc)
@@ -328,6 +337,25 @@ async def _start_gateway(listen: str, server: Server, started: list[Callable[[],
         "Gateway listening on http://%s:%d/ (auth: %s)", config.host, config.port, config.resolved_auth()
     )
     sys.stderr.write(f"Gateway: http://{config.host}:{config.port}/\n")
+    if config.s3 is not None:
+        log.info("S3 API listening on http://%s:%d/", config.s3.host, config.s3.port)
+        sys.stderr.write(f"S3 API: http://{config.s3.host}:{config.s3.port}/\n")
+
+
+def _s3_flags(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    """``--s3-listen`` with its key (flags, else ORLOP_S3_ACCESS_KEY / ORLOP_S3_SECRET_KEY); None
+    without ``--s3-listen``. UsageError when it comes without ``--gateway`` or without a key."""
+    key = args.s3_access_key or os.environ.get("ORLOP_S3_ACCESS_KEY", "")
+    secret = args.s3_secret_key or os.environ.get("ORLOP_S3_SECRET_KEY", "")
+    if not args.s3_listen:
+        if args.s3_access_key or args.s3_secret_key:
+            raise UsageError("--s3-access-key / --s3-secret-key need --s3-listen")
+        return None
+    if not args.gateway:
+        raise UsageError("--s3-listen serves the S3 API beside the gateway: give --gateway ADDR too")
+    if not (key and secret):
+        raise UsageError("--s3-listen needs an access key: --s3-access-key and --s3-secret-key")
+    return args.s3_listen, key, secret
 
 
 def serve(argv: list[str], prog: str = "orlop") -> int:
@@ -359,11 +387,12 @@ def serve(argv: list[str], prog: str = "orlop") -> int:
         return build_options(argv, exe_name=prog)[0]
 
     stop_gateway: list[Callable[[], Awaitable[None]]] = []
+    s3 = _s3_flags(args)
 
     def ready(server: Server) -> None:
         on_ready(server)
         if args.gateway:
-            asyncio.get_running_loop().create_task(_start_gateway(args.gateway, server, stop_gateway))
+            asyncio.get_running_loop().create_task(_start_gateway(args.gateway, server, stop_gateway, s3))
 
     async def stopping() -> None:
         for stop in stop_gateway:

@@ -71,16 +71,24 @@ async def serve(config: GatewayConfig) -> None:
 
 
 async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]:
-    """Start the gateway on the running loop (``orlop serve --gateway``); returns ``stop()``.
+    """Start the gateway on the running loop (``orlop serve --gateway``), and the S3 API beside
+    it when ``config.s3`` is set; returns ``stop()``.
 
-    Raises OSError when the address cannot be bound.
+    Raises OSError when the address cannot be bound, ConfigError for the S3 API's.
     """
     import asyncio
 
+    stop_s3: Callable[[], Awaitable[None]] | None = None
+    if config.s3 is not None:  # the S3 API first: its bind error is a ConfigError, nothing started
+        from orlop.gateway.s3.serve import start_s3
+
+        stop_s3 = await start_s3(config)
     server = _uvicorn(config, signals=False)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
+            if stop_s3 is not None:
+                await stop_s3()
             task.result()  # its error (a port in use) surfaces here
             raise OSError(f"the gateway could not listen on {config.host}:{config.port}")
         await asyncio.sleep(0.02)
@@ -88,5 +96,7 @@ async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]
     async def stop() -> None:
         server.should_exit = True
         await task
+        if stop_s3 is not None:
+            await stop_s3()
 
     return stop

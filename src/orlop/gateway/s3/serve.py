@@ -19,7 +19,7 @@ from orlop.errors import ConfigError
 from orlop.gateway.config import GatewayConfig
 from orlop.gateway.s3.app import create_s3_app
 
-__all__ = ["serve_with_s3"]
+__all__ = ["serve_with_s3", "start_s3"]
 
 
 class _Quiet(uvicorn.Server):
@@ -28,12 +28,9 @@ class _Quiet(uvicorn.Server):
         yield  # the JSON API's server handles SIGINT/SIGTERM and stops this one
 
 
-async def serve_with_s3(config: GatewayConfig, main: Any) -> None:
-    """Serve ``main`` (the JSON API's uvicorn server) and the S3 API until ``main`` stops.
-
-    Raises ConfigError when the S3 address cannot be bound (bound here, before uvicorn,
-    whose own bind failure exits the process from inside a task).
-    """
+async def start_s3(config: GatewayConfig) -> Any:
+    """Bind and start the S3 API's server on the running loop; returns ``stop()`` (a coroutine
+    function). Raises ConfigError when the S3 address cannot be bound."""
     s3 = config.s3
     assert s3 is not None
     family = socket.AF_INET6 if ":" in s3.host else socket.AF_INET
@@ -58,8 +55,22 @@ async def serve_with_s3(config: GatewayConfig, main: Any) -> None:
             task.result()  # its error surfaces here
             raise ConfigError(f"the S3 API could not start on {s3.host}:{s3.port}")
         await asyncio.sleep(0.02)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+
+    return stop
+
+
+async def serve_with_s3(config: GatewayConfig, main: Any) -> None:
+    """Serve ``main`` (the JSON API's uvicorn server) and the S3 API until ``main`` stops.
+
+    Raises ConfigError when the S3 address cannot be bound (bound here, before uvicorn,
+    whose own bind failure exits the process from inside a task).
+    """
+    stop = await start_s3(config)
     try:
         await main.serve()
     finally:
-        server.should_exit = True
-        await task
+        await stop()
