@@ -25,6 +25,7 @@ BENCHES = (
     "atrest",
     "encryption",
     "batch",
+    "s3",
 )
 
 

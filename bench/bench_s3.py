@@ -1,6 +1,20 @@
-"""S3 listing cost: ListObjectsV2 pages of 1,000 keys from buckets of 10,000 and 100,000 objects.
+"""The S3 API's cost: streaming a big object, and ListObjectsV2 pages on big buckets.
 
-``python -m bench.bench_s3 [--sizes 10000,100000] [--kinds orlop,nats-server]``
+**Streaming** (``python -m bench s3 [--quick] [--runs N] [--kinds ...]``): a 512 MiB object
+(64 MiB with ``--quick``) PUT and GET with boto3 through ``orlop gateway --s3-listen``,
+against the same file through the same gateway's own streaming endpoints
+(``PUT``/``GET /api/v1/buckets/{b}/objects/{name}`` with curl, as ``bench_gateway`` does)
+and through ``orlop.objects`` in-process, alternating run by run, on each server kind.
+boto3 does what it does by default: ``put_object`` of an open file (one request, its
+SHA-256 signed and its CRC32 sent, so the gateway checks both and computes the MD5 ETag),
+``get_object`` streamed to a file in 1 MiB reads. Target: boto3 through S3 at >= 0.8x the
+gateway's streaming endpoints; against ``orlop.objects``: report. Also reported: boto3's
+managed transfers (``upload_file`` / ``download_file``: a multipart upload of 8 MiB parts
+and ranged GETs, 10 threads), and curl on presigned S3 URLs (the S3 layer's cost with the
+same client as the streaming endpoints).
+
+**Listing** (``python -m bench.bench_s3 [--sizes 10000,100000] [--kinds orlop,nats-server]``):
+ListObjectsV2 pages of 1,000 keys from buckets of 10,000 and 100,000 objects.
 
 Each size gets a fresh server and ``orlop gateway --s3-listen``; objects (1 byte each,
 names ``dir<NN>/obj<NNNNNN>``) are written with orlop.objects directly (faster than
@@ -20,21 +34,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import os
+import shutil
 import socket
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from bench.common import MIB, Row, Settings, Side, Target, both_servers, compare, make_row, run_loop
 from orlop.objects import connect
 from orlop.testing import GatewayProcess, ServerProcess
 
+__all__ = ["main", "measure", "run"]
+
 KEY, SECRET = "bench", "bench-secret"
+_names = itertools.count()
 
 
 def _port() -> int:
@@ -42,6 +66,190 @@ def _port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _boto(url: str, **config: Any) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+    )
+
+
+def _curl(*args: str) -> float:
+    """Seconds one curl run took; raises with its output when it fails."""
+    started = time.perf_counter()
+    proc = subprocess.run(["curl", "-sS", "--fail-with-body", *args], capture_output=True, timeout=600)
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"curl exited {proc.returncode}: {proc.stdout[-300:]!r}{proc.stderr[-300:]!r}")
+    return took
+
+
+# Streaming: one big object through boto3, the gateway's own endpoints and orlop.objects.
+
+Timed = Callable[[str], Awaitable[float]]  # a transfer of one name; seconds it took
+_LABELS = {  # each side of the streaming comparison, as the table names it
+    "s3": "boto3",
+    "http": "gateway",
+    "lib": "orlop.objects",
+    "s3-managed": "boto3 managed",
+    "s3-curl": "curl presigned",
+}
+
+
+async def _stream(server: ServerProcess, gateway: GatewayProcess, s3_url: str, src: Path, runs: int) -> Any:
+    """Per operation (put, get), the sides' MB/s, measured alternately run by run."""
+    size = src.stat().st_size
+    out = src.with_name("out.bin")
+    api = gateway.url + "/api/v1/buckets/s3bench/objects/"
+    s3 = _boto(s3_url, max_pool_connections=10)
+    presigner = _boto(s3_url, signature_version="s3v4")
+    managed = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=10)
+
+    def presigned(method: str, name: str) -> str:
+        url: str = presigner.generate_presigned_url(
+            f"{method}_object", Params={"Bucket": "s3bench", "Key": name}, ExpiresIn=3600
+        )
+        return url
+
+    def s3_put(name: str) -> None:
+        with open(src, "rb") as f:
+            s3.put_object(Bucket="s3bench", Key=name, Body=f)
+
+    def s3_get(name: str) -> None:
+        body = s3.get_object(Bucket="s3bench", Key=name)["Body"]
+        with open(out, "wb") as f:
+            shutil.copyfileobj(body, f, MIB)
+
+    async def in_thread(fn: Callable[[str], object], name: str) -> float:
+        started = time.perf_counter()
+        await asyncio.to_thread(fn, name)
+        return time.perf_counter() - started
+
+    async with connect(server.url, request_timeout=60) as client:
+        bucket = await client.create_bucket("s3bench", exist_ok=True)
+
+        async def lib_put(name: str) -> float:
+            started = time.perf_counter()
+            await bucket.put(name, src)
+            return time.perf_counter() - started
+
+        async def lib_get(name: str) -> float:
+            started = time.perf_counter()
+            await bucket.download(name, out)
+            return time.perf_counter() - started
+
+        puts: dict[str, Timed] = {
+            "s3": lambda n: in_thread(s3_put, n),
+            "http": lambda n: asyncio.to_thread(_curl, "-T", str(src), "-o", "/dev/null", api + n),
+            "lib": lib_put,
+            "s3-managed": lambda n: in_thread(
+                lambda k: s3.upload_file(str(src), "s3bench", k, Config=managed), n
+            ),
+            "s3-curl": lambda n: asyncio.to_thread(
+                _curl, "-T", str(src), "-o", "/dev/null", presigned("put", n)
+            ),
+        }
+        gets: dict[str, Timed] = {
+            "s3": lambda n: in_thread(s3_get, n),
+            "http": lambda n: asyncio.to_thread(_curl, "-o", str(out), api + n),
+            "lib": lib_get,
+            "s3-managed": lambda n: in_thread(
+                lambda k: s3.download_file("s3bench", k, str(out), Config=managed), n
+            ),
+            "s3-curl": lambda n: asyncio.to_thread(_curl, "-o", str(out), presigned("get", n)),
+        }
+
+        def put_side(transfer: Timed) -> Callable[[], Awaitable[dict[str, float]]]:
+            async def one() -> dict[str, float]:
+                name = f"put-{next(_names)}"
+                took = await transfer(name)
+                info = await bucket.info(name)
+                await bucket.delete(name, purge=True)
+                assert info.original_size == size, info
+                return {"mbs": size / MIB / took}
+
+            return one
+
+        def get_side(transfer: Timed) -> Callable[[], Awaitable[dict[str, float]]]:
+            async def one() -> dict[str, float]:
+                took = await transfer("source")
+                got = out.stat().st_size
+                out.unlink()
+                assert got == size, got
+                return {"mbs": size / MIB / took}
+
+            return one
+
+        await bucket.put("source", src)
+        put = await compare({k: put_side(v) for k, v in puts.items()}, runs, timeout=600, warmup=1)
+        get = await compare({k: get_side(v) for k, v in gets.items()}, runs, timeout=600, warmup=1)
+        await client.delete_bucket("s3bench")
+    return {"put": put, "get": get}
+
+
+def _rows(kind: str, size: int, sides: dict[str, dict[str, Side]]) -> list[Row]:
+    rows = []
+    mib = size // MIB
+    for op in ("put", "get"):
+        got, what = sides[op], f"{op.upper()} {mib} MiB"
+        pairs = [
+            ("s3", "http", Target("ratio>=", 0.8), f"S3 {what}, boto3 vs the gateway's own endpoint"),
+            ("s3", "lib", Target("info"), f"S3 {what}, boto3 vs orlop.objects"),
+            ("s3-managed", "http", Target("info"), f"S3 {what}, boto3 managed transfer vs own endpoint"),
+            ("s3-curl", "http", Target("info"), f"S3 {what}, presigned URL vs own endpoint (curl both)"),
+        ]
+        for left, right, target, name in pairs:
+            rows.append(
+                make_row(
+                    "s3",
+                    f"{name} ({kind})",
+                    "MB/s",
+                    "mbs",
+                    got[left],
+                    got[right],
+                    target,
+                    labels=(_LABELS[left], _LABELS[right]),
+                )
+            )
+    return rows
+
+
+def run(settings: Settings) -> list[Row]:
+    """``python -m bench s3``: the streaming comparison on each server kind."""
+    size = (64 if settings.quick else 512) * MIB
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp, both_servers(settings.kinds) as servers:
+        src = Path(tmp) / "big.bin"
+        with open(src, "wb") as f:
+            for _ in range(size // MIB):
+                f.write(os.urandom(MIB))
+        for kind, server in servers.items():
+            if isinstance(server, str):
+                missing = Side(error=server)
+                rows += _rows(kind, size, {op: dict.fromkeys(_LABELS, missing) for op in ("put", "get")})
+                continue
+            s3_port = _port()
+            args = ["--s3-listen", f"127.0.0.1:{s3_port}", "--s3-access-key", KEY, "--s3-secret-key", SECRET]
+            gateway = GatewayProcess(server.url, args=args).start(Path(tmp))
+            try:
+                sides = run_loop(
+                    lambda s=server, g=gateway, p=s3_port: _stream(
+                        s, g, f"http://127.0.0.1:{p}", src, settings.runs
+                    ),
+                    settings.uvloop,
+                )
+            finally:
+                gateway.stop()
+            rows += _rows(kind, size, sides)
+    return rows
+
+
+# Listing: pages of 1,000 keys on buckets of 10,000 and 100,000 objects.
 
 
 async def _fill(url: str, count: int) -> float:
