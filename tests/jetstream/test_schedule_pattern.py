@@ -18,10 +18,10 @@ from orlop.jsapi.schedule_pattern import (
     load_zone,
     next_fire,
     parse_cron,
-    parse_duration,
     parse_rfc3339,
     round_second,
 )
+from orlop.jsapi.timefmt import parse_go_duration as parse_duration
 
 S = 1_000_000_000
 

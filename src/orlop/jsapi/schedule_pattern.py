@@ -32,13 +32,14 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from orlop.jsapi.timefmt import parse_go_duration
+
 __all__ = [
     "Next",
     "format_rfc3339nano",
     "load_zone",
     "next_fire",
     "parse_cron",
-    "parse_duration",
     "parse_rfc3339",
     "round_second",
 ]
@@ -125,53 +126,6 @@ def _go_date(year: int, month: int, day: int, hour: int, minute: int, sec: int, 
 
 
 # --- durations and timestamps ----------------------------------------------------------------
-
-_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": _NS,
-    "m": 60 * _NS,
-    "h": 3600 * _NS,
-}
-_NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
-_UNIT = re.compile(r"[^0-9.]*")
-_MAX_DURATION = (1 << 63) - 1
-
-
-def parse_duration(text: str) -> int:
-    """Go's ``time.ParseDuration`` to nanoseconds (``1h30m``, ``1.5s``, ``-2m``). Raises ValueError."""
-    s = text
-    neg = s[:1] == "-"
-    if s[:1] in ("+", "-"):
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0
-    while s:
-        m = _NUMBER.match(s)
-        pre, frac = (m.group(1), m.group(2)) if m else ("", None)
-        if m is None or (not pre and not frac):
-            raise ValueError(f"invalid duration {text!r}")
-        s = s[m.end() :]
-        unit = _UNIT.match(s)
-        name = unit.group() if unit else ""
-        if name not in _UNITS:
-            raise ValueError(f"invalid duration {text!r}")
-        s = s[len(name) :]
-        scale = _UNITS[name]
-        value = int(pre or "0") * scale
-        if frac:
-            value += int(float(int(frac)) * (scale / 10 ** len(frac)))
-        total += value
-        if total > _MAX_DURATION:
-            raise ValueError(f"invalid duration {text!r}")
-    return -total if neg else total
-
 
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})"
@@ -422,7 +376,7 @@ def next_fire(pattern: str, zone: tzinfo | None, ts: int, now: int) -> Next:
     if pattern.startswith("@every "):
         if zone is not None:
             raise ValueError("@every takes no time zone")
-        every = parse_duration(pattern[7:])
+        every = parse_go_duration(pattern[7:])
         if every < _NS:
             raise ValueError("@every needs at least one second")
         at = round_second(ts) + every

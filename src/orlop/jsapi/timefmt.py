@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["ZERO_TIME", "format_go_duration", "format_ts", "parse_ts"]
+__all__ = ["ZERO_TIME", "format_go_duration", "format_ts", "parse_go_duration", "parse_ts"]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -79,3 +79,51 @@ def format_go_duration(ns: int) -> str:
 
 def _trim(value: float) -> str:
     return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+_NS_PER_S = 1_000_000_000
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": _NS_PER_S,
+    "m": 60 * _NS_PER_S,
+    "h": 3600 * _NS_PER_S,
+}
+_NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
+_UNIT = re.compile(r"[^0-9.]*")
+_MAX_DURATION = (1 << 63) - 1
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` to nanoseconds (``1h30m``, ``1.5s``, ``-2m``). Raises ValueError."""
+    s = text
+    neg = s[:1] == "-"
+    if s[:1] in ("+", "-"):
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"invalid duration {text!r}")
+    total = 0
+    while s:
+        m = _NUMBER.match(s)
+        pre, frac = (m.group(1), m.group(2)) if m else ("", None)
+        if m is None or (not pre and not frac):
+            raise ValueError(f"invalid duration {text!r}")
+        s = s[m.end() :]
+        unit = _UNIT.match(s)
+        name = unit.group() if unit else ""
+        if name not in _UNITS:
+            raise ValueError(f"invalid duration {text!r}")
+        s = s[len(name) :]
+        scale = _UNITS[name]
+        value = int(pre or "0") * scale
+        if frac:
+            value += int(float(int(frac)) * (scale / 10 ** len(frac)))
+        total += value
+        if total > _MAX_DURATION:
+            raise ValueError(f"invalid duration {text!r}")
+    return -total if neg else total

@@ -7,47 +7,12 @@ whole seconds; or a plain integer number of seconds (0 = no TTL).
 
 from __future__ import annotations
 
-import re
-
-from orlop.jsapi.timefmt import format_go_duration
+from orlop.jsapi.timefmt import format_go_duration, parse_go_duration
 
 __all__ = ["NEVER", "format_ttl", "parse_go_duration", "parse_ttl"]
 
 NEVER = -1
 _SECOND = 1_000_000_000
-_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": _SECOND,
-    "m": 60 * _SECOND,
-    "h": 3600 * _SECOND,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> int:
-    """A Go ``time.ParseDuration`` string to nanoseconds. Raises ValueError."""
-    s = text
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        m = _PART.match(s, pos)
-        if not m:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return sign * int(total)
 
 
 def parse_ttl(value: str) -> int:
