@@ -9,9 +9,8 @@ import os
 from typing import Any
 
 import pytest
+import s3fs
 from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway
-
-s3fs = pytest.importorskip("s3fs")
 
 MIB = 1 << 20
 

@@ -59,7 +59,7 @@ def test_readme_example(readme_gateway: str) -> None:
 
 def test_readme_tools_example(readme_gateway: str, tmp_path: Path) -> None:
     if shutil.which("rclone") is None:
-        pytest.skip("rclone is not installed (make install adds Debian's)")
+        pytest.fail("rclone is not installed: `make install` adds Debian's")
     script = _block("s3-tools-example", "sh").replace(README_ADDRESS, readme_gateway)
     files = {
         "index.html": b"<h1>hello</h1>\n",

@@ -84,7 +84,7 @@ def aws(s3gw: S3Gateway, tmp_path: Path) -> _Runner:
 @pytest.fixture
 def rclone(s3gw: S3Gateway, tmp_path: Path) -> _Runner:
     if RCLONE is None:
-        pytest.skip("rclone is not installed (make install adds Debian's)")
+        pytest.fail("rclone is not installed: `make install` adds Debian's")
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     remote = {
