@@ -17,7 +17,6 @@ the command's own transfer path costs anything beyond starting a process.
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import MIB, Row, Settings, Target, both_servers, compare, make_row, run_loop
+from bench.common import MIB, Row, Settings, Target, both_servers, compare, make_row, random_file, run_loop
 from orlop.objects import connect
 from orlop.testing import ServerProcess
 
@@ -93,10 +92,7 @@ def run(settings: Settings) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
-        src = work / "big.bin"
-        with open(src, "wb") as f:
-            for _ in range(size // MIB):
-                f.write(os.urandom(MIB))
+        src = random_file(work / "big.bin", size)
         with both_servers(settings.kinds) as servers:
             for kind, server in servers.items():
                 if isinstance(server, str):

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import MIB, Row, Settings, Target, both_servers, compare, make_row, run_loop
+from bench.common import MIB, Row, Settings, Target, both_servers, compare, make_row, random_file, run_loop
 from orlop.objects import connect
 from orlop.testing import GatewayProcess, ServerProcess
 
@@ -137,10 +137,7 @@ def run(settings: Settings) -> list[Row]:
     size = (64 if settings.quick else 512) * MIB
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, both_servers(settings.kinds) as servers:
-        src = Path(tmp) / "big.bin"
-        with open(src, "wb") as f:
-            for _ in range(size // MIB):
-                f.write(os.urandom(MIB))
+        src = random_file(Path(tmp) / "big.bin", size)
         for kind, server in servers.items():
             if isinstance(server, str):
                 continue

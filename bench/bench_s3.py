@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import shutil
 import socket
 import statistics
@@ -51,7 +50,18 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from bench.common import MIB, Row, Settings, Side, Target, both_servers, compare, make_row, run_loop
+from bench.common import (
+    MIB,
+    Row,
+    Settings,
+    Side,
+    Target,
+    both_servers,
+    compare,
+    make_row,
+    random_file,
+    run_loop,
+)
 from orlop.objects import connect
 from orlop.testing import GatewayProcess, ServerProcess
 
@@ -224,10 +234,7 @@ def run(settings: Settings) -> list[Row]:
     size = (64 if settings.quick else 512) * MIB
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp, both_servers(settings.kinds) as servers:
-        src = Path(tmp) / "big.bin"
-        with open(src, "wb") as f:
-            for _ in range(size // MIB):
-                f.write(os.urandom(MIB))
+        src = random_file(Path(tmp) / "big.bin", size)
         for kind, server in servers.items():
             if isinstance(server, str):
                 missing = Side(error=server)

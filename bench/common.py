@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import threading
@@ -407,3 +408,11 @@ def bound(fn: Callable[..., Awaitable[T]], *args: Any) -> Callable[[], Awaitable
         return fn(*args)
 
     return call
+
+
+def random_file(path: Path, size: int) -> Path:
+    """Write ``size`` random bytes (a whole number of MiB) to ``path``, one MiB at a time."""
+    with open(path, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(os.urandom(MIB))
+    return path
