@@ -11,6 +11,7 @@ another stream) publishing works again.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -82,6 +83,63 @@ async def test_enospc_refuses_keeps_acknowledged_and_recovers(
         await js.purge_stream("FILLER")
         ack = await js.publish("data", b"room again")
         assert ack.seq == len(kept) + 1
+        await nc.close()
+    finally:
+        srv.close()
+
+
+async def test_atomic_batches_on_a_full_disk_are_whole_or_absent(tiny_dir: Path, tmp_path: Path) -> None:
+    """A batch commit is one write: on a full disk it is refused (10077) and none of it is stored."""
+    conf = tmp_path / "noreserve.conf"
+    conf.write_text("jetstream { max_file_store: 1GB, store_reserve: 0 }\n")
+    srv = ServerProcess(kind="orlop", store_dir=str(tiny_dir), extra_args=["-c", str(conf)])
+    srv.start()
+    try:
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream(timeout=10)
+        await js.add_stream(StreamConfig(name="FILLER", subjects=["filler"]))
+        await nc.request(
+            "$JS.API.STREAM.CREATE.AB",
+            b'{"name":"AB","subjects":["ab"],"allow_atomic":true}',
+        )
+        await js.publish("filler", b"f" * 512 * 1024)
+        committed: list[int] = []
+        refused = 0
+        for b in range(12):
+            for i in range(1, 8):
+                await nc.publish(
+                    "ab",
+                    chunk(b * 8 + i)[:32768],
+                    headers={"Nats-Batch-Id": f"b{b}", "Nats-Batch-Sequence": str(i)},
+                )
+            last = {"Nats-Batch-Id": f"b{b}", "Nats-Batch-Sequence": "8", "Nats-Batch-Commit": "1"}
+            ack = json.loads(
+                (await nc.request("ab", chunk(b * 8 + 8)[:32768], headers=last, timeout=10)).data
+            )
+            if "error" in ack:
+                assert (ack["error"]["code"], ack["error"]["err_code"]) == (503, 10077)
+                refused += 1
+            else:
+                assert ack["count"] == 8
+                committed.append(b)
+        assert committed and refused
+
+        async def check() -> None:
+            info = await js.stream_info("AB")
+            assert info.state.messages == 8 * len(committed)
+            got = [
+                (await js.get_msg("AB", seq)).data
+                for seq in range(info.state.first_seq, info.state.last_seq + 1)
+            ]
+            batches = [got[k : k + 8] for k in range(0, len(got), 8)]
+            assert [[chunk(b * 8 + i)[:32768] for i in range(1, 9)] for b in committed] == batches
+
+        await check()
+        await nc.close()
+        srv.restart(kill=True)
+        nc = await nats.connect(srv.url)
+        js = nc.jetstream(timeout=10)
+        await check()
         await nc.close()
     finally:
         srv.close()

@@ -471,3 +471,97 @@ def test_wildcard_reads_follow_later_changes(engine: Engine) -> None:
     assert store.subjects("m.*") == {"m.a": 1, "m.new": 1}
     store.purge("m.>")
     assert store.load_next("m.*", 1) is None and store.num_pending(1, "m.*") == 0
+
+
+# --- store_msgs: several appends at once (an atomic batch commit) -----------------------------
+
+
+def batch_of(n: int, subjects: list[str], size: int = 100) -> list[tuple[str, bytes, bytes, int]]:
+    hdr = b"NATS/1.0\r\nNats-Batch-Id: b\r\n\r\n"
+    return [
+        (subjects[i % len(subjects)], hdr if i % 2 else b"", b"%04d" % i * (size // 4), 0) for i in range(n)
+    ]
+
+
+def snapshot(store: StreamStore) -> tuple[object, ...]:
+    st = store.state()
+    msgs = [store.load(s) for s in range(st.first_seq, st.last_seq + 1)]
+    kept = [(m.seq, m.subject, m.hdr, m.data, m.ts, m.ttl_ns) for m in msgs if m is not None]
+    return (st.msgs, st.bytes, st.first_seq, st.last_seq, st.num_subjects, tuple(st.deleted), tuple(kept))
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        StoreLimits(),
+        StoreLimits(max_msgs_per_subject=3),
+        StoreLimits(max_msgs=7),
+        StoreLimits(max_bytes=900),
+        StoreLimits(compression="s2"),
+    ],
+    ids=["unlimited", "per-subject", "max-msgs", "max-bytes", "s2"],
+)
+def test_store_msgs_is_the_same_as_one_by_one(engine: Engine, limits: StoreLimits) -> None:
+    """A batch leaves the store exactly as the same store_msg calls would, across a restart."""
+    one, many = engine.make(limits), engine.make(limits)
+    removed: list[int] = []
+    many.set_remove_callback(lambda seq, subject: removed.append(seq))
+    fill(one, ["pre.a", "pre.b"])
+    fill(many, ["pre.a", "pre.b"])
+    batch = [*batch_of(20, ["a", "b", "c"]), ("a", b"", b"ttl", 5 * SEC)]
+    singles = [one.store_msg(s, h, d, ttl_ns=t) for s, h, d, t in batch]
+    stored = many.store_msgs(batch)
+    assert [(m.seq, m.subject, m.hdr, m.data, m.ttl_ns) for m in stored] == [
+        (m.seq, m.subject, m.hdr, m.data, m.ttl_ns) for m in singles
+    ]
+    assert [m.seq for m in stored] == list(range(3, 24))
+    want = snapshot(one)
+    assert snapshot(many) == want
+    if limits != StoreLimits() and limits.compression != "s2":
+        assert removed  # the limits dropped messages, and said so
+    for reopened in engine.and_reopened(many):
+        assert snapshot(reopened) == want
+        assert reopened.last_seq_for_subject("a") == 23
+    assert reopened.store_msg("after", b"", b"x").seq == 24
+
+
+def test_store_msgs_too_large_stores_nothing(engine: Engine) -> None:
+    store = engine.make(StoreLimits(max_msg_size=50))
+    fill(store, ["x"])
+    before = snapshot(store)
+    with pytest.raises(MsgTooLargeError):
+        store.store_msgs([("a", b"", b"small", 0), ("a", b"", b"y" * 51, 0), ("a", b"", b"z", 0)])
+    for reopened in engine.and_reopened(store):
+        assert snapshot(reopened) == before
+    assert reopened.store_msg("a", b"", b"ok").seq == 2
+
+
+def test_store_msgs_discard_new_refusal_stores_none(engine: Engine) -> None:
+    """Under discard new a refusal part way leaves none of the batch readable."""
+    store = engine.make(StoreLimits(max_msgs=4, discard="new"))
+    fill(store, ["x", "x"])
+    with pytest.raises(StoreLimitError):
+        store.store_msgs(batch_of(3, ["a"]))
+    for reopened in engine.and_reopened(store):
+        st = reopened.state()
+        assert st.msgs == 2 and reopened.subjects() == {"x": 2}
+        assert all(reopened.load(s) is None for s in range(3, st.last_seq + 1))
+    assert [m.subject for m in reopened.store_msgs(batch_of(2, ["a"]))] == ["a", "a"]  # room for two
+    assert reopened.state().msgs == 4
+
+
+def test_store_msgs_larger_than_a_block(engine: Engine) -> None:
+    """A batch bigger than one block (512 bytes for file-small-blocks) spreads over blocks."""
+    store = engine.make()
+    batch = batch_of(40, ["big"], size=200)
+    stored = store.store_msgs(batch)
+    assert [m.seq for m in stored] == list(range(1, 41))
+    for reopened in engine.and_reopened(store):
+        assert [reopened.load(s).data for s in range(1, 41)] == [d for _, _, d, _ in batch]  # type: ignore[union-attr]
+
+
+def test_store_msgs_on_a_closed_store(engine: Engine) -> None:
+    store = engine.make()
+    store.close()
+    with pytest.raises(StoreClosedError):
+        store.store_msgs(batch_of(2, ["a"]))

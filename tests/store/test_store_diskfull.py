@@ -176,3 +176,22 @@ def test_appends_into_a_disk_filled_by_others_refuse_and_keep_everything(tiny: P
     assert s.state().last_seq == last
     assert all(s.load(q).data == payload(q - 1, 50 * KIB) for q in range(1, last + 1))  # type: ignore[union-attr]
     s.close()
+
+
+def test_a_batch_that_does_not_fit_on_the_disk_leaves_no_record(tiny: Path) -> None:
+    """store_msgs writes a whole batch at once: on a full disk none of it is stored, now or after restart."""
+    s = FileStore(tiny / "st", StoreLimits())
+    s.store_msgs([("a", b"", payload(i, 10 * KIB), 0) for i in range(10)])
+    filler = fill(tiny, leave=200 * KIB)
+    batch = [("b", b"", payload(i, 10 * KIB), 0) for i in range(100)]  # 1 MiB, about 200 KiB free
+    with pytest.raises(DiskFullError):
+        s.store_msgs(batch)
+    assert s.state().msgs == 10 and s.state().last_seq == 10
+    s.close()
+    filler.unlink()
+    s = FileStore(tiny / "st", StoreLimits())
+    assert (s.state().msgs, s.state().last_seq) == (10, 10)
+    assert s.subjects() == {"a": 10}
+    assert [m.seq for m in s.store_msgs(batch)] == list(range(11, 111))  # room again: the whole batch goes in
+    assert s.load(110).data == payload(99, 10 * KIB)  # type: ignore[union-attr]
+    s.close()

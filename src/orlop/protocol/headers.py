@@ -151,6 +151,10 @@ def _check_value(value: str) -> None:
         raise ValueError(f"header values cannot hold CR or LF: {value!r}")
 
 
+_NEEDLES: dict[str, tuple[bytes, bytes]] = {}
+"""``get``'s search strings per key (exact and lower case), made once: it runs per message."""
+
+
 def get(block: bytes, key: str) -> str | None:
     """Last value of ``key`` in ``block`` (exact case first, then any case), or None.
 
@@ -158,10 +162,16 @@ def get(block: bytes, key: str) -> str | None:
     """
     if not block:
         return None
-    needle = b"\r\n" + _bytes(key) + b":"
+    needles = _NEEDLES.get(key)
+    if needles is None:
+        needle = b"\r\n" + _bytes(key) + b":"
+        needles = (needle, needle.lower())
+        if len(_NEEDLES) < 256:  # the keys looked up are the server's own few constants
+            _NEEDLES[key] = needles
+    needle = needles[0]
     at = block.rfind(needle)
     if at < 0:
-        at = block.lower().rfind(needle.lower())
+        at = block.lower().rfind(needles[1])
         if at < 0:
             return None
     start = at + len(needle)

@@ -34,14 +34,25 @@ import heapq
 import sys
 from abc import abstractmethod
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from orlop.errors import DiskFullError, MsgTooLargeError, StoreClosedError, StoreLimitError
-from orlop.store.base import Clock, RemoveCallback, StoredMsg, StoreLimits, StreamState, StreamStore
+from orlop.store.base import (
+    Clock,
+    NewMsg,
+    RemoveCallback,
+    StoredMsg,
+    StoreLimits,
+    StreamState,
+    StreamStore,
+)
 from orlop.store.filters import FilterCache, FilterIndex
 from orlop.subjects import has_wildcard, matches
 
-__all__ = ["Entry", "IndexedStore", "file_msg_size", "memory_msg_size"]
+__all__ = ["Entry", "IndexedStore", "NewRecord", "file_msg_size", "memory_msg_size"]
+
+NewRecord = tuple[int, str, bytes, bytes, int, int]
+"""A message an engine appends: seq, subject, header bytes, payload, timestamp, TTL."""
 
 _SCAN_LIMIT = 64  # seq-walk steps tried before falling back to a per-subject search
 
@@ -102,6 +113,11 @@ class IndexedStore(StreamStore):
     @abstractmethod
     def _append(self, seq: int, subject: str, hdr: bytes, data: bytes, ts: int, ttl: int) -> object:
         """Write one message durably enough for the engine; return its location."""
+
+    def _append_many(self, records: list[NewRecord]) -> list[object] | None:
+        """Write several messages, all or none (raise and leave none); return their locations,
+        or None when the engine cannot write them at once (they are then stored one by one)."""
+        return [self._append(*r) for r in records]
 
     @abstractmethod
     def _fetch(self, seq: int, entry: Entry) -> tuple[bytes, bytes] | None:
@@ -273,6 +289,50 @@ class IndexedStore(StreamStore):
             # limits drop the same messages again on the next appends.
             pass
         return StoredMsg(seq, subject, hdr, data, ts, ttl_ns)
+
+    def store_msgs(self, msgs: Sequence[NewMsg]) -> list[StoredMsg]:
+        """See :meth:`StreamStore.store_msgs`: one engine write for all, then the index and limits."""
+        if self._closed:
+            raise StoreClosedError("store is closed")
+        lim = self._limits
+        if lim.discard == "new" or len(msgs) < 2:
+            # Each refusal under discard new depends on the appends before it: one by one.
+            return super().store_msgs(msgs)
+        records: list[NewRecord] = []
+        sizes: list[int] = []
+        seq = self._last
+        last_subject, subject_len = "", 0
+        for subject, hdr, data, ttl_ns in msgs:
+            if lim.max_msg_size >= 0 and len(hdr) + len(data) > lim.max_msg_size:
+                raise MsgTooLargeError(
+                    f"message size {len(hdr) + len(data)} exceeds maximum {lim.max_msg_size}"
+                )
+            if subject != last_subject:  # a batch is mostly one subject: its length once
+                last_subject = subject = sys.intern(subject)
+                subject_len = len(subject.encode("utf-8", "surrogateescape"))
+            else:
+                subject = last_subject
+            sizes.append(self._msg_size(subject_len, len(hdr), len(data)))
+            seq += 1
+            records.append((seq, subject, bytes(hdr), bytes(data), self._clock(), ttl_ns))
+        locs = self._append_many(records)
+        if locs is None:
+            return super().store_msgs(msgs)
+        out: list[StoredMsg] = []
+        # Indexed and limited one by one, as store_msg does: the same messages survive the limits.
+        for (seq, subject, hdr, data, ts, ttl), size, loc in zip(records, sizes, locs, strict=True):
+            self._last = seq
+            self._last_ts = ts
+            self._index_add(seq, Entry(subject, ts, size, ttl, loc))
+            try:
+                if lim.max_msgs_per_subject > 0:
+                    self._enforce_subject(subject)
+                if lim.max_msgs > 0 or lim.max_bytes > 0:
+                    self._enforce_totals()
+            except DiskFullError:
+                pass  # see store_msg
+            out.append(StoredMsg(seq, subject, hdr, data, ts, ttl))
+        return out
 
     def _check_discard_new(self, subject: str, size: int) -> None:
         """Refuse an append under discard new, as nats-server's storeRawMsg does."""

@@ -55,7 +55,7 @@ from orlop.store import fsio
 from orlop.store.base import Clock, StoreLimits, wall_clock
 from orlop.store.blocks import Block, BlockSet, Recovery, pack_loc, unpack_loc
 from orlop.store.cipher import SEAL_OVERHEAD, SealError, StoreCipher
-from orlop.store.core import Entry, file_msg_size
+from orlop.store.core import Entry, NewRecord, file_msg_size
 from orlop.store.reclaim import Reclaimer
 from orlop.store.records import (
     F_SEALED,
@@ -229,11 +229,7 @@ class FileStore(Reclaimer):
     # ----------------------------------------------------------------- engine hooks
 
     def _append(self, seq: int, subject: str, hdr: bytes, data: bytes, ts: int, ttl: int) -> object:
-        flags, body = 0, data
-        if self._limits.compression == "s2" and len(data) > 64:
-            packed = bytes(cramjam.snappy.compress_raw(data))
-            if len(packed) < len(data):
-                flags, body = F_SNAPPY, packed
+        flags, body = self._pack(data)
         raw_subject = subject.encode("utf-8", "surrogateescape")  # any bytes, as nats-server stores them
         if self._cipher is None:
             parts, total = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
@@ -247,6 +243,70 @@ class FileStore(Reclaimer):
             blk, offset = self._write(parts, total, new_block_ok=True)
         blk.note_msg(seq, total)
         return pack_loc(blk.index, offset, total)
+
+    def _append_many(self, records: list[NewRecord]) -> list[object] | None:
+        """Write the records with one ``pwritev`` into one block (see store_msgs).
+
+        All or none: a failed write is cut back off the block, so no record of the batch is
+        found by a later recovery. None (nothing written) when the records would not fit in
+        one block: the caller then stores them one by one.
+        """
+        packed: list[tuple[int, bytes, bytes, int]] = []
+        batch_total = 0
+        seal = 0 if self._cipher is None else 2 * SEAL_OVERHEAD
+        compress = self._limits.compression == "s2"
+        raw_subject, last_subject = b"", None
+        for _, subject, hdr, data, _, _ in records:
+            flags, body = self._pack(data) if compress else (0, data)
+            if subject is not last_subject:  # a batch is mostly one subject (interned)
+                raw_subject, last_subject = subject.encode("utf-8", "surrogateescape"), subject
+            total = HEADER_SIZE + len(raw_subject) + len(hdr) + len(body) + seal
+            packed.append((flags, raw_subject, body, total))
+            batch_total += total
+        if batch_total > self._blocks.block_size:
+            return None
+        blk = self._target_block(batch_total)
+        keys = None if self._cipher is None else self._cipher.block(blk.index)
+        parts: list[bytes] = []
+        locs: list[object] = []
+        offset = start = blk.size
+        for (seq, _, hdr, data, ts, ttl), (flags, raw_subject, body, total) in zip(
+            records, packed, strict=True
+        ):
+            if keys is None:
+                rec, _ = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+            else:
+                rec, _ = encode_sealed_msg(keys, seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+            parts += rec
+            locs.append(pack_loc(blk.index, offset, total))
+            offset += total
+        try:
+            fd = self._blocks.fd(blk)
+        except OSError as exc:
+            self._reraise(exc)
+        try:
+            fsio.pwritev_all(fd, parts, start)
+            if self._sync_always:
+                os.fsync(fd)
+        except OSError as exc:
+            self._truncate_quietly(fd, start)
+            self._reraise(exc)
+        blk.size = start + batch_total
+        blk.dirty = not self._sync_always
+        self._blocks.note_records(blk, start, parts)
+        for (seq, *_), (*_, total) in zip(records, packed, strict=True):
+            blk.note_msg(seq, total)
+        if self._sync_always and self._blocks.dir_dirty:
+            self._blocks.sync()
+        return locs
+
+    def _pack(self, data: bytes) -> tuple[int, bytes]:
+        """The record flags and body for a payload: s2-compressed when the stream asks and it helps."""
+        if self._limits.compression == "s2" and len(data) > 64:
+            packed = bytes(cramjam.snappy.compress_raw(data))
+            if len(packed) < len(data):
+                return F_SNAPPY, packed
+        return 0, data
 
     def _target_block(self, total: int) -> Block:
         """The block a record of ``total`` bytes will be appended to (created when needed)."""

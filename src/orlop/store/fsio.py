@@ -35,6 +35,7 @@ __all__ = [
     "fsync_dir",
     "punch_hole",
     "pwrite_all",
+    "pwritev_all",
 ]
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -72,6 +73,26 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, offset: int) -> No
             raise OSError(errno.ENOSPC, "no progress writing to disk")
         view = view[n:]
         offset += n
+
+
+IOV_MAX = 1024
+"""Buffers one ``pwritev`` call takes on Linux (larger lists are written in slices)."""
+
+
+def pwritev_all(fd: int, parts: list[bytes], offset: int) -> int:
+    """Write the buffers one after the other from ``offset``; returns the bytes written.
+
+    Many records go down in a few system calls. Raises OSError as :func:`pwrite_all`.
+    """
+    start = offset
+    for i in range(0, len(parts), IOV_MAX):
+        piece = parts[i : i + IOV_MAX]
+        want = sum(len(p) for p in piece)
+        n = os.pwritev(fd, piece, offset)
+        if n < want:  # a short write (a nearly full disk): finish it, or raise trying
+            pwrite_all(fd, b"".join(piece)[n:], offset + n)
+        offset += want
+    return offset - start
 
 
 def fsync_dir(directory: Path) -> None:

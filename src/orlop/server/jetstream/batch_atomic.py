@@ -53,7 +53,7 @@ from orlop.server.jetstream.publish_checks import (
     message_ttl,
     raise_ttl,
 )
-from orlop.server.jetstream.publish_store import admit, finish, record, store
+from orlop.server.jetstream.publish_store import admit, finish, record, store, store_all
 from orlop.server.jetstream.stream import Stream, StreamFeature
 from orlop.store.base import StoredMsg
 
@@ -188,16 +188,12 @@ def _commit(st: Stream, batch: AtomicBatch, reply: str, eob: bool) -> StoredMsg:
         sum(len(p[2]) for p in prepared),
         "",
     )
-    stored: list[tuple[StoredMsg, int]] = []
-    try:
-        for n, (subject, hdr, payload, ttl_ns, rollup, _) in enumerate(prepared, start=1):
-            stored.append(store(st, subject, hdr, payload, ttl_ns, rollup, admitted=True))
-            if _crash_after and n >= _crash_after and n < len(prepared):
-                st.store.flush()
-                os._exit(137)
-    except JetStreamError:
-        _rollback(st, [m.seq for m, _ in stored])
-        raise
+    if _crash_after:
+        stored = _store_until_crash(st, prepared)
+    else:  # all at once: one write to the store, and all or nothing there too
+        stored = store_all(
+            st, [(subject, hdr, payload, ttl_ns) for subject, hdr, payload, ttl_ns, _, _ in prepared]
+        )
     for (msg, _), (_, _, _, _, rollup, msg_id) in zip(stored, prepared, strict=True):
         record(st, msg, msg_id, rollup)
     last = stored[-1][0]
@@ -213,13 +209,16 @@ def _commit(st: Stream, batch: AtomicBatch, reply: str, eob: bool) -> StoredMsg:
     return last
 
 
-def _rollback(st: Stream, seqs: list[int]) -> None:
-    """A store refusal part way through a commit: what was stored of the batch goes again."""
-    for seq in seqs:
-        try:
-            st.store.remove(seq)
-        except Exception:  # the refusal is reported either way; say what could not be undone
-            log.exception("stream %s: could not remove seq %d of a refused batch", st.name, seq)
+def _store_until_crash(st: Stream, prepared: list[_Prepared]) -> list[tuple[StoredMsg, int]]:
+    """The fault hook's commit: one message at a time, and the process ends after the
+    ``_crash_after``-th, as a crash part way through writing a batch would leave it."""
+    stored: list[tuple[StoredMsg, int]] = []
+    for n, (subject, hdr, payload, ttl_ns, rollup, _) in enumerate(prepared, start=1):
+        stored.append(store(st, subject, hdr, payload, ttl_ns, rollup, admitted=True))
+        if n >= _crash_after and n < len(prepared):
+            st.store.flush()
+            os._exit(137)
+    return stored
 
 
 def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:

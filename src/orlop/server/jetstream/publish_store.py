@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import logging
 
-from orlop.errors import MsgTooLargeError, StoreError
+from orlop.errors import JetStreamError, MsgTooLargeError, StoreError
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.subject_transform import SubjectTransform
 from orlop.jsapi.timefmt import format_ts
 from orlop.server.jetstream.publish_checks import alert, dedup
 from orlop.server.jetstream.stream import Stream
-from orlop.store.base import StoredMsg
+from orlop.store.base import NewMsg, StoredMsg
 from orlop.store.core import file_msg_size, memory_msg_size
 
-__all__ = ["ROLLUP_GRACE", "admit", "finish", "store"]
+__all__ = ["ROLLUP_GRACE", "admit", "finish", "record", "store", "store_all"]
 
 log = logging.getLogger("orlop.jetstream")
 
@@ -76,15 +76,46 @@ def store(
     prev = st.store.last_seq_for_subject(subject) if st.republisher is not None else 0
     try:
         msg = st.store.store_msg(subject, hdr, payload, ttl_ns=ttl_ns)
-    except MsgTooLargeError as exc:
-        raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM) from exc
-    except StoreError as exc:
-        alert(st.name, "stream %s: store failed: %s", st.name, exc)
-        raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
-    except OSError as exc:  # any other IO failure: refuse, never acknowledge
-        log.error("stream %s: store failed: %s", st.name, exc)
-        raise js_error(Err.STREAM_STORE_FAILED, err=str(exc)) from exc
+    except (StoreError, OSError) as exc:
+        raise _refusal(st, exc) from exc
     return msg, prev
+
+
+def store_all(st: Stream, msgs: list[NewMsg]) -> list[tuple[StoredMsg, int]]:
+    """Store checked and admitted messages (a batch commit) all at once, or none of them.
+
+    Returns each with its subject's previous last seq, as :func:`store` does. The store
+    writes them together (one write per block instead of one per message).
+    """
+    prevs: list[int] = []
+    if st.republisher is not None:
+        last: dict[str, int] = {}
+        for subject, *_ in msgs:  # -1: the message before it in this batch, known once stored
+            prevs.append(last[subject] if subject in last else st.store.last_seq_for_subject(subject))
+            last[subject] = -1
+    try:
+        stored = st.store.store_msgs(msgs)
+    except (StoreError, OSError) as exc:
+        raise _refusal(st, exc) from exc
+    if not prevs:
+        return [(m, 0) for m in stored]
+    out: list[tuple[StoredMsg, int]] = []
+    seen: dict[str, int] = {}
+    for msg, prev in zip(stored, prevs, strict=True):
+        out.append((msg, seen.get(msg.subject, prev)))
+        seen[msg.subject] = msg.seq
+    return out
+
+
+def _refusal(st: Stream, exc: Exception) -> JetStreamError:
+    """The publish error for a store failure; nothing is acknowledged that was not stored."""
+    if isinstance(exc, MsgTooLargeError):
+        return js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+    if isinstance(exc, StoreError):
+        alert(st.name, "stream %s: store failed: %s", st.name, exc)
+    else:  # any other IO failure: refuse, never acknowledge
+        log.error("stream %s: store failed: %s", st.name, exc)
+    return js_error(Err.STREAM_STORE_FAILED, err=str(exc))
 
 
 def record(st: Stream, msg: StoredMsg, msg_id: str, rollup: str) -> None:
