@@ -99,6 +99,14 @@ class Block:
         self.live += 1
         self.live_bytes += length
 
+    def note_msgs(self, first: int, last: int, count: int, length: int) -> None:
+        """``count`` message records (seqs ``first..last``, ``length`` bytes in all) were appended."""
+        if self.min_seq == 0:
+            self.min_seq = first
+        self.max_seq = last
+        self.live += count
+        self.live_bytes += length
+
     @property
     def allocated(self) -> int:
         """Bytes this block still occupies on disk (punched ranges excluded)."""

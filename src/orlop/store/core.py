@@ -114,7 +114,7 @@ class IndexedStore(StreamStore):
     def _append(self, seq: int, subject: str, hdr: bytes, data: bytes, ts: int, ttl: int) -> object:
         """Write one message durably enough for the engine; return its location."""
 
-    def _append_many(self, records: list[NewRecord]) -> list[object] | None:
+    def _append_many(self, records: list[NewRecord]) -> Sequence[object] | None:
         """Write several messages, all or none (raise and leave none); return their locations,
         or None when the engine cannot write them at once (they are then stored one by one)."""
         return [self._append(*r) for r in records]
@@ -319,19 +319,22 @@ class IndexedStore(StreamStore):
         if locs is None:
             return super().store_msgs(msgs)
         out: list[StoredMsg] = []
+        limited = lim.max_msgs_per_subject > 0 or lim.max_msgs > 0 or lim.max_bytes > 0
+        index_add = self._index_add
         # Indexed and limited one by one, as store_msg does: the same messages survive the limits.
         for (seq, subject, hdr, data, ts, ttl), size, loc in zip(records, sizes, locs, strict=True):
-            self._last = seq
-            self._last_ts = ts
-            self._index_add(seq, Entry(subject, ts, size, ttl, loc))
-            try:
-                if lim.max_msgs_per_subject > 0:
-                    self._enforce_subject(subject)
-                if lim.max_msgs > 0 or lim.max_bytes > 0:
-                    self._enforce_totals()
-            except DiskFullError:
-                pass  # see store_msg
+            index_add(seq, Entry(subject, ts, size, ttl, loc))
+            if limited:
+                self._last, self._last_ts = seq, ts  # what the removals below see
+                try:
+                    if lim.max_msgs_per_subject > 0:
+                        self._enforce_subject(subject)
+                    if lim.max_msgs > 0 or lim.max_bytes > 0:
+                        self._enforce_totals()
+                except DiskFullError:
+                    pass  # see store_msg
             out.append(StoredMsg(seq, subject, hdr, data, ts, ttl))
+        self._last, self._last_ts = records[-1][0], records[-1][4]
         return out
 
     def _check_discard_new(self, subject: str, size: int) -> None:

@@ -53,6 +53,7 @@ import cramjam
 from orlop.errors import DiskFullError, StoreClosedError
 from orlop.store import fsio
 from orlop.store.base import Clock, StoreLimits, wall_clock
+from orlop.store.blockindex import index_entry
 from orlop.store.blocks import Block, BlockSet, Recovery, pack_loc, unpack_loc
 from orlop.store.cipher import SEAL_OVERHEAD, SealError, StoreCipher
 from orlop.store.core import Entry, NewRecord, file_msg_size
@@ -244,41 +245,44 @@ class FileStore(Reclaimer):
         blk.note_msg(seq, total)
         return pack_loc(blk.index, offset, total)
 
-    def _append_many(self, records: list[NewRecord]) -> list[object] | None:
+    def _append_many(self, records: list[NewRecord]) -> list[int] | None:
         """Write the records with one ``pwritev`` into one block (see store_msgs).
 
         All or none: a failed write is cut back off the block, so no record of the batch is
         found by a later recovery. None (nothing written) when the records would not fit in
         one block: the caller then stores them one by one.
         """
-        packed: list[tuple[int, bytes, bytes, int]] = []
-        batch_total = 0
         seal = 0 if self._cipher is None else 2 * SEAL_OVERHEAD
-        compress = self._limits.compression == "s2"
-        raw_subject, last_subject = b"", None
+        # The block is chosen for the records' size before compression (an upper bound), so
+        # one pass can pack, seal and encode them.
+        most = len(records) * (HEADER_SIZE + seal)
+        raw_len, last_subject = 0, None
         for _, subject, hdr, data, _, _ in records:
+            if subject is not last_subject:  # a batch is mostly one subject (interned)
+                raw_len, last_subject = len(subject.encode("utf-8", "surrogateescape")), subject
+            most += raw_len + len(hdr) + len(data)
+        if most > self._blocks.block_size:
+            return None
+        blk = self._target_block(most)
+        keys = None if self._cipher is None else self._cipher.block(blk.index)
+        compress = self._limits.compression == "s2"
+        parts: list[bytes] = []
+        locs: list[int] = []
+        entries = bytearray()
+        offset = start = blk.size
+        base = blk.index << 64  # pack_loc, inline: this loop runs per message of a batch
+        raw_subject, last_subject = b"", None
+        for seq, subject, hdr, data, ts, ttl in records:
             flags, body = self._pack(data) if compress else (0, data)
             if subject is not last_subject:  # a batch is mostly one subject (interned)
                 raw_subject, last_subject = subject.encode("utf-8", "surrogateescape"), subject
-            total = HEADER_SIZE + len(raw_subject) + len(hdr) + len(body) + seal
-            packed.append((flags, raw_subject, body, total))
-            batch_total += total
-        if batch_total > self._blocks.block_size:
-            return None
-        blk = self._target_block(batch_total)
-        keys = None if self._cipher is None else self._cipher.block(blk.index)
-        parts: list[bytes] = []
-        locs: list[object] = []
-        offset = start = blk.size
-        for (seq, _, hdr, data, ts, ttl), (flags, raw_subject, body, total) in zip(
-            records, packed, strict=True
-        ):
             if keys is None:
-                rec, _ = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+                rec, total = encode_msg(seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
             else:
-                rec, _ = encode_sealed_msg(keys, seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
+                rec, total = encode_sealed_msg(keys, seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
             parts += rec
-            locs.append(pack_loc(blk.index, offset, total))
+            locs.append(base | (offset << 32) | total)
+            entries += index_entry(offset, rec[0], rec[1], rec[3])
             offset += total
         try:
             fd = self._blocks.fd(blk)
@@ -291,11 +295,12 @@ class FileStore(Reclaimer):
         except OSError as exc:
             self._truncate_quietly(fd, start)
             self._reraise(exc)
-        blk.size = start + batch_total
+        blk.size = offset
         blk.dirty = not self._sync_always
-        self._blocks.note_records(blk, start, parts)
-        for (seq, *_), (*_, total) in zip(records, packed, strict=True):
-            blk.note_msg(seq, total)
+        if blk.entries is not None:
+            blk.entries += entries
+            blk.entry_count += len(records)
+        blk.note_msgs(records[0][0], records[-1][0], len(records), offset - start)
         if self._sync_always and self._blocks.dir_dirty:
             self._blocks.sync()
         return locs

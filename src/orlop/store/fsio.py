@@ -87,7 +87,7 @@ def pwritev_all(fd: int, parts: list[bytes], offset: int) -> int:
     start = offset
     for i in range(0, len(parts), IOV_MAX):
         piece = parts[i : i + IOV_MAX]
-        want = sum(len(p) for p in piece)
+        want = sum(map(len, piece))
         n = os.pwritev(fd, piece, offset)
         if n < want:  # a short write (a nearly full disk): finish it, or raise trying
             pwrite_all(fd, b"".join(piece)[n:], offset + n)

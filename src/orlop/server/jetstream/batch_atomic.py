@@ -73,6 +73,16 @@ storing and flushing k records of a batch commit. Read once, at import."""
 _crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
 
 
+_Staged = tuple[str, bytes, bytes, bool]
+"""A staged message: subject, header, payload, and whether its header holds nothing but
+``Nats-Batch-Id`` and ``Nats-Batch-Sequence`` (the commit's header checks then have
+nothing to look at: most messages of most batches)."""
+
+_ID_LINE = b"\r\n" + BATCH_ID.encode() + b":"
+_SEQ_LINE = b"\r\n" + BATCH_SEQ.encode() + b":"
+_REQUIRED_API_LEVEL = REQUIRED_API_LEVEL.encode()
+
+
 @dataclass(slots=True)
 class AtomicBatch:
     """A batch being staged: its messages (subject, header, payload) and the idle timer.
@@ -82,7 +92,7 @@ class AtomicBatch:
     """
 
     id: str
-    msgs: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    msgs: list[_Staged] = field(default_factory=list)
     lseq: int = 0
     timer: asyncio.TimerHandle | None = None
     last: float = 0.0
@@ -127,13 +137,15 @@ def _process(
         raise js_error(Err.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
     if not cfg.get("allow_atomic"):
         raise js_error(Err.ATOMIC_PUBLISH_DISABLED)
-    if len(batch_id.encode()) > MAX_ID_LEN:
+    if batch_id not in st.atomic_batches and len(batch_id.encode()) > MAX_ID_LEN:  # staged: checked
         raise js_error(Err.ATOMIC_PUBLISH_INVALID_BATCH_ID)
     seq_text = headers.get(hdr, BATCH_SEQ) or ""
     if not seq_text.isdigit() or not seq_text.isascii():
         raise js_error(Err.ATOMIC_PUBLISH_MISSING_SEQ)
     seq = int(seq_text)
-    commit = headers.get(hdr, BATCH_COMMIT) or ""
+    # Version line, the two batch headers, the end: four line ends and nothing else.
+    plain = hdr.count(b"\r\n") == 4 and _ID_LINE in hdr and _SEQ_LINE in hdr
+    commit = "" if plain else headers.get(hdr, BATCH_COMMIT) or ""
     eob = commit == "eob"
     limits = st.js.service.batches.limits
     batch: AtomicBatch | None = st.atomic_batches.get(batch_id)
@@ -151,7 +163,7 @@ def _process(
     if commit and commit not in ("1", "eob"):
         _drop(st, batch)
         raise js_error(Err.ATOMIC_PUBLISH_INVALID_BATCH_COMMIT)
-    if REQUIRED_API_LEVEL.encode() in hdr:
+    if not plain and _REQUIRED_API_LEVEL in hdr:
         if required_level_too_high(hdr, st.js.service.api_level):
             _abandon(st, batch, "unsupported")
             raise js_error(Err.REQUIRED_API_LEVEL)
@@ -165,7 +177,7 @@ def _process(
         raise js_error(Err.ATOMIC_PUBLISH_TOO_LARGE_BATCH, size=limits.max_msgs)
     batch.lseq = seq
     if not eob:
-        batch.msgs.append((subject, hdr, payload))
+        batch.msgs.append((subject, hdr, payload, plain))
     if not commit:
         if reply:
             st.account.publish(reply, "", b"", b"")
@@ -231,11 +243,22 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
     window.prune(st.js.clock() - st.config["duplicate_window"])
     # Header keys match in any case (headers.get); one lower-cased copy per message tells
     # which of them are there at all, so a batch of plain messages costs a few scans each.
-    lows = [hdr.lower() for _, hdr, _ in batch.msgs]
-    for low, (_, hdr, _) in zip(lows, batch.msgs, strict=True):
-        if b"nats-expected-last-msg-id" in low and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
+    lows = [None if plain else hdr.lower() for _, hdr, _, plain in batch.msgs]
+    for low, (_, hdr, _, _) in zip(lows, batch.msgs, strict=True):
+        if low and b"nats-expected-last-msg-id" in low and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
             raise js_error(Err.ATOMIC_PUBLISH_UNSUPPORTED_HEADER_BATCH, header=EXPECTED_LAST_MSG_ID)
-    for i, (low, (subject, hdr, payload)) in enumerate(zip(lows, batch.msgs, strict=True), start=1):
+    discard_new = st.config["discard"] == "new"
+    for i, (low, (subject, hdr, payload, _)) in enumerate(zip(lows, batch.msgs, strict=True), start=1):
+        if low is None and not st.counters:  # only the batch headers: no header check applies
+            size = len(hdr) + len(payload)
+            if discard_new:
+                _check_discard_new(st, subject, size, "", diff)
+            diff.subjects[subject] = diff.subjects.get(subject, 0) + 1
+            diff.nbytes += size
+            running += 1
+            out.append((subject, hdr, payload, 0, "", ""))
+            continue
+        low = low or b""
         ttl_ns = 0
         rollup = ""
         msg_id = ""
