@@ -206,6 +206,14 @@ async def _one_round(fn: RoundFn, kind: str, s: int, root: Path) -> tuple[Outcom
     except Exception as exc:  # a harness or server crash is a failed round, not a stop
         out = Outcome()
         out.fail(f"round raised {exc!r}")
+    try:
+        if not out.ok:  # what the server said about it: its warnings and errors, for the record
+            log = (workdir / f"{kind}.log").read_text(errors="replace").splitlines()
+            said = [line for line in log if any(t in line for t in ("[WRN]", "[ERR]", "[FTL]", "ERROR"))]
+            if said:
+                out.fail("server log: " + " | ".join(said[-8:]))
+    except OSError:
+        pass
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return out, time.monotonic() - started
