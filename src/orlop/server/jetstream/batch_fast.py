@@ -214,7 +214,8 @@ def _store(
                 _pace(st, batch, out)
             return None
         hdr, payload, ttl_ns, rollup, msg_id, _ = checked
-        msg, prev = store(st, subject, hdr, payload, ttl_ns, rollup)
+        # process() admitted it against the limits first (nats-server's order): not twice.
+        msg, prev = store(st, subject, hdr, payload, ttl_ns, rollup, admitted=True)
     except JetStreamError as exc:
         return _refused(st, batch, ctl, out, exc)
     record(st, msg, msg_id, rollup)
