@@ -12,6 +12,7 @@ rejected body leaves nothing stored. The MD5 computed here becomes the object's 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -64,10 +65,17 @@ class CheckedBody:
         # Checks that need the whole body run after the last piece was handed over but
         # before this iterator ends: the put publishes the object's meta only after
         # that, so an exception here still leaves nothing stored.
-        md5, sha, crc = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
         signed = self.spec.signed
         check_sha = not signed.streaming and signed.payload != sigv4.UNSIGNED
+        hashes = _Hashes(check_sha)
         pieces = _aws_chunked(self.source, signed, self._trailers) if signed.streaming else self.source
+        # The hashes (MD5 for the ETag, SHA-256 and CRC32 to check) run on a worker thread,
+        # a batch at a time, while the event loop streams the next pieces into the store:
+        # hashlib and zlib let go of the GIL, and inline they cost the gateway half its rate.
+        loop = asyncio.get_running_loop()
+        batch: list[bytes] = []
+        batched = 0
+        hashing: asyncio.Future[None] | None = None
         async for piece in pieces:
             if not piece:
                 continue
@@ -76,12 +84,18 @@ class CheckedBody:
                 raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
             if self.spec.length is not None and self.size > self.spec.length:
                 raise S3Error("IncompleteBody", "the body is longer than its declared length")
-            md5.update(piece)
-            if check_sha:
-                sha.update(piece)
-            crc = zlib.crc32(piece, crc)
+            batch.append(piece)
+            batched += len(piece)
+            if batched >= _HASH_BATCH:
+                if hashing is not None:
+                    await hashing  # one batch at a time: in order, and at most two held
+                hashing = loop.run_in_executor(None, hashes.update, batch)
+                batch, batched = [], 0
             yield piece
-        self._finish(md5.digest(), sha.hexdigest() if check_sha else "", crc)
+        if hashing is not None:
+            await hashing
+        hashes.update(batch)
+        self._finish(hashes.md5.digest(), hashes.sha.hexdigest() if check_sha else "", hashes.crc)
 
     def _finish(self, md5: bytes, sha: str, crc: int) -> None:
         if self.spec.length is not None and self.size != self.spec.length:
@@ -103,6 +117,27 @@ class CheckedBody:
         ):
             raise S3Error("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
         self.md5 = md5.hex()
+
+
+_HASH_BATCH = 1 << 20
+"""Bytes of body hashed per worker-thread job (large enough that a job's hand-off is noise)."""
+
+
+class _Hashes:
+    """The running MD5, SHA-256 (when the payload is signed) and CRC32 of a body."""
+
+    def __init__(self, with_sha: bool) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha = hashlib.sha256()
+        self.with_sha = with_sha
+        self.crc = 0
+
+    def update(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self.md5.update(piece)
+            if self.with_sha:
+                self.sha.update(piece)
+            self.crc = zlib.crc32(piece, self.crc)
 
 
 async def _aws_chunked(
