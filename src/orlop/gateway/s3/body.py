@@ -133,11 +133,13 @@ class _Hashes:
         self.crc = 0
 
     def update(self, pieces: list[bytes]) -> None:
-        for piece in pieces:
-            self.md5.update(piece)
-            if self.with_sha:
-                self.sha.update(piece)
-            self.crc = zlib.crc32(piece, self.crc)
+        # One buffer, three calls: each call gives the GIL up and must win it back from a
+        # busy event loop (up to the 5 ms switch interval), so per piece would stall.
+        data = b"".join(pieces)
+        self.md5.update(data)
+        if self.with_sha:
+            self.sha.update(data)
+        self.crc = zlib.crc32(data, self.crc)
 
 
 async def _aws_chunked(
