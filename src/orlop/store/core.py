@@ -278,6 +278,13 @@ class IndexedStore(StreamStore):
         self._last = seq
         self._last_ts = ts
         self._index_add(seq, Entry(subject, ts, size, ttl_ns, loc))
+        if lim.max_msgs_per_subject > 0 or lim.max_msgs > 0 or lim.max_bytes > 0:
+            self._apply_limits(subject)
+        return StoredMsg(seq, subject, hdr, data, ts, ttl_ns)
+
+    def _apply_limits(self, subject: str) -> None:
+        """Drop what the limits no longer allow after an append of ``subject`` (discard old)."""
+        lim = self._limits
         try:
             if lim.max_msgs_per_subject > 0:
                 self._enforce_subject(subject)
@@ -288,7 +295,6 @@ class IndexedStore(StreamStore):
             # could not be written. The removal holds in memory; after a restart the
             # limits drop the same messages again on the next appends.
             pass
-        return StoredMsg(seq, subject, hdr, data, ts, ttl_ns)
 
     def store_msgs(self, msgs: Sequence[NewMsg]) -> list[StoredMsg]:
         """See :meth:`StreamStore.store_msgs`: one engine write for all, then the index and limits."""
@@ -326,13 +332,7 @@ class IndexedStore(StreamStore):
             index_add(seq, Entry(subject, ts, size, ttl, loc))
             if limited:
                 self._last, self._last_ts = seq, ts  # what the removals below see
-                try:
-                    if lim.max_msgs_per_subject > 0:
-                        self._enforce_subject(subject)
-                    if lim.max_msgs > 0 or lim.max_bytes > 0:
-                        self._enforce_totals()
-                except DiskFullError:
-                    pass  # see store_msg
+                self._apply_limits(subject)
             out.append(StoredMsg(seq, subject, hdr, data, ts, ttl))
         self._last, self._last_ts = records[-1][0], records[-1][4]
         return out
