@@ -103,6 +103,33 @@ async def test_batch_commits_all_together(bserver: ServerProcess) -> None:
         await nc.close()
 
 
+async def test_batch_messages_are_republished_with_their_last_sequence(bserver: ServerProcess) -> None:
+    """ADR-28 republish of a committed batch: each message names its subject's previous seq,
+    the batch's own earlier messages included."""
+    nc = await nats.connect(bserver.url)
+    try:
+        await create(nc, allow_atomic=True, republish={"src": "ab.>", "dest": "out.>"})
+        got: asyncio.Queue[Any] = asyncio.Queue()
+        await nc.subscribe("out.>", cb=got.put)
+        await nc.publish("ab.a", b"before")
+        await nc.publish("ab.a", b"1", headers=bh("r", 1))
+        await nc.publish("ab.b", b"2", headers=bh("r", 2))
+        ack = await req(nc, "ab.a", bh("r", 3, "1"), b"3")
+        assert ack == b'{"stream":"AB","seq":4,"batch":"r","count":3}'
+        seen = []
+        for _ in range(4):
+            m = await asyncio.wait_for(got.get(), 5)
+            seen.append((m.subject, m.headers["Nats-Sequence"], m.headers["Nats-Last-Sequence"], m.data))
+        assert seen == [
+            ("out.a", "1", "0", b"before"),
+            ("out.a", "2", "1", b"1"),
+            ("out.b", "3", "0", b"2"),
+            ("out.a", "4", "2", b"3"),
+        ]
+    finally:
+        await nc.close()
+
+
 async def test_batch_errors(bserver: ServerProcess) -> None:
     nc = await nats.connect(bserver.url)
     try:

@@ -53,7 +53,6 @@ import cramjam
 from orlop.errors import DiskFullError, StoreClosedError
 from orlop.store import fsio
 from orlop.store.base import Clock, StoreLimits, wall_clock
-from orlop.store.blockindex import index_entry
 from orlop.store.blocks import Block, BlockSet, Recovery, pack_loc, unpack_loc
 from orlop.store.cipher import SEAL_OVERHEAD, SealError, StoreCipher
 from orlop.store.core import Entry, NewRecord, file_msg_size
@@ -268,7 +267,6 @@ class FileStore(Reclaimer):
         compress = self._limits.compression == "s2"
         parts: list[bytes] = []
         locs: list[int] = []
-        entries = bytearray()
         offset = start = blk.size
         base = blk.index << 64  # pack_loc, inline: this loop runs per message of a batch
         raw_subject, last_subject = b"", None
@@ -282,27 +280,10 @@ class FileStore(Reclaimer):
                 rec, total = encode_sealed_msg(keys, seq, ts, raw_subject, hdr, body, flags, len(data), ttl)
             parts += rec
             locs.append(base | (offset << 32) | total)
-            entries += index_entry(offset, rec[0], rec[1], rec[3])
             offset += total
-        try:
-            fd = self._blocks.fd(blk)
-        except OSError as exc:
-            self._reraise(exc)
-        try:
-            fsio.pwritev_all(fd, parts, start)
-            if self._sync_always:
-                os.fsync(fd)
-        except OSError as exc:
-            self._truncate_quietly(fd, start)
-            self._reraise(exc)
-        blk.size = offset
-        blk.dirty = not self._sync_always
-        if blk.entries is not None:
-            blk.entries += entries
-            blk.entry_count += len(records)
+        # The block _target_block chose is the newest: the write must not start another.
+        self._write(parts, offset - start, new_block_ok=False)
         blk.note_msgs(records[0][0], records[-1][0], len(records), offset - start)
-        if self._sync_always and self._blocks.dir_dirty:
-            self._blocks.sync()
         return locs
 
     def _pack(self, data: bytes) -> tuple[int, bytes]:
@@ -323,9 +304,10 @@ class FileStore(Reclaimer):
             self._reraise(exc)
 
     def _write(self, parts: list[bytes], total: int, *, new_block_ok: bool) -> tuple[Block, int]:
-        """Append one record to the newest block; returns (block, offset).
+        """Append records (their encoded parts, ``total`` bytes) to the newest block; returns
+        (block, offset). ``new_block_ok``: start a new block when they would overflow it.
 
-        Raises DiskFullError (after truncating the partial record) or StoreClosedError.
+        Raises DiskFullError (after truncating what was written of them) or StoreClosedError.
         """
         if self._closed:
             raise StoreClosedError("store is closed")
@@ -336,9 +318,7 @@ class FileStore(Reclaimer):
             self._reraise(exc)
         start = blk.size
         try:
-            written = os.pwritev(fd, parts, start)
-            if written < total:
-                fsio.pwrite_all(fd, b"".join(parts)[written:], start + written)
+            fsio.pwritev_all(fd, parts, start)
             if self._sync_always:
                 os.fsync(fd)
         except OSError as exc:

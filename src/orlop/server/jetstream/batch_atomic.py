@@ -243,13 +243,14 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
     window.prune(st.js.clock() - st.config["duplicate_window"])
     # Header keys match in any case (headers.get); one lower-cased copy per message tells
     # which of them are there at all, so a batch of plain messages costs a few scans each.
-    lows = [None if plain else hdr.lower() for _, hdr, _, plain in batch.msgs]
+    # A plain message (only the batch headers) has none of the keys looked for: b"".
+    lows = [b"" if plain else hdr.lower() for _, hdr, _, plain in batch.msgs]
     for low, (_, hdr, _, _) in zip(lows, batch.msgs, strict=True):
-        if low and b"nats-expected-last-msg-id" in low and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
+        if b"nats-expected-last-msg-id" in low and get(hdr, EXPECTED_LAST_MSG_ID) is not None:
             raise js_error(Err.ATOMIC_PUBLISH_UNSUPPORTED_HEADER_BATCH, header=EXPECTED_LAST_MSG_ID)
     discard_new = st.config["discard"] == "new"
-    for i, (low, (subject, hdr, payload, _)) in enumerate(zip(lows, batch.msgs, strict=True), start=1):
-        if low is None and not st.counters:  # only the batch headers: no header check applies
+    for i, (low, (subject, hdr, payload, plain)) in enumerate(zip(lows, batch.msgs, strict=True), start=1):
+        if plain and not st.counters:  # no header check applies
             size = len(hdr) + len(payload)
             if discard_new:
                 _check_discard_new(st, subject, size, "", diff)
@@ -258,7 +259,6 @@ def _check_all(st: Stream, batch: AtomicBatch) -> list[_Prepared]:
             running += 1
             out.append((subject, hdr, payload, 0, "", ""))
             continue
-        low = low or b""
         ttl_ns = 0
         rollup = ""
         msg_id = ""

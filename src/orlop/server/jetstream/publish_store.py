@@ -87,23 +87,17 @@ def store_all(st: Stream, msgs: list[NewMsg]) -> list[tuple[StoredMsg, int]]:
     Returns each with its subject's previous last seq, as :func:`store` does. The store
     writes them together (one write per block instead of one per message).
     """
-    prevs: list[int] = []
-    if st.republisher is not None:
-        last: dict[str, int] = {}
-        for subject, *_ in msgs:  # -1: the message before it in this batch, known once stored
-            prevs.append(last[subject] if subject in last else st.store.last_seq_for_subject(subject))
-            last[subject] = -1
+    # Republish's previous seq: each subject's last before the batch, then the batch's own.
+    last = {s: st.store.last_seq_for_subject(s) for s, *_ in msgs} if st.republisher is not None else {}
     try:
         stored = st.store.store_msgs(msgs)
     except (StoreError, OSError) as exc:
         raise _refusal(st, exc) from exc
-    if not prevs:
-        return [(m, 0) for m in stored]
     out: list[tuple[StoredMsg, int]] = []
-    seen: dict[str, int] = {}
-    for msg, prev in zip(stored, prevs, strict=True):
-        out.append((msg, seen.get(msg.subject, prev)))
-        seen[msg.subject] = msg.seq
+    for msg in stored:
+        out.append((msg, last.get(msg.subject, 0)))
+        if last:
+            last[msg.subject] = msg.seq
     return out
 
 
