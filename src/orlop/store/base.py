@@ -134,7 +134,7 @@ class StreamStore(ABC):
         :meth:`store_msg` calls in order would give, except that a refusal part way
         (a limit, a full disk) leaves none of them stored. An engine may write them
         with fewer system calls (the file store writes a block's share at once), so
-        an atomic batch commit costs one write instead of one per message.
+        an atomic batch commit costs a few writes instead of one per message.
         """
         stored: list[StoredMsg] = []
         try:

@@ -245,7 +245,7 @@ class FileStore(Reclaimer):
         return pack_loc(blk.index, offset, total)
 
     def _append_many(self, records: list[NewRecord]) -> list[int] | None:
-        """Write the records with one ``pwritev`` into one block (see store_msgs).
+        """Write the records into one block with a few ``pwritev`` calls (see store_msgs).
 
         All or none: a failed write is cut back off the block, so no record of the batch is
         found by a later recovery. None (nothing written) when the records would not fit in

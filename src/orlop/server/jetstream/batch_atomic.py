@@ -202,7 +202,7 @@ def _commit(st: Stream, batch: AtomicBatch, reply: str, eob: bool) -> StoredMsg:
     )
     if _crash_after:
         stored = _store_until_crash(st, prepared)
-    else:  # all at once: one write to the store, and all or nothing there too
+    else:  # all at once: a few writes to the store, and all or nothing there too
         stored = store_all(
             st, [(subject, hdr, payload, ttl_ns) for subject, hdr, payload, ttl_ns, _, _ in prepared]
         )

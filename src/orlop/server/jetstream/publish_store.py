@@ -85,7 +85,7 @@ def store_all(st: Stream, msgs: list[NewMsg]) -> list[tuple[StoredMsg, int]]:
     """Store checked and admitted messages (a batch commit) all at once, or none of them.
 
     Returns each with its subject's previous last seq, as :func:`store` does. The store
-    writes them together (one write per block instead of one per message).
+    writes them together (a few writes instead of one per message).
     """
     # Republish's previous seq: each subject's last before the batch, then the batch's own.
     last = {s: st.store.last_seq_for_subject(s) for s, *_ in msgs} if st.republisher is not None else {}
