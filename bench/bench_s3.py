@@ -11,7 +11,10 @@ SHA-256 signed and its CRC32 sent, so the gateway checks both and computes the M
 gateway's streaming endpoints; against ``orlop.objects``: report. Also reported: boto3's
 managed transfers (``upload_file`` / ``download_file``: a multipart upload of 8 MiB parts
 and ranged GETs, 10 threads), and curl on presigned S3 URLs (the S3 layer's cost with the
-same client as the streaming endpoints).
+same client as the streaming endpoints), and boto3 against a sink that answers ``100
+Continue`` and drains the body (boto3's own cost: it reads the whole file for its SHA-256
+and CRC32 before it sends a byte, so no server can make its PUT faster than that plus
+the transfer; the note gives the ceiling this puts on the target ratio).
 
 **Listing** (``python -m bench.bench_s3 [--sizes 10000,100000] [--kinds orlop,nats-server]``):
 ListObjectsV2 pages of 1,000 keys from buckets of 10,000 and 100,000 objects.
@@ -40,6 +43,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -101,6 +105,57 @@ def _curl(*args: str) -> float:
 
 # Streaming: one big object through boto3, the gateway's own endpoints and orlop.objects.
 
+
+class _NullSink:
+    """An HTTP server on 127.0.0.1 that takes one PUT at a time and throws its body away.
+
+    ``first_byte`` is when the request's first bytes arrived: boto3 hashes the whole body
+    before it connects, so that is the end of its work before sending.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.first_byte = 0.0
+
+    def serve_one(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                if not head:
+                    self.first_byte = time.perf_counter()
+                head += piece
+            head, _, rest = head.partition(b"\r\n\r\n")
+            lines = [line.split(b":", 1) for line in head.split(b"\r\n")[1:]]
+            length = int(next(v for k, v in lines if k.strip().lower() == b"content-length"))
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            got, buffer = len(rest), bytearray(MIB)
+            while got < length:
+                n = conn.recv_into(buffer)
+                if not n:
+                    return
+                got += n
+            conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "0"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+
+    def put(self, src: Path) -> dict[str, float]:
+        """One boto3 put_object into the sink: MB/s and the seconds before its first byte."""
+        client = _boto(self.url)
+        server = threading.Thread(target=self.serve_one)
+        server.start()
+        started = time.perf_counter()
+        with open(src, "rb") as f:
+            client.put_object(Bucket="sink", Key="k", Body=f)
+        took = time.perf_counter() - started
+        server.join()
+        return {"mbs": src.stat().st_size / MIB / took, "before_send_s": self.first_byte - started}
+
+
 Timed = Callable[[str], Awaitable[float]]  # a transfer of one name; seconds it took
 _LABELS = {  # each side of the streaming comparison, as the table names it
     "s3": "boto3",
@@ -108,6 +163,7 @@ _LABELS = {  # each side of the streaming comparison, as the table names it
     "lib": "orlop.objects",
     "s3-managed": "boto3 managed",
     "s3-curl": "curl presigned",
+    "s3-null": "boto3 to a sink",
 }
 
 
@@ -195,8 +251,15 @@ async def _stream(server: ServerProcess, gateway: GatewayProcess, s3_url: str, s
 
             return one
 
+        sink = _NullSink()
+
+        async def null_side() -> dict[str, float]:
+            return await asyncio.to_thread(sink.put, src)
+
         await bucket.put("source", src)
-        put = await compare({k: put_side(v) for k, v in puts.items()}, runs, timeout=600, warmup=1)
+        put_sides = {k: put_side(v) for k, v in puts.items()}
+        put = await compare({**put_sides, "s3-null": null_side}, runs, timeout=600, warmup=1)
+        sink.listener.close()
         get = await compare({k: get_side(v) for k, v in gets.items()}, runs, timeout=600, warmup=1)
         await client.delete_bucket("s3bench")
     return {"put": put, "get": get}
@@ -226,6 +289,26 @@ def _rows(kind: str, size: int, sides: dict[str, dict[str, Side]]) -> list[Row]:
                     labels=(_LABELS[left], _LABELS[right]),
                 )
             )
+    null, own = sides["put"]["s3-null"], sides["put"]["http"]
+    row = make_row(
+        "s3",
+        f"S3 PUT {mib} MiB, boto3 alone (a sink that drops the body) vs own endpoint ({kind})",
+        "MB/s",
+        "mbs",
+        null,
+        own,
+        Target("info"),
+        labels=(_LABELS["s3-null"], _LABELS["http"]),
+    )
+    before, own_mbs = null.median("before_send_s"), own.median("mbs")
+    if before is not None and own_mbs:
+        own_s = size / MIB / own_mbs
+        row.note = (
+            f"boto3 reads and hashes the file for {before:.2f} s before its first byte; with the"
+            f" own endpoint's {own_s:.2f} s after it, boto3's PUT can reach at most"
+            f" {own_s / (own_s + before):.2f}x of it on this machine, whatever the S3 layer costs"
+        )
+    rows.append(row)
     return rows
 
 

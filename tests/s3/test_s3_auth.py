@@ -161,6 +161,22 @@ def test_signed_body_hashes_are_checked(s3: Any, s3gw: S3Gateway) -> None:
     headers = sign_v4("PUT", s3gw.url, "/hashes/put", hashlib.sha256(b"y" * 300_000).hexdigest())
     answer = httpx.put(s3gw.url + "/hashes/put", content=body, headers=headers)
     assert answer.status_code == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in answer.text
+    # The signed SHA-256 is checked against the store's own digest of the bytes: a right one
+    # stores the object, a wrong one stores nothing (nor a part of an upload).
+    headers = sign_v4("PUT", s3gw.url, "/hashes/small", hashlib.sha256(b"y").hexdigest())
+    answer = httpx.put(s3gw.url + "/hashes/small", content=b"x", headers=headers)
+    assert answer.status_code == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in answer.text
+    headers = sign_v4("PUT", s3gw.url, "/hashes/signed", hashlib.sha256(body).hexdigest())
+    assert httpx.put(s3gw.url + "/hashes/signed", content=body, headers=headers).status_code == 200
+    assert s3.get_object(Bucket="hashes", Key="signed")["Body"].read() == body
+    upload = s3.create_multipart_upload(Bucket="hashes", Key="parts")["UploadId"]
+    query = f"partNumber=1&uploadId={upload}"
+    headers = sign_v4("PUT", s3gw.url, "/hashes/parts", hashlib.sha256(b"y").hexdigest(), query=query)
+    answer = httpx.put(f"{s3gw.url}/hashes/parts?{query}", content=body, headers=headers)
+    assert answer.status_code == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in answer.text
+    assert s3.list_parts(Bucket="hashes", Key="parts", UploadId=upload).get("Parts", []) == []
+    s3.abort_multipart_upload(Bucket="hashes", Key="parts", UploadId=upload)
+    s3.delete_object(Bucket="hashes", Key="signed")
     headers = sign_v4("PUT", s3gw.url, "/hashes/unsigned", "UNSIGNED-PAYLOAD")
     assert httpx.put(s3gw.url + "/hashes/unsigned", content=body, headers=headers).status_code == 200
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="hashes")["Contents"]] == ["keep", "unsigned"]

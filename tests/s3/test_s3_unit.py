@@ -175,16 +175,23 @@ async def test_unsigned_trailer_body_checks_its_crc32() -> None:
     assert bad.value.code == "BadDigest"
 
 
-async def test_plain_body_checks_sha256_md5_and_length() -> None:
+async def test_plain_body_checks_md5_and_length_and_hands_the_sha256_on() -> None:
     data = b"x" * 1000
     sha = hashlib.sha256(data).hexdigest()
     signed = sigv4.Signed(AKID, sha, b"", "", "", "")
     md5 = hashlib.md5(data, usedforsecurity=False).digest()
     ok = CheckedBody(_feed([data[:10], data[10:]]), BodySpec(signed, 1000, content_md5=md5))
     assert len(b"".join([p async for p in ok])) == 1000
+    assert ok.md5 == md5.hex()
+    # The signed SHA-256 is the put's to check (against the store's own digest of the bytes);
+    # an unsigned or aws-chunked body has none to hand on.
+    assert ok.expected_sha256 == sha
+    unsigned = sigv4.Signed(AKID, sigv4.UNSIGNED, b"", "", "", "")
+    assert CheckedBody(_feed([data]), BodySpec(unsigned, 1000)).expected_sha256 is None
+    streaming = sigv4.Signed(AKID, sigv4.STREAMING, b"", "", "", "")
+    assert CheckedBody(_feed([data]), BodySpec(streaming, 1000)).expected_sha256 is None
     for spec, code in [
         (BodySpec(signed, 1000, content_md5=hashlib.md5(b"no", usedforsecurity=False).digest()), "BadDigest"),
-        (BodySpec(sigv4.Signed(AKID, "0" * 64, b"", "", "", ""), 1000), "XAmzContentSHA256Mismatch"),
         (BodySpec(signed, 2000), "IncompleteBody"),
         (BodySpec(signed, 1000, max_size=999), "EntityTooLarge"),
     ]:

@@ -215,6 +215,7 @@ class Bucket:
         progress: Callable[[int], None] | None = None,
         encryption: Encryption = None,
         final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None,
+        expect_sha256: str | bytes | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         """Store an object; returns its ObjectInfo (with ``revision``).
@@ -228,9 +229,13 @@ class Bucket:
         ``encryption``: a Key or Keyring (its first key): every chunk encrypted client-side
         (see :mod:`orlop.objects.encryption`); ``final_headers``: called once the data was
         read, its headers added to the meta (a checksum computed while streaming; Orlop's layers
-        may use the reserved ``Orlop-`` space there, the put's own headers still win).
+        may use the reserved ``Orlop-`` space there, the put's own headers still win);
+        ``expect_sha256``: the SHA-256 the data must have (64 hex digits or 32 bytes), checked
+        on the bytes as they stream, before the meta is published (without compression or
+        encryption it is the object's own digest: no second pass).
         Raises BadRequest, ObjectTooLarge, ObjectAlreadyExists, RevisionMismatch,
-        StorageLimitExceeded, BucketSealed, LinkError; a failure leaves no chunks behind.
+        StorageLimitExceeded, BucketSealed, LinkError, DigestMismatch (``expect_sha256``);
+        a failure leaves no chunks behind.
         """
         if unknown:  # typed out (mypy rejects them), refused at run time too
             raise BadRequest(f"unknown put option(s): {', '.join(sorted(unknown))}")
@@ -248,6 +253,7 @@ class Bucket:
             progress=progress,
             encryption=as_keyring(encryption),
             final_headers=final_headers,
+            expect_sha256=expect_sha256,
         )
         return await put_object(self.core, name, data, opts)
 

@@ -71,6 +71,7 @@ from nats.nuid import NUID
 
 from orlop.errors import (
     BadRequest,
+    DigestMismatch,
     JetStreamError,
     LinkError,
     ObjectAlreadyExists,
@@ -275,9 +276,20 @@ async def _sealed(pieces: AsyncIterator[Any], codec: str | None, cipher: ObjectC
     yield len(last), cipher.seal(index, compress_chunk(last) if codec else last, True)
 
 
-async def _stored_chunks(data: Any, plan: _Plan) -> AsyncIterator[Any]:
-    """``(plaintext length, stored payload)`` per chunk of the source: compressed and/or sealed."""
+async def _hashed(pieces: AsyncIterator[bytes], sha: Sha256) -> AsyncIterator[bytes]:
+    async for piece in pieces:
+        await sha.update(piece)
+        yield piece
+
+
+async def _stored_chunks(data: Any, plan: _Plan, plain: Sha256 | None) -> AsyncIterator[Any]:
+    """``(plaintext length, stored payload)`` per chunk of the source: compressed and/or sealed.
+
+    ``plain``, when given, hashes the source's own bytes (before compression and sealing).
+    """
     pieces = iter_chunks(data, plan.chunk)
+    if plain is not None:
+        pieces = _hashed(pieces, plain)
     if plan.cipher is not None:
         async for item in _sealed(pieces, plan.codec, plan.cipher):
             yield item
@@ -296,6 +308,10 @@ async def _publish_chunks(
     """
     chunk, headers, progress = plan.chunk, plan.chunk_headers, plan.progress
     sha = Sha256()
+    # The digest covers the stored bytes; an expected SHA-256 is of the source's own bytes,
+    # which differ from them only when compressed or sealed: only then hash twice.
+    transformed = plan.codec is not None or plan.cipher is not None
+    plain = Sha256() if plan.expect_sha256 is not None and transformed else None
     # nats-py builds each PUB frame in two chunk-sized buffers; keep them off a heap top
     # glibc would trim and regrow per chunk (measurements in orlop.objects.tuning).
     warm_heap(chunk)
@@ -307,7 +323,7 @@ async def _publish_chunks(
     try:
         if fast is not None:
             await fast.start()
-        async for length, payload in _stored_chunks(data, plan):
+        async for length, payload in _stored_chunks(data, plan, plain):
             original += length
             if limit and original > limit:
                 raise ObjectTooLarge(f"object exceeds the bucket's max_object_size {limit}")
@@ -334,12 +350,22 @@ async def _publish_chunks(
             await wire.ack(inflight[0])
             inflight.popleft()
         digest = await sha.digest()
+        _check_expected(plan, await plain.digest() if plain is not None else digest)
     except BaseException:
         if fast is not None:
             await finish(fast.abandon())
         await finish(_settle(core, inflight))
         raise
     return stored, original, count, digest
+
+
+def _check_expected(plan: _Plan, sha256: bytes) -> None:
+    """DigestMismatch when the source's SHA-256 is not the one the put was told to expect."""
+    if plan.expect_sha256 is not None and sha256 != plan.expect_sha256:
+        raise DigestMismatch(
+            f"the data's SHA-256 is {sha256.hex()}, not the expected {plan.expect_sha256.hex()}:"
+            " the object was not stored"
+        )
 
 
 async def _check_condition(
@@ -373,6 +399,8 @@ class PutOptions:
     encryption: Any = None
     # Headers known only once the data was read (a checksum of it): called when the meta is built.
     final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None
+    # The SHA-256 the source's bytes must have (hex or 32 bytes): checked before the meta.
+    expect_sha256: str | bytes | None = None
 
 
 @dataclass
@@ -392,6 +420,7 @@ class _Plan:
     progress: Callable[[int], None] | None = None
     keyring: Keyring | None = None
     final_headers: Callable[[], Mapping[str, str | Sequence[str]]] | None = None
+    expect_sha256: bytes | None = None
     fast: bool = False  # chunks through fast ingest (set by put_object, see .fast_ingest)
     # Set by put_object once the nuid is drawn (the data key is bound to it).
     cipher: ObjectCipher | None = None
@@ -400,6 +429,21 @@ class _Plan:
     @property
     def conditional(self) -> bool:
         return self.create_only or self.if_revision is not None
+
+
+def _expected_sha256(value: str | bytes | None) -> bytes | None:
+    """The 32 bytes of an ``expect_sha256`` option (hex text or raw); BadRequest otherwise."""
+    if value is None:
+        return None
+    raw: bytes | None = None
+    if isinstance(value, bytes | bytearray) and len(value) == 32:
+        raw = bytes(value)
+    elif isinstance(value, str) and len(value) == 64:
+        with contextlib.suppress(ValueError):
+            raw = bytes.fromhex(value)
+    if raw is None:
+        raise BadRequest("expect_sha256 must be a SHA-256: 64 hex digits or 32 bytes")
+    return raw
 
 
 def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
@@ -432,6 +476,7 @@ def _plan(core: BucketCore, name: str, data: Any, opts: PutOptions) -> _Plan:
         progress=opts.progress,
         final_headers=opts.final_headers,
         keyring=keyring,
+        expect_sha256=_expected_sha256(opts.expect_sha256),
     )
     if size is not None and core.max_object_size and size > core.max_object_size:
         raise ObjectTooLarge(f"object of {size} bytes exceeds max_object_size {core.max_object_size}")
@@ -517,6 +562,8 @@ async def _put_pipelined(
     payload: Any = compress_chunk(raw) if plan.codec else raw
     if plan.cipher is not None:  # sealed as the one, final chunk (even when empty)
         payload = plan.cipher.seal(0, payload, True)
+    # Checked before anything is published: nothing to undo.
+    _check_expected(plan, hashlib.sha256(raw).digest() if plan.expect_sha256 is not None else b"")
     chunk_fut = None
     has_chunk = bool(raw) or plan.cipher is not None
     if has_chunk:

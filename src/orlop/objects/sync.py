@@ -246,6 +246,7 @@ class Bucket:
         create_only: bool = False,
         progress: Callable[[int], None] | None = None,
         encryption: Key | Keyring | None = None,
+        expect_sha256: str | bytes | None = None,
         **unknown: Never,
     ) -> ObjectInfo:
         return self._run(
@@ -262,6 +263,7 @@ class Bucket:
                 create_only=create_only,
                 progress=progress,
                 encryption=encryption,
+                expect_sha256=expect_sha256,
                 **unknown,
             )
         )

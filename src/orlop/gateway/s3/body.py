@@ -1,13 +1,19 @@
 """A PutObject body, checked while it streams into the object store.
 
-The body is handed to ``Bucket.put`` as an async iterator, so the object is never held
-whole. Everything S3 promises about the bytes is verified on the way: the signed
-``x-amz-content-sha256``, ``Content-MD5``, ``x-amz-checksum-crc32`` (boto3 sends it with
-every put), the declared length, and for aws-chunked bodies
-(``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) each chunk's chained signature. A check that
-fails raises :class:`S3Error` from inside the iterator, before its last piece is handed
-over, so the put fails and ``orlop.objects`` removes the chunks already written: a
-rejected body leaves nothing stored. The MD5 computed here becomes the object's ETag.
+The body is handed to ``Bucket.put`` as an async iterator (:func:`put_checked`), so the
+object is never held whole. Everything S3 promises about the bytes is verified on the way:
+``Content-MD5``, ``x-amz-checksum-crc32`` (boto3 sends it with every put), the declared
+length, and for aws-chunked bodies (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) each chunk's
+chained signature. A check that fails raises :class:`S3Error` from inside the iterator,
+before its last piece is handed over, so the put fails and ``orlop.objects`` removes the
+chunks already written: a rejected body leaves nothing stored. The MD5 computed here
+becomes the object's ETag.
+
+The signed ``x-amz-content-sha256`` is the one check not made here: it is the SHA-256 of
+the same bytes the object store hashes for its own digest, so it goes to the put as
+``expect_sha256`` and is compared with that digest before the meta is published (one
+pass over every byte less than hashing it twice; ``orlop.objects`` hashes the source
+separately only when the bucket compresses).
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ import binascii
 import hashlib
 import hmac
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from orlop.errors import DigestMismatch
 from orlop.gateway.s3 import sigv4
 from orlop.gateway.s3.errors import S3Error
+from orlop.objects import Bucket, ObjectInfo
 
-__all__ = ["BodySpec", "CheckedBody", "decode_md5"]
+__all__ = ["BodySpec", "CheckedBody", "decode_md5", "put_checked"]
 
 _MAX_LINE = 4096  # an aws-chunked chunk header or trailer line
 
@@ -66,10 +75,9 @@ class CheckedBody:
         # before this iterator ends: the put publishes the object's meta only after
         # that, so an exception here still leaves nothing stored.
         signed = self.spec.signed
-        check_sha = not signed.streaming and signed.payload != sigv4.UNSIGNED
-        hashes = _Hashes(check_sha)
+        hashes = _Hashes()
         pieces = _aws_chunked(self.source, signed, self._trailers) if signed.streaming else self.source
-        # The hashes (MD5 for the ETag, SHA-256 and CRC32 to check) run on a worker thread,
+        # The hashes (MD5 for the ETag, CRC32 to check) run on a worker thread,
         # a batch at a time, while the event loop streams the next pieces into the store:
         # hashlib and zlib let go of the GIL, and inline they cost the gateway half its rate.
         loop = asyncio.get_running_loop()
@@ -95,18 +103,22 @@ class CheckedBody:
         if hashing is not None:
             await hashing
         hashes.update(batch)
-        self._finish(hashes.md5.digest(), hashes.sha.hexdigest() if check_sha else "", hashes.crc)
+        self._finish(hashes.md5.digest(), hashes.crc)
 
-    def _finish(self, md5: bytes, sha: str, crc: int) -> None:
+    @property
+    def expected_sha256(self) -> str | None:
+        """The signed payload's SHA-256 (hex) for the put to check; None when nothing was signed.
+
+        An aws-chunked body signs its chunks instead (checked here as they arrive).
+        """
+        signed = self.spec.signed
+        return None if signed.streaming or signed.payload == sigv4.UNSIGNED else signed.payload
+
+    def _finish(self, md5: bytes, crc: int) -> None:
         if self.spec.length is not None and self.size != self.spec.length:
             raise S3Error(
                 "IncompleteBody",
                 f"the body has {self.size} bytes, not the {self.spec.length} its length declared",
-            )
-        if sha and sha != self.spec.signed.payload:
-            raise S3Error(
-                "XAmzContentSHA256Mismatch",
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
             )
         if self.spec.content_md5 is not None and not hmac.compare_digest(md5, self.spec.content_md5):
             raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
@@ -123,22 +135,46 @@ _HASH_BATCH = 1 << 20
 """Bytes of body hashed per worker-thread job (large enough that a job's hand-off is noise)."""
 
 
-class _Hashes:
-    """The running MD5, SHA-256 (when the payload is signed) and CRC32 of a body."""
+async def put_checked(
+    bucket: Bucket,
+    name: str,
+    data: AsyncIterable[bytes],
+    *,
+    expect_sha256: str | None,
+    etag: Callable[[], str],
+    etag_header: str,
+    **options: Any,
+) -> ObjectInfo:
+    """``bucket.put`` of a checked body: the signed SHA-256 compared with the store's digest.
 
-    def __init__(self, with_sha: bool) -> None:
+    ``etag`` is called once the body was read (the MD5 is known only then) and stored
+    under ``etag_header``; a SHA-256 mismatch is S3's XAmzContentSHA256Mismatch.
+    """
+
+    def final() -> Mapping[str, str]:
+        return {etag_header: etag()}
+
+    try:
+        return await bucket.put(name, data, final_headers=final, expect_sha256=expect_sha256, **options)
+    except DigestMismatch as exc:
+        raise S3Error(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ) from exc
+
+
+class _Hashes:
+    """The running MD5 and CRC32 of a body."""
+
+    def __init__(self) -> None:
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.sha = hashlib.sha256()
-        self.with_sha = with_sha
         self.crc = 0
 
     def update(self, pieces: list[bytes]) -> None:
-        # One buffer, three calls: each call gives the GIL up and must win it back from a
+        # One buffer, two calls: each call gives the GIL up and must win it back from a
         # busy event loop (up to the 5 ms switch interval), so per piece would stall.
         data = b"".join(pieces)
         self.md5.update(data)
-        if self.with_sha:
-            self.sha.update(data)
         self.crc = zlib.crc32(data, self.crc)
 
 

@@ -27,7 +27,7 @@ from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectStoreError
 from orlop.gateway.s3 import uploads, versions
-from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
+from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.copy_ops import PRECONDITION, open_source, parse_copy_source, source_bucket
@@ -99,11 +99,21 @@ async def create_upload(ctx: S3Request) -> Response:
 
 
 async def _store_part(
-    bucket: Bucket, upload_id: str, number: int, data: AsyncIterable[bytes], md5: Callable[[], str]
+    bucket: Bucket,
+    upload_id: str,
+    number: int,
+    data: AsyncIterable[bytes],
+    md5: Callable[[], str],
+    expect_sha256: str | None = None,
 ) -> ObjectInfo:
     """Put one part; removed again when the upload was aborted or completed meanwhile."""
-    info = await bucket.put(
-        uploads.part_name(upload_id, number), data, final_headers=lambda: {ETAG_HEADER: md5()}
+    info = await put_checked(
+        bucket,
+        uploads.part_name(upload_id, number),
+        data,
+        expect_sha256=expect_sha256,
+        etag=md5,
+        etag_header=ETAG_HEADER,
     )
     try:
         await uploads.load_upload(bucket, upload_id)
@@ -126,7 +136,7 @@ async def upload_part(ctx: S3Request) -> Response:
         max_size=MAX_PUT,
     )
     body = CheckedBody(request_body(ctx), spec)
-    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5)
+    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5, body.expected_sha256)
     return Response(status_code=200, headers={"ETag": f'"{body.md5}"'})
 
 

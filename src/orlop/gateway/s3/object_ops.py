@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectNotFound
 from orlop.gateway.s3 import parts, versions
-from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
+from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error, from_object_store
@@ -135,14 +135,17 @@ async def put_object(ctx: S3Request) -> Response:
     body = CheckedBody(request_body(ctx), spec)
     metadata = user_metadata(ctx)
     try:
-        stored = await bucket.put(
+        stored = await put_checked(
+            bucket,
             key,
             body,
+            expect_sha256=body.expected_sha256,
+            etag=lambda: body.md5,
+            etag_header=ETAG_HEADER,
             headers=stored_headers(ctx) or None,
             metadata=metadata or None,
             if_revision=revision,
             create_only=create_only,
-            final_headers=lambda: {ETAG_HEADER: body.md5},
         )
     except ObjectAlreadyExists as exc:  # RevisionMismatch too: a conditional put lost
         raise S3Error(
