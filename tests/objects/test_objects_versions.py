@@ -130,3 +130,35 @@ async def test_rename_in_history_bucket_takes_old_revisions_along(
     assert (await stream_state("hist"))["messages"] == 4  # the current 3 chunks + one meta under "new"
     with pytest.raises(ObjectNotFound):
         await b.versions("old")
+
+
+async def test_delete_revision_removes_one_revision_and_its_own_chunks(
+    client: ObjectStoreClient, stream_state: Any
+) -> None:
+    b = await client.create_bucket("hist", history=5)
+    r1 = await b.put("doc", os.urandom(30_000), chunk_size=10_000)
+    r2 = await b.put("doc", b"second" * 5_000, chunk_size=10_000)
+    restored = await b.restore("doc", r1.revision)  # shares r1's chunks
+    tomb = await b.delete("doc")
+    # chunks and meta of r1 and r2, the restored meta, the tombstone
+    assert tomb is not None and (await stream_state("hist"))["messages"] == 4 + 4 + 1 + 1
+    # An old revision: its meta and its own chunks go, the others are untouched.
+    removed = await b.delete_revision("doc", r2.revision)
+    assert removed is not None and removed.revision == r2.revision
+    assert [v.revision for v in await b.versions("doc")] == [r1.revision, restored.revision, tomb.revision]
+    assert (await stream_state("hist"))["messages"] == 4 + 1 + 1
+    # The tombstone is the newest: without it the restored revision is current again.
+    assert (await b.delete_revision("doc", tomb.revision)).deleted  # type: ignore[union-attr]
+    assert (await b.info("doc")).revision == restored.revision
+    assert (await stream_state("hist"))["messages"] == 4 + 1
+    # r1 shares its chunks with the restored revision: they stay until both are gone.
+    await b.delete_revision("doc", r1.revision)
+    assert (await stream_state("hist"))["messages"] == 3 + 1
+    assert await b.get_bytes("doc") == await b.get_bytes("doc", revision=restored.revision)
+    assert await b.delete_revision("doc", r1.revision) is None  # not retained any more
+    assert await b.delete_revision("doc", 10_000) is None
+    await b.delete_revision("doc", restored.revision)
+    assert (await stream_state("hist"))["messages"] == 0
+    with pytest.raises(ObjectNotFound):
+        await b.info("doc")
+    assert await b.list(include_deleted=True) == []

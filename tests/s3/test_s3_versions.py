@@ -211,3 +211,22 @@ def test_completed_upload_has_a_version(s3: Any) -> None:
         Bucket="mpv", Key="k", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
     )
     assert done["VersionId"] == s3.head_object(Bucket="mpv", Key="k")["VersionId"]
+
+
+def test_a_versioned_bucket_is_deleted_only_once_every_version_is_gone(s3: Any) -> None:
+    _enable(s3, "vdel")
+    first = s3.put_object(Bucket="vdel", Key="a.txt", Body=b"one")["VersionId"]
+    second = s3.put_object(Bucket="vdel", Key="a.txt", Body=b"two")["VersionId"]
+    marker = s3.delete_object(Bucket="vdel", Key="a.txt")["VersionId"]
+    upload = s3.create_multipart_upload(Bucket="vdel", Key="in-progress")["UploadId"]
+    s3.upload_part(Bucket="vdel", Key="in-progress", UploadId=upload, PartNumber=1, Body=b"p")
+    assert s3.list_objects_v2(Bucket="vdel")["KeyCount"] == 0  # no live object, but versions
+    for left in (first, second, marker):
+        with pytest.raises(ClientError) as full:
+            s3.delete_bucket(Bucket="vdel")
+        assert _code(full) == ("BucketNotEmpty", 409)
+        assert "all versions" in full.value.response["Error"]["Message"]
+        s3.delete_object(Bucket="vdel", Key="a.txt", VersionId=left)
+    assert s3.list_object_versions(Bucket="vdel").get("Versions", []) == []
+    s3.delete_bucket(Bucket="vdel")  # the upload in progress goes with it, as in S3
+    assert "vdel" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -498,6 +498,18 @@ class Bucket:
         return revs
 
     @translated
+    async def delete_revision(self, name: str, revision: int) -> ObjectInfo | None:
+        """Remove one retained revision (a tombstone too) with its unshared chunks.
+
+        Not a soft delete: the revision is gone from ``versions()``, and removing the
+        newest makes the one before it current. Returns the removed revision, None when
+        ``revision`` is not a retained revision of ``name``. See
+        :func:`orlop.objects.versions.delete_revision`.
+        """
+        validate_object_name(name)
+        return await versions.delete_revision(self.core, name, revision)
+
+    @translated
     async def restore(self, name: str, revision: int) -> ObjectInfo:
         """Make an old revision current again; see :func:`orlop.objects.versions.restore`."""
         return await versions.restore(self.core, name, revision)

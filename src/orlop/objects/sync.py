@@ -350,6 +350,9 @@ class Bucket:
     def versions(self, name: str) -> builtins.list[ObjectInfo]:
         return self._run(self._bucket.versions(name))
 
+    def delete_revision(self, name: str, revision: int) -> ObjectInfo | None:
+        return self._run(self._bucket.delete_revision(name, revision))
+
     def restore(self, name: str, revision: int) -> ObjectInfo:
         return self._run(self._bucket.restore(name, revision))
 

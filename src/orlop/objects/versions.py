@@ -15,7 +15,9 @@ so it would truncate any object larger than N chunks. Instead:
   chunks they did not see) and so are the chunk subjects they referenced, unless a kept revision
   references the same chunks (``restore`` re-publishes an old meta with its
   original ``nuid``, so revisions may share chunks);
-* ``delete(purge=True)`` purges every revision's chunks and the meta subject.
+* ``delete(purge=True)`` purges every revision's chunks and the meta subject;
+  ``delete_revision`` removes one revision's meta message (``STREAM.MSG.DELETE``) and
+  its chunks unless a retained revision shares them.
 
 The operations behind these rules (``revisions``, ``prune``, ``after_write``)
 live in :class:`orlop.objects.core.BucketCore`, since every write path uses them.
@@ -32,9 +34,9 @@ from __future__ import annotations
 
 from orlop.errors import ObjectNotFound
 from orlop.objects.core import BucketCore
-from orlop.objects.meta import ObjectInfo
+from orlop.objects.meta import ObjectInfo, chunk_subject
 
-__all__ = ["restore"]
+__all__ = ["delete_revision", "restore"]
 
 
 async def restore(core: BucketCore, name: str, revision: int) -> ObjectInfo:
@@ -54,3 +56,22 @@ async def restore(core: BucketCore, name: str, revision: int) -> ObjectInfo:
     restored = target.evolve(revision=seq, modified_ns=0)
     await core.after_write(restored, current)
     return await core.lookup(name)
+
+
+async def delete_revision(core: BucketCore, name: str, revision: int) -> ObjectInfo | None:
+    """Remove one retained revision of ``name`` (a tombstone too); the removed one, or None.
+
+    Its meta message goes (``STREAM.MSG.DELETE`` by sequence: exactly that revision, even
+    while others write the name), then its chunks unless another retained revision shares
+    them (``restore`` re-publishes a meta with its chunks' nuid). Removing the newest makes
+    the one before it current again; removing the only one leaves no trace of the name.
+    """
+    revisions = await core.revisions(name)
+    target = next((r for r in revisions if r.revision == revision), None)
+    if target is None:
+        return None
+    await core.wire.request(f"STREAM.MSG.DELETE.{core.stream}", {"seq": revision})
+    shared = {r.nuid for r in revisions if r.revision != revision}
+    if target.nuid and not target.is_link and not target.deleted and target.nuid not in shared:
+        await core.purge({"filter": chunk_subject(core.name, target.nuid)})
+    return target

@@ -120,6 +120,17 @@ async def get_location(ctx: S3Request) -> Response:
 
 async def delete_bucket(ctx: S3Request) -> Response:
     bucket = await open_s3_bucket(ctx)
+    # Empty means what ListObjectVersions shows: in a versioned bucket (history > 1) every
+    # retained revision and delete marker counts, as in S3; without history only live
+    # objects do (the tombstones of deleted ones are no versions there). The uploads in
+    # progress (hidden names) go with the bucket.
+    if bucket.history > 1:
+        names = await listing.object_names(bucket)
+        if any(not name.startswith(listing.HIDDEN_PREFIX) for name in names):
+            raise S3Error(
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty. You must delete all versions in the bucket.",
+            )
     page = await listing.list_page(bucket, prefix="", delimiter="", marker="", max_keys=1)
     if page.keys:
         raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty")

@@ -12,9 +12,8 @@ versioned still answers an empty configuration. A bucket without history has one
 per key, answered as S3 answers an unversioned bucket's: version id ``null``, no delete
 markers.
 
-DeleteObject with a version id removes that meta message (``STREAM.MSG.DELETE``, through
-the bucket's public ``wire``: the object store has no call to drop one revision) and then
-the revision's chunks unless another retained revision shares them. Removing the newest
+DeleteObject with a version id removes that revision (``Bucket.delete_revision``: its meta
+message, and its chunks unless another retained revision shares them). Removing the newest
 revision makes the one before it current again, as in S3.
 """
 
@@ -37,7 +36,6 @@ from orlop.gateway.s3.etags import etag_of
 from orlop.gateway.s3.xmlio import document, iso8601, parse, sub
 from orlop.gateway.state import forget_bucket
 from orlop.objects import Bucket, ObjectInfo
-from orlop.objects.meta import chunk_subject
 
 __all__ = [
     "MAX_HISTORY",
@@ -147,19 +145,9 @@ async def put_versioning(ctx: S3Request) -> Response:
 async def delete_version(bucket: Bucket, key: str, revision: int) -> dict[str, str]:
     """Remove one version (a delete marker too) and its chunks unless shared; the answer's
     headers. A version that does not exist is no error (S3's 204)."""
-    try:
-        revisions = await bucket.versions(key)
-    except ObjectNotFound:
-        return {"x-amz-version-id": str(revision)}
-    target = next((r for r in revisions if r.revision == revision), None)
-    if target is None:
-        return {"x-amz-version-id": str(revision)}
-    await bucket.wire.request(f"STREAM.MSG.DELETE.{bucket.stream}", {"seq": revision})
-    kept = {r.nuid for r in revisions if r.revision != revision}
-    if target.nuid and not target.is_link and not target.deleted and target.nuid not in kept:
-        await bucket.purge({"filter": chunk_subject(bucket.name, target.nuid)})
+    target = await bucket.delete_revision(key, revision)
     headers = {"x-amz-version-id": str(revision)}
-    if target.deleted:
+    if target is not None and target.deleted:
         headers["x-amz-delete-marker"] = "true"
     return headers
 
