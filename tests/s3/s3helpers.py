@@ -81,21 +81,36 @@ def sign_v4(
 
 
 def streaming_put(
-    url: str, path: str, data: bytes, chunk: int, *, break_chunk: int = -1, query: str = ""
+    url: str,
+    path: str,
+    data: bytes,
+    chunk: int,
+    *,
+    break_chunk: int = -1,
+    query: str = "",
+    trailer: dict[str, str] | None = None,
+    trailer_signature: str | None = None,
 ) -> httpx.Response:
     """A STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload, signed here from the spec (not by the gateway's
-    code); ``query`` in canonical form (an UploadPart's ``partNumber=1&uploadId=…``)."""
+    code); ``query`` in canonical form (an UploadPart's ``partNumber=1&uploadId=…``).
+
+    With ``trailer`` ({"x-amz-checksum-crc32": "..."}) it is a STREAMING-AWS4-HMAC-SHA256-
+    PAYLOAD-TRAILER upload: the trailer follows the last chunk with its signature
+    (``trailer_signature`` sends another one instead)."""
     now = datetime.now(UTC)
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     host = urlsplit(url).netloc
     scope = f"{day}/us-east-1/s3/aws4_request"
+    payload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer is not None else "")
     headers = {
         "content-encoding": "aws-chunked",
         "host": host,
-        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "x-amz-content-sha256": payload,
         "x-amz-date": amz_date,
         "x-amz-decoded-content-length": str(len(data)),
     }
+    if trailer is not None:
+        headers["x-amz-trailer"] = ",".join(trailer)
     names = sorted(headers)
     canonical = "\n".join(
         [
@@ -121,7 +136,21 @@ def streaming_put(
         )  # fmt: skip
         previous = _hmac(key, text).hex()
         sent = "0" * 64 if n == break_chunk else previous
-        body += f"{len(piece):x};chunk-signature={sent}\r\n".encode() + piece + b"\r\n"
+        body += f"{len(piece):x};chunk-signature={sent}\r\n".encode() + piece
+        body += b"\r\n" if piece or trailer is None else b""
+    if trailer is not None:  # the trailing headers, then their signature chained to the last chunk's
+        lines = "".join(f"{k}:{v}\n" for k, v in trailer.items())
+        text = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-TRAILER",
+                amz_date,
+                scope,
+                previous,
+                hashlib.sha256(lines.encode()).hexdigest(),
+            ]
+        )
+        signed = trailer_signature if trailer_signature is not None else _hmac(key, text).hex()
+        body += lines.replace("\n", "\r\n").encode() + f"x-amz-trailer-signature:{signed}\r\n\r\n".encode()
     headers["authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"

@@ -4,7 +4,9 @@ is not built answers NotImplemented; virtual-host addressing."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -104,6 +106,23 @@ def test_aws_chunked_signed_upload(s3: Any, s3gw: S3Gateway) -> None:
     bad = streaming_put(s3gw.url, "/chunky/broken.bin", data, 65536, break_chunk=12)
     assert bad.status_code == 403 and "SignatureDoesNotMatch" in bad.text
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="chunky")["Contents"]] == ["streamed.bin"]
+    # A signed trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER): its checksum and its
+    # signature are both checked; either one wrong stores nothing.
+    crc = {"x-amz-checksum-crc32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()}
+    trailed = streaming_put(s3gw.url, "/chunky/trailed.bin", data, 65536, trailer=crc)
+    assert trailed.status_code == 200, trailed.text
+    assert trailed.headers["x-amz-checksum-crc32"] == crc["x-amz-checksum-crc32"]
+    assert s3.get_object(Bucket="chunky", Key="trailed.bin")["Body"].read() == data
+    forged = streaming_put(
+        s3gw.url, "/chunky/forged.bin", data, 65536, trailer=crc, trailer_signature="0" * 64
+    )
+    assert forged.status_code == 403 and "SignatureDoesNotMatch" in forged.text
+    wrong = streaming_put(
+        s3gw.url, "/chunky/wrong.bin", data, 65536, trailer={"x-amz-checksum-crc32": "AAAAAA=="}
+    )
+    assert wrong.status_code == 400 and "BadDigest" in wrong.text
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="chunky")["Contents"]]
+    assert keys == ["streamed.bin", "trailed.bin"]
 
 
 def test_not_implemented_and_bad_xml(s3: Any, s3gw: S3Gateway) -> None:

@@ -10,9 +10,11 @@ import base64
 import hashlib
 import os
 import xml.etree.ElementTree as ET
+import zlib
 from types import SimpleNamespace
 from typing import Any
 
+import google_crc32c
 import nats
 import pytest
 from botocore.exceptions import ClientError
@@ -316,3 +318,60 @@ async def test_slow_complete_keeps_the_connection_alive(monkeypatch: pytest.Monk
     assert (
         bad.tag == "Error" and bad.findtext("Code") == "InternalError" and bad.findtext("RequestId") == "R1"
     )
+
+
+def test_part_checksums_are_kept_and_checked_on_complete(s3: Any, bucket: str) -> None:
+    key = "sums.bin"
+    data = [os.urandom(5 * MIB), os.urandom(1000)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+    parts = []
+    for number, body in enumerate(data, 1):
+        got = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        expected = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        assert got["ChecksumCRC32"] == expected  # S3 echoes the part's checksum
+        parts.append({"PartNumber": number, "ETag": got["ETag"], "ChecksumCRC32": expected})
+
+    def complete(listed: list[dict[str, Any]]) -> Any:
+        return s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+        )
+
+    # A checksum listed for a part must be the one it was stored with; another algorithm
+    # than the part's, or one it never had, is no match either.
+    for wrong in (
+        {**parts[0], "ChecksumCRC32": base64.b64encode(b"\0\0\0\0").decode()},
+        {"PartNumber": 1, "ETag": parts[0]["ETag"], "ChecksumSHA1": base64.b64encode(b"\0" * 20).decode()},
+    ):
+        with pytest.raises(ClientError) as mismatch:
+            complete([wrong, parts[1]])
+        assert _code(mismatch) == ("InvalidPart", 400)
+        assert "checksum" in mismatch.value.response["Error"]["Message"]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    done = complete(parts)
+    raw = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in data)
+    assert done["ChecksumCRC32"] == base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-2"
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(data)
+
+
+def test_put_object_checks_the_checksum_it_is_given(s3: Any, bucket: str) -> None:
+    body = os.urandom(300_000)
+    for algorithm, param, value in [
+        ("SHA256", "ChecksumSHA256", hashlib.sha256(body).digest()),
+        ("SHA1", "ChecksumSHA1", hashlib.sha1(body).digest()),
+        ("CRC32C", "ChecksumCRC32C", google_crc32c.value(body).to_bytes(4, "big")),
+    ]:
+        encoded = base64.b64encode(value).decode()
+        got = s3.put_object(Bucket=bucket, Key=f"sum-{algorithm}", Body=body, **{param: encoded})
+        assert got[param] == encoded
+        with pytest.raises(ClientError) as bad:
+            s3.put_object(Bucket=bucket, Key=f"bad-{algorithm}", Body=body + b"!", **{param: encoded})
+        assert _code(bad) == ("BadDigest", 400) and algorithm in bad.value.response["Error"]["Message"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["sum-CRC32C", "sum-SHA1", "sum-SHA256"]

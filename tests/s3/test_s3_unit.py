@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
+import google_crc32c
 import pytest
 
-from orlop.gateway.s3 import sigv4
+from orlop.gateway.s3 import checksums, sigv4
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5
 from orlop.gateway.s3.context import split_target
 from orlop.gateway.s3.errors import S3Error
@@ -167,12 +170,71 @@ async def test_unsigned_trailer_body_checks_its_crc32() -> None:
     crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
     raw = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n" + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode()
     signed = sigv4.Signed(AKID, sigv4.STREAMING_UNSIGNED, b"", "", "", "")
-    body = CheckedBody(_feed([raw]), BodySpec(signed, len(data)))
+    announced = checksums.requested({"x-amz-trailer": "x-amz-checksum-crc32"})
+    assert announced == checksums.Checksum("crc32", None)
+    body = CheckedBody(_feed([raw]), BodySpec(signed, len(data), checksum=announced))
     assert b"".join([p async for p in body]) == data
+    assert body.checksum == crc and body.answer_headers() == {"x-amz-checksum-crc32": crc}
+    assert body.stored_headers() == {checksums.CHECKSUM_HEADER: f"CRC32 {crc}"}
     wrong = raw.replace(crc.encode(), b"AAAAAA==")
     with pytest.raises(S3Error) as bad:
-        _ = [p async for p in CheckedBody(_feed([wrong]), BodySpec(signed, len(data)))]
+        _ = [p async for p in CheckedBody(_feed([wrong]), BodySpec(signed, len(data), checksum=announced))]
     assert bad.value.code == "BadDigest"
+    # A checksum trailer nobody announced is not checked, so it is refused, not ignored.
+    with pytest.raises(S3Error) as unannounced:
+        _ = [p async for p in CheckedBody(_feed([raw]), BodySpec(signed, len(data)))]
+    assert unannounced.value.code == "InvalidRequest"
+    # Announced but never sent.
+    bare = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    with pytest.raises(S3Error) as missing:
+        _ = [p async for p in CheckedBody(_feed([bare]), BodySpec(signed, len(data), checksum=announced))]
+    assert missing.value.code == "InvalidRequest"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "compute"),
+    [
+        ("crc32", lambda d: zlib.crc32(d).to_bytes(4, "big")),
+        ("crc32c", lambda d: google_crc32c.value(d).to_bytes(4, "big")),
+        ("sha1", lambda d: hashlib.sha1(d).digest()),
+        ("sha256", lambda d: hashlib.sha256(d).digest()),
+    ],
+)
+async def test_every_checksum_header_is_checked(algorithm: str, compute: Any) -> None:
+    data = os.urandom(3 << 20)  # several hashing jobs
+    value = base64.b64encode(compute(data)).decode()
+    spec = checksums.requested({f"x-amz-checksum-{algorithm}": value, "x-amz-checksum-mode": "ENABLED"})
+    assert spec == checksums.Checksum(algorithm, value)
+    signed = sigv4.Signed(AKID, sigv4.UNSIGNED, b"", "", "", "")
+    pieces = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    body = CheckedBody(_feed(pieces), BodySpec(signed, len(data), checksum=spec))
+    assert b"".join([p async for p in body]) == data and body.checksum == value
+    other = checksums.Checksum(algorithm, base64.b64encode(compute(b"other")).decode())
+    with pytest.raises(S3Error) as bad:
+        _ = [p async for p in CheckedBody(_feed(pieces), BodySpec(signed, len(data), checksum=other))]
+    assert bad.value.code == "BadDigest" and algorithm.upper() in bad.value.message
+
+
+def test_checksum_headers_that_cannot_be_honoured_are_refused() -> None:
+    assert checksums.requested({"x-amz-checksum-algorithm": "CRC32", "content-type": "a/b"}) is None
+    for headers, code in [
+        ({"x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-sha1": "x"}, "InvalidRequest"),
+        ({"x-amz-checksum-crc32": "AAAAAA==", "x-amz-trailer": "x-amz-checksum-crc32"}, "InvalidRequest"),
+        ({"x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}, "NotImplemented"),
+        ({"x-amz-trailer": "x-amz-checksum-crc64nvme"}, "NotImplemented"),
+        ({"x-amz-checksum-md4": "x"}, "InvalidRequest"),
+    ]:
+        with pytest.raises(S3Error) as refused:
+            checksums.requested(headers)
+        assert refused.value.code == code, headers
+
+
+def test_composite_checksum_is_the_checksum_of_the_part_checksums() -> None:
+    parts = [os.urandom(1000) for _ in range(3)]
+    raw = [zlib.crc32(p).to_bytes(4, "big") for p in parts]
+    values = [base64.b64encode(r).decode() for r in raw]
+    expected = base64.b64encode(zlib.crc32(b"".join(raw)).to_bytes(4, "big")).decode()
+    assert checksums.composite("crc32", values) == f"{expected}-3"
 
 
 async def test_plain_body_checks_md5_and_length_and_hands_the_sha256_on() -> None:

@@ -2,12 +2,12 @@
 
 The body is handed to ``Bucket.put`` as an async iterator (:func:`put_checked`), so the
 object is never held whole. Everything S3 promises about the bytes is verified on the way:
-``Content-MD5``, ``x-amz-checksum-crc32`` (boto3 sends it with every put), the declared
-length, and for aws-chunked bodies (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) each chunk's
-chained signature. A check that fails raises :class:`S3Error` from inside the iterator,
-before its last piece is handed over, so the put fails and ``orlop.objects`` removes the
-chunks already written: a rejected body leaves nothing stored. The MD5 computed here
-becomes the object's ETag.
+``Content-MD5``, an ``x-amz-checksum-*`` header or trailer (boto3 sends a CRC32 with every
+put; :mod:`.checksums`), the declared length, and for aws-chunked bodies
+(``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) each chunk's chained signature. A check that
+fails raises :class:`S3Error` from inside the iterator, before its last piece is handed
+over, so the put fails and ``orlop.objects`` removes the chunks already written: a
+rejected body leaves nothing stored. The MD5 computed here becomes the object's ETag.
 
 The signed ``x-amz-content-sha256`` is the one check not made here: it is the SHA-256 of
 the same bytes the object store hashes for its own digest, so it goes to the put as
@@ -23,19 +23,20 @@ import base64
 import binascii
 import hashlib
 import hmac
-import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from orlop.errors import DigestMismatch
 from orlop.gateway.s3 import sigv4
+from orlop.gateway.s3.checksums import CHECKSUM_HEADER, PREFIX, Checksum, Running
 from orlop.gateway.s3.errors import S3Error
 from orlop.objects import Bucket, ObjectInfo
 
 __all__ = ["BodySpec", "CheckedBody", "decode_md5", "put_checked"]
 
 _MAX_LINE = 4096  # an aws-chunked chunk header or trailer line
+_TRAILER_SIGNATURE = "x-amz-trailer-signature"
 
 
 def decode_md5(value: str | None) -> bytes | None:
@@ -56,7 +57,7 @@ class BodySpec:
     signed: sigv4.Signed
     length: int | None  # the decoded length the client declared (None: unknown)
     content_md5: bytes | None = None
-    crc32: str | None = None  # base64 of the big-endian CRC32, as x-amz-checksum-crc32 gives it
+    checksum: Checksum | None = None  # an x-amz-checksum-* the request gives or announces
     max_size: int = 5 << 30
 
 
@@ -67,6 +68,7 @@ class CheckedBody:
     source: AsyncIterator[bytes]
     spec: BodySpec
     md5: str = ""
+    checksum: str = ""  # the base64 value of spec.checksum's algorithm, once checked
     size: int = 0
     _trailers: dict[str, str] = field(default_factory=dict)
 
@@ -75,9 +77,9 @@ class CheckedBody:
         # before this iterator ends: the put publishes the object's meta only after
         # that, so an exception here still leaves nothing stored.
         signed = self.spec.signed
-        hashes = _Hashes()
+        hashes = _Hashes(self.spec.checksum.algorithm if self.spec.checksum else None)
         pieces = _aws_chunked(self.source, signed, self._trailers) if signed.streaming else self.source
-        # The hashes (MD5 for the ETag, CRC32 to check) run on a worker thread,
+        # The hashes (MD5 for the ETag, the checksum to check) run on a worker thread,
         # a batch at a time, while the event loop streams the next pieces into the store:
         # hashlib and zlib let go of the GIL, and inline they cost the gateway half its rate.
         loop = asyncio.get_running_loop()
@@ -103,7 +105,7 @@ class CheckedBody:
         if hashing is not None:
             await hashing
         hashes.update(batch)
-        self._finish(hashes.md5.digest(), hashes.crc)
+        self._finish(hashes.md5.digest(), hashes.checksum)
 
     @property
     def expected_sha256(self) -> str | None:
@@ -114,7 +116,17 @@ class CheckedBody:
         signed = self.spec.signed
         return None if signed.streaming or signed.payload == sigv4.UNSIGNED else signed.payload
 
-    def _finish(self, md5: bytes, crc: int) -> None:
+    def stored_headers(self) -> dict[str, str]:
+        """What the put keeps of the body's checks once it was read: the checksum it was given."""
+        spec = self.spec.checksum
+        return {CHECKSUM_HEADER: f"{spec.name} {self.checksum}"} if spec and self.checksum else {}
+
+    def answer_headers(self) -> dict[str, str]:
+        """The checksum echoed in the PutObject/UploadPart answer, as S3 does."""
+        spec = self.spec.checksum
+        return {spec.header: self.checksum} if spec and self.checksum else {}
+
+    def _finish(self, md5: bytes, running: Running | None) -> None:
         if self.spec.length is not None and self.size != self.spec.length:
             raise S3Error(
                 "IncompleteBody",
@@ -122,12 +134,22 @@ class CheckedBody:
             )
         if self.spec.content_md5 is not None and not hmac.compare_digest(md5, self.spec.content_md5):
             raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
-        expected_crc = self.spec.crc32 or self._trailers.get("x-amz-checksum-crc32")
-        if (
-            expected_crc is not None
-            and expected_crc.strip() != base64.b64encode(crc.to_bytes(4, "big")).decode()
-        ):
-            raise S3Error("BadDigest", "The CRC32 you specified did not match the calculated checksum.")
+        spec = self.spec.checksum
+        unasked = [k for k in self._trailers if k.startswith(PREFIX) and (spec is None or k != spec.header)]
+        if unasked:  # a checksum this body carries but did not announce: not checked, so refused
+            raise S3Error("InvalidRequest", f"the trailer {unasked[0]} was not announced in x-amz-trailer")
+        if spec is not None and running is not None:
+            expected = spec.value if spec.value is not None else self._trailers.get(spec.header)
+            if expected is None:
+                raise S3Error(
+                    "InvalidRequest", f"x-amz-trailer announced {spec.header}, the body did not send it"
+                )
+            got = running.b64()
+            if expected.strip() != got:
+                raise S3Error(
+                    "BadDigest", f"The {spec.name} you specified did not match the calculated checksum."
+                )
+            self.checksum = got
         self.md5 = md5.hex()
 
 
@@ -143,16 +165,18 @@ async def put_checked(
     expect_sha256: str | None,
     etag: Callable[[], str],
     etag_header: str,
+    more: Callable[[], Mapping[str, str]] | None = None,
     **options: Any,
 ) -> ObjectInfo:
     """``bucket.put`` of a checked body: the signed SHA-256 compared with the store's digest.
 
     ``etag`` is called once the body was read (the MD5 is known only then) and stored
-    under ``etag_header``; a SHA-256 mismatch is S3's XAmzContentSHA256Mismatch.
+    under ``etag_header``, with the headers ``more`` gives then (the body's checksum);
+    a SHA-256 mismatch is S3's XAmzContentSHA256Mismatch.
     """
 
     def final() -> Mapping[str, str]:
-        return {etag_header: etag()}
+        return {**(more() if more else {}), etag_header: etag()}
 
     try:
         return await bucket.put(name, data, final_headers=final, expect_sha256=expect_sha256, **options)
@@ -164,18 +188,19 @@ async def put_checked(
 
 
 class _Hashes:
-    """The running MD5 and CRC32 of a body."""
+    """The running MD5 of a body, and the checksum it carries (if any)."""
 
-    def __init__(self) -> None:
+    def __init__(self, algorithm: str | None) -> None:
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.crc = 0
+        self.checksum = Running(algorithm) if algorithm else None
 
     def update(self, pieces: list[bytes]) -> None:
         # One buffer, two calls: each call gives the GIL up and must win it back from a
         # busy event loop (up to the 5 ms switch interval), so per piece would stall.
         data = b"".join(pieces)
         self.md5.update(data)
-        self.crc = zlib.crc32(data, self.crc)
+        if self.checksum is not None:
+            self.checksum.update(data)
 
 
 async def _aws_chunked(
@@ -234,3 +259,11 @@ async def _aws_chunked(
             break
         name, _, value = text.partition(":")
         trailers[name.strip().lower()] = value.strip()
+    if signed.payload == sigv4.STREAMING_TRAILER:  # the trailer is signed, chained to the last chunk
+        given = trailers.pop(_TRAILER_SIGNATURE, "")
+        lines = "".join(f"{k}:{v}\n" for k, v in trailers.items())
+        to_sign = sigv4.trailer_string_to_sign(
+            signed.amz_date, signed.scope, previous, hashlib.sha256(lines.encode()).hexdigest()
+        )
+        if not hmac.compare_digest(sigv4.sign(signed.key, to_sign), given):
+            raise S3Error("SignatureDoesNotMatch", "the trailer's signature does not match")

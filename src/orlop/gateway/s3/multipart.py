@@ -21,12 +21,14 @@ import hashlib
 import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+from xml.etree.ElementTree import Element
 
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectStoreError
-from orlop.gateway.s3 import uploads, versions
+from orlop.gateway.s3 import checksums, uploads, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
@@ -104,16 +106,20 @@ async def _store_part(
     number: int,
     data: AsyncIterable[bytes],
     md5: Callable[[], str],
-    expect_sha256: str | None = None,
+    body: CheckedBody | None = None,
 ) -> ObjectInfo:
-    """Put one part; removed again when the upload was aborted or completed meanwhile."""
+    """Put one part; removed again when the upload was aborted or completed meanwhile.
+
+    ``body``: the request's checked body (its signed SHA-256 and its checksum kept), when
+    the part is one (UploadPartCopy's part is not)."""
     info = await put_checked(
         bucket,
         uploads.part_name(upload_id, number),
         data,
-        expect_sha256=expect_sha256,
+        expect_sha256=body.expected_sha256 if body else None,
         etag=md5,
         etag_header=ETAG_HEADER,
+        more=body.stored_headers if body else None,
     )
     try:
         await uploads.load_upload(bucket, upload_id)
@@ -132,12 +138,12 @@ async def upload_part(ctx: S3Request) -> Response:
         signed=ctx.signed,
         length=declared_length(ctx, ctx.signed),
         content_md5=decode_md5(ctx.header("content-md5")),
-        crc32=ctx.header("x-amz-checksum-crc32"),
+        checksum=checksums.requested(ctx.request.headers),
         max_size=MAX_PUT,
     )
     body = CheckedBody(request_body(ctx), spec)
-    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5, body.expected_sha256)
-    return Response(status_code=200, headers={"ETag": f'"{body.md5}"'})
+    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5, body)
+    return Response(status_code=200, headers={"ETag": f'"{body.md5}"', **body.answer_headers()})
 
 
 def _copy_range(header: str | None, size: int) -> tuple[int, int]:
@@ -194,37 +200,77 @@ async def abort_upload(ctx: S3Request) -> Response:
     return Response(status_code=204)
 
 
-def _requested_parts(body: bytes) -> list[tuple[int, str]]:
-    """``(part number, unquoted ETag)`` of a CompleteMultipartUpload body, in its order."""
+@dataclass(frozen=True)
+class _Wanted:
+    """One ``<Part>`` of a CompleteMultipartUpload body."""
+
+    number: int
+    etag: str  # unquoted
+    checksum: checksums.Checksum | None  # a <ChecksumCRC32> (...) the client listed for it
+
+
+def _listed_checksum(part: Element) -> checksums.Checksum | None:
+    listed = [
+        (child.tag[len("Checksum") :], (child.text or "").strip())
+        for child in part
+        if child.tag.startswith("Checksum") and child.tag != "ChecksumType"
+    ]
+    if not listed:
+        return None
+    if len(listed) > 1:
+        raise S3Error("InvalidRequest", "a part lists more than one checksum")
+    algorithm, value = listed[0]
+    return checksums.Checksum(checksums.supported(algorithm, "Checksum"), value)
+
+
+def _requested_parts(body: bytes) -> list[_Wanted]:
+    """The parts a CompleteMultipartUpload body lists, in its order."""
     root = parse(body, "CompleteMultipartUpload")
     parts = []
     for part in root.findall("Part"):
         number, etag = (part.findtext("PartNumber") or "").strip(), (part.findtext("ETag") or "").strip()
         if not number.isdigit() or not etag:
             raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate")
-        parts.append((int(number), etag.strip('"')))
+        parts.append(_Wanted(int(number), etag.strip('"'), _listed_checksum(part)))
     if not parts:
         raise S3Error("MalformedXML", "You must specify at least one part")
-    for (before, _), (after, _) in itertools.pairwise(parts):
-        if after <= before:
+    for before, after in itertools.pairwise(parts):
+        if after.number <= before.number:
             raise S3Error("InvalidPartOrder", "The list of parts was not in ascending order.")
     return parts
 
 
-async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[tuple[int, str]]) -> list[ObjectInfo]:
-    """The stored parts the list names, their ETags and sizes checked (InvalidPart, EntityTooSmall)."""
-    names = [uploads.part_name(upload_id, n) for n, _ in wanted]
+def _same_checksum(listed: checksums.Checksum | None, info: ObjectInfo) -> bool:
+    """A checksum listed for a part must be the one the part was stored with."""
+    if listed is None:
+        return True
+    stored = checksums.stored_checksum(info)
+    return stored is not None and stored.algorithm == listed.algorithm and stored.value == listed.value
+
+
+async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[_Wanted]) -> list[ObjectInfo]:
+    """The stored parts the list names, their ETags, checksums and sizes checked
+    (InvalidPart, EntityTooSmall)."""
+    names = [uploads.part_name(upload_id, w.number) for w in wanted]
     found = await infos(bucket, names)
     parts: list[ObjectInfo] = []
-    for (number, etag), info in zip(wanted, found, strict=True):
-        if info is None or etag_of(info).strip('"') != etag:
+    for want, info in zip(wanted, found, strict=True):
+        if info is None or etag_of(info).strip('"') != want.etag:
             raise S3Error(
                 "InvalidPart",
-                f"One or more of the specified parts could not be found (part {number}). The part may not"
-                " have been uploaded, or the specified entity tag may not match the part's entity tag.",
+                f"One or more of the specified parts could not be found (part {want.number}). The part may"
+                " not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+            )
+        if not _same_checksum(want.checksum, info):
+            assert want.checksum is not None
+            raise S3Error(
+                "InvalidPart",
+                f"The {want.checksum.name} checksum listed for part {want.number} is not the one the part"
+                " was uploaded with.",
             )
         parts.append(info)
-    for (number, _), info in zip(wanted[:-1], parts[:-1], strict=True):
+    for want, info in zip(wanted[:-1], parts[:-1], strict=True):
+        number = want.number
         if info.original_size < MIN_PART_SIZE:
             raise S3Error(
                 "EntityTooSmall",
@@ -243,8 +289,25 @@ async def _concatenated(bucket: Bucket, parts: list[ObjectInfo]) -> AsyncIterato
             await reader.aclose()
 
 
+def _composite(wanted: list[_Wanted], parts: list[ObjectInfo]) -> checksums.Checksum | None:
+    """The upload's composite checksum, when the list gave every part's (of one algorithm)."""
+    listed = [w.checksum for w in wanted]
+    if not listed or any(c is None for c in listed):
+        return None
+    algorithms = {c.algorithm for c in listed if c is not None}
+    if len(algorithms) != 1:
+        return None
+    algorithm = algorithms.pop()
+    values = [c.value or "" for c in listed if c is not None]
+    return checksums.Checksum(algorithm, checksums.composite(algorithm, values))
+
+
 async def _complete(
-    ctx: S3Request, bucket: Bucket, upload: uploads.Upload, parts: list[ObjectInfo]
+    ctx: S3Request,
+    bucket: Bucket,
+    upload: uploads.Upload,
+    parts: list[ObjectInfo],
+    checksum: checksums.Checksum | None,
 ) -> tuple[bytes, dict[str, str]]:
     """Write the object from its parts, remove the upload; the result document and its headers
     (``x-amz-version-id`` in a versioned bucket, sent when the answer is not a keep-alive)."""
@@ -269,6 +332,9 @@ async def _complete(
     sub(root, "Bucket", ctx.bucket)
     sub(root, "Key", upload.key)
     sub(root, "ETag", f'"{etag}"')
+    if checksum is not None and checksum.value:
+        sub(root, f"Checksum{checksum.name}", checksum.value)
+        sub(root, "ChecksumType", "COMPOSITE")
     return render(root), versions.version_headers(bucket, stored)
 
 
@@ -281,8 +347,10 @@ async def complete_upload(ctx: S3Request) -> Response:
     if md5 is not None and hashlib.md5(body, usedforsecurity=False).digest() != md5:
         raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
     upload = await uploads.load_upload(bucket, ctx.query.get("uploadId", ""), key)
-    parts = await _checked_parts(bucket, upload.upload_id, _requested_parts(body))
-    task = asyncio.get_running_loop().create_task(_complete(ctx, bucket, upload, parts))
+    wanted = _requested_parts(body)
+    parts = await _checked_parts(bucket, upload.upload_id, wanted)
+    checksum = _composite(wanted, parts)
+    task = asyncio.get_running_loop().create_task(_complete(ctx, bucket, upload, parts, checksum))
     _running.add(task)
     task.add_done_callback(_finished)
     done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_AFTER)

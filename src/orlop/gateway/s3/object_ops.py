@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectNotFound
-from orlop.gateway.s3 import parts, versions
+from orlop.gateway.s3 import checksums, parts, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
@@ -128,7 +128,7 @@ async def put_object(ctx: S3Request) -> Response:
         signed=ctx.signed,
         length=declared_length(ctx, ctx.signed),
         content_md5=decode_md5(ctx.header("content-md5")),
-        crc32=ctx.header("x-amz-checksum-crc32"),
+        checksum=checksums.requested(ctx.request.headers),
         max_size=min(MAX_PUT, bucket.max_object_size or MAX_PUT),
     )
     revision, create_only = await put_condition(ctx, bucket, key)
@@ -142,6 +142,7 @@ async def put_object(ctx: S3Request) -> Response:
             expect_sha256=body.expected_sha256,
             etag=lambda: body.md5,
             etag_header=ETAG_HEADER,
+            more=body.stored_headers,
             headers=stored_headers(ctx) or None,
             metadata=metadata or None,
             if_revision=revision,
@@ -151,9 +152,8 @@ async def put_object(ctx: S3Request) -> Response:
         raise S3Error(
             "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
         ) from exc
-    return Response(
-        status_code=200, headers={"ETag": f'"{body.md5}"', **versions.version_headers(bucket, stored)}
-    )
+    answer = {"ETag": f'"{body.md5}"', **body.answer_headers(), **versions.version_headers(bucket, stored)}
+    return Response(status_code=200, headers=answer)
 
 
 async def put_condition(ctx: S3Request, bucket: Bucket, key: str) -> tuple[int | None, bool]:

@@ -121,6 +121,12 @@ def chunk_string_to_sign(amz_date: str, scope: str, previous: str, chunk_sha256:
     return f"{ALGORITHM}-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256}"
 
 
+def trailer_string_to_sign(amz_date: str, scope: str, previous: str, trailer_sha256: str) -> str:
+    """What the trailer signature of a ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`` body signs:
+    the SHA-256 of its trailing headers (``name:value\\n`` each), chained to the last chunk's."""
+    return f"{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous}\n{trailer_sha256}"
+
+
 def signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, service, "aws4_request"):
