@@ -28,7 +28,7 @@ def create_app(config: GatewayConfig) -> object:
     return make(config)
 
 
-def _uvicorn(config: GatewayConfig, *, signals: bool) -> Any:
+def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> Any:
     import contextlib
     from collections.abc import Iterator
 
@@ -48,7 +48,7 @@ def _uvicorn(config: GatewayConfig, *, signals: bool) -> Any:
 
     return Server(
         uvicorn.Config(
-            make(config),
+            make(config, metrics),
             host=config.host,
             port=config.port,
             log_level="warning",
@@ -63,9 +63,11 @@ async def serve(config: GatewayConfig) -> None:
     """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``); the S3 API
     beside it when ``config.s3`` is set (ConfigError when its address cannot be bound)."""
     if config.s3 is not None:
+        from orlop.gateway.metrics import GatewayMetrics
         from orlop.gateway.s3.serve import serve_with_s3
 
-        await serve_with_s3(config, _uvicorn(config, signals=True))
+        metrics = GatewayMetrics()  # one /metrics for both APIs
+        await serve_with_s3(config, _uvicorn(config, signals=True, metrics=metrics), metrics)
         return
     await _uvicorn(config, signals=True).serve()
 
@@ -78,12 +80,15 @@ async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]
     """
     import asyncio
 
+    from orlop.gateway.metrics import GatewayMetrics
+
+    metrics = GatewayMetrics()  # one /metrics for both APIs
     stop_s3: Callable[[], Awaitable[None]] | None = None
     if config.s3 is not None:  # the S3 API first: its bind error is a ConfigError, nothing started
         from orlop.gateway.s3.serve import start_s3
 
-        stop_s3 = await start_s3(config)
-    server = _uvicorn(config, signals=False)
+        stop_s3 = await start_s3(config, metrics)
+    server = _uvicorn(config, signals=False, metrics=metrics)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():

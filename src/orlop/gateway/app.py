@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -27,7 +26,7 @@ from orlop import __version__
 from orlop.gateway import history, routes, streaming
 from orlop.gateway.config import Credentials, GatewayConfig
 from orlop.gateway.errors import error_body, install_handlers
-from orlop.gateway.metrics import GatewayMetrics
+from orlop.gateway.metrics import GatewayMetrics, MeasureRequests
 from orlop.gateway.pool import ClientPool
 from orlop.gateway.state import CREDENTIAL_KEYS, Gateway
 
@@ -38,43 +37,6 @@ STATIC = resources.files("orlop.gateway") / "static"
 DESCRIPTION = """The NATS JetStream Object Store over HTTP: the seed's JSON operations, objects
 streamed as raw bodies (ranges, conditional requests), changes as Server-Sent Events.
 Errors are always `{"error": {"code", "err_code", "description"}}`. See docs/gateway.md."""
-
-
-class _Measure:
-    """ASGI middleware: request count, latency, bytes and errors per operation."""
-
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        state: dict[str, Any] = scope.setdefault("state", {})
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = scope.get("route")
-            operation = state.get("operation") or getattr(route, "name", None) or "other"
-            m = self.metrics
-            m.requests.labels(operation, str(status)).inc()
-            m.duration.labels(operation).observe(time.perf_counter() - started)
-            if state.get("bytes_in"):
-                m.bytes_in.labels(operation).inc(state["bytes_in"])
-            if state.get("bytes_out"):
-                m.bytes_out.labels(operation).inc(state["bytes_out"])
-            if status >= 400:
-                m.errors.labels(operation, str(state.get("err_code", 10000 + status))).inc()
 
 
 class _JsonBodies:
@@ -150,8 +112,9 @@ class _JsonBodies:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(config: GatewayConfig) -> FastAPI:
-    """The gateway for ``config`` (connections open on first use, close at shutdown)."""
+def create_app(config: GatewayConfig, metrics: GatewayMetrics | None = None) -> FastAPI:
+    """The gateway for ``config`` (connections open on first use, close at shutdown);
+    ``metrics`` shared with the S3 API beside it, so one ``/metrics`` counts both."""
     auth = config.resolved_auth()
     base = dict(config.nats_options)
     if auth != "none":  # each request brings its own credentials
@@ -166,7 +129,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         own = ClientPool(
             config.servers, dict(config.nats_options), size=1, timeout=timeout, api_prefix=prefix
         )
-    metrics = GatewayMetrics()
+    metrics = metrics or GatewayMetrics()
     gateway = Gateway(config, auth, pool, metrics)
 
     @asynccontextmanager
@@ -218,7 +181,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(_JsonBodies, limit=config.max_json_body)
-    app.add_middleware(_Measure, metrics=metrics)
+    app.add_middleware(MeasureRequests, metrics=metrics)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

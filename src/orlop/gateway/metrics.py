@@ -7,6 +7,7 @@ status), so they are as fresh as the scrape and cost nothing between scrapes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -14,8 +15,9 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BUCKET_METRICS", "GatewayMetrics"]
+__all__ = ["BUCKET_METRICS", "GatewayMetrics", "MeasureRequests"]
 
 # No ``*_created`` series: they double every counter and nothing here needs them.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -97,3 +99,58 @@ class GatewayMetrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry)
+
+
+class MeasureRequests:
+    """ASGI middleware: request count, latency, bytes and errors per operation.
+
+    The operation is what the handler put in the scope's ``state["operation"]`` (else the
+    route's name); errors are labelled with ``state["err_code"]``. Bytes are the handler's
+    ``state["bytes_in"]``/``["bytes_out"]``, or with ``count_bytes`` every request and
+    response body byte (the S3 API, whose bodies are the objects).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, count_bytes: bool = False) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.count_bytes = count_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        state: dict[str, Any] = scope.setdefault("state", {})
+        counted = {"in": 0, "out": 0}
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif self.count_bytes and message["type"] == "http.response.body":
+                counted["out"] += len(message.get("body", b""))
+            await send(message)
+
+        async def receiving() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                counted["in"] += len(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, receiving if self.count_bytes else receive, sending)
+        finally:
+            route = scope.get("route")
+            operation = state.get("operation") or getattr(route, "name", None) or "other"
+            m = self.metrics
+            m.requests.labels(operation, str(status)).inc()
+            m.duration.labels(operation).observe(time.perf_counter() - started)
+            bytes_in = state.get("bytes_in") or counted["in"]
+            bytes_out = state.get("bytes_out") or counted["out"]
+            if bytes_in:
+                m.bytes_in.labels(operation).inc(bytes_in)
+            if bytes_out:
+                m.bytes_out.labels(operation).inc(bytes_out)
+            if status >= 400:
+                m.errors.labels(operation, str(state.get("err_code", 10000 + status))).inc()

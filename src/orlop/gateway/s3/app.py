@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from orlop.errors import AuthError, ObjectStoreError
 from orlop.gateway.config import Credentials, GatewayConfig
+from orlop.gateway.metrics import GatewayMetrics, MeasureRequests
 from orlop.gateway.pool import ClientPool
 from orlop.gateway.s3 import (
     bucket_ops,
@@ -169,7 +171,10 @@ class _S3:
             ctx = S3Request(request, client, bucket, name, query_of(raw_query), signed)
             request_id = ctx.request_id
             resource = f"/{bucket}/{name}" if bucket else "/"
-            response = await _route(ctx)
+            operation = _route(ctx)
+            # In the gateway's metrics as s3_<handler>: s3_put_object, s3_list_objects, ...
+            request.state.operation = "s3_" + getattr(operation, "__name__", "other")
+            response = await operation
         except S3Error as exc:
             return _error(request, exc, resource, request_id)
         except (ObjectStoreError, AuthError) as exc:
@@ -182,6 +187,9 @@ class _S3:
 
 
 def _error(request: Request, exc: S3Error, resource: str, request_id: str) -> Response:
+    request.state.err_code = exc.code  # the metrics' error label: NoSuchKey, AccessDenied, ...
+    if not getattr(request.state, "operation", None):
+        request.state.operation = "s3_refused"  # before an operation was chosen (auth, routing)
     request_id = request_id or "0"
     headers = {**exc.headers, "x-amz-request-id": request_id}
     if request.method in ("PUT", "POST"):
@@ -193,8 +201,9 @@ def _error(request: Request, exc: S3Error, resource: str, request_id: str) -> Re
     return Response(body, status_code=exc.status, headers=headers, media_type="application/xml")
 
 
-def create_s3_app(config: GatewayConfig, s3: S3Config) -> Starlette:
-    """The S3 API for ``config`` (its NATS servers and options) and ``s3`` (listen address, keys)."""
+def create_s3_app(config: GatewayConfig, s3: S3Config, metrics: GatewayMetrics | None = None) -> Starlette:
+    """The S3 API for ``config`` (its NATS servers and options) and ``s3`` (listen address, keys);
+    its requests counted in ``metrics`` (the JSON API's, so its ``/metrics`` shows both)."""
     service = _S3(config, s3)
 
     @asynccontextmanager
@@ -214,6 +223,7 @@ def create_s3_app(config: GatewayConfig, s3: S3Config) -> Starlette:
 
     methods = ["GET", "HEAD", "PUT", "POST", "DELETE"]
     routes = [Route("/{path:path}", service.handle, methods=methods)]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(MeasureRequests, metrics=metrics or GatewayMetrics(), count_bytes=True)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.s3 = service
     return app

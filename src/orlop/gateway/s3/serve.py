@@ -17,6 +17,7 @@ import uvicorn
 
 from orlop.errors import ConfigError
 from orlop.gateway.config import GatewayConfig
+from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.s3.app import create_s3_app
 
 __all__ = ["serve_with_s3", "start_s3"]
@@ -28,9 +29,10 @@ class _Quiet(uvicorn.Server):
         yield  # the JSON API's server handles SIGINT/SIGTERM and stops this one
 
 
-async def start_s3(config: GatewayConfig) -> Any:
+async def start_s3(config: GatewayConfig, metrics: GatewayMetrics | None = None) -> Any:
     """Bind and start the S3 API's server on the running loop; returns ``stop()`` (a coroutine
-    function). Raises ConfigError when the S3 address cannot be bound."""
+    function). Raises ConfigError when the S3 address cannot be bound. Requests are counted in
+    ``metrics`` (the JSON API's)."""
     s3 = config.s3
     assert s3 is not None
     family = socket.AF_INET6 if ":" in s3.host else socket.AF_INET
@@ -40,7 +42,7 @@ async def start_s3(config: GatewayConfig) -> Any:
         raise ConfigError(f"the S3 API cannot listen on {s3.host}:{s3.port}: {exc.strerror or exc}") from None
     server = _Quiet(
         uvicorn.Config(
-            create_s3_app(config, s3),
+            create_s3_app(config, s3, metrics),
             host=s3.host,
             port=s3.port,
             log_level="warning",
@@ -63,13 +65,13 @@ async def start_s3(config: GatewayConfig) -> Any:
     return stop
 
 
-async def serve_with_s3(config: GatewayConfig, main: Any) -> None:
+async def serve_with_s3(config: GatewayConfig, main: Any, metrics: GatewayMetrics | None = None) -> None:
     """Serve ``main`` (the JSON API's uvicorn server) and the S3 API until ``main`` stops.
 
     Raises ConfigError when the S3 address cannot be bound (bound here, before uvicorn,
     whose own bind failure exits the process from inside a task).
     """
-    stop = await start_s3(config)
+    stop = await start_s3(config, metrics)
     try:
         await main.serve()
     finally:
