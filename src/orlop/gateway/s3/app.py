@@ -41,7 +41,7 @@ from orlop.gateway.s3.errors import S3Error, from_object_store
 from orlop.gateway.s3.sweeper import run_sweeper
 from orlop.gateway.s3.xmlio import error_document
 from orlop.gateway.state import CREDENTIAL_KEYS
-from orlop.objects import ObjectStoreClient
+from orlop.objects import Keyring, ObjectStoreClient
 
 __all__ = ["create_s3_app"]
 
@@ -137,6 +137,8 @@ class _S3:
             config.servers, dict(config.nats_options), size=1, timeout=timeout, api_prefix=prefix
         )
         self.s3 = s3
+        keys = list(config.encryption_keys.values())
+        self.gateway_keys = Keyring(keys) if keys else None
         self.secrets = {k.access_key: k.secret_key for k in s3.keys}
         self.keys = {k.access_key: k for k in s3.keys}
 
@@ -169,6 +171,7 @@ class _S3:
             client = await pool.get(key.credentials or Credentials())
             bucket, name = split_target(request.headers.get("host", ""), raw_path, self.s3.domains)
             ctx = S3Request(request, client, bucket, name, query_of(raw_query), signed)
+            ctx.gateway_keys = self.gateway_keys
             request_id = ctx.request_id
             resource = f"/{bucket}/{name}" if bucket else "/"
             operation = _route(ctx)

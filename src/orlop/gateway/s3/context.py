@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 
 from orlop.gateway.s3.sigv4 import Signed
-from orlop.objects import ObjectStoreClient
+from orlop.objects import Keyring, ObjectStoreClient
 
 __all__ = ["S3Request", "split_target"]
 
@@ -29,6 +29,7 @@ class S3Request:
     query: dict[str, str]
     signed: Signed
     request_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    gateway_keys: Keyring | None = None  # the gateway's encryption_keys: other clients' objects read
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)

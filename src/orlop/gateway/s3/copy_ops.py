@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from starlette.responses import Response
 
 from orlop.errors import BucketNotFound, ObjectAlreadyExists, ObjectNotFound
-from orlop.gateway.s3 import versions
+from orlop.gateway.s3 import sse, versions
 from orlop.gateway.s3.bucket_ops import check_bucket_name, open_s3_bucket, xml_response
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error
@@ -51,12 +51,14 @@ def parse_copy_source(value: str) -> tuple[str, str, int | None]:
     return bucket, key, revision
 
 
-async def open_source(bucket: Bucket, key: str, revision: int | None) -> ObjectReader:
-    """A reader of the copy source (that version, when given): NoSuchKey / NoSuchVersion."""
+async def open_source(ctx: S3Request, bucket: Bucket, key: str, revision: int | None) -> ObjectReader:
+    """A reader of the copy source (that version, when given), decrypted with the request's
+    ``x-amz-copy-source-server-side-encryption-customer-*`` key: NoSuchKey / NoSuchVersion."""
+    given = sse.customer_key(ctx, sse.COPY_SOURCE)
     if revision is not None:
         await versions.lookup_version(bucket, key, revision)
     try:
-        return await bucket.get(key, revision=revision)
+        return await sse.open_reader(bucket, key, revision, given, ctx.gateway_keys)
     except ObjectNotFound:
         if revision is not None:
             raise S3Error("NoSuchVersion", "The specified version does not exist.") from None
@@ -78,19 +80,22 @@ async def _hashed(reader: ObjectReader, update: Callable[[bytes], None]) -> Asyn
 
 async def copy_object(ctx: S3Request) -> Response:
     src_bucket_name, src_key, src_revision = parse_copy_source(ctx.header("x-amz-copy-source") or "")
+    sse.refuse_managed(ctx)
+    customer = sse.customer_key(ctx)
     dest = await open_s3_bucket(ctx)
     key = object_key(ctx)
     source = await source_bucket(ctx, src_bucket_name)
     directive = (ctx.header("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
-    if directive == "COPY" and source.name == dest.name and src_key == key and src_revision is None:
+    same = source.name == dest.name and src_key == key and src_revision is None
+    if directive == "COPY" and same and customer is None:
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing"
             " the object's metadata, storage class, website redirect location or encryption attributes.",
         )
-    reader = await open_source(source, src_key, src_revision)
+    reader = await open_source(ctx, source, src_key, src_revision)
     try:
         info = reader.info
         if preconditions(ctx, info, "x-amz-copy-source-") == 304:
@@ -113,6 +118,7 @@ async def copy_object(ctx: S3Request) -> Response:
                 if_revision=revision,
                 create_only=create_only,
                 final_headers=lambda: {ETAG_HEADER: md5.hexdigest()},
+                encryption=customer.key if customer else None,
             )
         except ObjectAlreadyExists as exc:
             raise S3Error("PreconditionFailed", PRECONDITION) from exc
@@ -123,6 +129,8 @@ async def copy_object(ctx: S3Request) -> Response:
     sub(root, "ETag", f'"{md5.hexdigest()}"')
     response = xml_response(root)
     response.headers.update(versions.version_headers(dest, copied))
+    if customer is not None:
+        response.headers.update(customer.answer())
     if src_revision is not None:
         response.headers["x-amz-copy-source-version-id"] = str(src_revision)
     return response

@@ -28,7 +28,7 @@ from xml.etree.ElementTree import Element
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectStoreError
-from orlop.gateway.s3 import checksums, uploads, versions
+from orlop.gateway.s3 import checksums, sse, uploads, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
@@ -90,14 +90,36 @@ def _part_number(ctx: S3Request) -> int:
 
 async def create_upload(ctx: S3Request) -> Response:
     """CreateMultipartUpload (``POST ?uploads``): record the upload, answer its id."""
+    sse.refuse_managed(ctx)
+    customer = sse.customer_key(ctx)
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)
-    upload_id = await uploads.create_upload(bucket, key, stored_headers(ctx), user_metadata(ctx))
+    md5 = customer.md5 if customer else None
+    upload_id = await uploads.create_upload(bucket, key, stored_headers(ctx), user_metadata(ctx), md5)
     root = document("InitiateMultipartUploadResult")
     sub(root, "Bucket", ctx.bucket)
     sub(root, "Key", key)
     sub(root, "UploadId", upload_id)
-    return xml_response(root)
+    response = xml_response(root)
+    if customer is not None:
+        response.headers.update(customer.answer())
+    return response
+
+
+def _upload_key(ctx: S3Request, upload: uploads.Upload) -> sse.CustomerKey | None:
+    """The request's SSE-C key, which must be the one the upload was created with (or none)."""
+    customer = sse.customer_key(ctx)
+    if upload.sse_md5 is not None and customer is None:
+        raise S3Error(
+            "InvalidRequest",
+            "The multipart upload initiate requested encryption. Subsequent part requests must include"
+            " the appropriate encryption parameters.",
+        )
+    if (customer.md5 if customer else None) != upload.sse_md5:
+        raise S3Error(
+            "InvalidArgument", "The provided encryption parameters did not match the ones used originally."
+        )
+    return customer
 
 
 async def _store_part(
@@ -107,6 +129,7 @@ async def _store_part(
     data: AsyncIterable[bytes],
     md5: Callable[[], str],
     body: CheckedBody | None = None,
+    customer: sse.CustomerKey | None = None,
 ) -> ObjectInfo:
     """Put one part; removed again when the upload was aborted or completed meanwhile.
 
@@ -120,6 +143,7 @@ async def _store_part(
         etag=md5,
         etag_header=ETAG_HEADER,
         more=body.stored_headers if body else None,
+        encryption=customer.key if customer else None,
     )
     try:
         await uploads.load_upload(bucket, upload_id)
@@ -134,6 +158,7 @@ async def upload_part(ctx: S3Request) -> Response:
     bucket = await open_s3_bucket(ctx)
     key, number = object_key(ctx), _part_number(ctx)
     upload = await uploads.load_upload(bucket, ctx.query.get("uploadId", ""), key)
+    customer = _upload_key(ctx, upload)
     spec = BodySpec(
         signed=ctx.signed,
         length=declared_length(ctx, ctx.signed),
@@ -142,8 +167,9 @@ async def upload_part(ctx: S3Request) -> Response:
         max_size=MAX_PUT,
     )
     body = CheckedBody(request_body(ctx), spec)
-    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5, body)
-    return Response(status_code=200, headers={"ETag": f'"{body.md5}"', **body.answer_headers()})
+    await _store_part(bucket, upload.upload_id, number, body, lambda: body.md5, body, customer)
+    answer = {"ETag": f'"{body.md5}"', **body.answer_headers(), **(customer.answer() if customer else {})}
+    return Response(status_code=200, headers=answer)
 
 
 def _copy_range(header: str | None, size: int) -> tuple[int, int]:
@@ -168,8 +194,9 @@ async def upload_part_copy(ctx: S3Request) -> Response:
     bucket = await open_s3_bucket(ctx)
     key, number = object_key(ctx), _part_number(ctx)
     upload = await uploads.load_upload(bucket, ctx.query.get("uploadId", ""), key)
+    customer = _upload_key(ctx, upload)
     source = await source_bucket(ctx, src_bucket)
-    reader = await open_source(source, src_key, src_revision)
+    reader = await open_source(ctx, source, src_key, src_revision)
     md5 = hashlib.md5(usedforsecurity=False)
 
     async def hashed(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -181,9 +208,8 @@ async def upload_part_copy(ctx: S3Request) -> Response:
         if preconditions(ctx, reader.info, "x-amz-copy-source-") == 304:
             raise S3Error("PreconditionFailed", PRECONDITION)
         start, length = _copy_range(ctx.header("x-amz-copy-source-range"), reader.info.original_size)
-        stored = await _store_part(
-            bucket, upload.upload_id, number, hashed(object_span(reader, start, length)), md5.hexdigest
-        )
+        data = hashed(object_span(reader, start, length))
+        stored = await _store_part(bucket, upload.upload_id, number, data, md5.hexdigest, None, customer)
     finally:
         await reader.aclose()
     root = document("CopyPartResult")
@@ -279,9 +305,12 @@ async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[_Wanted]) 
     return parts
 
 
-async def _concatenated(bucket: Bucket, parts: list[ObjectInfo]) -> AsyncIterator[bytes]:
+async def _concatenated(
+    bucket: Bucket, parts: list[ObjectInfo], customer: sse.CustomerKey | None
+) -> AsyncIterator[bytes]:
+    key = customer.key if customer else None
     for part in parts:  # each read at the revision that was checked; its digest verified at the end
-        reader = await bucket.get(part.name, revision=part.revision)
+        reader = await bucket.get(part.name, revision=part.revision, encryption=key)
         try:
             async for piece in reader:
                 yield piece
@@ -308,6 +337,7 @@ async def _complete(
     upload: uploads.Upload,
     parts: list[ObjectInfo],
     checksum: checksums.Checksum | None,
+    customer: sse.CustomerKey | None,
 ) -> tuple[bytes, dict[str, str]]:
     """Write the object from its parts, remove the upload; the result document and its headers
     (``x-amz-version-id`` in a versioned bucket, sent when the answer is not a keep-alive)."""
@@ -317,12 +347,13 @@ async def _complete(
     try:
         stored = await bucket.put(
             upload.key,
-            _concatenated(bucket, parts),
+            _concatenated(bucket, parts, customer),
             headers=upload.headers or None,
             metadata=upload.metadata or None,
             if_revision=revision,
             create_only=create_only,
             final_headers=lambda: {ETAG_HEADER: etag, PARTS_HEADER: sizes},
+            encryption=customer.key if customer else None,
         )
     except ObjectAlreadyExists as exc:
         raise S3Error("PreconditionFailed", PRECONDITION) from exc
@@ -335,7 +366,10 @@ async def _complete(
     if checksum is not None and checksum.value:
         sub(root, f"Checksum{checksum.name}", checksum.value)
         sub(root, "ChecksumType", "COMPOSITE")
-    return render(root), versions.version_headers(bucket, stored)
+    answer = versions.version_headers(bucket, stored)
+    if customer is not None:
+        answer.update(customer.answer())
+    return render(root), answer
 
 
 async def complete_upload(ctx: S3Request) -> Response:
@@ -347,10 +381,11 @@ async def complete_upload(ctx: S3Request) -> Response:
     if md5 is not None and hashlib.md5(body, usedforsecurity=False).digest() != md5:
         raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
     upload = await uploads.load_upload(bucket, ctx.query.get("uploadId", ""), key)
+    customer = _upload_key(ctx, upload)  # an encrypted upload's parts are read and written with it
     wanted = _requested_parts(body)
     parts = await _checked_parts(bucket, upload.upload_id, wanted)
     checksum = _composite(wanted, parts)
-    task = asyncio.get_running_loop().create_task(_complete(ctx, bucket, upload, parts, checksum))
+    task = asyncio.get_running_loop().create_task(_complete(ctx, bucket, upload, parts, checksum, customer))
     _running.add(task)
     task.add_done_callback(_finished)
     done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_AFTER)

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from orlop.errors import ObjectAlreadyExists, ObjectNotFound
-from orlop.gateway.s3 import checksums, parts, versions
+from orlop.gateway.s3 import checksums, parts, sse, versions
 from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
@@ -122,6 +122,8 @@ def user_metadata(ctx: S3Request) -> dict[str, str]:
 
 
 async def put_object(ctx: S3Request) -> Response:
+    sse.refuse_managed(ctx)
+    customer = sse.customer_key(ctx)
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)
     spec = BodySpec(
@@ -147,12 +149,15 @@ async def put_object(ctx: S3Request) -> Response:
             metadata=metadata or None,
             if_revision=revision,
             create_only=create_only,
+            encryption=customer.key if customer else None,
         )
     except ObjectAlreadyExists as exc:  # RevisionMismatch too: a conditional put lost
         raise S3Error(
             "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
         ) from exc
     answer = {"ETag": f'"{body.md5}"', **body.answer_headers(), **versions.version_headers(bucket, stored)}
+    if customer is not None:
+        answer.update(customer.answer())
     return Response(status_code=200, headers=answer)
 
 
@@ -285,12 +290,13 @@ async def get_object(ctx: S3Request) -> Response:
     part = parts.requested_part(ctx.query.get("partNumber"))
     if part is not None and ctx.header("range"):
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+    customer = sse.customer_key(ctx)
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)
     if revision is not None:
         await versions.lookup_version(bucket, key, revision)
     try:
-        reader = await bucket.get(key, revision=revision)
+        reader = await sse.open_reader(bucket, key, revision, customer, ctx.gateway_keys)
     except ObjectNotFound:
         if revision is not None:
             raise S3Error("NoSuchVersion", "The specified version does not exist.") from None
@@ -299,6 +305,8 @@ async def get_object(ctx: S3Request) -> Response:
     try:
         info = reader.info
         headers = _headers(ctx, info)
+        if customer is not None:
+            headers.update(customer.answer())
         if versions.versioned(bucket) or revision is not None:
             headers["x-amz-version-id"] = str(revision or info.revision)
         if preconditions(ctx, info) == 304:

@@ -49,6 +49,7 @@ __all__ = [
 MAX_PART_NUMBER = 10_000
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY, _HEADERS, _METADATA = "s3-upload-key", "s3-upload-headers", "s3-upload-metadata"
+_SSE_C = "s3-upload-sse-c-key-md5"  # the upload's SSE-C key (its MD5: every part must bring it)
 _REMOVE_CONCURRENCY = 16
 
 
@@ -59,6 +60,7 @@ class Upload:
     headers: dict[str, str]  # Content-Type & co., as the completed object will carry them
     metadata: dict[str, str]  # x-amz-meta-*, prefix dropped
     initiated_ns: int
+    sse_md5: str | None = None  # base64 MD5 of the SSE-C key the upload was created with
 
 
 def record_name(upload_id: str) -> str:
@@ -95,13 +97,17 @@ def upload_from_info(info: ObjectInfo) -> Upload | None:
         return None
     if not isinstance(headers, dict) or not isinstance(metadata, dict):
         return None
-    return Upload(upload_id, meta[_KEY], headers, metadata, info.created_ns)
+    return Upload(upload_id, meta[_KEY], headers, metadata, info.created_ns, meta.get(_SSE_C))
 
 
-async def create_upload(bucket: Bucket, key: str, headers: dict[str, str], metadata: dict[str, str]) -> str:
-    """Record a new upload of ``key``; its upload id."""
+async def create_upload(
+    bucket: Bucket, key: str, headers: dict[str, str], metadata: dict[str, str], sse_md5: str | None = None
+) -> str:
+    """Record a new upload of ``key`` (with the MD5 of its SSE-C key, if any); its upload id."""
     upload_id = f"{time.time_ns():016x}{secrets.token_hex(8)}"
     record = {_KEY: key, _HEADERS: json.dumps(headers), _METADATA: json.dumps(metadata)}
+    if sse_md5 is not None:
+        record[_SSE_C] = sse_md5
     await bucket.put(
         record_name(upload_id),
         b"",
