@@ -4,7 +4,8 @@ SSE-C (the client's own key on every request) is applied as orlop.objects' clien
 encryption: the object is encrypted before it reaches NATS, so what the server stores is
 ciphertext (checked by reading the chunks with nats-py), it reads back only with the same
 key, and copies and multipart uploads carry the key as S3 asks. SSE-S3 and SSE-KMS need
-keys the gateway does not manage and are refused, never stored in the clear.
+keys the gateway does not manage and are refused, never stored in the clear; so are object
+locks and tags.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +180,26 @@ def test_objects_encrypted_with_a_key_the_gateway_holds_read_in_the_clear(
         assert _code(foreign) == ("InvalidObjectState", 403)
     finally:
         gateway.stop()
+
+
+def test_promises_the_gateway_cannot_keep_are_refused(s3: Any) -> None:
+    s3.create_bucket(Bucket="promises")
+    until = datetime.now(UTC) + timedelta(days=1)
+    for extra in (
+        {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until},
+        {"ObjectLockLegalHoldStatus": "ON"},
+        {"Tagging": "team=a"},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"},
+    ):
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket="promises", Key="k", Body=b"x", **extra)
+        assert _code(refused) == ("NotImplemented", 501), extra
+        with pytest.raises(ClientError) as refused_mpu:
+            s3.create_multipart_upload(Bucket="promises", Key="k", **extra)
+        assert _code(refused_mpu) == ("NotImplemented", 501), extra
+    with pytest.raises(ClientError) as locked:
+        s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    assert _code(locked) == ("NotImplemented", 501)
+    assert "locked" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert s3.list_objects_v2(Bucket="promises")["KeyCount"] == 0
+    s3.put_object(Bucket="promises", Key="private", Body=b"x", ACL="private")  # the owner's ACL: kept

@@ -23,6 +23,7 @@ from orlop.gateway.s3.bucket_settings import bucket_options
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error
 from orlop.gateway.s3.etags import etag_of
+from orlop.gateway.s3.unkept import refuse_unkept
 from orlop.gateway.s3.xmlio import MAX_BODY, document, iso8601, parse, render, sub
 from orlop.gateway.state import forget_bucket, open_bucket
 from orlop.objects import Bucket
@@ -90,6 +91,7 @@ def _created(bucket: Bucket) -> str:
 
 async def create_bucket(ctx: S3Request) -> Response:
     name = check_bucket_name(ctx.bucket)
+    refuse_unkept(ctx, bucket=True)
     body = await read_small_body(ctx)
     if body.strip():
         config = parse(body, "CreateBucketConfiguration")

@@ -30,6 +30,7 @@ from orlop.gateway.s3.object_ops import (
     put_condition,
     stored_headers,
 )
+from orlop.gateway.s3.unkept import refuse_unkept
 from orlop.gateway.s3.xmlio import document, iso8601, sub
 from orlop.gateway.state import open_bucket
 from orlop.objects import Bucket, ObjectReader
@@ -80,7 +81,7 @@ async def _hashed(reader: ObjectReader, update: Callable[[bytes], None]) -> Asyn
 
 async def copy_object(ctx: S3Request) -> Response:
     src_bucket_name, src_key, src_revision = parse_copy_source(ctx.header("x-amz-copy-source") or "")
-    sse.refuse_managed(ctx)
+    refuse_unkept(ctx)
     customer = sse.customer_key(ctx)
     dest = await open_s3_bucket(ctx)
     key = object_key(ctx)

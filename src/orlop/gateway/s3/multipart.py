@@ -47,6 +47,7 @@ from orlop.gateway.s3.object_ops import (
     user_metadata,
 )
 from orlop.gateway.s3.parts import PARTS_HEADER, encode_sizes
+from orlop.gateway.s3.unkept import refuse_unkept
 from orlop.gateway.s3.xmlio import document, error_document, iso8601, parse, render, sub
 from orlop.gateway.streaming import object_span
 from orlop.objects import Bucket, ObjectInfo
@@ -90,7 +91,7 @@ def _part_number(ctx: S3Request) -> int:
 
 async def create_upload(ctx: S3Request) -> Response:
     """CreateMultipartUpload (``POST ?uploads``): record the upload, answer its id."""
-    sse.refuse_managed(ctx)
+    refuse_unkept(ctx)
     customer = sse.customer_key(ctx)
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)

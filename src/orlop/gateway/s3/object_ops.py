@@ -32,6 +32,7 @@ from orlop.gateway.s3.errors import S3Error, from_object_store
 from orlop.gateway.s3.etags import ETAG_HEADER, etag_matches, etag_of
 from orlop.gateway.s3.listing import HIDDEN_PREFIX
 from orlop.gateway.s3.sigv4 import Signed
+from orlop.gateway.s3.unkept import refuse_unkept
 from orlop.gateway.s3.xmlio import document, parse, sub
 from orlop.gateway.streaming import object_span
 from orlop.objects import Bucket, ObjectInfo
@@ -122,7 +123,7 @@ def user_metadata(ctx: S3Request) -> dict[str, str]:
 
 
 async def put_object(ctx: S3Request) -> Response:
-    sse.refuse_managed(ctx)
+    refuse_unkept(ctx)
     customer = sse.customer_key(ctx)
     bucket = await open_s3_bucket(ctx)
     key = object_key(ctx)

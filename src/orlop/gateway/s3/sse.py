@@ -14,7 +14,7 @@ key's MD5 and every part and the completion must bring the same key.
 
 **SSE-S3 and SSE-KMS** (``x-amz-server-side-encryption: AES256 | aws:kms``) promise
 encryption with keys the service manages; the gateway has no key service, so they are
-refused (``501 NotImplemented``) rather than stored in the clear under a promise.
+refused (``501 NotImplemented``, :mod:`.unkept`) rather than stored in the clear under a promise.
 
 Objects that other Orlop clients encrypted with a key the gateway holds
 (``encryption_keys`` in its config) are decrypted on read like the JSON API does.
@@ -41,7 +41,6 @@ __all__ = [
     "customer_key",
     "open_reader",
     "read_key",
-    "refuse_managed",
     "stored_md5",
 ]
 
@@ -93,17 +92,6 @@ def customer_key(ctx: S3Request, prefix: str = CUSTOMER) -> CustomerKey | None:
             "InvalidArgument", "The calculated MD5 hash of the key did not match the hash that was provided."
         )
     return CustomerKey(Key(raw, id=_key_id(md5)), base64.b64encode(md5).decode())
-
-
-def refuse_managed(ctx: S3Request) -> None:
-    """NotImplemented for SSE-S3 / SSE-KMS: encryption the gateway cannot honour is not accepted."""
-    wanted = ctx.header("x-amz-server-side-encryption")
-    if wanted is not None:
-        raise S3Error(
-            "NotImplemented",
-            f"x-amz-server-side-encryption: {wanted} needs keys the gateway does not manage; use SSE-C"
-            " (x-amz-server-side-encryption-customer-*): the gateway encrypts the object with it before NATS",
-        )
 
 
 def stored_md5(info: ObjectInfo) -> str | None:
