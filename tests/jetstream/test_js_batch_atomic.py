@@ -384,3 +384,21 @@ async def test_kill_before_and_after_commit(server: ServerProcess) -> None:
         )
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_batch_kept_busy_outlives_the_idle_timeout(
+    kind: str, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    # The timeout is idle time, not the batch's age: 2.4 s of messages 0.6 s apart, 1 s timeout.
+    srv = start_with_limits(server_factory, kind, tmp_path, timeout="1s")
+    nc = await nats.connect(srv.url)
+    try:
+        await create(nc, allow_atomic=True)
+        for seq in range(1, 5):
+            assert await req(nc, "ab.1", bh("busy", seq)) == b""
+            await asyncio.sleep(0.6)
+        got = json.loads(await req(nc, "ab.1", bh("busy", 5, "1")))
+        assert (got["batch"], got["count"]) == ("busy", 5), got
+    finally:
+        await nc.close()

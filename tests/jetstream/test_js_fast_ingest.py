@@ -360,3 +360,24 @@ async def test_inflight_limits_and_timeout(
         ]
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_batch_kept_busy_outlives_the_idle_timeout(
+    kind: str, server_factory: type[ServerProcess], tmp_path: Path
+) -> None:
+    # The timeout is idle time, not the batch's age: 2.4 s of messages 0.6 s apart, 1 s timeout.
+    srv = start_with_limits(server_factory, kind, tmp_path, timeout="1s")
+    nc = await nats.connect(srv.url)
+    try:
+        await make(nc, allow_batched=True)
+        box = await inbox(nc, "busy")
+        for seq in range(1, 5):
+            await nc.publish("fi.1", b"x", reply=fi("busy", seq, 0 if seq == 1 else 1))
+            await nc.flush()
+            await asyncio.sleep(0.6)
+        await nc.publish("fi.1", b"x", reply=fi("busy", 5, 2))
+        got = await box.settle(nc, 2)
+        assert got[-1] == final(5, "busy", 5), got
+    finally:
+        await nc.close()

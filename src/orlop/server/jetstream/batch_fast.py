@@ -25,6 +25,7 @@ flow. Batches live in memory only: after a restart a batch id is unknown (10208)
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from orlop import gojson
@@ -103,6 +104,7 @@ class FastBatch:
     fseq: int = 0
     sseq: int = 0
     timer: asyncio.TimerHandle | None = None
+    last: float = 0.0  # time.monotonic() of the last message (the idle timer re-arms from it)
 
 
 def _flow_ack(seq: int, msgs: int) -> bytes:
@@ -293,8 +295,11 @@ def _start(st: Stream, ctl: FastReply) -> FastBatch:
 
 
 def _restart_timer(st: Stream, batch: FastBatch) -> None:
+    # Per message only the clock is read; the one timer re-arms itself from ``batch.last``
+    # (a cancel and a new call_later per message cost more than the message's own work).
+    batch.last = time.monotonic()
     if batch.timer is not None:
-        batch.timer.cancel()
+        return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -305,6 +310,10 @@ def _restart_timer(st: Stream, batch: FastBatch) -> None:
 def _timed_out(st: Stream, batch: FastBatch) -> None:
     """An idle batch goes silently (no message, no advisory: nats-server's behaviour)."""
     batch.timer = None
+    left = batch.last + st.js.service.batches.limits.timeout - time.monotonic()
+    if left > 0:
+        batch.timer = asyncio.get_running_loop().call_later(left, _timed_out, st, batch)
+        return
     _drop(st, batch)
 
 
