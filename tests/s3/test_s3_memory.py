@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, free_port, make_client, sign_v4
+from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, make_client, sign_v4
 
 from orlop.testing import GatewayProcess, ServerProcess
 
@@ -24,10 +24,9 @@ LIMIT = 150 * 1024 * 1024
 
 @pytest.mark.timeout(600)
 async def test_half_a_gibibyte_in_constant_memory(orlop_server: ServerProcess, tmp_path: Path) -> None:
-    port = free_port()
-    args = ["--s3-listen", f"127.0.0.1:{port}", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
+    args = ["--s3-listen", "127.0.0.1:0", "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
     gw = GatewayProcess(orlop_server.url, args=args).start(tmp_path)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{gw.s3_port}"
     try:
         assert gw.proc is not None
         process = psutil.Process(gw.proc.pid)

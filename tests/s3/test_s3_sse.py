@@ -21,7 +21,7 @@ import nats
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
-from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, free_port, make_client
+from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, make_client
 
 from orlop.objects import Key, connect
 from orlop.testing import GatewayProcess, ServerProcess
@@ -160,8 +160,7 @@ def test_objects_encrypted_with_a_key_the_gateway_holds_read_in_the_clear(
     (tmp_path / "team.key").write_bytes(raw)
     conf = tmp_path / "gw.toml"
     conf.write_text(f'encryption_keys = {{ "team" = "{tmp_path / "team.key"}" }}\n')
-    port = free_port()
-    args = ["-c", str(conf), "--s3-listen", f"127.0.0.1:{port}"]
+    args = ["-c", str(conf), "--s3-listen", "127.0.0.1:0"]
     args += ["--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
     gateway = GatewayProcess(server.url, args=args).start(tmp_path)
     try:
@@ -173,7 +172,7 @@ def test_objects_encrypted_with_a_key_the_gateway_holds_read_in_the_clear(
                 await bucket.put("foreign.txt", b"not ours", encryption=Key(os.urandom(32), id="other"))
 
         asyncio.run(write())
-        s3 = make_client(f"http://127.0.0.1:{port}")
+        s3 = make_client(f"http://127.0.0.1:{gateway.s3_port}")
         assert s3.get_object(Bucket="teamvault", Key="held.txt")["Body"].read() == b"team data" * 1000
         with pytest.raises(ClientError) as foreign:
             s3.get_object(Bucket="teamvault", Key="foreign.txt")

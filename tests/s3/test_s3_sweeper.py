@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, free_port, make_client
+from tests.s3.s3helpers import ACCESS_KEY, SECRET_KEY, S3Gateway, make_client
 
 from orlop.errors import ConfigError
 from orlop.gateway import GatewayConfig, load_config
@@ -81,15 +81,14 @@ def test_sweep_with_a_given_clock(s3: Any, s3gw: S3Gateway) -> None:
 
 
 def test_gateway_sweeps_with_a_short_setting(server: ServerProcess, tmp_path: Path) -> None:
-    port = free_port()
     conf = tmp_path / "gw.toml"
     conf.write_text(
-        f'[s3]\nlisten = "127.0.0.1:{port}"\nupload_expiry = 1\nupload_sweep_interval = 0.25\n'
+        '[s3]\nlisten = "127.0.0.1:0"\nupload_expiry = 1\nupload_sweep_interval = 0.25\n'
         f'[[s3.keys]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
     )
     gateway = GatewayProcess(server.url, args=["-c", str(conf)]).start(tmp_path)
     try:
-        s3 = make_client(f"http://127.0.0.1:{port}")
+        s3 = make_client(f"http://127.0.0.1:{gateway.s3_port}")
         s3.create_bucket(Bucket="short")
         upload = s3.create_multipart_upload(Bucket="short", Key="k")["UploadId"]
         s3.upload_part(Bucket="short", Key="k", UploadId=upload, PartNumber=1, Body=b"x" * 1000)

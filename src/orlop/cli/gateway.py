@@ -88,14 +88,17 @@ def command(
         source=config.config_file,
         upload_expiry=s3_upload_expiry,
     )
-    if config.s3 is not None:
-        click.echo(f"S3 API on http://{config.s3.host}:{config.s3.port}/", err=True)
     auth = config.resolved_auth()
-    click.echo(
-        f"Orlop gateway on http://{config.host}:{config.port}/ for {', '.join(config.servers)}"
-        f" (auth: {auth})",
-        err=True,
-    )
+
+    def announce() -> None:  # once bound: the ports shown are the ports listening (--listen :0)
+        if config.s3 is not None:
+            click.echo(f"S3 API on http://{config.s3.host}:{config.s3.port}/", err=True)
+        click.echo(
+            f"Orlop gateway on http://{config.host}:{config.port}/ for {', '.join(config.servers)}"
+            f" (auth: {auth})",
+            err=True,
+        )
+
     try:
         import uvloop  # the server's loop too: several times less overhead per socket event
 
@@ -103,7 +106,7 @@ def command(
     except ImportError:
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it; uvicorn has finished by then
-        runner(serve(config))
+        runner(serve(config, announce))
 
 
 def run(argv: list[str], prog: str) -> int:

@@ -59,17 +59,26 @@ def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> An
     )
 
 
-async def serve(config: GatewayConfig) -> None:
+async def serve(config: GatewayConfig, announce: Callable[[], None] | None = None) -> None:
     """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``); the S3 API
-    beside it when ``config.s3`` is set (ConfigError when its address cannot be bound)."""
-    if config.s3 is not None:
-        from orlop.gateway.metrics import GatewayMetrics
-        from orlop.gateway.s3.serve import serve_with_s3
+    beside it when ``config.s3`` is set. Both addresses are bound first (ConfigError when
+    one cannot be); a port 0 becomes the port bound, in ``config``, before ``announce()``."""
+    from orlop.gateway.s3.serve import bind
 
-        metrics = GatewayMetrics()  # one /metrics for both APIs
-        await serve_with_s3(config, _uvicorn(config, signals=True, metrics=metrics), metrics)
-        return
-    await _uvicorn(config, signals=True).serve()
+    sock = bind(config.host, config.port, "the gateway")
+    config.port = sock.getsockname()[1]
+    with sock:  # closed however serving ends (the S3 address may not bind)
+        if config.s3 is not None:
+            from orlop.gateway.metrics import GatewayMetrics
+            from orlop.gateway.s3.serve import serve_with_s3
+
+            metrics = GatewayMetrics()  # one /metrics for both APIs
+            main = _uvicorn(config, signals=True, metrics=metrics)
+            await serve_with_s3(config, main, sock, metrics, announce)
+            return
+        if announce is not None:
+            announce()
+        await _uvicorn(config, signals=True).serve(sockets=[sock])
 
 
 async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]:

@@ -20,7 +20,20 @@ from orlop.gateway.config import GatewayConfig
 from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.s3.app import create_s3_app
 
-__all__ = ["serve_with_s3", "start_s3"]
+__all__ = ["bind", "serve_with_s3", "start_s3"]
+
+
+def bind(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port); ConfigError when it cannot be bound.
+
+    Bound here rather than by uvicorn, whose bind failure exits the process from inside a
+    task, and so the port actually bound can be reported (``orlop gateway --listen :0``).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 class _Quiet(uvicorn.Server):
@@ -35,11 +48,8 @@ async def start_s3(config: GatewayConfig, metrics: GatewayMetrics | None = None)
     ``metrics`` (the JSON API's)."""
     s3 = config.s3
     assert s3 is not None
-    family = socket.AF_INET6 if ":" in s3.host else socket.AF_INET
-    try:
-        sock = socket.create_server((s3.host, s3.port), family=family, reuse_port=False)
-    except OSError as exc:
-        raise ConfigError(f"the S3 API cannot listen on {s3.host}:{s3.port}: {exc.strerror or exc}") from None
+    sock = bind(s3.host, s3.port, "the S3 API")
+    s3.port = sock.getsockname()[1]  # the port bound (port 0 asks for any free one)
     server = _Quiet(
         uvicorn.Config(
             create_s3_app(config, s3, metrics),
@@ -65,14 +75,23 @@ async def start_s3(config: GatewayConfig, metrics: GatewayMetrics | None = None)
     return stop
 
 
-async def serve_with_s3(config: GatewayConfig, main: Any, metrics: GatewayMetrics | None = None) -> None:
-    """Serve ``main`` (the JSON API's uvicorn server) and the S3 API until ``main`` stops.
+async def serve_with_s3(
+    config: GatewayConfig,
+    main: Any,
+    sock: socket.socket,
+    metrics: GatewayMetrics | None = None,
+    announce: Any = None,
+) -> None:
+    """Serve ``main`` (the JSON API's uvicorn server, on ``sock``) and the S3 API until ``main``
+    stops; ``announce()`` is called once both listen.
 
     Raises ConfigError when the S3 address cannot be bound (bound here, before uvicorn,
     whose own bind failure exits the process from inside a task).
     """
     stop = await start_s3(config, metrics)
     try:
-        await main.serve()
+        if announce is not None:
+            announce()
+        await main.serve(sockets=[sock])
     finally:
         await stop()
