@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import signal
 import subprocess
 import sys
@@ -16,19 +17,25 @@ from orlop.testing import GatewayProcess, ServerProcess, _free_port
 
 
 def test_serve_with_the_gateway_in_one_command(tmp_path: Path) -> None:
-    nats_port, http_port = _free_port(), _free_port()
+    # --gateway 127.0.0.1:0: the gateway binds any free port and the banner shows which.
+    nats_port = _free_port()
     orlop = str(Path(sys.executable).with_name("orlop"))
     cmd = [orlop, "serve", "-js", "-p", str(nats_port), "-sd", str(tmp_path / "data"),
-           "--gateway", f"127.0.0.1:{http_port}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{http_port}"
+           "--gateway", "127.0.0.1:0"]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as err_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        found = None
+        for _ in range(200):
+            found = re.search(r"Gateway: http://127\.0\.0\.1:(\d+)/", log.read_text(errors="replace"))
+            if found or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert found, log.read_text()
+        assert int(found.group(1)) != 0
+        base = f"http://127.0.0.1:{found.group(1)}"
+        assert httpx.get(base + "/healthz", timeout=5).status_code == 200
         made = httpx.post(base + "/api/v1/buckets", json={"bucket": "one"}, timeout=10)
         assert made.status_code == 201, made.text
         assert (
@@ -38,9 +45,8 @@ def test_serve_with_the_gateway_in_one_command(tmp_path: Path) -> None:
         assert httpx.get(base + "/api/v1/buckets/one/objects/x", timeout=10).content == b"beside"
     finally:
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err.decode()
-    assert b"Gateway: http://127.0.0.1:" in err
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, log.read_text()
 
 
 async def test_metrics_count_requests_and_describe_buckets(gateway: GatewayProcess) -> None:

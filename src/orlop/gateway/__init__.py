@@ -85,31 +85,41 @@ async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]
     """Start the gateway on the running loop (``orlop serve --gateway``), and the S3 API beside
     it when ``config.s3`` is set; returns ``stop()``.
 
-    Raises OSError when the address cannot be bound, ConfigError for the S3 API's.
+    Raises ConfigError when an address cannot be bound (both are bound here; a port 0
+    becomes the port bound, in ``config``).
     """
     import asyncio
 
     from orlop.gateway.metrics import GatewayMetrics
+    from orlop.gateway.s3.serve import bind
 
+    sock = bind(config.host, config.port, "the gateway")
+    config.port = sock.getsockname()[1]
     metrics = GatewayMetrics()  # one /metrics for both APIs
     stop_s3: Callable[[], Awaitable[None]] | None = None
-    if config.s3 is not None:  # the S3 API first: its bind error is a ConfigError, nothing started
+    if config.s3 is not None:
         from orlop.gateway.s3.serve import start_s3
 
-        stop_s3 = await start_s3(config, metrics)
+        try:
+            stop_s3 = await start_s3(config, metrics)
+        except BaseException:
+            sock.close()
+            raise
     server = _uvicorn(config, signals=False, metrics=metrics)
-    task = asyncio.get_running_loop().create_task(server.serve())
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             if stop_s3 is not None:
                 await stop_s3()
-            task.result()  # its error (a port in use) surfaces here
-            raise OSError(f"the gateway could not listen on {config.host}:{config.port}")
+            sock.close()
+            task.result()  # its error surfaces here
+            raise OSError(f"the gateway could not start on {config.host}:{config.port}")
         await asyncio.sleep(0.02)
 
     async def stop() -> None:
         server.should_exit = True
         await task
+        sock.close()
         if stop_s3 is not None:
             await stop_s3()
 
