@@ -5,14 +5,17 @@ nats-server cluster alike. See docs/gateway.md.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from orlop.errors import ConfigError
 from orlop.gateway.config import Credentials, GatewayConfig, load_config, parse_listen
 
 __all__ = [
     "Credentials",
     "GatewayConfig",
+    "bind",
     "create_app",
     "load_config",
     "parse_listen",
@@ -26,6 +29,19 @@ def create_app(config: GatewayConfig) -> object:
     from orlop.gateway.app import create_app as make
 
     return make(config)
+
+
+def bind(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port); ConfigError when it cannot be bound.
+
+    Bound here rather than by uvicorn, whose bind failure exits the process from inside a
+    task, and so the port actually bound can be reported (``orlop gateway --listen :0``).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> Any:
@@ -63,8 +79,6 @@ async def serve(config: GatewayConfig, announce: Callable[[], None] | None = Non
     """Run the gateway with uvicorn until SIGINT/SIGTERM (``orlop gateway``); the S3 API
     beside it when ``config.s3`` is set. Both addresses are bound first (ConfigError when
     one cannot be); a port 0 becomes the port bound, in ``config``, before ``announce()``."""
-    from orlop.gateway.s3.serve import bind
-
     sock = bind(config.host, config.port, "the gateway")
     config.port = sock.getsockname()[1]
     with sock:  # closed however serving ends (the S3 address may not bind)
@@ -91,7 +105,6 @@ async def start_embedded(config: GatewayConfig) -> Callable[[], Awaitable[None]]
     import asyncio
 
     from orlop.gateway.metrics import GatewayMetrics
-    from orlop.gateway.s3.serve import bind
 
     sock = bind(config.host, config.port, "the gateway")
     config.port = sock.getsockname()[1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,9 +222,15 @@ class BucketCore:
         if len(revs) <= keep:
             return
         await self.purge({"filter": meta_subject(self.name, name), "seq": revs[-keep].revision})
+        await self.purge_unshared(name, revs[:-keep])
+
+    async def purge_unshared(self, name: str, dropped: Iterable[ObjectInfo]) -> None:
+        """Purge the chunks of ``dropped`` revisions (their metas already gone) that no revision
+        of ``name`` still retained shares (``restore`` re-publishes a meta with its chunks'
+        nuid; a tombstone carries its object's). Read after the metas went, so a revision
+        written meanwhile keeps its chunks."""
         retained = {r.nuid for r in await self.revisions(name)}
-        dropped = {r.nuid for r in revs[:-keep] if r.nuid and not r.is_link} - retained
-        for nuid in sorted(dropped):
+        for nuid in sorted({r.nuid for r in dropped if r.nuid and not r.is_link} - retained):
             await self.purge({"filter": chunk_subject(self.name, nuid)})
 
     def reclaims(self, info: ObjectInfo, old: ObjectInfo | None) -> bool:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from orlop.errors import ObjectNotFound
 from orlop.objects.core import BucketCore
-from orlop.objects.meta import ObjectInfo, chunk_subject
+from orlop.objects.meta import ObjectInfo
 
 __all__ = ["delete_revision", "restore"]
 
@@ -62,16 +62,13 @@ async def delete_revision(core: BucketCore, name: str, revision: int) -> ObjectI
     """Remove one retained revision of ``name`` (a tombstone too); the removed one, or None.
 
     Its meta message goes (``STREAM.MSG.DELETE`` by sequence: exactly that revision, even
-    while others write the name), then its chunks unless another retained revision shares
-    them (``restore`` re-publishes a meta with its chunks' nuid). Removing the newest makes
-    the one before it current again; removing the only one leaves no trace of the name.
+    while others write the name), then its chunks unless a retained revision shares them
+    (:meth:`BucketCore.purge_unshared`, as pruning does). Removing the newest makes the one
+    before it current again; removing the only one leaves no trace of the name.
     """
-    revisions = await core.revisions(name)
-    target = next((r for r in revisions if r.revision == revision), None)
+    target = next((r for r in await core.revisions(name) if r.revision == revision), None)
     if target is None:
         return None
     await core.wire.request(f"STREAM.MSG.DELETE.{core.stream}", {"seq": revision})
-    shared = {r.nuid for r in revisions if r.revision != revision}
-    if target.nuid and not target.is_link and not target.deleted and target.nuid not in shared:
-        await core.purge({"filter": chunk_subject(core.name, target.nuid)})
+    await core.purge_unshared(name, [target])
     return target

@@ -31,6 +31,7 @@ from orlop.errors import DigestMismatch
 from orlop.gateway.s3 import sigv4
 from orlop.gateway.s3.checksums import CHECKSUM_HEADER, PREFIX, Checksum, Running
 from orlop.gateway.s3.errors import S3Error
+from orlop.gateway.s3.etags import ETAG_HEADER
 from orlop.objects import Bucket, ObjectInfo
 
 __all__ = ["BodySpec", "CheckedBody", "decode_md5", "put_checked"]
@@ -161,23 +162,21 @@ async def put_checked(
     bucket: Bucket,
     name: str,
     data: AsyncIterable[bytes],
-    *,
-    expect_sha256: str | None,
     etag: Callable[[], str],
-    etag_header: str,
-    more: Callable[[], Mapping[str, str]] | None = None,
+    checked: CheckedBody | None = None,
     **options: Any,
 ) -> ObjectInfo:
-    """``bucket.put`` of a checked body: the signed SHA-256 compared with the store's digest.
+    """``bucket.put`` of an S3 body, its ETag kept; ``checked``: the request's own body (``data``
+    itself), whose signed SHA-256 is compared with the store's digest and whose checksum is kept.
 
-    ``etag`` is called once the body was read (the MD5 is known only then) and stored
-    under ``etag_header``, with the headers ``more`` gives then (the body's checksum);
-    a SHA-256 mismatch is S3's XAmzContentSHA256Mismatch.
+    ``etag`` is called once the body was read (the MD5 is known only then); a SHA-256
+    mismatch is S3's XAmzContentSHA256Mismatch.
     """
 
     def final() -> Mapping[str, str]:
-        return {**(more() if more else {}), etag_header: etag()}
+        return {**(checked.stored_headers() if checked else {}), ETAG_HEADER: etag()}
 
+    expect_sha256 = checked.expected_sha256 if checked else None
     try:
         return await bucket.put(name, data, final_headers=final, expect_sha256=expect_sha256, **options)
     except DigestMismatch as exc:

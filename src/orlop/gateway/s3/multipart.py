@@ -136,15 +136,9 @@ async def _store_part(
 
     ``body``: the request's checked body (its signed SHA-256 and its checksum kept), when
     the part is one (UploadPartCopy's part is not)."""
+    encryption = customer.key if customer else None
     info = await put_checked(
-        bucket,
-        uploads.part_name(upload_id, number),
-        data,
-        expect_sha256=body.expected_sha256 if body else None,
-        etag=md5,
-        etag_header=ETAG_HEADER,
-        more=body.stored_headers if body else None,
-        encryption=customer.key if customer else None,
+        bucket, uploads.part_name(upload_id, number), data, md5, body, encryption=encryption
     )
     try:
         await uploads.load_upload(bucket, upload_id)
@@ -267,14 +261,6 @@ def _requested_parts(body: bytes) -> list[_Wanted]:
     return parts
 
 
-def _same_checksum(listed: checksums.Checksum | None, info: ObjectInfo) -> bool:
-    """A checksum listed for a part must be the one the part was stored with."""
-    if listed is None:
-        return True
-    stored = checksums.stored_checksum(info)
-    return stored is not None and stored.algorithm == listed.algorithm and stored.value == listed.value
-
-
 async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[_Wanted]) -> list[ObjectInfo]:
     """The stored parts the list names, their ETags, checksums and sizes checked
     (InvalidPart, EntityTooSmall)."""
@@ -288,8 +274,8 @@ async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[_Wanted]) 
                 f"One or more of the specified parts could not be found (part {want.number}). The part may"
                 " not have been uploaded, or the specified entity tag may not match the part's entity tag.",
             )
-        if not _same_checksum(want.checksum, info):
-            assert want.checksum is not None
+        # A checksum listed for a part must be the one (algorithm and value) it was stored with.
+        if want.checksum is not None and checksums.stored_checksum(info) != want.checksum:
             raise S3Error(
                 "InvalidPart",
                 f"The {want.checksum.name} checksum listed for part {want.number} is not the one the part"
@@ -297,11 +283,10 @@ async def _checked_parts(bucket: Bucket, upload_id: str, wanted: list[_Wanted]) 
             )
         parts.append(info)
     for want, info in zip(wanted[:-1], parts[:-1], strict=True):
-        number = want.number
         if info.original_size < MIN_PART_SIZE:
             raise S3Error(
                 "EntityTooSmall",
-                f"Your proposed upload is smaller than the minimum allowed size (part {number}: 5 MiB).",
+                f"Your proposed upload is smaller than the minimum allowed size (part {want.number}: 5 MiB).",
             )
     return parts
 
@@ -319,17 +304,13 @@ async def _concatenated(
             await reader.aclose()
 
 
-def _composite(wanted: list[_Wanted], parts: list[ObjectInfo]) -> checksums.Checksum | None:
+def _composite(wanted: list[_Wanted]) -> checksums.Checksum | None:
     """The upload's composite checksum, when the list gave every part's (of one algorithm)."""
-    listed = [w.checksum for w in wanted]
-    if not listed or any(c is None for c in listed):
+    listed = [w.checksum for w in wanted if w.checksum is not None]
+    if len(listed) != len(wanted) or len({c.algorithm for c in listed}) != 1:
         return None
-    algorithms = {c.algorithm for c in listed if c is not None}
-    if len(algorithms) != 1:
-        return None
-    algorithm = algorithms.pop()
-    values = [c.value or "" for c in listed if c is not None]
-    return checksums.Checksum(algorithm, checksums.composite(algorithm, values))
+    algorithm = listed[0].algorithm
+    return checksums.Checksum(algorithm, checksums.composite(algorithm, [c.value or "" for c in listed]))
 
 
 async def _complete(
@@ -385,7 +366,7 @@ async def complete_upload(ctx: S3Request) -> Response:
     customer = _upload_key(ctx, upload)  # an encrypted upload's parts are read and written with it
     wanted = _requested_parts(body)
     parts = await _checked_parts(bucket, upload.upload_id, wanted)
-    checksum = _composite(wanted, parts)
+    checksum = _composite(wanted)
     task = asyncio.get_running_loop().create_task(_complete(ctx, bucket, upload, parts, checksum, customer))
     _running.add(task)
     task.add_done_callback(_finished)

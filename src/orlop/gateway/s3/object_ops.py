@@ -29,7 +29,7 @@ from orlop.gateway.s3.body import BodySpec, CheckedBody, decode_md5, put_checked
 from orlop.gateway.s3.bucket_ops import open_s3_bucket, read_small_body, xml_response
 from orlop.gateway.s3.context import S3Request
 from orlop.gateway.s3.errors import S3Error, from_object_store
-from orlop.gateway.s3.etags import ETAG_HEADER, etag_matches, etag_of
+from orlop.gateway.s3.etags import etag_matches, etag_of
 from orlop.gateway.s3.listing import HIDDEN_PREFIX
 from orlop.gateway.s3.sigv4 import Signed
 from orlop.gateway.s3.unkept import refuse_unkept
@@ -142,10 +142,8 @@ async def put_object(ctx: S3Request) -> Response:
             bucket,
             key,
             body,
-            expect_sha256=body.expected_sha256,
-            etag=lambda: body.md5,
-            etag_header=ETAG_HEADER,
-            more=body.stored_headers,
+            lambda: body.md5,
+            body,
             headers=stored_headers(ctx) or None,
             metadata=metadata or None,
             if_revision=revision,

@@ -10,30 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
 from orlop.errors import ConfigError
+from orlop.gateway import bind
 from orlop.gateway.config import GatewayConfig
 from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.s3.app import create_s3_app
 
-__all__ = ["bind", "serve_with_s3", "start_s3"]
-
-
-def bind(host: str, port: int, what: str) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port); ConfigError when it cannot be bound.
-
-    Bound here rather than by uvicorn, whose bind failure exits the process from inside a
-    task, and so the port actually bound can be reported (``orlop gateway --listen :0``).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
-    except OSError as exc:
-        raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+__all__ = ["serve_with_s3", "start_s3"]
 
 
 class _Quiet(uvicorn.Server):
@@ -80,7 +68,7 @@ async def serve_with_s3(
     main: Any,
     sock: socket.socket,
     metrics: GatewayMetrics | None = None,
-    announce: Any = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
     """Serve ``main`` (the JSON API's uvicorn server, on ``sock``) and the S3 API until ``main``
     stops; ``announce()`` is called once both listen.
