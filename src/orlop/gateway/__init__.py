@@ -5,12 +5,11 @@ nats-server cluster alike. See docs/gateway.md.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from orlop.errors import ConfigError
 from orlop.gateway.config import Credentials, GatewayConfig, load_config, parse_listen
+from orlop.gateway.listen import bind
 
 __all__ = [
     "Credentials",
@@ -29,19 +28,6 @@ def create_app(config: GatewayConfig) -> object:
     from orlop.gateway.app import create_app as make
 
     return make(config)
-
-
-def bind(host: str, port: int, what: str) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port); ConfigError when it cannot be bound.
-
-    Bound here rather than by uvicorn, whose bind failure exits the process from inside a
-    task, and so the port actually bound can be reported (``orlop gateway --listen :0``).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
-    except OSError as exc:
-        raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> Any:

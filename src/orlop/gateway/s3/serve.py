@@ -16,8 +16,8 @@ from typing import Any
 import uvicorn
 
 from orlop.errors import ConfigError
-from orlop.gateway import bind
 from orlop.gateway.config import GatewayConfig
+from orlop.gateway.listen import bind
 from orlop.gateway.metrics import GatewayMetrics
 from orlop.gateway.s3.app import create_s3_app
 
