@@ -23,7 +23,15 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Bottom first. A module belongs to the first entry that is its name or a prefix of it.
 LAYERS: list[tuple[str, ...]] = [
-    ("orlop.subjects", "orlop.errors", "orlop.allocator", "orlop.gojson", "orlop.auditlog", "orlop.__init__"),
+    (
+        "orlop.subjects",
+        "orlop.errors",
+        "orlop.allocator",
+        "orlop.crc",
+        "orlop.gojson",
+        "orlop.auditlog",
+        "orlop.__init__",
+    ),
     ("orlop.protocol",),
     ("orlop.jsapi", "orlop.store"),
     ("orlop.server", "orlop.objects"),

@@ -99,6 +99,11 @@ def command(
             err=True,
         )
 
+    from orlop.objects import tune_allocator
+
+    # Bodies arrive in 256 KiB pieces and leave as chunk-sized frames: kept on glibc's heap,
+    # not mapped and unmapped (and faulted in afresh) one by one (see orlop.objects.tuning).
+    tune_allocator()
     try:
         import uvloop  # the server's loop too: several times less overhead per socket event
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from pathlib import Path
 
+from orlop.crc import crc32
 from orlop.store.cipher import SealError, StoreCipher
 from orlop.store.records import HEADER_SIZE, T_TOMBS, Header, ScannedRecord, stored_subject_len
 
@@ -69,7 +69,7 @@ def write_index(
     """Write an index covering the block's first ``covered`` bytes, sealed with ``cipher``. Raises OSError."""
     data = bytearray(_HEAD.pack(_MAGIC, covered, count))
     data += entries
-    data += _CRC.pack(zlib.crc32(data))
+    data += _CRC.pack(crc32(data))
     out = bytes(data) if cipher is None else cipher.seal_blob(_purpose(path), bytes(data))
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -102,7 +102,7 @@ def read_index(
             raise ValueError(f"sealed index did not open: {exc}") from exc
     if len(data) < _HEAD.size + _CRC.size or data[:4] != _MAGIC:
         raise ValueError("not an index file")
-    if zlib.crc32(memoryview(data)[:-4]) != _CRC.unpack_from(data, len(data) - 4)[0]:
+    if crc32(memoryview(data)[:-4]) != _CRC.unpack_from(data, len(data) - 4)[0]:
         raise ValueError("checksum mismatch")
     _, covered, count = _HEAD.unpack_from(data)
     records: list[ScannedRecord] = []

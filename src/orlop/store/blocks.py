@@ -25,12 +25,12 @@ import logging
 import os
 import struct
 import sys
-import zlib
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orlop.crc import crc32
 from orlop.store import fsio
 from orlop.store.blockindex import entry_of_record, index_entry, read_index, write_index
 from orlop.store.cipher import SealError, StoreCipher
@@ -463,7 +463,7 @@ class BlockSet:
             fsio.pwrite_all(fd, data, 0)
             os.fsync(fd)
             back = os.pread(fd, len(data) + 1, 0)
-            if len(back) != len(data) or zlib.crc32(back) != zlib.crc32(data):
+            if len(back) != len(data) or crc32(back) != crc32(data):
                 raise OSError(5, f"copy of {blk.path} did not read back as written")
         except OSError:
             os.close(fd)

@@ -35,10 +35,10 @@ from __future__ import annotations
 import os
 import re
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from orlop.crc import crc32
 from orlop.store.cipher import SEAL_OVERHEAD, BlockKeys
 
 __all__ = [
@@ -100,10 +100,10 @@ def encode(
     total = HEADER_SIZE + len(subject) + len(hdr) + len(body)
     dlen = len(body) if data_len is None else data_len
     head = bytearray(HEADER.pack(0, total, rtype, flags, len(subject), len(hdr), dlen, seq, ts, ttl))
-    crc = zlib.crc32(memoryview(head)[4:])
+    crc = crc32(memoryview(head)[4:])
     for part in (subject, hdr, body):
         if part:
-            crc = zlib.crc32(part, crc)
+            crc = crc32(part, crc)
     struct.pack_into("<I", head, 0, crc)
     return [bytes(head), subject, hdr, body], total
 
@@ -125,7 +125,7 @@ def encode_msg(
         raise ValueError("subject too long for the record format")
     total = HEADER_SIZE + slen + len(hdr) + len(body)
     tail = _TAIL.pack(total, T_MSG, flags, slen, len(hdr), data_len, seq, ts, ttl)
-    crc = zlib.crc32(body, zlib.crc32(hdr, zlib.crc32(subject, zlib.crc32(tail))))
+    crc = crc32(body, crc32(hdr, crc32(subject, crc32(tail))))
     return [_CRC.pack(crc) + tail, subject, hdr, body], total
 
 
@@ -162,17 +162,14 @@ def encode_sealed_msg(
     total = HEADER_SIZE + slen + len(hdr) + len(body) + 2 * SEAL_OVERHEAD
     tail = _TAIL.pack(total, T_MSG, flags, slen, len(hdr), data_len, seq, ts, ttl)
     sealed_subject, nonce, sealed_rest = keys.seal_msg(tail, subject, hdr, body)
-    crc = zlib.crc32(sealed_rest, zlib.crc32(nonce, zlib.crc32(sealed_subject, zlib.crc32(tail))))
+    crc = crc32(sealed_rest, crc32(nonce, crc32(sealed_subject, crc32(tail))))
     # Four parts like every record (head, subject, ..., ...): the index reads parts 0 and 1 only.
     return [_CRC.pack(crc) + tail, sealed_subject, nonce, sealed_rest], total
 
 
 def verify(record: bytes) -> bool:
     """True when a whole record's checksum matches."""
-    return (
-        len(record) >= HEADER_SIZE
-        and zlib.crc32(memoryview(record)[4:]) == struct.unpack_from("<I", record)[0]
-    )
+    return len(record) >= HEADER_SIZE and crc32(memoryview(record)[4:]) == struct.unpack_from("<I", record)[0]
 
 
 def pack_seqs(seqs: list[int]) -> bytes:
@@ -273,7 +270,7 @@ class BlockScan:
             need = total if whole else HEADER_SIZE + slen
             if rel + need > len(buf):
                 buf, base, rel = self._fill(offset, max(need, hint)), offset, 0
-            ok = not whole or zlib.crc32(memoryview(buf)[rel + 4 : rel + total]) == h[0]
+            ok = not whole or crc32(memoryview(buf)[rel + 4 : rel + total]) == h[0]
             start = rel + HEADER_SIZE
             subject = buf[start : start + slen]
             body = buf[start + slen + h[5] : rel + total] if rtype == T_TOMBS else b""
@@ -296,7 +293,7 @@ class BlockScan:
                 if not _structurally_valid(h, pos + i, self.size):
                     continue
                 whole = chunk[i : i + h[1]] if i + h[1] <= len(chunk) else self._fill(pos + i, h[1])
-                if zlib.crc32(memoryview(whole)[4:]) == h[0] and self._chains_to_end(pos + i):
+                if crc32(memoryview(whole)[4:]) == h[0] and self._chains_to_end(pos + i):
                     return pos + i
             pos += _RESYNC_READ
         return -1

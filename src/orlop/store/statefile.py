@@ -17,10 +17,10 @@ in an encrypted stream that whole layout is sealed (purpose ``stream state``).
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from orlop.crc import crc32
 from orlop.store import fsio
 from orlop.store.cipher import SealError, StoreCipher
 
@@ -47,7 +47,7 @@ _PURPOSE = "stream state"
 def write_state(directory: Path, state: SeqState, cipher: StoreCipher | None = None) -> None:
     """Write the state durably (temp file, fsync, rename), sealed with ``cipher``. Raises OSError."""
     body = _FORMAT.pack(_MAGIC, state.last_seq, state.last_ts, state.floor)
-    data = body + _CRC.pack(zlib.crc32(body))
+    data = body + _CRC.pack(crc32(body))
     fsio.atomic_write(directory / FILE_NAME, data if cipher is None else cipher.seal_blob(_PURPOSE, data))
 
 
@@ -70,7 +70,7 @@ def read_state(directory: Path, cipher: StoreCipher | None = None) -> SeqState |
     if len(data) != _FORMAT.size + _CRC.size:
         raise ValueError("wrong length")
     body = data[: _FORMAT.size]
-    if zlib.crc32(body) != _CRC.unpack_from(data, _FORMAT.size)[0]:
+    if crc32(body) != _CRC.unpack_from(data, _FORMAT.size)[0]:
         raise ValueError("checksum mismatch")
     magic, last_seq, last_ts, floor = _FORMAT.unpack(body)
     if magic != _MAGIC:

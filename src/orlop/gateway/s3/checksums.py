@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import google_crc32c
 
+from orlop.crc import crc32
 from orlop.gateway.s3.errors import S3Error
 from orlop.objects import ObjectInfo
 
@@ -108,7 +108,7 @@ class Running:
         if self._hash is not None:
             self._hash.update(data)
         elif self.algorithm == "crc32":
-            self._crc = zlib.crc32(data, self._crc)
+            self._crc = crc32(data, self._crc)
         else:
             self._crc = google_crc32c.extend(self._crc, data)
 
