@@ -36,7 +36,7 @@ KEY_DOC = (
 _ID_DOC = "client-side encryption with the gateway's own key of this id (encryption_keys in its config)"
 
 
-def request_key(
+async def request_key(
     request: Request,
     x_orlop_encryption_key: Annotated[str | None, Header(description=KEY_DOC)] = None,
     x_orlop_encryption_key_id: Annotated[str | None, Header(description=_ID_DOC)] = None,
@@ -44,7 +44,10 @@ def request_key(
         str | None, Header(description="the id recorded for an X-Orlop-Encryption-Key [default]")
     ] = None,
 ) -> Key | Keyring | None:
-    """The key (or the gateway's keyring, the named key first) a request asks for; None without one."""
+    """The key (or the gateway's keyring, the named key first) a request asks for; None without one.
+
+    ``async`` although it never waits: FastAPI runs a plain ``def`` dependency on its thread
+    pool, a thread hop on every request."""
     if x_orlop_encryption_key and x_orlop_encryption_key_id:
         raise BadRequest("give X-Orlop-Encryption-Key or X-Orlop-Encryption-Key-Id, not both")
     if x_orlop_encryption_key:

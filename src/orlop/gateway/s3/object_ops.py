@@ -21,7 +21,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from orlop.errors import ObjectAlreadyExists, ObjectNotFound
 from orlop.gateway.s3 import checksums, parts, sse, versions
@@ -34,7 +34,7 @@ from orlop.gateway.s3.listing import HIDDEN_PREFIX
 from orlop.gateway.s3.sigv4 import Signed
 from orlop.gateway.s3.unkept import refuse_unkept
 from orlop.gateway.s3.xmlio import document, parse, sub
-from orlop.gateway.streaming import object_span
+from orlop.gateway.streaming import span_response
 from orlop.objects import Bucket, ObjectInfo
 
 __all__ = [
@@ -316,7 +316,7 @@ async def get_object(ctx: S3Request) -> Response:
         if ctx.method == "HEAD" or length == 0:
             return Response(status_code=status, headers=headers)
         handed = True
-        return StreamingResponse(object_span(reader, start, length), status_code=status, headers=headers)
+        return await span_response(reader, start, length, status, headers)
     finally:
         if not handed:
             await reader.aclose()
