@@ -37,6 +37,7 @@ def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> An
     import uvicorn
 
     from orlop.gateway.app import create_app as make
+    from orlop.gateway.bodies import http_protocol
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -57,6 +58,7 @@ def _uvicorn(config: GatewayConfig, *, signals: bool, metrics: Any = None) -> An
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            http=http_protocol(),  # bodies without uvicorn's two copies (orlop.gateway.bodies)
         )
     )
 

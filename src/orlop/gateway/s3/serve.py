@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from orlop.errors import ConfigError
+from orlop.gateway.bodies import http_protocol
 from orlop.gateway.config import GatewayConfig
 from orlop.gateway.listen import bind
 from orlop.gateway.metrics import GatewayMetrics
@@ -47,6 +48,7 @@ async def start_s3(config: GatewayConfig, metrics: GatewayMetrics | None = None)
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            http=http_protocol(),  # bodies without uvicorn's two copies (orlop.gateway.bodies)
         )
     )
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
