@@ -31,6 +31,7 @@ def _example() -> str:
 def test_encryption_example(server: ServerProcess, tmp_path: Path) -> None:
     script = _example()
     assert "--encrypt-key-file" in script and "--passphrase-env" in script and "rekey" in script
+    assert "object cp" in script
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_CONTEXT", "VAULT_PASS")}
     env["NATS_URL"] = server.url
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -43,4 +44,4 @@ def test_encryption_example(server: ServerProcess, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert (tmp_path / "report-back.txt").read_text() == "quarterly numbers\n"
-    assert proc.stdout.decode().count("quarterly numbers") == 3  # the two greps of stdout, one of the file
+    assert proc.stdout.decode().count("quarterly numbers") == 4  # three greps of stdout, one of the file

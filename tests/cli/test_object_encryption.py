@@ -67,3 +67,37 @@ def test_rekey(cli: Cli, tmp_path: Path) -> None:
     got = cli("get", "vault", "r", "-O", "-", "--encrypt-key-file", str(new), "--key-id", "k2")
     assert got.returncode == 0 and got.stdout == b"rotate me"
     assert cli("get", "vault", "r", "-O", "-", "--encrypt-key-file", str(old)).returncode == 8
+
+
+def test_cp_and_mv_of_an_encrypted_object(cli: Cli, tmp_path: Path) -> None:
+    key, other = tmp_path / "k", tmp_path / "other"
+    key.write_bytes(os.urandom(32))
+    other.write_bytes(os.urandom(32))
+    data = os.urandom(200_000)
+    (tmp_path / "s.bin").write_bytes(data)
+    cli.ok("add", "vault")
+    cli.ok("add", "annex")
+    cli.ok("put", "vault", str(tmp_path / "s.bin"), "--encrypt-key-file", str(key))
+
+    no_key = cli("cp", "vault", "s.bin", "t.bin")
+    assert no_key.returncode == 8, no_key.stderr  # the source cannot be read without its key
+    wrong = cli("cp", "vault", "s.bin", "t.bin", "--encrypt-key-file", str(other))
+    assert wrong.returncode == 8, wrong.stderr
+    assert cli("info", "vault", "t.bin").returncode != 0  # nothing was written by either
+
+    copy = json.loads(
+        cli.ok("cp", "vault", "s.bin", "t.bin", "--encrypt-key-file", str(key), "--json").stdout
+    )
+    assert copy["encryption"] == "aes-256-gcm" and copy["original_size"] == len(data)
+    got = cli.ok("get", "vault", "t.bin", "-O", "-", "--encrypt-key-file", str(key))
+    assert got.stdout == data
+    assert cli("get", "vault", "t.bin", "-O", "-").returncode == 8  # the copy is encrypted too
+
+    moved = cli.ok("mv", "vault", "t.bin", "--to-bucket", "annex", "--encrypt-key-file", str(key), "--json")
+    assert json.loads(moved.stdout)["bucket"] == "annex"
+    assert cli.ok("get", "annex", "t.bin", "-O", "-", "--encrypt-key-file", str(key)).stdout == data
+    gone = cli("get", "vault", "t.bin", "-O", "-", "--encrypt-key-file", str(key))
+    assert gone.returncode != 0 and gone.stdout == b""  # moved: deleted here
+    renamed = cli.ok("mv", "annex", "t.bin", "u.bin")  # a rename touches only the meta: no key needed
+    assert renamed.returncode == 0
+    assert cli.ok("get", "annex", "u.bin", "-O", "-", "--encrypt-key-file", str(key)).stdout == data

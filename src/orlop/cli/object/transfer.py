@@ -306,6 +306,7 @@ def _stream(
 @click.option("--to-bucket", default=None, help="copy into this bucket (NEW_NAME defaults to NAME)")
 @click.option("--revision", type=int, default=None, help="copy an older revision")
 @click.option("-f", "--force", is_flag=True, help="replace an existing object")
+@encryption_options
 @json_option
 @click.pass_context
 @guarded
@@ -318,14 +319,23 @@ def cp(
     revision: int | None,
     force: bool,
     as_json: bool,
+    key_file: str | None,
+    passphrase_env: str | None,
+    key_id: str | None,
 ) -> None:
-    """Copy the object NAME to NEW_NAME and/or into another bucket (streamed through this client)."""
+    """Copy the object NAME to NEW_NAME and/or into another bucket (streamed through this client).
+
+    An encrypted object needs its key; the copy is encrypted under the same key (a data
+    key of its own)."""
     if new_name is None and to_bucket is None:
         raise click.UsageError("give NEW_NAME, --to-bucket, or both")
+    key = encryption_key(key_file, passphrase_env, key_id)
     with client(ctx) as c:
         src = c.bucket(bucket)
         dest = c.bucket(to_bucket) if to_bucket else None
-        obj = src.copy(name, new_name, to_bucket=dest, revision=revision, create_only=not force)
+        obj = src.copy(
+            name, new_name, to_bucket=dest, revision=revision, create_only=not force, encryption=key
+        )
     _moved(obj, f"Copied {bucket} > {name} to {obj.bucket} > {obj.name}", as_json)
 
 
@@ -335,6 +345,7 @@ def cp(
 @click.argument("new_name", required=False)
 @click.option("--to-bucket", default=None, help="move into this bucket (NEW_NAME defaults to NAME)")
 @click.option("-f", "--force", is_flag=True, help="replace an existing object")
+@encryption_options
 @json_option
 @click.pass_context
 @guarded
@@ -346,10 +357,17 @@ def mv(
     to_bucket: str | None,
     force: bool,
     as_json: bool,
+    key_file: str | None,
+    passphrase_env: str | None,
+    key_id: str | None,
 ) -> None:
-    """Rename the object NAME, or move it into another bucket (copied, then deleted here)."""
+    """Rename the object NAME, or move it into another bucket (copied, then deleted here).
+
+    Moving an encrypted object into another bucket copies its data, so it needs the key (the
+    copy is encrypted under it again); a rename touches only the meta and needs none."""
     if new_name is None and to_bucket is None:
         raise click.UsageError("give NEW_NAME, --to-bucket, or both")
+    key = encryption_key(key_file, passphrase_env, key_id)
     with client(ctx) as c:
         src = c.bucket(bucket)
         if to_bucket is None or to_bucket == bucket:
@@ -357,7 +375,9 @@ def mv(
             # replaced in the same conditional write (nothing is deleted first).
             obj = src.update_meta(name, name=new_name or name, replace=force)
         else:
-            obj = src.copy(name, new_name, to_bucket=c.bucket(to_bucket), create_only=not force)
+            obj = src.copy(
+                name, new_name, to_bucket=c.bucket(to_bucket), create_only=not force, encryption=key
+            )
             src.delete(name)
     _moved(obj, f"Moved {bucket} > {name} to {obj.bucket} > {obj.name}", as_json)
 
