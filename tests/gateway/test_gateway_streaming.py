@@ -201,3 +201,25 @@ async def test_a_range_fetches_only_the_chunks_it_covers(
     assert part.status_code == 206 and part.content == data[10 * CHUNK : 11 * CHUNK]
     moved = out_bytes() - before
     assert CHUNK <= moved < 3 * CHUNK, moved  # one chunk (and the meta), not the 2.5 MiB object
+
+
+async def test_a_damaged_object_is_an_error_not_a_short_body(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    """A chunk gone from the stream (expired, deleted by hand): a GET answered whole says so."""
+    await _bucket(http)
+    data = os.urandom(3 * 64 * 1024)
+    put = await http.put(
+        "/buckets/raw/objects/hurt.bin", content=data, headers={"X-Object-Chunk-Size": "65536"}
+    )
+    assert put.status_code == 201 and put.json()["chunks"] == 3
+    async with connect(server.url) as client:
+        nuid = (await (await client.bucket("raw")).info("hurt.bin")).nuid
+        second = await client.wire.request(
+            "STREAM.MSG.GET.OBJ_raw", {"next_by_subj": f"$O.raw.C.{nuid}", "seq": 2}
+        )
+        await client.wire.request("STREAM.MSG.DELETE.OBJ_raw", {"seq": second["message"]["seq"]})
+    for headers in ({}, {"Range": "bytes=1000-150000"}):
+        got = await http.get("/buckets/raw/objects/hurt.bin", headers=headers)
+        assert got.status_code in (404, 500), (headers, got.status_code)
+        assert got.json()["error"]["err_code"] in (10404, 10500), got.text

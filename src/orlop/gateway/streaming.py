@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from orlop.errors import BadRequest, ObjectNotFound, RevisionMismatch
+from orlop.errors import BadRequest, DigestMismatch, ObjectNotFound, RevisionMismatch
 from orlop.gateway import models as m
 from orlop.gateway.encryption import RequestKey
 from orlop.gateway.errors import ERROR_RESPONSES, GatewayError
@@ -139,8 +139,11 @@ async def span_response(
     raw GET and the S3 API's GetObject.
     """
     if length <= _SMALL_BODY:
+        name = reader.info.name
         async with aclosing(object_span(reader, start, length)) as pieces:
             body = b"".join([piece async for piece in pieces])
+        if len(body) != length:  # chunks missing: an error now, not a response cut short
+            raise DigestMismatch(f"object {name!r} ended after {len(body)} of the {length} bytes asked for")
         return Response(body, status_code=status, headers=headers)
     return StreamingResponse(object_span(reader, start, length), status_code=status, headers=headers)
 

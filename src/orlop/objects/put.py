@@ -164,7 +164,7 @@ async def _pieces(data: Any, size: int) -> AsyncIterator[bytes]:
         )
 
 
-async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
+async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes | memoryview]:
     """The source cut into pieces of exactly ``size`` bytes (the last may be shorter).
 
     Slices of an immutable ``bytes`` source are memoryviews (bytes-like, not copied).
@@ -176,7 +176,7 @@ async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
         if isinstance(data, bytes) and view.readonly:
             # Zero-copy slices of immutable bytes (the publish copies them into the frame anyway).
             for i in range(0, len(view), size):
-                yield view[i : i + size]  # type: ignore[misc]
+                yield view[i : i + size]
             return
         for i in range(0, len(view), size):
             yield bytes(view[i : i + size])
@@ -211,7 +211,7 @@ async def iter_chunks(data: Any, size: int) -> AsyncIterator[bytes]:
             yield b"".join(parts)
             parts, have, pos = [], 0, need
         while len(view) - pos >= size:
-            yield view[pos : pos + size]  # type: ignore[misc]
+            yield view[pos : pos + size]
             pos += size
         if pos < len(view):
             parts.append(view[pos:])
@@ -293,7 +293,9 @@ async def _sealed(pieces: AsyncIterator[Any], codec: str | None, cipher: ObjectC
     yield len(last), cipher.seal(index, compress_chunk(last) if codec else last, True)
 
 
-async def _hashed(pieces: AsyncIterator[bytes], sha: Sha256) -> AsyncIterator[bytes]:
+async def _hashed(
+    pieces: AsyncIterator[bytes | memoryview], sha: Sha256
+) -> AsyncIterator[bytes | memoryview]:
     async for piece in pieces:
         await sha.update(piece)
         yield piece
