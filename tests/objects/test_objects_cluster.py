@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,13 @@ async def test_reads_wait_out_the_election_after_the_stream_leader_dies(cluster:
         assert "el" in await client.buckets()
 
 
-async def _eventually(op: Any) -> Any:
-    for _ in range(50):
+async def _eventually(op: Any, within: float = 30.0) -> Any:
+    """``op()`` once the cluster answers: retried on ObjectStoreUnavailable for ``within`` seconds.
+
+    An election takes a few seconds, longer on two busy cores. (With 10 s this test failed once
+    in a full run, and passed alone; a slow election is the likeliest cause, not a proven one.)"""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
             return await op()
         except ObjectStoreUnavailable:
