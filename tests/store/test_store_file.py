@@ -248,6 +248,45 @@ def test_dead_blocks_are_deleted_and_tombstones_carried(tmp_path: Path) -> None:
     s.close()
 
 
+def test_an_overwrite_leaves_the_new_blocks_to_the_periodic_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object overwritten: its old chunks' blocks die while the new ones are unsynced.
+
+    What a dying block knows is carried into the newest block and that block is fsynced
+    before the old one goes; the other new blocks are not forced to disk then (that cost an
+    overwrite of 512 MiB ~0.4 s of writeback), and everything reads back after a restart.
+    """
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * KIB)
+    for i in range(40):
+        s.store_msg("old", b"", b"o%03d" % i * 100)
+    s.sync()
+    for i in range(40):
+        s.store_msg("new", b"", b"n%03d" % i * 100)
+    n_blocks = len(blocks(tmp_path))
+    newest = max(blocks(tmp_path), key=lambda b: int(b.stem))
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # which files the purge forces to disk
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert s.purge("old") == 40
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert len(blocks(tmp_path)) < n_blocks  # the old blocks are gone
+    forced = {Path(f).name for f in synced if Path(f).suffix == newest.suffix}
+    assert forced == {newest.name}, forced  # only where the dying blocks' meta went
+    s.close()
+    s = FileStore(tmp_path, StoreLimits(), block_size=4 * KIB)
+    st = s.state()
+    assert (st.msgs, st.first_seq, st.last_seq) == (40, 41, 80)
+    assert s.subjects() == {"new": 40}
+    assert all(s.load(41 + i).data == b"n%03d" % i * 100 for i in range(40))  # type: ignore[union-attr]
+    s.close()
+
+
 def test_purge_everything_then_restart(tmp_path: Path) -> None:
     s = FileStore(tmp_path, StoreLimits(), block_size=4 * KIB)
     for _ in range(50):

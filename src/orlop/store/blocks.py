@@ -501,6 +501,19 @@ class BlockSet:
         blk.freed += freed
         return freed
 
+    def sync_block(self, blk: Block) -> None:
+        """fsync ``blk`` when written since its last sync, and the directory when files changed.
+
+        What must be on disk before another block may be deleted (see
+        ``Reclaimer._delete_dead``); the other blocks wait for :meth:`sync`.
+        """
+        if blk.dirty:
+            os.fsync(self.fd(blk))
+            blk.dirty = False
+        if self.dir_dirty:
+            fsio.fsync_dir(self.directory)
+            self.dir_dirty = False
+
     def sync(self) -> None:
         """fsync every block written since the last sync, and the directory when files changed."""
         for blk in self.by_index.values():
