@@ -40,6 +40,15 @@ async def test_oversize_json_bodies_and_bad_names(
             bad = await http.get(path)
             assert bad.status_code in (400, 404), path
             assert bad.json()["error"]["code"] == bad.status_code
+        # A trailing newline once passed the name check and reached a NATS subject (503).
+        for method, path in (
+            ("GET", "/buckets/b%0A"),
+            ("GET", "/buckets/b%0A/objects/x"),
+            ("HEAD", "/buckets/b%0A/objects/x"),
+        ):
+            bad = await http.request(method, path)
+            assert bad.status_code == 400, (method, path, bad.status_code)
+        assert (await http.get("/buckets/b%0A/objects/x")).json()["error"]["err_code"] == 10400
         bad_object = await http.post("/buckets/b/put", json={"name": "", "data": ""})
         assert bad_object.status_code == 400 and bad_object.json()["error"]["err_code"] == 10400
         negative = await http.get("/buckets/b/objects", params={"limit": "0"})

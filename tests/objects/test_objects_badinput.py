@@ -23,11 +23,14 @@ from orlop.testing import KINDS, ServerProcess
 
 
 async def test_invalid_names(client: ObjectStoreClient, bucket: Bucket, stream_state: Any) -> None:
-    for name in ("", "a.b", "a b", "x*", "ü"):
+    # "ok\n": a regex anchored with $ lets one trailing newline through (found by schemathesis
+    # through the gateway: the newline reached a NATS subject and the request failed with 503).
+    for name in ("", "a.b", "a b", "x*", "ü", "ok\n", "ok\r\n"):
         with pytest.raises(BadRequest):
             await client.create_bucket(name)
-    with pytest.raises(BadRequest):
-        await client.bucket("bad name")
+    for name in ("bad name", "docs\n"):
+        with pytest.raises(BadRequest):
+            await client.bucket(name)
     with pytest.raises(BadRequest):
         await bucket.put("", b"x")
     with pytest.raises(BadRequest):
@@ -40,6 +43,7 @@ async def test_bad_headers_metadata_options(bucket: Bucket, stream_state: Any) -
         {"headers": {"X": 1}},
         {"headers": {"X": ["a", 2]}},
         {"headers": {"bad key": "v"}},
+        {"headers": {"X-Key\n": "v"}},  # a newline in a key would end the NATS header block
         {"headers": {"X": "a\r\nb"}},
         {"headers": {"Orlop-Compression": "s2"}},
         {"metadata": {"k": 1}},

@@ -15,8 +15,8 @@ from orlop.subjects import is_valid_subject, matches
 
 __all__ = ["SubjectTransform"]
 
-_WILDCARD_FN = re.compile(r"^\{\{\s*wildcard\s*\(\s*(\d+)\s*\)\s*\}\}$")
-_DOLLAR = re.compile(r"^\$(\d+)$")
+_WILDCARD_FN = re.compile(r"\{\{\s*wildcard\s*\(\s*(\d+)\s*\)\s*\}\}")
+_DOLLAR = re.compile(r"\$(\d+)")
 
 
 class SubjectTransform:
@@ -37,7 +37,7 @@ class SubjectTransform:
         self.parts: list[tuple[str, str | int]] = []
         dest_toks = dest.split(".")
         for i, tok in enumerate(dest_toks):
-            m = _WILDCARD_FN.match(tok) or _DOLLAR.match(tok)
+            m = _WILDCARD_FN.fullmatch(tok) or _DOLLAR.fullmatch(tok)
             if m:
                 n = int(m.group(1))
                 if not 1 <= n <= len(self.stars):

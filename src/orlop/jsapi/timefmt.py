@@ -16,7 +16,7 @@ __all__ = ["ZERO_TIME", "format_go_duration", "format_ts", "parse_go_duration", 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
 )
 
 
@@ -36,7 +36,7 @@ def parse_ts(text: str) -> int:
 
     Raises ValueError on anything else.
     """
-    m = _RFC3339.match(text)
+    m = _RFC3339.fullmatch(text)
     if not m:
         raise ValueError(f"invalid RFC3339 time: {text!r}")
     year, mon, day, hh, mm, ss, frac, tz = m.groups()

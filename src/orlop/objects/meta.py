@@ -57,13 +57,13 @@ BULK_THRESHOLD = 8 * 1024 * 1024
 EMPTY_DIGEST = "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
 ORLOP_HEADER_PREFIX = "orlop-"
 
-_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-_HEADER_KEY_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BUCKET_RE = re.compile(r"[a-zA-Z0-9_-]+")
+_HEADER_KEY_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def validate_bucket_name(bucket: object) -> str:
     """The bucket name, or BadRequest unless it matches ``^[a-zA-Z0-9_-]+$``."""
-    if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
+    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
         raise BadRequest(f"invalid bucket name {bucket!r}: use letters, digits, '-' and '_'")
     return bucket
 
@@ -126,7 +126,7 @@ def normalize_headers(headers: object) -> dict[str, list[str]]:
         raise BadRequest("headers must be a dict of str -> str | list[str]")
     out: dict[str, list[str]] = {}
     for key, value in headers.items():
-        if not isinstance(key, str) or not _HEADER_KEY_RE.match(key):
+        if not isinstance(key, str) or not _HEADER_KEY_RE.fullmatch(key):
             raise BadRequest(f"invalid header name {key!r}")
         if key.lower().startswith(ORLOP_HEADER_PREFIX):
             raise BadRequest(f"header {key!r} is reserved for Orlop")

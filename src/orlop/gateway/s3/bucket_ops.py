@@ -43,7 +43,7 @@ __all__ = [
 ]  # fmt: skip
 
 REGION = "us-east-1"
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 OWNER_ID = "orlop"
 
 
@@ -53,7 +53,7 @@ def xml_response(root: object, status: int = 200) -> Response:
 
 def check_bucket_name(name: str) -> str:
     """The object store bucket for an S3 bucket name; InvalidBucketName when it cannot be one."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise S3Error(
             "InvalidBucketName", f"The specified bucket is not valid: {name!r} (letters, digits, '-', '_')"
         )

@@ -21,13 +21,13 @@ from orlop.objects.meta import digest_bytes
 __all__ = ["ETAG_HEADER", "etag_matches", "etag_of"]
 
 ETAG_HEADER = "Orlop-S3-ETag"
-_MD5 = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")  # a multipart upload's: "<md5 of part md5s>-N"
+_MD5 = re.compile(r"[0-9a-f]{32}(-[0-9]{1,5})?")  # a multipart upload's: "<md5 of part md5s>-N"
 
 
 def etag_of(info: ObjectInfo) -> str:
     """The quoted ETag of an object (see the module docstring)."""
     stored = info.header(ETAG_HEADER)
-    if stored and _MD5.match(stored):
+    if stored and _MD5.fullmatch(stored):
         return f'"{stored}"'
     raw = digest_bytes(info.digest) if info.digest else None
     return f'"{raw.hex()}"' if raw else '"' + "0" * 64 + '"'

@@ -48,7 +48,7 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPACES = re.compile(r"\s+")
 
 
@@ -281,7 +281,7 @@ def verify(
         raise S3Error("AccessDenied", "the host header must be signed")
     if not (
         claim.payload in (UNSIGNED, STREAMING, STREAMING_TRAILER, STREAMING_UNSIGNED)
-        or _HEX64.match(claim.payload)
+        or _HEX64.fullmatch(claim.payload)
     ):
         raise S3Error("InvalidArgument", f"invalid x-amz-content-sha256 {claim.payload!r}")
     key = signing_key(secret, claim.date, claim.region)

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAX_PART_NUMBER = 10_000
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}")
 _KEY, _HEADERS, _METADATA = "s3-upload-key", "s3-upload-headers", "s3-upload-metadata"
 _SSE_C = "s3-upload-sse-c-key-md5"  # the upload's SSE-C key (its MD5: every part must bring it)
 _REMOVE_CONCURRENCY = 16
@@ -89,7 +89,7 @@ def upload_from_info(info: ObjectInfo) -> Upload | None:
     """The upload a record's meta describes; None when it is not a readable record."""
     upload_id = info.name[len(HIDDEN_PREFIX) :]
     meta = info.metadata
-    if not info.name.startswith(HIDDEN_PREFIX) or not _ID.match(upload_id) or _KEY not in meta:
+    if not info.name.startswith(HIDDEN_PREFIX) or not _ID.fullmatch(upload_id) or _KEY not in meta:
         return None
     try:
         headers, metadata = json.loads(meta.get(_HEADERS, "{}")), json.loads(meta.get(_METADATA, "{}"))
@@ -120,7 +120,7 @@ async def create_upload(
 
 async def load_upload(bucket: Bucket, upload_id: str, key: str | None = None) -> Upload:
     """The upload ``upload_id`` (of ``key``, when given); NoSuchUpload when there is none."""
-    if not _ID.match(upload_id):
+    if not _ID.fullmatch(upload_id):
         raise _no_such_upload()
     try:
         info = await bucket.info(record_name(upload_id))

@@ -63,7 +63,7 @@ def set_tls(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
     o.tls = tls
 
 
-_PIN = re.compile(r"^[A-Fa-f0-9]{64}$")
+_PIN = re.compile(r"[A-Fa-f0-9]{64}")
 
 
 def _pins(block: Mapping[str, Any], key: str) -> frozenset[str]:
@@ -76,7 +76,7 @@ def _pins(block: Mapping[str, Any], key: str) -> frozenset[str]:
     out = set()
     for pin in pins:
         entry = str(pin).lower()
-        if not _PIN.match(entry):
+        if not _PIN.fullmatch(entry):
             raise ConfigError(
                 f"{where(block, key)}: error parsing tls config, 'pinned_certs' key {entry} does not look"
                 " like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo"
