@@ -113,6 +113,9 @@ async def test_max_bytes_and_consumer_deleted(server: ServerProcess) -> None:
     try:
         got = await raw_next(nc, {"batch": 5, "max_bytes": 3}, 0.3)
         assert [status(m) for m in got] == [("409", "Message Size Exceeds MaxBytes")]
+        # What the request had left: clients take it off their pending counts (ADR-37).
+        assert got[0].headers["Nats-Pending-Messages"] == "5"
+        assert got[0].headers["Nats-Pending-Bytes"] == "3"
         got = await raw_next(nc, b"2", 0.3)
         assert [m.data for m in got] == [b"m0", b"m1"]
         inbox = nc.new_inbox()

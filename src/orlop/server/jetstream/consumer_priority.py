@@ -34,7 +34,7 @@ from orlop.server.jetstream.consumer_request import PullRequest
 from orlop.server.jetstream.types import AccountView
 from orlop.store.base import Clock
 
-__all__ = ["PIN_HEADER", "PriorityGroups", "PullView", "check_fields", "request_error"]
+__all__ = ["PIN_HEADER", "PriorityGroups", "PullView", "check_fields", "pending_status", "request_error"]
 
 PIN_HEADER = "Nats-Pin-Id"
 _SERVE, _SKIP, _DROP = "serve", "skip", "drop"  # what the queue walk does with a request
@@ -122,7 +122,8 @@ def request_error(policy: str, wr: PullRequest) -> str:
     return ""
 
 
-def _pending_status(code: int, text: str, wr: PullRequest) -> bytes:
+def pending_status(code: int, text: str, wr: PullRequest) -> bytes:
+    """A status that ends a pull request with what it had left (``Nats-Pending-*``), as nats-server's."""
     pairs = [("Nats-Pending-Messages", str(wr.n)), ("Nats-Pending-Bytes", str(wr.b))]
     return headers.build(pairs, status=code, description=text)
 
@@ -204,7 +205,7 @@ class PriorityGroups:
                 continue
             verdict, assigned = self._verdict(wr, dc)
             if verdict == _DROP:
-                c.end_request(wr, _pending_status(423, "Nats-Wrong-Pin-Id", wr))
+                c.end_request(wr, pending_status(423, "Nats-Wrong-Pin-Id", wr))
                 continue
             if verdict == _SKIP:
                 waiting.rotate(-1)  # to the back; it keeps waiting
@@ -213,7 +214,7 @@ class PriorityGroups:
                     return None
                 continue
             if wr.max_bytes and size > wr.b:
-                c.end_request(wr, _pending_status(409, "Message Size Exceeds MaxBytes", wr))
+                c.end_request(wr, pending_status(409, "Message Size Exceeds MaxBytes", wr))
                 if assigned:
                     self._drop_pin()
                 continue

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 from orlop.jsapi.timefmt import format_go_duration
 from orlop.protocol import headers
 from orlop.server.jetstream.consumer import Consumer
-from orlop.server.jetstream.consumer_priority import PriorityGroups, check_fields, request_error
+from orlop.server.jetstream.consumer_priority import (
+    PriorityGroups,
+    check_fields,
+    pending_status,
+    request_error,
+)
 from orlop.server.jetstream.consumer_request import PullRequest
 from orlop.server.jetstream.encoding import GoNumber, required_level_too_high
 from orlop.store.base import StoredMsg
@@ -195,8 +200,7 @@ class PullConsumer(Consumer):
             self._arm_reap()
 
     def _timeout_status(self, wr: PullRequest) -> bytes:
-        pairs = [("Nats-Pending-Messages", str(wr.n)), ("Nats-Pending-Bytes", str(wr.b))]
-        return _status(408, "Request Timeout", pairs)
+        return pending_status(408, "Request Timeout", wr)
 
     def _expire(self, wr: PullRequest) -> None:
         wr.timer = None
@@ -242,7 +246,7 @@ class PullConsumer(Consumer):
         size = len(msg.subject) + len(msg.hdr) + len(msg.data)
         if wr.max_bytes and size > wr.b:
             self._unread(msg, dc)
-            self._finish(wr, _status(409, "Message Size Exceeds MaxBytes"))
+            self._finish(wr, pending_status(409, "Message Size Exceeds MaxBytes", wr))
             return 0
         return super()._deliver(msg, dc)
 
