@@ -26,7 +26,7 @@ import os
 import struct
 import sys
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -507,26 +507,24 @@ class BlockSet:
         What must be on disk before another block may be deleted (see
         ``Reclaimer._delete_dead``); the other blocks wait for :meth:`sync`.
         """
-        if blk.dirty:
-            os.fsync(self.fd(blk))
-            blk.dirty = False
-        if self.dir_dirty:
-            fsio.fsync_dir(self.directory)
-            self.dir_dirty = False
+        self._fsync([blk])
 
     def sync(self) -> None:
         """fsync every block written since the last sync, and the directory when files changed."""
+        self._fsync(self.by_index.values())
+        newest = self.newest
         for blk in self.by_index.values():
+            if blk.entries is not None and blk is not newest:
+                self.seal(blk)  # an index that could not be written at rollover
+
+    def _fsync(self, blocks: Iterable[Block]) -> None:
+        for blk in blocks:
             if blk.dirty:
                 os.fsync(self.fd(blk))
                 blk.dirty = False
         if self.dir_dirty:
             fsio.fsync_dir(self.directory)
             self.dir_dirty = False
-        newest = self.newest
-        for blk in self.by_index.values():
-            if blk.entries is not None and blk is not newest:
-                self.seal(blk)  # an index that could not be written at rollover
 
     def close(self) -> None:
         """Write the index of every block (the newest one's covers what it holds now); close every fd."""
