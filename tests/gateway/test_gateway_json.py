@@ -56,12 +56,15 @@ async def test_store_create_status_list_delete(http: httpx.AsyncClient) -> None:
     error = again.json()["error"]
     assert (error["code"], error["err_code"]) == (409, 10058) and "already exists" in error["description"]
     assert (await http.get("/buckets/documents")).json()["bucket"] == "documents"
+    head = await http.head("/buckets/documents")  # does it exist? (curl -I)
+    assert (head.status_code, head.content) == (200, b"")
     listed = (await http.get("/buckets")).json()["buckets"]
     assert [b["bucket"] for b in listed] == ["documents"]
     edited = await http.patch("/buckets/documents", json={"description": "Edited"})
     assert edited.status_code == 200 and edited.json()["description"] == "Edited"
     gone = await http.delete("/buckets/documents")
     assert gone.json() == {"bucket": "documents", "deleted": True}
+    assert (await http.head("/buckets/documents")).status_code == 404
     missing = await http.get("/buckets/documents")
     assert missing.status_code == 404
     assert missing.json()["error"] == {

@@ -58,7 +58,10 @@ async def bucket_create(body: m.BucketConfig, client: Client) -> JSONResponse:
     return JSONResponse((await bucket.status()).to_dict(), status_code=201)
 
 
-@router.get("/buckets/{bucket}", response_model=m.BucketStatusOut, name="bucket_status")
+# HEAD too: ``curl -I`` tells whether a bucket exists (200 or 404) without its status body.
+@router.api_route(
+    "/buckets/{bucket}", methods=["GET", "HEAD"], response_model=m.BucketStatusOut, name="bucket_status"
+)
 async def bucket_status(bucket: str, client: Client) -> JSONResponse:
     return JSONResponse((await (await client.bucket(bucket)).status()).to_dict())
 
