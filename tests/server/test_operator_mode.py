@@ -396,3 +396,121 @@ async def test_exports_and_imports_written_in_account_jwts(
     finally:
         await publisher.close()
         await reader.close()
+
+
+def _scoped_user(key: Identity, account: Identity, name: str, **nats: object) -> tuple[Identity, str]:
+    """A user signed by the scoped signing key ``key``, as nsc writes one: no permissions of its own."""
+    user = Identity.new(nkeys.PREFIX_BYTE_USER)
+    claims = {"type": "user", "version": 2, "pub": {}, "sub": {}, "issuer_account": account.public, **nats}
+    return user, key.sign_jwt(user.public, name, claims)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scoped_signing_keys_give_their_users_the_template(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    dev, team_only, bad_deny, bad_op = (Identity.new(nkeys.PREFIX_BYTE_ACCOUNT) for _ in range(4))
+
+    def scope(key: Identity, template: dict[str, object]) -> dict[str, object]:
+        return {"kind": "user_scope", "key": key.public, "role": "r", "template": template}
+
+    app_jwt = s.account_jwt(
+        s.app,
+        "APP",
+        tags=["region:eu"],
+        signing_keys=[
+            scope(
+                dev,
+                {
+                    "pub": {
+                        "allow": ["dev.{{name()}}.>", "team.{{tag(team)}}.>", "acct.{{account-name()}}"],
+                        "deny": ["dev.{{name()}}.secret"],
+                    },
+                    "sub": {"allow": ["_INBOX.>", "me.{{subject()}}", "region.{{account-tag(region)}}.>"]},
+                },
+            ),
+            scope(team_only, {"pub": {"allow": ["team.{{tag(team)}}.>"]}}),
+            scope(bad_deny, {"pub": {"deny": ["x.{{tag(missing)}}"]}}),
+            scope(bad_op, {"pub": {"allow": ["{{bogus()}}"]}}),
+        ],
+    )
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, app_jwt))
+
+    # The template's subjects, filled in with the user's name, key and tags and the account's.
+    ann, token = _scoped_user(dev, s.app, "ann", tags=["team:blue", "team:red"])
+    sock, _ = _raw_jwt(proc.url, ann, token)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.sendall(
+        b"PUB dev.ann.x 0\r\n\r\nPUB team.blue.x 0\r\n\r\nPUB team.red.x 0\r\n\r\n"
+        b"PUB acct.APP 0\r\n\r\nPUB team.green.x 0\r\n\r\nPUB dev.ann.secret 0\r\n\r\n"
+        b"PUB dev.bob.x 0\r\n\r\n"
+        + f"SUB me.{ann.public} 1\r\nSUB region.eu.x 2\r\nSUB region.us.x 3\r\nPING\r\n".encode()
+    )
+    assert read_until(sock, b"PONG\r\n") == (
+        b"-ERR 'Permissions Violation for Publish to \"team.green.x\"'\r\n"
+        b"-ERR 'Permissions Violation for Publish to \"dev.ann.secret\"'\r\n"
+        b"-ERR 'Permissions Violation for Publish to \"dev.bob.x\"'\r\n"
+        b"-ERR 'Permissions Violation for Subscription to \"region.us.x\"'\r\nPONG\r\n"
+    )
+    sock.close()
+
+    # Every allowed subject needed a tag this user lacks: it may publish nothing.
+    plain, token = _scoped_user(team_only, s.app, "plain")
+    sock, _ = _raw_jwt(proc.url, plain, token)
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.sendall(b"PUB team.blue.x 0\r\n\r\nPUB anything 0\r\n\r\nPING\r\n")
+    assert read_until(sock, b"PONG\r\n") == (
+        b"-ERR 'Permissions Violation for Publish to \"team.blue.x\"'\r\n"
+        b"-ERR 'Permissions Violation for Publish to \"anything\"'\r\nPONG\r\n"
+    )
+    sock.close()
+
+    refused = b"-ERR 'Authorization Violation'\r\n"
+    cases = {
+        "a scoped user with permissions of its own": _scoped_user(dev, s.app, "own", pub={"allow": [">"]}),
+        "a scoped user with limits of its own": _scoped_user(dev, s.app, "limits", subs=10),
+        "a deny subject naming a tag the user lacks": _scoped_user(bad_deny, s.app, "nodeny"),
+        "a template that is not defined": _scoped_user(bad_op, s.app, "bogus"),
+    }
+    for what, (user, token) in cases.items():
+        sock, _ = _raw_jwt(proc.url, user, token)
+        with sock:
+            assert until_closed(sock).startswith(refused), what
+
+
+def _clock(stamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(stamp))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_connect_times_let_users_in_only_inside_them(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP")))
+    now = time.time()
+
+    # Inside its range (in UTC, wherever the servers run): in, and out when the range ends.
+    inside = [{"start": _clock(now - 60), "end": _clock(now + 3)}]
+    sock, _ = _raw_jwt(proc.url, *s.user("day", times=inside, times_location="UTC"))
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    got = until_closed(sock, timeout=8).replace(b"PING\r\n", b"")  # nats-server may PING first
+    assert got == b"-ERR 'User Authentication Expired'\r\n<EOF>"
+    sock.close()
+
+    refused = b"-ERR 'Authorization Violation'\r\n"
+    later = [{"start": _clock(now + 3600), "end": _clock(now + 7200)}]
+    cases = {
+        "outside every range": s.user("night", times=later, times_location="UTC"),
+        "a zone that does not exist": s.user("zone", times=inside, times_location="Nowhere/Atlantis"),
+    }
+    for what, (user, token) in cases.items():
+        sock, _ = _raw_jwt(proc.url, user, token)
+        with sock:
+            assert until_closed(sock).startswith(refused), what
+    # Two ranges: the one that holds now lets the user in.
+    both = [*later, {"start": _clock(now - 60), "end": _clock(now + 600)}]
+    sock, _ = _raw_jwt(proc.url, *s.user("two", times=both, times_location="UTC"))
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.close()

@@ -21,11 +21,12 @@ connection with ``-ERR 'User Authentication Expired'`` (its account's JWT, with 
 Authentication Expired``); an account update that revokes
 a connected user ends it with ``-ERR 'User Authentication Revoked'``.
 
-Not done, and refused: users whose JWT restricts connect ``times`` (their connections
-are refused, with a log line, rather than let in at any hour), scoped signing keys with
-templates; exports that require activation tokens (not offered) and imports carrying one
-(not wired). An account JWT that a live update makes expire sooner than the sessions'
-timers is applied at their next connect. Exports and imports of account JWTs are wired as
+A user signed by a scoped signing key gets its scope's template instead of its own
+permissions and limits, and a user with connect ``times`` gets in only inside them
+(:mod:`orlop.server.user_claims`). Not done, and refused: exports that require
+activation tokens (not offered) and imports carrying one (not wired). An account JWT
+that a live update makes expire sooner than the sessions' timers is applied at their
+next connect. Exports and imports of account JWTs are wired as
 the configuration's are (:mod:`orlop.server.imports`), when the account is first used
 and again when a JWT changes.
 """
@@ -36,8 +37,9 @@ import ipaddress
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from orlop.server.jwt import Claims, JwtError, decode
 from orlop.server.nkey import decode_signature, raw_key, signed_by
 from orlop.server.options import AuthOptions, ClientLimits, Export, Import, OperatorOptions
 from orlop.server.permissions import Permissions, ResponsePermission, SubjectPermission
+from orlop.server.user_claims import ScopeError, connect_window, has_own_permissions, scoped_claims
 from orlop.subjects import is_subset
 
 __all__ = ["AccountClaims", "OperatorAuth"]
@@ -69,6 +72,8 @@ class AccountClaims:
     disallow_bearer: bool
     exports: tuple[Export, ...] = ()
     imports: tuple[Import, ...] = ()
+    # Scoped signing keys (also in signing_keys): key -> the template its users get.
+    scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -86,13 +91,16 @@ class AccountClaims:
 def account_claims(claims: Claims) -> AccountClaims:
     nats = claims.nats
     keys = set()
+    scopes: dict[str, dict[str, Any]] = {}
     for entry in nats.get("signing_keys") or ():
         if isinstance(entry, str):
             keys.add(entry)
         elif isinstance(entry, dict) and isinstance(entry.get("key"), str):
-            # A scoped key's user template is not applied by Orlop: its users are refused.
-            log.warning("account %s: scoped signing key %s is not supported; its users are refused",
-                        claims.subject, entry["key"])  # fmt: skip
+            if entry.get("kind") != "user_scope":  # as jwt's decoder: the account JWT is refused
+                raise JwtError(f"unknown signing key scope {entry.get('kind')!r}")
+            template = entry.get("template")
+            keys.add(entry["key"])
+            scopes[entry["key"]] = template if isinstance(template, dict) else {}
     limits = nats.get("limits") or {}
     revocations = {str(k): v for k, v in (nats.get("revocations") or {}).items() if isinstance(v, int)}
     return AccountClaims(
@@ -109,6 +117,7 @@ def account_claims(claims: Claims) -> AccountClaims:
         disallow_bearer=bool(limits.get("disallow_bearer")),
         exports=_jwt_exports(claims.subject, nats.get("exports") or ()),
         imports=_jwt_imports(claims.subject, nats.get("imports") or ()),
+        scopes=scopes,
     )
 
 
@@ -399,6 +408,26 @@ class OperatorAuth(Authenticator):
             return None
         if user.issuer != acc.key and user.issuer not in acc.signing_keys:
             return None
+        template = acc.scopes.get(user.issuer)
+        if template is not None:
+            # nats-server's order: the scope replaces the user's permissions and limits
+            # before bearer, connection types, src and times are checked.
+            if has_own_permissions(nats):
+                log.debug("user %s: scoped users require no permissions or limits set", user.subject)
+                return None
+            tags = acc.claims.nats.get("tags")
+            try:
+                nats = scoped_claims(
+                    template,
+                    nats,
+                    name=user.name,
+                    subject=user.subject,
+                    account_name=acc.claims.name,
+                    account_tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+                )
+            except ScopeError as exc:
+                log.debug("user %s: its scope generated invalid permissions: %s", user.subject, exc)
+                return None
         bearer = bool(nats.get("bearer_token"))
         if bearer and acc.disallow_bearer:
             return None
@@ -411,8 +440,9 @@ class OperatorAuth(Authenticator):
             return None
         if not _source_allowed(nats.get("src"), host):
             return None
-        if nats.get("times"):
-            log.warning("user %s: connect times are not supported by Orlop; refused", user.subject)
+        allowed, valid_for = connect_window(nats)
+        if not allowed:
+            log.info("user %s: outside its connect times", user.subject)
             return None
         types = nats.get("allowed_connection_types")
         if types and "STANDARD" not in {str(t).upper() for t in types}:
@@ -422,6 +452,8 @@ class OperatorAuth(Authenticator):
             permissions = acc.default_permissions
         # The session ends with the user's JWT or its account's, whichever expires first.
         expires, expiry = float(user.expires), "User Authentication Expired"
+        if valid_for and (not expires or time.time() + valid_for < expires):
+            expires = time.time() + valid_for  # the end of its connect-times range
         if acc.claims.expires and (not expires or acc.claims.expires < expires):
             expires, expiry = float(acc.claims.expires), "Account Authentication Expired"
         return Identity(
