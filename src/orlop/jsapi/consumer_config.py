@@ -50,6 +50,7 @@ __all__ = [
     "nak_delay",
     "ordered",
     "priority_req_level",
+    "sample_freq",
     "validate",
 ]
 
@@ -448,6 +449,7 @@ def validate(cfg: dict[str, Any], stream_config: dict[str, Any]) -> None:
         _check_pull(cfg, stream_config)
     _check_filters(cfg)
     _check_start(cfg)
+    _check_sampling(cfg)
     if cfg.get("flow_control") and cfg["idle_heartbeat"] == 0:
         raise js_error(Err.CONSUMER_WITH_FLOW_CONTROL_NEEDS_HEARTBEATS)
     if durable and name and durable != name:
@@ -544,6 +546,33 @@ def check_update(old: dict[str, Any], new: dict[str, Any], *, bound: bool) -> No
     backoff = new.get("backoff") or []
     if backoff and new["max_deliver"] != -1 and len(backoff) > new["max_deliver"]:
         raise js_error(Err.CONSUMER_MAX_DELIVER_BACKOFF)
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _check_sampling(cfg: dict[str, Any]) -> None:
+    """``sample_freq``: "N" or "N%", N a non-negative integer; 10095 with Go's words otherwise."""
+    text = str(cfg.get("sample_freq") or "")
+    if not text:
+        return
+    number = text.removesuffix("%")
+    quoted = json.dumps(number, ensure_ascii=False)
+    if not _GO_INT.fullmatch(number):
+        err = f"strconv.Atoi: parsing {quoted}: invalid syntax"
+    elif not -(2**63) <= int(number) < 2**63:
+        err = f"strconv.Atoi: parsing {quoted}: value out of range"
+    elif int(number) < 0:
+        err = "<nil>"  # nats-server formats its nil error into the text
+    else:
+        return
+    raise js_error(Err.CONSUMER_INVALID_SAMPLING, err=err)
+
+
+def sample_freq(cfg: dict[str, Any]) -> int:
+    """The share of acks ``sample_freq`` asks metrics for, in per cent (0: none)."""
+    number = str(cfg.get("sample_freq") or "").removesuffix("%")
+    return int(number) if _GO_INT.fullmatch(number) else 0
 
 
 def nak_delay(rest: bytes) -> int:

@@ -103,3 +103,76 @@ def consumer_group_unpinned(js: AccountView, stream: str, consumer: str, group: 
     subject = f"{ADVISORY_PREFIX}CONSUMER.UNPINNED.{stream}.{consumer}"
     fields = {"group": group, "reason": reason}
     _consumer_group_event(js, subject, CONSUMER_GROUP_UNPINNED_TYPE, stream, consumer, fields)
+
+
+# --- consumers: created and deleted, deliveries given up, naks, terms, sampled acks --------
+
+CONSUMER_ACTION_TYPE = "io.nats.jetstream.advisory.v1.consumer_action"
+MAX_DELIVER_TYPE = "io.nats.jetstream.advisory.v1.max_deliver"
+NAK_TYPE = "io.nats.jetstream.advisory.v1.nak"
+TERMINATED_TYPE = "io.nats.jetstream.advisory.v1.terminated"
+ACK_METRIC_TYPE = "io.nats.jetstream.metric.v1.consumer_ack"
+ACK_METRIC_PREFIX = "$JS.EVENT.METRIC.CONSUMER.ACK."
+
+__all__ += [
+    "ACK_METRIC_PREFIX",
+    "consumer_acked",
+    "consumer_action",
+    "consumer_max_deliveries",
+    "consumer_naked",
+    "consumer_terminated",
+]
+
+
+def _consumer_event(
+    js: AccountView, subject: str, kind: str, stream: str, consumer: str, fields: dict[str, Any]
+) -> None:
+    """Publish one consumer event (nats-server's field order: type, id, timestamp, stream, consumer, ...)."""
+    if not js.account.has_interest(subject):
+        return
+    body: dict[str, Any] = {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
+    body.update({"stream": stream, "consumer": consumer, **fields})
+    js.account.publish(subject, "", b"", gojson.dumps(body).encode())
+
+
+def consumer_action(js: AccountView, action: str, stream: str, consumer: str) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.<CREATED|DELETED>.<stream>.<consumer>``; ``action``
+    is ``create`` or ``delete``."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.{_VERBS[action]}.{stream}.{consumer}"
+    _consumer_event(js, subject, CONSUMER_ACTION_TYPE, stream, consumer, {"action": action})
+
+
+def consumer_max_deliveries(js: AccountView, stream: str, consumer: str, sseq: int, deliveries: int) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>``: message ``sseq``
+    was delivered ``deliveries`` (max_deliver) times and will not be again."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+    fields = {"stream_seq": sseq, "deliveries": deliveries}
+    _consumer_event(js, subject, MAX_DELIVER_TYPE, stream, consumer, fields)
+
+
+def consumer_naked(js: AccountView, stream: str, consumer: str, dseq: int, sseq: int, dc: int) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.<stream>.<consumer>``: a pending message was naked."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.MSG_NAKED.{stream}.{consumer}"
+    fields = {"consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc}
+    _consumer_event(js, subject, NAK_TYPE, stream, consumer, fields)
+
+
+def consumer_terminated(
+    js: AccountView, stream: str, consumer: str, dseq: int, sseq: int, dc: int, reason: str
+) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.<stream>.<consumer>``: ``+TERM [reason]``."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.MSG_TERMINATED.{stream}.{consumer}"
+    fields: dict[str, Any] = {"consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc}
+    if reason:
+        fields["reason"] = reason
+    _consumer_event(js, subject, TERMINATED_TYPE, stream, consumer, fields)
+
+
+def consumer_acked(
+    js: AccountView, stream: str, consumer: str, dseq: int, sseq: int, ack_time: int, dc: int
+) -> None:
+    """``$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>``: a sampled ack (``sample_freq``),
+    ``ack_time`` nanoseconds after the delivery."""
+    subject = f"{ACK_METRIC_PREFIX}{stream}.{consumer}"
+    fields = {"consumer_seq": dseq, "stream_seq": sseq, "ack_time": ack_time, "deliveries": dc}
+    _consumer_event(js, subject, ACK_METRIC_TYPE, stream, consumer, fields)

@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import random
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orlop.jsapi.consumer_config import ack_req_level, filters, nak_delay, ordered, priority_req_level
+from orlop.jsapi.consumer_config import (
+    ack_req_level,
+    filters,
+    nak_delay,
+    ordered,
+    priority_req_level,
+    sample_freq,
+)
 from orlop.jsapi.timefmt import format_ts, parse_ts
 from orlop.protocol import headers
+from orlop.server.jetstream import advisories
 from orlop.server.jetstream.consumer_position import reset_start, start_of
 from orlop.store.base import StoredMsg
 from orlop.subjects import matches
@@ -303,12 +312,16 @@ class Consumer:
             self.rdq_set.discard(seq)
             if seq not in self.pending:
                 continue
+            dc = self.rdc.get(seq, 1)
+            if 0 < self.max_deliver <= dc:  # e.g. naked at its last delivery: given up
+                self._give_up(seq, dc)
+                continue
             msg = store.load(seq)
             if msg is None:
                 self._drop_pending(seq)
                 continue
             self.last_src = "rdq"
-            return msg, self.rdc.get(seq, 1) + 1
+            return msg, dc + 1
         if self.ack_pending_full():
             return None
         while self.lps:
@@ -382,20 +395,26 @@ class Consumer:
         if len(toks) < 9:
             return
         try:
-            sseq = int(toks[5])
+            dc, sseq, dseq = int(toks[4]), int(toks[5]), int(toks[6])
         except ValueError:
             return
         body = payload.strip()
         kind, _, rest = body.partition(b" ")
         if kind in (b"", b"+ACK"):
+            self._sample(sseq, dseq, dc)
             self.ack(sseq)
         elif kind == b"-NAK":
+            if sseq in self.pending:
+                advisories.consumer_naked(self.js, self.stream.name, self.name, dseq, sseq, dc)
             self.nak(sseq, nak_delay(rest))
         elif kind == b"+WPI":
             self.in_progress(sseq)
         elif kind == b"+TERM":
             self.ack(sseq, term=True)
+            reason = rest.strip().decode("utf-8", "replace")
+            advisories.consumer_terminated(self.js, self.stream.name, self.name, dseq, sseq, dc, reason)
         elif kind == b"+NXT":
+            self._sample(sseq, dseq, dc)
             self.ack(sseq)
             self.next_after_ack(reply, rest)
             return
@@ -403,6 +422,18 @@ class Consumer:
             return
         if reply:
             self.account.publish(reply, "", b"", b"")
+
+    def _sample(self, sseq: int, dseq: int, dc: int) -> None:
+        """``sample_freq``: the ack metric for this share of explicit acks (nats-server's
+        shouldSample: ``rand(100) <= freq``, so "1%" samples about 2 in 100)."""
+        freq = self.sample_freq
+        if freq <= 0 or self.ack_none or self.ack_all or self.ack_fc:
+            return
+        p = self.pending.get(sseq)
+        if p is None or (freq < 100 and random.randrange(100) > freq):
+            return
+        ack_time = self.clock() - p.ts
+        advisories.consumer_acked(self.js, self.stream.name, self.name, dseq, sseq, ack_time, dc)
 
     def next_after_ack(self, reply: str, body: bytes) -> None:
         """``+NXT``: only pull consumers take a request piggy-backed on an ack."""
@@ -486,6 +517,15 @@ class Consumer:
             heapq.heappush(self.rdq, sseq)
             self.pending[sseq].deadline = _NEVER
 
+    def _give_up(self, sseq: int, dc: int) -> None:
+        """``sseq`` was delivered max_deliver (``dc``) times: no more, and say so (advisory).
+
+        Its delivery count stays (num_redelivered counts it), as in nats-server."""
+        self._drop_pending(sseq)
+        if dc > 1:
+            self.rdc[sseq] = dc
+        advisories.consumer_max_deliveries(self.js, self.stream.name, self.name, sseq, dc)
+
     # --- redelivery timer -----------------------------------------------------------------
 
     def _arm_ack_timer(self) -> None:
@@ -522,8 +562,9 @@ class Consumer:
         now = self.clock() if now is None else now
         late = [s for s, p in self.pending.items() if p.deadline <= now]
         for sseq in late:
-            if 0 < self.max_deliver <= self.rdc.get(sseq, 1):
-                self._drop_pending(sseq)
+            dc = self.rdc.get(sseq, 1)
+            if 0 < self.max_deliver <= dc:
+                self._give_up(sseq, dc)
             else:
                 self._queue_redelivery(sseq)
         self._rearm()
@@ -585,6 +626,7 @@ class Consumer:
         self.ack_wait = int(config.get("ack_wait") or 0)
         self.backoff: list[int] = list(config.get("backoff") or [])
         self.max_deliver = int(config.get("max_deliver") or -1)
+        self.sample_freq = sample_freq(config)
         self.max_ack_pending = int(config.get("max_ack_pending") or 0)
         self.headers_only = bool(config.get("headers_only"))
         self.pause_until = parse_ts(config["pause_until"]) if config.get("pause_until") else 0
@@ -612,10 +654,13 @@ class Consumer:
             self.keeper.mark()
 
     def stop(self, delete_state: bool) -> None:
-        """Stop delivering, drop subscriptions and timers; ``delete_state`` forgets it for good."""
+        """Stop delivering, drop subscriptions and timers; ``delete_state`` forgets it for good
+        (and advises it: API delete, inactivity, its stream deleted)."""
         if self.closed:
             return
         self.closed = True
+        if delete_state:
+            advisories.consumer_action(self.js, "delete", self.stream.name, self.name)
         if self._ack_sub is not None:
             self.account.unsubscribe_internal(self._ack_sub)
             self._ack_sub = None

@@ -32,7 +32,7 @@ from orlop.jsapi.consumer_config import (
 from orlop.jsapi.errors import Err, js_error
 from orlop.jsapi.schema import Schema
 from orlop.jsapi.timefmt import ZERO_TIME, format_ts, parse_ts
-from orlop.server.jetstream import consumer_state
+from orlop.server.jetstream import advisories, consumer_state
 from orlop.server.jetstream.api import ApiRequest, api
 from orlop.server.jetstream.consumer import Consumer
 from orlop.server.jetstream.consumer_pull import PullConsumer
@@ -145,6 +145,7 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
     stream.consumers[name] = c
     consumer_state.attach(c)
     c.start()
+    advisories.consumer_action(req.js, "create", stream.name, name)
     return c
 
 
