@@ -33,7 +33,9 @@ class Identity:
         seed = nkeys.encode_seed(os.urandom(32), prefix)
         return cls(seed, nkeys.from_seed(seed).public_key.decode())
 
-    def sign_jwt(self, subject: str, name: str, nats: dict[str, Any], *, exp: int = 0, iat: int = 0) -> str:
+    def sign_jwt(
+        self, subject: str, name: str, nats: dict[str, Any], *, exp: int = 0, iat: int = 0, nbf: int = 0
+    ) -> str:
         header = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
         claims: dict[str, Any] = {
             "iat": iat or int(time.time()),
@@ -44,6 +46,8 @@ class Identity:
         }
         if exp:
             claims["exp"] = exp
+        if nbf:
+            claims["nbf"] = nbf
         claims["jti"] = (
             base64.b32encode(hashlib.sha256(json.dumps(claims, sort_keys=True).encode()).digest())
             .decode()

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 import nkeys
@@ -514,3 +515,110 @@ def test_connect_times_let_users_in_only_inside_them(
     sock, _ = _raw_jwt(proc.url, *s.user("two", times=both, times_location="UTC"))
     assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
     sock.close()
+
+
+async def _delivered(publisher: nats.NATS, sub: Any, subject: str, tries: int = 30) -> bool:
+    """Whether a publish on ``subject`` reaches ``sub`` (probing a while: nats-server may not
+    route the first messages after a new subscription)."""
+    for _ in range(tries):
+        await publisher.publish(subject, b"probe")
+        await publisher.flush()
+        try:
+            await sub.next_msg(timeout=0.1)
+            return True
+        except nats.errors.TimeoutError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_private_exports_need_activation_tokens(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    """``nsc add export --private``: only accounts holding the exporter's activation token import it."""
+    s = _setup()
+    good, plain, revoked, brief, misfit = (Identity.new(nkeys.PREFIX_BYTE_ACCOUNT) for _ in range(5))
+    now = int(time.time())
+    exports = [
+        {"name": "feed", "subject": "feed.>", "type": "stream", "token_req": True,
+         "revocations": {revoked.public: now + 60}},
+        {"name": "help", "subject": "help", "type": "service", "token_req": True},
+    ]  # fmt: skip
+
+    def activation(importer: Identity, subject: str, kind_: str, *, exp: int = 0) -> str:
+        claims = {"type": "activation", "version": 2, "subject": subject, "kind": kind_}
+        return s.app.sign_jwt(importer.public, "act", claims, exp=exp)
+
+    def feed_import(token: str) -> dict[str, object]:
+        imp: dict[str, object] = {
+            "name": "feed",
+            "subject": "feed.>",
+            "account": s.app.public,
+            "type": "stream",
+        }
+        return {**imp, "token": token} if token else imp
+
+    help_import = {"name": "help", "subject": "help", "account": s.app.public, "type": "service"}
+    accounts = {
+        "GOOD": (good, [feed_import(activation(good, "feed.>", "stream")),
+                        {**help_import, "token": activation(good, "help", "service")}]),
+        "PLAIN": (plain, [feed_import(""), help_import]),  # no token: not imported
+        "REVOKED": (revoked, [feed_import(activation(revoked, "feed.>", "stream"))]),
+        "BRIEF": (brief, [feed_import(activation(brief, "feed.>", "stream", exp=now + 4))]),
+        # A token made out to another account: this account's JWT is invalid as a whole.
+        "MISFIT": (misfit, [feed_import(activation(good, "feed.>", "stream"))]),
+    }  # fmt: skip
+    preload = {
+        s.app.public: s.account_jwt(s.app, "APP", exports=exports),
+        s.system.public: s.account_jwt(s.system, "SYS", jetstream=False),
+    }
+    for name, (account, imports) in accounts.items():
+        preload[account.public] = s.account_jwt(account, name, jetstream=False, imports=imports)
+    conf = tmp_path / "operator.conf"
+    entries = "\n".join(f"  {k}: {v}" for k, v in preload.items())
+    conf.write_text(
+        f"operator: {s.op_jwt}\nsystem_account: {s.system.public}\nresolver: MEMORY\n"
+        f"resolver_preload: {{\n{entries}\n}}\n"
+    )
+    proc = _start(server_factory, kind, conf)
+
+    async def connect(name: str, account: Identity) -> nats.NATS:
+        user, token = s.user(name.lower(), account)
+        path = tmp_path / f"{name}.creds"
+        path.write_bytes(creds_file(token, user))
+        return await nats.connect(proc.url, user_credentials=str(path), allow_reconnect=False)
+
+    publisher = await connect("publisher", s.app)
+    readers = {name: await connect(name, acc) for name, (acc, _) in accounts.items() if name != "MISFIT"}
+    try:
+        with pytest.raises((NatsError, OSError)):
+            await connect("MISFIT", misfit)
+
+        async def helper(m: nats.aio.msg.Msg) -> None:
+            await m.respond(b"helped")
+
+        await publisher.subscribe("help", cb=helper)
+        await publisher.flush()
+        subs = {name: await nc.subscribe("feed.>") for name, nc in readers.items()}
+        for nc in readers.values():
+            await nc.flush()
+        assert await _delivered(publisher, subs["GOOD"], "feed.a")
+        assert await _delivered(publisher, subs["BRIEF"], "feed.a")
+        for name in ("PLAIN", "REVOKED"):
+            assert not await _delivered(publisher, subs[name], "feed.a", tries=5), name
+        assert (await readers["GOOD"].request("help", b"?", timeout=5)).data == b"helped"
+        with pytest.raises(nats.errors.NoRespondersError):
+            await readers["PLAIN"].request("help", b"?", timeout=2)
+        # BRIEF's token expires: its import goes with it, GOOD's stays.
+        await asyncio.sleep(max(0.0, now + 5 - time.time()))
+        while True:  # what was in flight before the expiry
+            try:
+                await subs["BRIEF"].next_msg(timeout=0.2)
+            except nats.errors.TimeoutError:
+                break
+        assert not await _delivered(publisher, subs["BRIEF"], "feed.b", tries=5)
+        assert await _delivered(publisher, subs["GOOD"], "feed.b")
+    finally:
+        await publisher.close()
+        for nc in readers.values():
+            await nc.close()

@@ -4,8 +4,9 @@ A NATS JWT is ``base64url(header).base64url(claims).base64url(signature)`` witho
 padding; the header says ``{"typ": "JWT", "alg": "ed25519-nkey"}`` and the signature is
 the issuer's ed25519 signature of ``header.claims`` (nats-io/jwt v2 decoder.go). The
 issuer (``iss``) is an NKEY public key whose prefix must suit the claim: operators sign
-themselves and accounts, accounts (or their signing keys) sign users. Claims carry
-``nats.type`` (operator, account, user) and ``nats.version`` 2; version-1 tokens (with a
+themselves and accounts, accounts (or their signing keys) sign users and the activation
+tokens that let another account import a private export. Claims carry ``nats.type``
+(operator, account, user, activation) and ``nats.version`` 2; version-1 tokens (with a
 top-level ``type``) are refused. Only decoding and verification live here: what the
 claims allow is orlop.server.operator's business.
 """
@@ -32,11 +33,13 @@ _ISSUERS = {
     "operator": (nkeys.PREFIX_BYTE_OPERATOR,),
     "account": (nkeys.PREFIX_BYTE_OPERATOR, nkeys.PREFIX_BYTE_ACCOUNT),
     "user": (nkeys.PREFIX_BYTE_ACCOUNT,),
+    "activation": (nkeys.PREFIX_BYTE_ACCOUNT,),  # the exporter (or its signing key) lets an importer in
 }
 _SUBJECTS = {
     "operator": nkeys.PREFIX_BYTE_OPERATOR,
     "account": nkeys.PREFIX_BYTE_ACCOUNT,
     "user": nkeys.PREFIX_BYTE_USER,
+    "activation": nkeys.PREFIX_BYTE_ACCOUNT,  # the importing account
 }
 
 

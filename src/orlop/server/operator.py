@@ -23,8 +23,8 @@ a connected user ends it with ``-ERR 'User Authentication Revoked'``.
 
 A user signed by a scoped signing key gets its scope's template instead of its own
 permissions and limits, and a user with connect ``times`` gets in only inside them
-(:mod:`orlop.server.user_claims`). Not done, and refused: exports that require
-activation tokens (not offered) and imports carrying one (not wired). An account JWT
+(:mod:`orlop.server.user_claims`). Private exports (``token_req``) are imported with
+an activation token (:mod:`orlop.server.activation`), until it expires. An account JWT
 that a live update makes expire sooner than the sessions' timers is applied at their
 next connect. Exports and imports of account JWTs are wired as
 the configuration's are (:mod:`orlop.server.imports`), when the account is first used
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orlop.server.activation import check_activation, token_problem
 from orlop.server.auth import Authenticator, Identity
 from orlop.server.jwt import Claims, JwtError, decode
 from orlop.server.nkey import decode_signature, raw_key, signed_by
@@ -101,6 +102,13 @@ def account_claims(claims: Claims) -> AccountClaims:
             template = entry.get("template")
             keys.add(entry["key"])
             scopes[entry["key"]] = template if isinstance(template, dict) else {}
+    imports = _jwt_imports(nats.get("imports") or ())
+    for imp in imports:
+        # An import's activation token that does not fit it invalidates the account JWT (jwt's
+        # Import.Validate); one that expired or was revoked only loses that import, when wired.
+        problem = token_problem(imp, claims.subject) if imp.token else ""
+        if problem:
+            raise JwtError(problem)
     limits = nats.get("limits") or {}
     revocations = {str(k): v for k, v in (nats.get("revocations") or {}).items() if isinstance(v, int)}
     return AccountClaims(
@@ -115,8 +123,8 @@ def account_claims(claims: Claims) -> AccountClaims:
         jetstream=_jetstream(limits),
         default_permissions=_permissions(nats.get("default_permissions") or {}),
         disallow_bearer=bool(limits.get("disallow_bearer")),
-        exports=_jwt_exports(claims.subject, nats.get("exports") or ()),
-        imports=_jwt_imports(claims.subject, nats.get("imports") or ()),
+        exports=_jwt_exports(nats.get("exports") or ()),
+        imports=imports,
         scopes=scopes,
     )
 
@@ -124,17 +132,15 @@ def account_claims(claims: Claims) -> AccountClaims:
 _RESPONSE_TYPES = {"singleton": "singleton", "stream": "stream", "chunked": "chunked"}
 
 
-def _jwt_exports(account: str, entries: Any) -> tuple[Export, ...]:
-    """An account JWT's exports; those needing activation tokens are left out (not offered)."""
+def _jwt_exports(entries: Any) -> tuple[Export, ...]:
+    """An account JWT's exports (``token_req`` ones only to importers with an activation token)."""
     out = []
     for e in entries if isinstance(entries, list) else ():
         if not isinstance(e, dict) or e.get("type") not in ("stream", "service") or not e.get("subject"):
             continue
-        if e.get("token_req"):
-            log.warning(
-                "account %s: export %s needs activation tokens: not offered by Orlop", account, e["subject"]
-            )
-            continue
+        revoked = e.get("revocations")
+        revoked = revoked if isinstance(revoked, dict) else {}
+        revocations = tuple((str(k), v) for k, v in revoked.items() if isinstance(v, int))
         threshold = e.get("response_threshold")
         out.append(
             Export(
@@ -143,12 +149,14 @@ def _jwt_exports(account: str, entries: Any) -> tuple[Export, ...]:
                 response=_RESPONSE_TYPES.get(str(e.get("response_type", "")).lower(), "singleton"),
                 threshold=threshold / _NS if isinstance(threshold, int) and threshold > 0 else 120.0,
                 token_position=int(e.get("account_token_position") or 0),
+                token_req=bool(e.get("token_req")),
+                revocations=revocations,
             )
         )
     return tuple(out)
 
 
-def _jwt_imports(account: str, entries: Any) -> tuple[Import, ...]:
+def _jwt_imports(entries: Any) -> tuple[Import, ...]:
     """An account JWT's imports (jwt v2: ``subject`` is the exporter's, ``local_subject`` ours)."""
     out = []
     for i in entries if isinstance(entries, list) else ():
@@ -156,21 +164,23 @@ def _jwt_imports(account: str, entries: Any) -> tuple[Import, ...]:
             continue
         if not i.get("subject") or not i.get("account"):
             continue
-        if i.get("token"):
-            log.warning(
-                "account %s: import %s uses an activation token: not wired by Orlop", account, i["subject"]
-            )
-            continue
+        token = str(i.get("token") or "")
         local = str(i.get("local_subject") or "")
         legacy = str(i.get("to") or "")  # deprecated: a stream import's prefix, a service's local subject
         if i["type"] == "stream":
             out.append(
                 Import(
-                    "stream", str(i["account"]), str(i["subject"]), to=local, prefix="" if local else legacy
+                    "stream",
+                    str(i["account"]),
+                    str(i["subject"]),
+                    to=local,
+                    prefix="" if local else legacy,
+                    token=token,
                 )
             )
         else:
-            out.append(Import("service", str(i["account"]), str(i["subject"]), to=local or legacy))
+            service = Import("service", str(i["account"]), str(i["subject"]), to=local or legacy, token=token)
+            out.append(service)
     return tuple(out)
 
 
@@ -301,6 +311,9 @@ class OperatorAuth(Authenticator):
         self.resolver = _Resolver(op)
         self._accounts: dict[str, AccountClaims] = {}
         self.on_update: Callable[[AccountClaims], None] | None = None
+        # Per account: when the first activation token its imports use expires (unix s, 0 never),
+        # as of its last imports_of; the server wires its imports again then.
+        self.activations_expire: dict[str, int] = {}
 
     @property
     def required(self) -> bool:
@@ -340,11 +353,14 @@ class OperatorAuth(Authenticator):
         return acc.limits if acc is not None else None
 
     def imports_of(self, key: str) -> list[tuple[Import, Export]]:
-        """Account ``key``'s imports that its exporters' JWTs authorize, each with that export."""
+        """Account ``key``'s imports that its exporters' JWTs authorize, each with that export
+        (a private export only with a valid activation token; see ``activations_expire``)."""
         acc = self.lookup(key)
+        self.activations_expire[key] = 0
         if acc is None:
             return []
         out = []
+        earliest = 0
         for imp in acc.imports:
             exporter = self.lookup(imp.account)
             found = None
@@ -363,7 +379,16 @@ class OperatorAuth(Authenticator):
                     "account %s: import of %s from %s is not exported to it", key, imp.subject, imp.account
                 )
                 continue
+            if found.token_req:
+                assert exporter is not None
+                why, expires = check_activation(imp, found, exporter.key, exporter.signing_keys)
+                if why:
+                    log.warning("account %s: %s", key, why)
+                    continue
+                if expires and (not earliest or expires < earliest):
+                    earliest = expires
             out.append((imp, found))
+        self.activations_expire[key] = earliest
         return out
 
     def update(self, token: str, expected: str = "") -> tuple[str, str]:

@@ -92,6 +92,10 @@ class Export:
     response: str = "singleton"  # service responses: "singleton", "stream" or "chunked"
     threshold: float = 120.0  # seconds a streamed/chunked response mapping lives unused
     token_position: int = 0  # 1-based token of the subject that must be the importer's name
+    # Operator mode: importers need an activation token (``nsc add export --private``), and
+    # those issued to an account at or before its time here are revoked.
+    token_req: bool = False
+    revocations: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class Import:
     to: str = ""  # stream: the subject delivered under; service: the local request subject
     prefix: str = ""  # stream only: delivered under "<prefix>.<subject>"
     share: bool = False  # service: tell the exporter who asked (accepted; Orlop shares the account)
+    token: str = ""  # operator mode: the exporter's activation token (JWT) for a private export
 
 
 @dataclass(slots=True)

@@ -120,6 +120,7 @@ class Server:
             )
             self.audit = AuditTrail(self, a.file, a.max_size, a.max_files, system or "$SYS")
         self.imports = ImportRouter(self.lookup_account, lambda delay, fn: self.loop.call_later(delay, fn))
+        self._activation_timers: dict[str, asyncio.TimerHandle] = {}
         self.default_account = self.lookup_account(GLOBAL_ACCOUNT)
         self.monitor: MonitorServer | None = None
         self.clients: dict[int, Connection] = {}
@@ -162,7 +163,7 @@ class Server:
             acc = self.accounts[name] = Account(name, self)
             if self.operator is not None and self.operator.lookup(name) is not None:
                 # An account of a JWT: its imports, as its claims and its exporters' allow.
-                self.imports.wire_account(name, self.operator.imports_of(name))
+                self._wire_jwt_imports(name)
             # An account born after JetStream started gets its own JetStream namespace too.
             if self.jetstream is not None and self.jetstream.started and self.jetstream_allowed(name):
                 self.jetstream.enable_account(acc)
@@ -214,7 +215,20 @@ class Server:
         # Its imports, and those of every account that may import from it, follow the new JWT.
         for name in list(self.accounts):
             if self.operator is not None and self.operator.lookup(name) is not None:
-                self.imports.wire_account(name, self.operator.imports_of(name))
+                self._wire_jwt_imports(name)
+
+    def _wire_jwt_imports(self, name: str) -> None:
+        """Wire a JWT account's imports, and again when an activation token they use expires
+        (the import it let in then goes, as nats-server's activation expiry timer does)."""
+        assert self.operator is not None
+        self.imports.wire_account(name, self.operator.imports_of(name))
+        old = self._activation_timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        expires = self.operator.activations_expire.get(name, 0)
+        if expires and self._loop is not None:
+            delay = max(0.0, expires - time.time()) + 0.05  # past it on the wall clock too
+            self._activation_timers[name] = self._loop.call_later(delay, self._wire_jwt_imports, name)
 
     # -- lifecycle -------------------------------------------------------------------------
 
