@@ -10,7 +10,9 @@ their sequences; ``sample_freq`` publishes ack metrics; consumers created and de
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import time
 from typing import Any
 
 import nats
@@ -156,5 +158,50 @@ async def test_sample_freq_is_checked(server: ServerProcess) -> None:
             }, freq
         ok = await _api(nc, "CONSUMER.CREATE.SAMP", {"stream_name": "SAMP", "config": {"sample_freq": "50"}})
         assert ok["config"]["sample_freq"] == "50"
+    finally:
+        await nc.close()
+
+
+def _rfc3339(stamp: float) -> str:
+    return datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_pause_advisories(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="PAUSE", subjects=["pause"])
+        events = await nc.subscribe(ADVISORY + "PAUSE.>")
+        await nc.flush()
+        # Created paused: said at once, and again when the pause ends on its own.
+        soon = time.time() + 1.5
+        config = {"durable_name": "P", "ack_policy": "explicit", "pause_until": _rfc3339(soon)}
+        created = await _api(nc, "CONSUMER.CREATE.PAUSE.P", {"stream_name": "PAUSE", "config": config})
+        assert "error" not in created, created
+        first = json.loads((await events.next_msg(timeout=5)).data)
+        assert first["type"] == "io.nats.jetstream.advisory.v1.consumer_pause"
+        assert (first["stream"], first["consumer"], first["paused"]) == ("PAUSE", "P", True)
+        assert first["pause_until"].startswith(_rfc3339(soon)[:19])
+        # A create or update does not move the pause (only CONSUMER.PAUSE does).
+        moved = {**config, "pause_until": _rfc3339(time.time() + 600)}
+        again = await _api(nc, "CONSUMER.CREATE.PAUSE.P", {"stream_name": "PAUSE", "config": moved})
+        assert again["config"]["pause_until"][:19] == _rfc3339(soon)[:19]
+        repeat = json.loads((await events.next_msg(timeout=5)).data)  # still paused: said again
+        assert (repeat["paused"], repeat["pause_until"][:19]) == (True, _rfc3339(soon)[:19])
+        ended = json.loads((await events.next_msg(timeout=10)).data)
+        assert time.time() >= soon - 0.2  # not before the pause ended
+        assert (ended["paused"], ended["pause_until"][:19]) == (False, _rfc3339(soon)[:19])
+        # Paused through the API, then resumed: one advisory each.
+        later = _rfc3339(time.time() + 60)
+        paused = await _api(nc, "CONSUMER.PAUSE.PAUSE.P", {"pause_until": later})
+        assert paused["paused"] is True
+        event = json.loads((await events.next_msg(timeout=5)).data)
+        assert (event["paused"], event["pause_until"][:19]) == (True, later[:19])
+        resumed = await _api(nc, "CONSUMER.PAUSE.PAUSE.P", b"")
+        assert resumed["paused"] is False
+        event = json.loads((await events.next_msg(timeout=5)).data)
+        assert (event["paused"], event["pause_until"]) == (False, "0001-01-01T00:00:00Z")
+        with pytest.raises(nats.errors.TimeoutError):  # and nothing more
+            await events.next_msg(timeout=1)
     finally:
         await nc.close()

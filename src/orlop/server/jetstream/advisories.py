@@ -120,6 +120,7 @@ __all__ += [
     "consumer_action",
     "consumer_max_deliveries",
     "consumer_naked",
+    "consumer_pause",
     "consumer_terminated",
 ]
 
@@ -176,3 +177,17 @@ def consumer_acked(
     subject = f"{ACK_METRIC_PREFIX}{stream}.{consumer}"
     fields = {"consumer_seq": dseq, "stream_seq": sseq, "ack_time": ack_time, "deliveries": dc}
     _consumer_event(js, subject, ACK_METRIC_TYPE, stream, consumer, fields)
+
+
+PAUSE_TYPE = "io.nats.jetstream.advisory.v1.consumer_pause"
+
+
+def consumer_pause(js: AccountView, stream: str, consumer: str, until_ns: int) -> None:
+    """``$JS.EVENT.ADVISORY.CONSUMER.PAUSE.<stream>.<consumer>``: paused until ``until_ns``
+    (Unix ns; 0: not paused), or a pause that just ended (``paused`` false)."""
+    subject = f"{ADVISORY_PREFIX}CONSUMER.PAUSE.{stream}.{consumer}"
+    fields = {
+        "paused": bool(until_ns) and js.clock() < until_ns,
+        "pause_until": format_ts(until_ns),  # 0: Go's zero time, as nats-server writes it
+    }
+    _consumer_event(js, subject, PAUSE_TYPE, stream, consumer, fields)

@@ -96,6 +96,7 @@ class Consumer:
         self.loop = asyncio.get_running_loop()
         self.clock = stream.js.clock
         self.filters: list[str] = []
+        self.pause_until = 0  # Unix ns; 0: not paused (set from the config by _apply)
         self._apply(config)
         self.ack_none = config["ack_policy"] == "none"
         self.ack_all = config["ack_policy"] == "all"
@@ -104,6 +105,7 @@ class Consumer:
         self.replay_original = config.get("replay_policy") == "original"
         self._replay_last: tuple[int, float] | None = None
         self._replay_timer: asyncio.TimerHandle | None = None
+        self._unpause_timer: asyncio.TimerHandle | None = None
         self.ack_prefix = f"$JS.ACK.{stream.name}.{name}."
         # position
         self.dseq = 1  # next consumer sequence
@@ -242,6 +244,7 @@ class Consumer:
     def set_pause(self, until_ns: int) -> None:
         """Pause until ``until_ns`` (Unix ns; 0 or past = resume now) and record it in the config."""
         cfg = {k: v for k, v in self.config.items() if k != "pause_until"}
+        was = self.pause_until
         self.pause_until = until_ns if until_ns > self.clock() else 0
         if self.pause_until:
             cfg["pause_until"] = format_ts(self.pause_until)
@@ -254,7 +257,29 @@ class Consumer:
         if self._replay_timer is not None:
             self._replay_timer.cancel()
             self._replay_timer = None
+        if self.pause_until != was:  # set, moved or lifted: advised, and again when it ends
+            advisories.consumer_pause(self.js, self.stream.name, self.name, self.pause_until)
+            self._arm_unpause()
         self.kick()
+
+    def advise_if_paused(self) -> None:
+        """After a create or update answered (nats-server): the pause advisory while paused."""
+        if self.pause_until > self.clock():
+            advisories.consumer_pause(self.js, self.stream.name, self.name, self.pause_until)
+
+    def _arm_unpause(self) -> None:
+        if self._unpause_timer is not None:
+            self._unpause_timer.cancel()
+            self._unpause_timer = None
+        left = self.pause_until - self.clock()
+        if left > 0 and not self.closed:
+            self._unpause_timer = self.loop.call_later(left / 1e9, self._unpaused)
+
+    def _unpaused(self) -> None:
+        self._unpause_timer = None
+        if not self.closed:
+            advisories.consumer_pause(self.js, self.stream.name, self.name, self.pause_until)
+            self.kick()
 
     def _replay_wait(self, msg: StoredMsg) -> float:
         """``replay_policy: original``: seconds to hold ``msg`` back (then put back and retried)."""
@@ -640,6 +665,7 @@ class Consumer:
             self._ack_sub = self.account.subscribe_internal(self.ack_prefix + ">", self.on_ack)
         self._start_io()
         self._rearm()
+        self._arm_unpause()  # created paused: advised when the pause ends
         self.kick()
 
     def _start_io(self) -> None:
@@ -664,10 +690,10 @@ class Consumer:
         if self._ack_sub is not None:
             self.account.unsubscribe_internal(self._ack_sub)
             self._ack_sub = None
-        for timer in (self._ack_timer, self._replay_timer):
+        for timer in (self._ack_timer, self._replay_timer, self._unpause_timer):
             if timer is not None:
                 timer.cancel()
-        self._ack_timer = self._replay_timer = None
+        self._ack_timer = self._replay_timer = self._unpause_timer = None
         self._stop_io(delete_state)
         if self.keeper is not None:
             self.keeper.stopped(delete_state)

@@ -124,13 +124,21 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
     """
     existing: Consumer | None = stream.consumers.get(name)
     if existing is not None:
+        # pause_until changes only through CONSUMER.PAUSE: a create or update keeps the current
+        # one, whatever it says (nats-server's jsConsumerCreateRequest).
+        cfg = {k: v for k, v in cfg.items() if k != "pause_until"}
+        if "pause_until" in existing.config:
+            cfg["pause_until"] = existing.config["pause_until"]
+        cfg = ordered(cfg)
         if configs_equal(existing.config, cfg):
+            existing.advise_if_paused()
             return existing
         if action == "create":
             raise js_error(Err.CONSUMER_ALREADY_EXISTS)
         check_update(existing.config, cfg, bound=existing.push_bound())
         existing.update_config(cfg)
         consumer_state.save_meta(existing)
+        existing.advise_if_paused()
         return existing
     if action == "update":
         raise js_error(Err.CONSUMER_DOES_NOT_EXIST)
@@ -146,6 +154,7 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
     consumer_state.attach(c)
     c.start()
     advisories.consumer_action(req.js, "create", stream.name, name)
+    c.advise_if_paused()
     return c
 
 
