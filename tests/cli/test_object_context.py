@@ -97,3 +97,18 @@ def test_connection_flags_may_follow_the_command(server: ServerProcess, tmp_path
         None, "acl", "late", "--read-only", "--user", "team-b", "--password", "x", "--plain", "-s", server.url
     )
     assert acl.returncode == 0 and b"team-b" in acl.stdout, acl.stderr.decode()
+
+
+def test_every_server_given_counts(server: ServerProcess, tmp_path: Path) -> None:
+    """``-s A -s B`` (as ``-s A,B``): a server that is down is skipped for the next, none is dropped."""
+    cli = Cli(server.url)
+    down = "nats://127.0.0.1:1"
+    for flags in (
+        ["-s", down, "-s", server.url],
+        ["-s", f"{down},{server.url}"],
+        ["-s", server.url, "-s", down],
+    ):
+        listed = cli.at(None, *flags, "ls")
+        assert listed.returncode == 0, (flags, listed.stderr.decode())
+    alone = cli.at(None, "-s", down, "ls")
+    assert alone.returncode != 0 and "127.0.0.1:1" in error_line(alone)

@@ -179,8 +179,13 @@ def connection_options(fn: F) -> F:
             "-s",
             "--server",
             "servers",
-            default=None,
-            help=f"server URL(s), comma separated [default: NATS_URL, the context's, else {DEFAULT_URL}]",
+            multiple=True,
+            # Repeated (-s a -s b) or comma separated: every URL counts, none is silently dropped.
+            callback=lambda _ctx, _param, values: ",".join(values) if values else None,
+            help=(
+                "server URL(s), comma separated or repeated"
+                f" [default: NATS_URL, the context's, else {DEFAULT_URL}]"
+            ),
         ),
         click.option(
             "--context", default=None, help="natscli context to use [default: NATS_CONTEXT, the selected]"
