@@ -80,13 +80,24 @@ CONSUMER_GROUP_UNPINNED_TYPE = "io.nats.jetstream.advisory.v1.consumer_group_unp
 __all__ += ["consumer_group_pinned", "consumer_group_unpinned"]
 
 
-def _consumer_group_event(
-    js: AccountView, subject: str, kind: str, stream: str, consumer: str, fields: dict[str, str]
+def _consumer_event(
+    js: AccountView,
+    subject: str,
+    kind: str,
+    stream: str,
+    consumer: str,
+    fields: dict[str, Any],
+    *,
+    account: bool = False,
 ) -> None:
+    """Publish one consumer event when someone listens: type, id, timestamp, (the account,
+    for priority-group events), stream, consumer, then ``fields``: nats-server's order."""
     if not js.account.has_interest(subject):
         return
     body: dict[str, Any] = {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
-    body.update({"account": js.name, "stream": stream, "consumer": consumer, **fields})
+    if account:
+        body["account"] = js.name
+    body.update({"stream": stream, "consumer": consumer, **fields})
     js.account.publish(subject, "", b"", gojson.dumps(body).encode())
 
 
@@ -94,7 +105,7 @@ def consumer_group_pinned(js: AccountView, stream: str, consumer: str, group: st
     """``$JS.EVENT.ADVISORY.CONSUMER.PINNED.<stream>.<consumer>``: ``pin_id`` now owns ``group``."""
     subject = f"{ADVISORY_PREFIX}CONSUMER.PINNED.{stream}.{consumer}"
     fields = {"group": group, "pinned_id": pin_id}
-    _consumer_group_event(js, subject, CONSUMER_GROUP_PINNED_TYPE, stream, consumer, fields)
+    _consumer_event(js, subject, CONSUMER_GROUP_PINNED_TYPE, stream, consumer, fields, account=True)
 
 
 def consumer_group_unpinned(js: AccountView, stream: str, consumer: str, group: str, reason: str) -> None:
@@ -102,7 +113,7 @@ def consumer_group_unpinned(js: AccountView, stream: str, consumer: str, group: 
     ``"admin"`` (CONSUMER.UNPIN) or ``"timeout"`` (no pull with the pin id in time)."""
     subject = f"{ADVISORY_PREFIX}CONSUMER.UNPINNED.{stream}.{consumer}"
     fields = {"group": group, "reason": reason}
-    _consumer_group_event(js, subject, CONSUMER_GROUP_UNPINNED_TYPE, stream, consumer, fields)
+    _consumer_event(js, subject, CONSUMER_GROUP_UNPINNED_TYPE, stream, consumer, fields, account=True)
 
 
 # --- consumers: created and deleted, deliveries given up, naks, terms, sampled acks --------
@@ -123,17 +134,6 @@ __all__ += [
     "consumer_pause",
     "consumer_terminated",
 ]
-
-
-def _consumer_event(
-    js: AccountView, subject: str, kind: str, stream: str, consumer: str, fields: dict[str, Any]
-) -> None:
-    """Publish one consumer event (nats-server's field order: type, id, timestamp, stream, consumer, ...)."""
-    if not js.account.has_interest(subject):
-        return
-    body: dict[str, Any] = {"type": kind, "id": new_id(), "timestamp": format_ts(js.clock())}
-    body.update({"stream": stream, "consumer": consumer, **fields})
-    js.account.publish(subject, "", b"", gojson.dumps(body).encode())
 
 
 def consumer_action(js: AccountView, action: str, stream: str, consumer: str) -> None:
