@@ -174,7 +174,7 @@ async def test_pause_advisories(server: ServerProcess) -> None:
         events = await nc.subscribe(ADVISORY + "PAUSE.>")
         await nc.flush()
         # Created paused: said at once, and again when the pause ends on its own.
-        soon = time.time() + 1.5
+        soon = time.time() + 4  # long enough for the update below to land inside it
         config = {"durable_name": "P", "ack_policy": "explicit", "pause_until": _rfc3339(soon)}
         created = await _api(nc, "CONSUMER.CREATE.PAUSE.P", {"stream_name": "PAUSE", "config": config})
         assert "error" not in created, created
@@ -201,6 +201,15 @@ async def test_pause_advisories(server: ServerProcess) -> None:
         assert resumed["paused"] is False
         event = json.loads((await events.next_msg(timeout=5)).data)
         assert (event["paused"], event["pause_until"]) == (False, "0001-01-01T00:00:00Z")
+        # A time already past: not paused, but kept and echoed (and advised once).
+        past = _rfc3339(time.time() - 60)
+        answer = await _api(nc, "CONSUMER.PAUSE.PAUSE.P", {"pause_until": past})
+        assert (answer["paused"], answer["pause_until"][:19]) == (False, past[:19])
+        info = await _api(nc, "CONSUMER.INFO.PAUSE.P")
+        assert info["config"]["pause_until"][:19] == past[:19] and not info.get("paused")
+        event = json.loads((await events.next_msg(timeout=5)).data)
+        assert (event["paused"], event["pause_until"][:19]) == (False, past[:19])
+        await _api(nc, "CONSUMER.PAUSE.PAUSE.P", {"pause_until": past})  # no change: no advisory
         with pytest.raises(nats.errors.TimeoutError):  # and nothing more
             await events.next_msg(timeout=1)
     finally:

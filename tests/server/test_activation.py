@@ -56,7 +56,7 @@ def test_signing_keys_expiry_not_before_and_revocations() -> None:
     now = int(time.time())
     assert "expired" in _check(_import(exp=now - 1))
     assert check_activation(_import(exp=now + 60), EXPORT, EXPORTER.public, ())[1] == now + 60
-    assert "not valid yet" in _check(_import(nbf=now + 60))  # Orlop honours nbf; nats-server ignores it
+    assert "not valid yet" in _check(_import(nbf=now + 60))
     for who in (IMPORTER.public, "*"):
         revoking = Export("stream", "feed.>", token_req=True, revocations=((who, now + 60),))
         assert "revoked" in _check(_import(), revoking), who

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -519,13 +520,22 @@ def test_connect_times_let_users_in_only_inside_them(
 
 async def _delivered(publisher: nats.NATS, sub: Any, subject: str, tries: int = 30) -> bool:
     """Whether a publish on ``subject`` reaches ``sub`` (probing a while: nats-server may not
-    route the first messages after a new subscription)."""
+    route the first messages after a new subscription). Earlier probes are drained first, and
+    only this call's own probe counts."""
+    while True:
+        try:
+            await sub.next_msg(timeout=0.2)
+        except nats.errors.TimeoutError:
+            break
+    probe = os.urandom(8).hex().encode()
     for _ in range(tries):
-        await publisher.publish(subject, b"probe")
+        await publisher.publish(subject, probe)
         await publisher.flush()
         try:
-            await sub.next_msg(timeout=0.1)
-            return True
+            while True:
+                msg = await sub.next_msg(timeout=0.1)
+                if msg.data == probe:
+                    return True
         except nats.errors.TimeoutError:
             continue
     return False
@@ -564,7 +574,7 @@ async def test_private_exports_need_activation_tokens(
                         {**help_import, "token": activation(good, "help", "service")}]),
         "PLAIN": (plain, [feed_import(""), help_import]),  # no token: not imported
         "REVOKED": (revoked, [feed_import(activation(revoked, "feed.>", "stream"))]),
-        "BRIEF": (brief, [feed_import(activation(brief, "feed.>", "stream", exp=now + 4))]),
+        "BRIEF": (brief, [feed_import(activation(brief, "feed.>", "stream", exp=now + 10))]),
         # A token made out to another account: this account's JWT is invalid as a whole.
         "MISFIT": (misfit, [feed_import(activation(good, "feed.>", "stream"))]),
     }  # fmt: skip
@@ -610,15 +620,44 @@ async def test_private_exports_need_activation_tokens(
         with pytest.raises(nats.errors.NoRespondersError):
             await readers["PLAIN"].request("help", b"?", timeout=2)
         # BRIEF's token expires: its import goes with it, GOOD's stays.
-        await asyncio.sleep(max(0.0, now + 5 - time.time()))
-        while True:  # what was in flight before the expiry
-            try:
-                await subs["BRIEF"].next_msg(timeout=0.2)
-            except nats.errors.TimeoutError:
-                break
+        await asyncio.sleep(max(0.0, now + 11 - time.time()))
         assert not await _delivered(publisher, subs["BRIEF"], "feed.b", tries=5)
         assert await _delivered(publisher, subs["GOOD"], "feed.b")
     finally:
         await publisher.close()
         for nc in readers.values():
             await nc.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_malformed_permissions_invalidate_the_jwt(kind: str, server_factory: Factory, tmp_path: Path) -> None:
+    """A ``pub`` written as a list is not "no restriction": the JWT that carries it is refused."""
+    s = _setup()
+    proc = _start(server_factory, kind, _memory_conf(s, tmp_path, s.account_jwt(s.app, "APP")))
+    sock, _ = _raw_jwt(proc.url, *s.user("fine"))  # the control
+    assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+    sock.close()
+    refused = b"-ERR 'Authorization Violation'\r\n"
+    cases = {
+        "a user JWT whose pub is a list": s.user("listed", pub=["only.this"]),
+        "a user JWT whose sub deny is a string": s.user("stringy", sub={"deny": "secret.>"}),
+        "a user JWT whose subs is a string": s.user("counted", subs="10"),
+    }
+    for what, (user, token) in cases.items():
+        sock, _ = _raw_jwt(proc.url, user, token)
+        with sock:
+            assert until_closed(sock).startswith(refused), what
+    # An account JWT with a malformed scope template, or one of an unknown kind, does not
+    # even load: the server refuses to start with it preloaded.
+    loose = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT).public
+    for i, scope in enumerate(
+        (
+            {"kind": "user_scope", "key": loose, "role": "r", "template": {"pub": ["only.this"]}},
+            {"kind": "group_scope", "key": loose, "role": "r", "template": {}},
+        )
+    ):
+        bad = s.account_jwt(s.app, "APP", signing_keys=[scope])
+        conf = _memory_conf(s, tmp_path, bad).rename(tmp_path / f"bad{i}.conf")
+        server = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)])
+        with pytest.raises(RuntimeError, match="invalid account JWT"):
+            server.start(timeout=10)

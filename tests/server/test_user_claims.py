@@ -12,7 +12,13 @@ import zoneinfo
 
 import pytest
 
-from orlop.server.user_claims import ScopeError, connect_window, has_own_permissions, scoped_claims
+from orlop.server.user_claims import (
+    ScopeError,
+    connect_window,
+    has_own_permissions,
+    limits_problem,
+    scoped_claims,
+)
 
 UTC = dt.UTC
 
@@ -72,3 +78,48 @@ def test_what_counts_as_a_scoped_users_own_permissions() -> None:
     assert not has_own_permissions({"subs": 0, "bearer_token": False, "times_location": "", "resp": None})
     for own in ({"pub": {"allow": ["x"]}}, {"sub": {"deny": []}}, {"resp": {}}, {"src": []}, {"subs": -1}):
         assert has_own_permissions(own), own
+
+
+def test_malformed_permissions_are_problems_not_freedom() -> None:
+    assert limits_problem({"pub": {"allow": ["a.>"], "deny": None}, "sub": {}, "subs": -1}) == ""
+    for bad in (
+        {"pub": ["only.this"]},  # a list where an object belongs: read loosely, no restriction
+        {"sub": {"deny": "secret.>"}},  # a string where a list belongs
+        {"pub": {"allow": [1]}},
+        {"resp": True},
+        {"times": ["09:00:00-17:00:00"]},
+        {"subs": "10"},
+        {"allowed_connection_types": "STANDARD"},
+        ["not", "an", "object"],
+    ):
+        assert limits_problem(bad), bad
+
+
+def test_tag_templates_only_in_nats_servers_spelling() -> None:
+    nats = {"tags": ["team:a"]}
+    lower = {"pub": {"allow": ["t.{{tag(team)}}"]}}
+    assert scoped_claims(lower, nats, name="n", subject="U", account_name="A", account_tags=[])["pub"] == {
+        "allow": ["t.a"],
+        "deny": None,
+    }
+    # nats-server recognises "Tag(" but strips only "tag(": the tag it looks for does not exist.
+    upper = {"pub": {"allow": ["t.{{Tag(team)}}"]}}
+    out = scoped_claims(upper, nats, name="n", subject="U", account_name="A", account_tags=[])
+    assert out["pub"] == {"allow": None, "deny": [">"]}
+    with pytest.raises(ScopeError):
+        scoped_claims(
+            {"pub": {"deny": ["t.{{Tag(team)}}"]}},
+            nats,
+            name="n",
+            subject="U",
+            account_name="A",
+            account_tags=[],
+        )
+
+
+def test_zones_that_do_not_load_refuse_and_local_is_local() -> None:
+    at = _at("2026-12-04T12:00:00")
+    ranges = [{"start": "00:00:00", "end": "23:59:59"}]
+    for zone in ("America", "x" * 300, "../etc/passwd"):  # a directory, too long, a path
+        assert connect_window({"times": ranges, "times_location": zone}, at) == (False, 0.0), zone
+    assert connect_window({"times": ranges, "times_location": "Local"}, at)[0] is True

@@ -11,7 +11,7 @@ grants (``nsc generate activation``). The importer's JWT carries it in the impor
   A token that fails makes the whole account JWT invalid (its users are refused);
 - when the import is wired (accounts.go checkActivation): a signing key that issued it is
   one of the exporter's, it has not expired (the import goes when it does), and the
-  export's ``revocations`` do not revoke it. Orlop also honours its ``nbf``.
+  export's ``revocations`` do not revoke it, and it is in its time (``nbf``, ``exp``).
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ _ISSUERS = {
     "operator": (nkeys.PREFIX_BYTE_OPERATOR,),
     "account": (nkeys.PREFIX_BYTE_OPERATOR, nkeys.PREFIX_BYTE_ACCOUNT),
     "user": (nkeys.PREFIX_BYTE_ACCOUNT,),
-    "activation": (nkeys.PREFIX_BYTE_ACCOUNT,),  # the exporter (or its signing key) lets an importer in
+    # The exporter or its signing key lets an importer in (jwt also decodes operator-signed
+    # ones; they are then refused as not the exporter's, which loses only that import).
+    "activation": (nkeys.PREFIX_BYTE_OPERATOR, nkeys.PREFIX_BYTE_ACCOUNT),
 }
 _SUBJECTS = {
     "operator": nkeys.PREFIX_BYTE_OPERATOR,

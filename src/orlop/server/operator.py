@@ -49,10 +49,16 @@ from orlop.server.jwt import Claims, JwtError, decode
 from orlop.server.nkey import decode_signature, raw_key, signed_by
 from orlop.server.options import AuthOptions, ClientLimits, Export, Import, OperatorOptions
 from orlop.server.permissions import Permissions, ResponsePermission, SubjectPermission
-from orlop.server.user_claims import ScopeError, connect_window, has_own_permissions, scoped_claims
+from orlop.server.user_claims import (
+    ScopeError,
+    connect_window,
+    has_own_permissions,
+    limits_problem,
+    scoped_claims,
+)
 from orlop.subjects import is_subset
 
-__all__ = ["AccountClaims", "OperatorAuth"]
+__all__ = ["AccountClaims", "OperatorAuth", "decode_problem"]
 
 log = logging.getLogger("orlop.server")
 
@@ -89,19 +95,36 @@ class AccountClaims:
         return False
 
 
+def decode_problem(nats: dict[str, Any]) -> str:
+    """What in an account JWT's claims jwt's decoder refuses ("" when nothing): an unknown
+    signing key scope, a scope template or default permissions of the wrong shapes (read
+    loosely, those would restrict nothing). nats-server will not start with such a JWT
+    preloaded, and refuses the account when it meets one later."""
+    for entry in nats.get("signing_keys") or ():
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+            if entry.get("kind") != "user_scope":
+                return f"unknown signing key scope {entry.get('kind')!r}"
+            template = entry.get("template")
+            problem = limits_problem({} if template is None else template)
+            if problem:
+                return f"scoped signing key {entry['key']}: {problem}"
+    problem = limits_problem(nats.get("default_permissions") or {})
+    return f"default_permissions: {problem}" if problem else ""
+
+
 def account_claims(claims: Claims) -> AccountClaims:
     nats = claims.nats
+    problem = decode_problem(nats)
+    if problem:
+        raise JwtError(problem)
     keys = set()
     scopes: dict[str, dict[str, Any]] = {}
     for entry in nats.get("signing_keys") or ():
         if isinstance(entry, str):
             keys.add(entry)
         elif isinstance(entry, dict) and isinstance(entry.get("key"), str):
-            if entry.get("kind") != "user_scope":  # as jwt's decoder: the account JWT is refused
-                raise JwtError(f"unknown signing key scope {entry.get('kind')!r}")
-            template = entry.get("template")
             keys.add(entry["key"])
-            scopes[entry["key"]] = template if isinstance(template, dict) else {}
+            scopes[entry["key"]] = entry.get("template") or {}
     imports = _jwt_imports(nats.get("imports") or ())
     for imp in imports:
         # An import's activation token that does not fit it invalidates the account JWT (jwt's
@@ -363,24 +386,22 @@ class OperatorAuth(Authenticator):
         earliest = 0
         for imp in acc.imports:
             exporter = self.lookup(imp.account)
-            found = None
-            for e in exporter.exports if exporter is not None else ():
-                if e.kind != imp.kind or not (e.subject == imp.subject or is_subset(imp.subject, e.subject)):
-                    continue
-                toks = imp.subject.split(".")
-                if e.token_position and not (
-                    len(toks) >= e.token_position and toks[e.token_position - 1] == key
-                ):
-                    continue
-                found = e
-                break
-            if found is None:
+            # nats-server's choice (checkStreamExportApproved): the export of exactly this
+            # subject, else one that contains it; that one export decides.
+            kinds = [e for e in exporter.exports if e.kind == imp.kind] if exporter is not None else []
+            found = next((e for e in kinds if e.subject == imp.subject), None) or next(
+                (e for e in kinds if is_subset(imp.subject, e.subject)), None
+            )
+            toks = imp.subject.split(".")
+            position = found.token_position if found is not None else 0
+            if position and not (len(toks) >= position and toks[position - 1] == key):
+                found = None  # the subject must carry the importer's own key at that token
+            if found is None or exporter is None:
                 log.warning(
                     "account %s: import of %s from %s is not exported to it", key, imp.subject, imp.account
                 )
                 continue
-            if found.token_req:
-                assert exporter is not None
+            if found.token_req and not found.token_position:
                 why, expires = check_activation(imp, found, exporter.key, exporter.signing_keys)
                 if why:
                     log.warning("account %s: %s", key, why)
@@ -425,6 +446,10 @@ class OperatorAuth(Authenticator):
             return None
         nats = user.nats
         if user.expired() or user.premature():
+            return None
+        problem = limits_problem(nats)
+        if problem:  # jwt's decoder refuses such a token; read loosely it would restrict nothing
+            log.debug("user JWT not valid: %s", problem)
             return None
         issuer_account = nats.get("issuer_account")
         key = issuer_account if isinstance(issuer_account, str) and issuer_account else user.issuer

@@ -226,7 +226,7 @@ class Server:
         if old is not None:
             old.cancel()
         expires = self.operator.activations_expire.get(name, 0)
-        if expires and self._loop is not None:
+        if expires and self._loop is not None and not self.closing:
             delay = max(0.0, expires - time.time()) + 0.05  # past it on the wall clock too
             self._activation_timers[name] = self._loop.call_later(delay, self._wire_jwt_imports, name)
 
@@ -429,6 +429,9 @@ class Server:
         self.closing = True
         if self._listener is not None:
             self._listener.close()
+        for timer in self._activation_timers.values():
+            timer.cancel()
+        self._activation_timers.clear()
         conns = list(self.clients.values())
         for conn in conns:
             conn.close("Server Shutdown")

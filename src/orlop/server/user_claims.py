@@ -30,7 +30,7 @@ from typing import Any
 
 from orlop.subjects import is_valid_subject
 
-__all__ = ["ScopeError", "connect_window", "has_own_permissions", "scoped_claims"]
+__all__ = ["ScopeError", "connect_window", "has_own_permissions", "limits_problem", "scoped_claims"]
 
 # The fields of jwt's UserPermissionLimits: what a scope's template sets for its users.
 _LIMIT_FIELDS = (
@@ -54,6 +54,36 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})")
 
 class ScopeError(ValueError):
     """A scoped user whose permissions cannot be built: it is refused."""
+
+
+def _strings(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def limits_problem(block: Any) -> str:
+    """What in a user JWT's permissions and limits (or a scope's template, or an account's
+    default permissions) jwt's decoder would refuse ("" when nothing): the token is then
+    invalid. Read loosely instead, a ``pub`` written as a list would be no restriction."""
+    if not isinstance(block, dict):
+        return "permissions are not an object"
+    for side in ("pub", "sub"):
+        value = block.get(side)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not (_strings(value.get("allow")) and _strings(value.get("deny"))):
+            return f"{side} is not an object of allow and deny lists of subjects"
+    if block.get("resp") is not None and not isinstance(block["resp"], dict):
+        return "resp is not an object"
+    times = block.get("times")
+    if times is not None and not (isinstance(times, list) and all(isinstance(t, dict) for t in times)):
+        return "times is not a list of ranges"
+    for key in ("subs", "data", "payload"):
+        value = block.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{key} is not a number"
+    if not _strings(block.get("allowed_connection_types")):
+        return "allowed_connection_types is not a list of strings"
+    return ""
 
 
 def has_own_permissions(nats: dict[str, Any]) -> bool:
@@ -103,9 +133,12 @@ def _expand(subjects: Any, strict: bool, user: dict[str, Any], account: dict[str
             elif lowered == "account-subject()":
                 choices.append([str(user.get("issuer_account", ""))])
             elif (lowered.startswith("tag(") or lowered.startswith("account-tag(")) and op.endswith(")"):
-                name = op[op.index("(") + 1 : -1]
+                # Recognised in any case, but nats-server strips only a lowercase "tag(":
+                # "Tag(team)" looks for the tag "tag(team", which no user has.
+                opener = "account-tag(" if lowered.startswith("account-tag(") else "tag("
+                name = op.removeprefix(opener)[:-1]
                 prefix = name.lower() + ":"
-                owner = account if lowered.startswith("account-tag(") else user
+                owner = account if opener == "account-tag(" else user
                 values = [t[len(prefix) :] for t in owner.get("tags", []) if t.startswith(prefix)]
                 if not values and strict:
                     raise ScopeError(f"generated invalid subject {subject!r}: {name!r} is not defined")
@@ -184,10 +217,12 @@ def connect_window(nats: dict[str, Any], now: float | None = None) -> tuple[bool
     if not ranges:
         return True, 0.0
     location = nats.get("times_location")
-    try:
-        zone: dt.tzinfo | None = zoneinfo.ZoneInfo(str(location)) if location else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False, 0.0
+    zone: dt.tzinfo | None = None  # Go's LoadLocation: "Local" is the server's zone, as none is
+    if location and location != "Local":
+        try:
+            zone = zoneinfo.ZoneInfo(str(location))
+        except Exception:  # not found, a directory, a name too long...: refused, never raised
+            return False, 0.0
     stamp = time.time() if now is None else now
     local = dt.datetime.fromtimestamp(stamp, zone) if zone else dt.datetime.fromtimestamp(stamp).astimezone()
     best: float | None = None

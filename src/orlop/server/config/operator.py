@@ -22,6 +22,7 @@ from typing import Any
 from orlop.errors import ConfigError
 from orlop.server.config.values import Setter, as_bool, as_str, refuse, where
 from orlop.server.jwt import JwtError, decode
+from orlop.server.operator import decode_problem
 from orlop.server.options import OperatorOptions, ServerOptions
 
 __all__ = ["KEYS", "check_operator"]
@@ -116,9 +117,11 @@ def set_preload(conf: Mapping[str, Any], key: str, o: ServerOptions) -> None:
         if not isinstance(token, str):
             raise ConfigError(f"{where(value, account)}: preload map value should be a string JWT")
         try:
-            decode(token, "account")
+            claims = decode(token, "account")
         except JwtError:
             raise ConfigError(f"{where(value, account)}: invalid account JWT") from None
+        if decode_problem(claims.nats):  # what jwt's decoder refuses, nats-server at start
+            raise ConfigError(f"{where(value, account)}: invalid account JWT")
         preload[account] = token.strip()
     _operator_of(o).preload = preload
 

@@ -242,10 +242,11 @@ class Consumer:
         return True
 
     def set_pause(self, until_ns: int) -> None:
-        """Pause until ``until_ns`` (Unix ns; 0 or past = resume now) and record it in the config."""
+        """Pause until ``until_ns`` (Unix ns; 0 resumes) and record it in the config. A time
+        already past resumes too, and stays in the config, as nats-server keeps it."""
         cfg = {k: v for k, v in self.config.items() if k != "pause_until"}
         was = self.pause_until
-        self.pause_until = until_ns if until_ns > self.clock() else 0
+        self.pause_until = max(until_ns, 0)
         if self.pause_until:
             cfg["pause_until"] = format_ts(self.pause_until)
         meta = dict(cfg.get("metadata") or {})

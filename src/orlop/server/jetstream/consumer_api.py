@@ -112,6 +112,13 @@ def _create(req: ApiRequest, stream_name: str, cname: str, filt: str, form: str)
     if 0 < acc_limit < cfg["max_ack_pending"]:
         raise js_error(Err.CONSUMER_MAX_PENDING_ACK_EXCESS, limit=acc_limit)
     name = cfg.get("name") or new_name()
+    existing = stream.consumers.get(name)
+    if existing is not None:
+        # pause_until changes only through CONSUMER.PAUSE: a create or update keeps the current
+        # one, whatever it says (nats-server's jsConsumerCreateRequest), before the metadata.
+        cfg = {k: v for k, v in cfg.items() if k != "pause_until"}
+        if "pause_until" in existing.config:
+            cfg["pause_until"] = existing.config["pause_until"]
     cfg = _server_metadata(req, cfg, raw)
     return create_consumer(req, stream, name, cfg, body.get("action") or "").info()
 
@@ -124,12 +131,6 @@ def create_consumer(req: ApiRequest, stream: Stream, name: str, cfg: dict[str, A
     """
     existing: Consumer | None = stream.consumers.get(name)
     if existing is not None:
-        # pause_until changes only through CONSUMER.PAUSE: a create or update keeps the current
-        # one, whatever it says (nats-server's jsConsumerCreateRequest).
-        cfg = {k: v for k, v in cfg.items() if k != "pause_until"}
-        if "pause_until" in existing.config:
-            cfg["pause_until"] = existing.config["pause_until"]
-        cfg = ordered(cfg)
         if configs_equal(existing.config, cfg):
             existing.advise_if_paused()
             return existing
@@ -265,9 +266,9 @@ def consumer_pause(req: ApiRequest) -> dict[str, Any]:
         raise js_error(Err.INVALID_JSON, err=str(exc)) from exc
     c.set_pause(until)
     consumer_state.save_meta(c)
-    if not c.pause_until:
-        return {"paused": False, "pause_until": ZERO_TIME}
     remaining = c.pause_until - req.js.clock()
+    if remaining <= 0:  # resumed, or paused until a time already past (echoed, as nats-server does)
+        return {"paused": False, "pause_until": format_ts(c.pause_until)}
     return {"paused": True, "pause_until": format_ts(c.pause_until), "pause_remaining": remaining}
 
 
