@@ -661,3 +661,62 @@ def test_malformed_permissions_invalidate_the_jwt(kind: str, server_factory: Fac
         server = server_factory(kind=kind, jetstream=False, extra_args=["-c", str(conf)])
         with pytest.raises(RuntimeError, match="invalid account JWT"):
             server.start(timeout=10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_changed_or_removed_scope_disconnects_its_users(
+    kind: str, server_factory: Factory, tmp_path: Path
+) -> None:
+    s = _setup()
+    sys_jwt = s.account_jwt(s.system, "SYS", jetstream=False)
+    proc = _start(server_factory, kind, _full_conf(s, tmp_path, {s.system.public: sys_jwt}))
+    admin, admin_jwt = s.user("admin", s.system)
+    admin_creds = tmp_path / "admin.creds"
+    admin_creds.write_bytes(creds_file(admin_jwt, admin))
+    first, second = Identity.new(nkeys.PREFIX_BYTE_ACCOUNT), Identity.new(nkeys.PREFIX_BYTE_ACCOUNT)
+
+    def scope(key: Identity, subject: str) -> dict[str, object]:
+        return {
+            "kind": "user_scope",
+            "key": key.public,
+            "role": "r",
+            "template": {"pub": {"allow": [subject]}},
+        }
+
+    async def push(*scopes: dict[str, object]) -> None:
+        app_jwt = s.account_jwt(s.app, "APP", signing_keys=list(scopes))
+        reply = await sysc.request("$SYS.REQ.CLAIMS.UPDATE", app_jwt.encode(), timeout=5)
+        assert json.loads(reply.data)["data"]["code"] == 200
+
+    def connected(user: Identity, token: str) -> socket.socket:
+        sock, _ = _raw_jwt(proc.url, user, token)
+        assert read_until(sock, b"PONG\r\n") == b"PONG\r\n"
+        return sock
+
+    def alive(sock: socket.socket) -> bool:
+        sock.sendall(b"PING\r\n")
+        return read_until(sock, b"PONG\r\n").endswith(b"PONG\r\n")
+
+    sysc = await nats.connect(proc.url, user_credentials=str(admin_creds))
+    try:
+        await push(scope(first, "a.>"), scope(second, "b.>"))
+        ann, ann_jwt = _scoped_user(first, s.app, "ann")
+        bob, bob_jwt = _scoped_user(second, s.app, "bob")
+        ann_sock, bob_sock = connected(ann, ann_jwt), connected(bob, bob_jwt)
+        plain_sock = connected(*s.user("plain"))
+        await push(scope(first, "a2.>"), scope(second, "b.>"))  # ann's scope changes
+        assert until_closed(ann_sock).endswith(b"<EOF>")  # closed (nats-server may say why, or not)
+        assert alive(bob_sock) and alive(plain_sock)
+        again = connected(ann, ann_jwt)  # back in, under the new template
+        again.sendall(b"PUB a2.x 0\r\n\r\nPUB a.x 0\r\n\r\nPING\r\n")
+        assert (
+            read_until(again, b"PONG\r\n")
+            == b"-ERR 'Permissions Violation for Publish to \"a.x\"'\r\nPONG\r\n"
+        )
+        await push(scope(first, "a2.>"))  # bob's scope goes
+        assert until_closed(bob_sock).endswith(b"<EOF>")  # closed (nats-server may say why, or not)
+        assert alive(again) and alive(plain_sock)
+        for sock in (ann_sock, bob_sock, plain_sock, again):
+            sock.close()
+    finally:
+        await sysc.close()

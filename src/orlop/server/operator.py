@@ -337,6 +337,7 @@ class OperatorAuth(Authenticator):
         # Per account: when the first activation token its imports use expires (unix s, 0 never),
         # as of its last imports_of; the server wires its imports again then.
         self.activations_expire: dict[str, int] = {}
+        self._altered: dict[str, frozenset[str]] = {}  # per account: scoped keys its last update changed
 
     @property
     def required(self) -> bool:
@@ -426,6 +427,11 @@ class OperatorAuth(Authenticator):
         except JwtError as exc:
             return key, f"jwt validation failed - {exc}"
         self.resolver.save(key, token)
+        old = self._accounts.get(key)
+        # Scoped keys whose template changed or went: their users are disconnected (they
+        # connect again under the new scope), as nats-server evicts them.
+        before = old.scopes if old is not None else {}
+        self._altered[key] = frozenset(k for k, template in before.items() if acc.scopes.get(k) != template)
         self._accounts[key] = acc
         if self.on_update is not None:
             self.on_update(acc)
@@ -518,6 +524,18 @@ class OperatorAuth(Authenticator):
 
     def needs_slow_check(self, connect: dict[str, Any], nonce: str = "") -> bool:
         return False
+
+    def scope_altered(self, connect: dict[str, Any], account: str) -> bool:
+        """Whether this (already admitted) CONNECT's user was signed by a scoped key that the
+        account's last update changed or removed."""
+        altered = self._altered.get(account)
+        token = connect.get("jwt")
+        if not altered or not isinstance(token, str):
+            return False
+        try:
+            return decode(token, "user").issuer in altered
+        except JwtError:
+            return True
 
     def revoked(self, connect: dict[str, Any], account: str) -> bool:
         """Whether the account now revokes the user of this (already admitted) CONNECT."""

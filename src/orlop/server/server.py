@@ -203,6 +203,8 @@ class Server:
                 continue
             if auth.revoked(conn.credentials, claims.key):
                 conn.kick("User Authentication Revoked")
+            elif auth.scope_altered(conn.credentials, claims.key):
+                conn.close("Authentication Failure")  # no -ERR, as nats-server's eviction
             else:
                 conn.reauthorize(auth)
         allowed = claims.limits.max_connections
