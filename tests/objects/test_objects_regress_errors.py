@@ -8,6 +8,7 @@ ObjectNotFound (a non-positive one BadRequest with our own text), on both server
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from orlop.errors import (
     BadRequest,
     ObjectAlreadyExists,
     ObjectNotFound,
+    ObjectStoreUnavailable,
     ObjectTooLarge,
     StorageLimitExceeded,
 )
-from orlop.objects import Bucket, ObjectStoreClient
-from orlop.testing import ServerProcess
+from orlop.objects import Bucket, ObjectStoreClient, connect
+from orlop.testing import KINDS, ServerProcess
 
 
 def _seed_json(code: int, err_code: int, description: str) -> dict[str, dict[str, object]]:
@@ -106,3 +108,28 @@ async def test_account_without_jetstream_is_a_prompt_clear_error(
             # Bounds a hang, not a speed: patient retries would take twenty seconds.
             assert time.monotonic() - started < 3
             assert caught.value.to_dict()["error"]["code"] == 503
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_server_that_dies_mid_put_is_said_at_once(
+    kind: str, server_factory: type[ServerProcess]
+) -> None:
+    """The connection closes under a put: it fails saying so, without waiting out PubAck
+    timeouts, and once the server is back no object (no meta) was left half-written."""
+    proc = server_factory(kind=kind).start()
+    async with connect(proc.url, allow_reconnect=False, request_timeout=30) as client:
+        bucket = await client.create_bucket("dying")
+        data = os.urandom(400 * 1024 * 1024)
+
+        async def kill_soon() -> None:
+            await asyncio.sleep(0.3)
+            proc.kill()
+
+        killer = asyncio.create_task(kill_soon())
+        with pytest.raises(ObjectStoreUnavailable, match="connection to the NATS server closed"):
+            await bucket.put("big", data)
+        await killer
+    proc.start()
+    async with connect(proc.url) as client:
+        with pytest.raises(ObjectNotFound):
+            await (await client.bucket("dying")).info("big")

@@ -353,7 +353,16 @@ class _Connect:
             else:
                 log.error("nats: encountered error", exc_info=exc)
 
+        user_closed_cb = options.get("closed_cb")
+
+        async def on_closed() -> None:
+            if made:
+                made[0].wire.connection_closed()  # puts waiting for PubAcks fail now
+            if user_closed_cb is not None:
+                await user_closed_cb()
+
         options["error_cb"] = on_error
+        options["closed_cb"] = on_closed
         nc = await nats.connect(self._url, **options)
         client = ObjectStoreClient(
             nc, timeout=self._timeout, api_prefix=self._api_prefix, owns_connection=True

@@ -87,6 +87,8 @@ def from_transport(err: BaseException) -> ObjectStoreError:
         return ObjectStoreUnavailable("request timed out")
     if isinstance(err, nats.errors.MaxPayloadError):
         return BadRequest("message exceeds the server's max_payload")
+    if isinstance(err, nats.errors.ConnectionClosedError):
+        return ObjectStoreUnavailable("the connection to the NATS server closed")
     return ObjectStoreUnavailable(f"connection failure: {err!r}")
 
 

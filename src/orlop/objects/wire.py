@@ -152,6 +152,14 @@ class Wire:
         self._denied: set[int] = set()  # ids of the timeouts cut short by a denial
         self._api_level: int | None = None
 
+    def connection_closed(self) -> None:
+        """The connection closed for good (nats-py's ``closed_cb``): the PubAcks still awaited
+        will not come, so their waits fail now, saying why, instead of at their timeout."""
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_exception(ObjectStoreUnavailable("the connection to the NATS server closed"))
+        self._futures.clear()
+
     # -- permission errors ---------------------------------------------------
     def server_error(self, exc: BaseException) -> None:
         """Take an asynchronous server error (nats-py's ``error_cb``): a refused publish ends its wait.
@@ -448,7 +456,7 @@ class Wire:
         """
         futs = list(futs)
         waiting = [f for f in futs if not f.done()]
-        if waiting:
+        if waiting and not self.nc.is_closed:  # on a closed connection none is coming
             await asyncio.wait(waiting, timeout=self.timeout)
         for fut in futs:
             if not fut.done():
