@@ -43,6 +43,8 @@ from orlop.objects.meta import (
     validate_bucket_name,
     validate_object_name,
 )
+from orlop.objects.orphans import MIN_AGE, Orphan, find_orphans
+from orlop.objects.orphans import sweep_orphans as sweep
 from orlop.objects.put import PutOptions, put_object
 from orlop.objects.reader import ObjectReader
 from orlop.objects.watch import ObjectWatcher, list_objects
@@ -560,6 +562,17 @@ class Bucket:
         cfg = dict(info["config"])
         cfg["sealed"] = True
         self.core.load(await self.wire.request(f"STREAM.UPDATE.{self.stream}", cfg))
+
+    @translated
+    async def orphans(self, older_than: float = MIN_AGE) -> builtins.list[Orphan]:
+        """Chunks no meta names whose newest is older than ``older_than`` seconds: what a
+        put cut off (process killed, connection or server lost) left (see orlop.objects.orphans)."""
+        return await find_orphans(self.core, older_than)
+
+    @translated
+    async def sweep_orphans(self, older_than: float = MIN_AGE) -> builtins.list[Orphan]:
+        """Purge :meth:`orphans` and return them: their space comes back."""
+        return await sweep(self.core, older_than)
 
     @translated
     async def status(self) -> BucketStatus:

@@ -27,6 +27,7 @@ from orlop.objects import bucket as abucket
 from orlop.objects import client as aclient
 from orlop.objects.encryption import Key, Keyring
 from orlop.objects.meta import ObjectInfo
+from orlop.objects.orphans import MIN_AGE, Orphan
 from orlop.objects.reader import ObjectReader as AsyncReader
 from orlop.objects.watch import ObjectWatcher as AsyncWatcher
 
@@ -336,6 +337,12 @@ class Bucket:
 
     def list(self, filter: str | None = None, *, include_deleted: bool = False) -> builtins.list[ObjectInfo]:
         return self._run(self._bucket.list(filter, include_deleted=include_deleted))
+
+    def orphans(self, older_than: float = MIN_AGE) -> builtins.list[Orphan]:
+        return self._run(self._bucket.orphans(older_than))
+
+    def sweep_orphans(self, older_than: float = MIN_AGE) -> builtins.list[Orphan]:
+        return self._run(self._bucket.sweep_orphans(older_than))
 
     def watch(self, **options: bool) -> ObjectWatcher:
         return ObjectWatcher(self._runner, self._bucket.watch(**options))

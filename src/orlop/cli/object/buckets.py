@@ -6,6 +6,7 @@ import fnmatch
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -372,4 +373,44 @@ def _print_change(obj: Any, as_json: bool) -> None:
     sys.stdout.flush()
 
 
-COMMANDS = {"add": add, "edit": edit, "ls": ls, "info": info, "rm": rm, "seal": seal, "watch": watch}
+@click.command()
+@click.argument("bucket")
+@click.option(
+    "--older-than",
+    default="1m",
+    show_default=True,
+    callback=lambda _ctx, _param, value: parse_duration(value),  # a bad one names this option
+    help="only chunks whose newest is older (a put still running writes one every few ms)",
+)
+@click.option("--dry-run", is_flag=True, help="list what would be removed, remove nothing")
+@json_option
+@click.pass_context
+@guarded
+def gc(ctx: click.Context, bucket: str, older_than: float, dry_run: bool, as_json: bool) -> None:
+    """Remove the chunks no object names: what puts cut off (a killed client, a lost
+    connection or server) left in BUCKET. Their space comes back."""
+    age = older_than or 0.0
+    with client(ctx) as c:
+        b = c.bucket(bucket)
+        found = b.orphans(age) if dry_run else b.sweep_orphans(age)
+    chunks = sum(o.chunks for o in found)
+    if as_json:
+        orphans = [{"nuid": o.nuid, "chunks": o.chunks, "age": round(o.age, 3)} for o in found]
+        print_json({"bucket": bucket, "dry_run": dry_run, "orphans": orphans, "chunks": chunks})
+        return
+    for o in found:
+        click.echo(f"{o.nuid}\t{o.chunks} chunks\t{human_time(time.time() - o.age)}")
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(f"{verb} {chunks} orphaned chunks of {len(found)} cut-off puts from {bucket}", err=True)
+
+
+COMMANDS = {
+    "add": add,
+    "edit": edit,
+    "gc": gc,
+    "ls": ls,
+    "info": info,
+    "rm": rm,
+    "seal": seal,
+    "watch": watch,
+}

@@ -28,7 +28,6 @@ import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from nats.aio.msg import Msg
 
@@ -36,6 +35,7 @@ from orlop.errors import ObjectNotFound
 from orlop.objects import Bucket, ObjectInfo
 from orlop.objects.core import BucketCore
 from orlop.objects.meta import encode_name
+from orlop.objects.orphans import subject_counts
 from orlop.objects.wire import StoredMsg
 
 __all__ = ["HIDDEN_PREFIX", "Page", "infos", "list_page", "names_under", "object_names", "walk"]
@@ -81,15 +81,7 @@ async def object_names(bucket: Bucket) -> list[str]:
     if cached is not None and cached[0] == version:
         return cached[1]
     prefix = f"$O.{bucket.name}.M."
-    subjects: dict[str, Any] = {}
-    while True:
-        body = {"subjects_filter": prefix + ">", "offset": len(subjects)}
-        answer = await bucket.wire.request(api, body)
-        got = answer.get("state", {}).get("subjects") or {}
-        subjects.update(got)
-        total = int(answer.get("total", 0) or 0)
-        if not got or len(subjects) >= total:
-            break
+    subjects = await subject_counts(bucket.core, prefix + ">")
     names = sorted(n for s in subjects if (n := _name_of(s, prefix)) is not None)
     if len(_cache) >= _CACHE_BUCKETS:
         _cache.pop(next(iter(_cache)))
