@@ -7,10 +7,13 @@ their nuid) and holding their space. :func:`find_orphans` lists them and
 :func:`sweep_orphans` purges them.
 
 A chunk subject is an orphan when no retained meta (a current revision, one kept in
-history, a tombstone) names its nuid and its newest chunk is older than ``older_than``.
-The age keeps puts in flight safe: they write a chunk every few milliseconds and publish
-their meta right after the last one, so none is ever minutes old. The metas are read
-after the chunk subjects, so a put that finishes meanwhile is seen.
+history, a tombstone) names its nuid and its newest chunk is older than ``older_than``
+(at least :data:`SAFE_AGE`). The age keeps puts in flight safe: they publish their meta
+right after their last chunk, and a put fed so slowly that its newest chunk can reach
+that age runs longer than :data:`SAFE_AGE` and so counts its chunks before its meta
+(``put._write``): a sweep that took them fails that put instead of leaving a meta without
+its chunks. The metas are read after the chunk subjects, so a put that finishes meanwhile
+is seen.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from orlop.errors import BadRequest, ObjectStoreUnavailable
 from orlop.jsapi.timefmt import parse_ts
 from orlop.objects.consumer import PushStream
 from orlop.objects.core import BucketCore
 from orlop.objects.meta import meta_filter
 from orlop.objects.watch import info_from_delivery
 
-__all__ = ["MIN_AGE", "Orphan", "find_orphans", "subject_counts", "sweep_orphans"]
+__all__ = ["MIN_AGE", "SAFE_AGE", "Orphan", "chunks_kept", "find_orphans", "subject_counts", "sweep_orphans"]
 
-MIN_AGE = 60.0  # seconds: younger chunks may belong to a put still running
+MIN_AGE = 60.0  # seconds: the default age below which chunks are left alone
+SAFE_AGE = 1.0  # seconds: the least age allowed; a put that runs longer checks its chunks
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,10 @@ async def _named_nuids(core: BucketCore) -> set[str]:
 
 
 async def find_orphans(core: BucketCore, older_than: float = MIN_AGE) -> list[Orphan]:
-    """The bucket's orphaned chunk subjects whose newest chunk is older than ``older_than`` s."""
+    """The bucket's orphaned chunk subjects whose newest chunk is older than ``older_than`` s
+    (BadRequest below :data:`SAFE_AGE`)."""
+    if not older_than >= SAFE_AGE:
+        raise BadRequest(f"older_than must be at least {SAFE_AGE:g} s: younger chunks may be a running put's")
     prefix = f"$O.{core.name}.C."
     chunk_subjects = await subject_counts(core, prefix + ">")  # first: see the module docstring
     if not chunk_subjects:
@@ -96,3 +104,16 @@ async def sweep_orphans(core: BucketCore, older_than: float = MIN_AGE) -> list[O
     for orphan in found:
         await core.purge({"filter": orphan.subject})
     return found
+
+
+async def chunks_kept(core: BucketCore, subject: str, count: int) -> None:
+    """Before a long put's meta: are its ``count`` chunks all still there? A sweep that
+    took them (they looked orphaned while the put stalled) fails the put, which then
+    publishes no meta and removes what is left, instead of naming missing chunks."""
+    stored = (await subject_counts(core, subject)).get(subject, 0)
+    if stored != count:
+        await core.purge_subject_quietly(subject)
+        raise ObjectStoreUnavailable(
+            f"{count - stored} of this put's {count} chunks were removed while it ran"
+            " (a sweep of orphaned chunks, 'orlop object gc'?): nothing was stored"
+        )

@@ -106,6 +106,7 @@ from orlop.objects.meta import (
     normalize_metadata,
     validate_object_name,
 )
+from orlop.objects.orphans import SAFE_AGE, chunks_kept
 from orlop.objects.settle import finish, meta_landed, recover
 from orlop.objects.tuning import warm_heap
 from orlop.objects.wire import NoStreamResponders
@@ -535,7 +536,10 @@ def _object_info(
 async def _write(core: BucketCore, plan: _Plan, data: Any, nuid: str) -> ObjectInfo:
     """Publish the chunks; the ObjectInfo to publish as meta."""
     subject = chunk_subject(core.name, nuid)
+    started = time.monotonic()
     stored, original, count, digest = await _publish_chunks(core, subject, data, plan)
+    if time.monotonic() - started > SAFE_AGE:  # long enough for a sweep to mistake its chunks
+        await chunks_kept(core, subject, count)
     return _object_info(core, plan, nuid, stored, original, count, digest)
 
 

@@ -373,13 +373,22 @@ def _print_change(obj: Any, as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def _sweep_age(text: str) -> float:
+    from orlop.objects.orphans import SAFE_AGE  # here: the CLI imports the library lazily
+
+    seconds = parse_duration(text) or 0.0
+    if seconds < SAFE_AGE:
+        raise click.BadParameter(f"at least {SAFE_AGE:g}s: younger chunks may be a running put's")
+    return seconds
+
+
 @click.command()
 @click.argument("bucket")
 @click.option(
     "--older-than",
     default="1m",
     show_default=True,
-    callback=lambda _ctx, _param, value: parse_duration(value),  # a bad one names this option
+    callback=lambda _ctx, _param, value: _sweep_age(value),  # a bad one names this option
     help="only chunks whose newest is older (a put still running writes one every few ms)",
 )
 @click.option("--dry-run", is_flag=True, help="list what would be removed, remove nothing")
@@ -389,10 +398,9 @@ def _print_change(obj: Any, as_json: bool) -> None:
 def gc(ctx: click.Context, bucket: str, older_than: float, dry_run: bool, as_json: bool) -> None:
     """Remove the chunks no object names: what puts cut off (a killed client, a lost
     connection or server) left in BUCKET. Their space comes back."""
-    age = older_than or 0.0
     with client(ctx) as c:
         b = c.bucket(bucket)
-        found = b.orphans(age) if dry_run else b.sweep_orphans(age)
+        found = b.orphans(older_than) if dry_run else b.sweep_orphans(older_than)
     chunks = sum(o.chunks for o in found)
     if as_json:
         orphans = [{"nuid": o.nuid, "chunks": o.chunks, "age": round(o.age, 3)} for o in found]
